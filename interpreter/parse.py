@@ -1,0 +1,1334 @@
+"""Source text -> AST with spans, and CL001 syntax diagnostics.
+
+The only module that imports Lark. Two layers (grammar/campaign.lark explains
+why): the LALR grammar gives declarations and blocks; phrases (steps, filters,
+triggers, choice branches, test statements) arrive as flat runs of atoms and
+are matched here against the vocabulary tables of ``stdlib`` (steps, filters,
+triggers), which name the AST node each phrase builds.
+
+Errors never escape as exceptions: ``parse`` returns the module it could build
+and every diagnostic. Recovery for grammar-level errors blanks the offending
+line and parses again (offsets stay put, so every later span is still right),
+up to ``MAX_ERRORS``; phrase-level errors drop the phrase and go on. An
+unclosed block is reported once, naming the block and where it opened.
+
+Comments are collected by lexer callbacks (``ParseResult.comments``) so that
+``format.py`` can put each one back where it was.
+
+Imports ``source``, ``errors``, ``ast`` and the ``stdlib`` vocabulary only.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import re
+import threading
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from typing import Any, Iterable, Sequence
+
+from attrs import frozen
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import ast
+from .errors import Diagnostic, error
+from .source import SourceFile, Span
+from .stdlib import filters as _filters
+from .stdlib import steps as _steps
+from .stdlib import triggers as _triggers
+from .stdlib.vocabulary import Alt, Opt, Phrase, Slot
+
+MAX_ERRORS = 50
+
+
+@frozen
+class Comment:
+    """A ``# comment``: its text (with the ``#``) and where it stood."""
+
+    text: str
+    start: int
+    line: int
+    column: int
+    own_line: bool  # nothing but whitespace before it on its line
+
+
+@frozen
+class ParseResult:
+    module: ast.Module
+    diagnostics: tuple[Diagnostic, ...]
+    comments: tuple[Comment, ...]
+    source: SourceFile
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+
+# --------------------------------------------------------------------------
+# The Lark parser, built once per process (and cached on disk by Lark).
+
+_lock = threading.Lock()
+_parser: Lark | None = None
+_comment_sink: list[tuple[str, int]] = []
+
+_COMMENT_IN = re.compile(r"#[^\n]*")
+
+
+def _on_comment(tok: Token) -> Token:
+    _comment_sink.append((str(tok), tok.start_pos))
+    return tok
+
+
+def _on_comma(tok: Token) -> Token:
+    for m in _COMMENT_IN.finditer(str(tok)):
+        _comment_sink.append((m.group(0), tok.start_pos + m.start()))
+    return tok
+
+
+def grammar_text() -> str:
+    return resources.files("campaignlang.grammar").joinpath("campaign.lark").read_text("utf-8")
+
+
+def lark_parser() -> Lark:
+    """The shared LALR parser (positions on, contextual lexer)."""
+    global _parser
+    if _parser is None:
+        _parser = Lark(grammar_text(), parser="lalr", lexer="contextual",
+                       propagate_positions=True, maybe_placeholders=True,
+                       lexer_callbacks={"COMMENT": _on_comment, "COMMA": _on_comma},
+                       cache=True)
+    return _parser
+
+
+# --------------------------------------------------------------------------
+# Words for terminals, so no parser-internal name reaches a user.
+
+_TERMINAL_WORDS = {
+    "NAME": "a word", "STRING": "a quoted name", "NUMBER": "a number",
+    "SCORE": "a score change like +10", "DATE": "a date like 2026-12-01",
+    "DATETIME": "a date-time like 2026-12-01T09:30", "DURATION": "a duration like 3 days",
+    "TOKEN": "a token like {{my.Score}}", "COMMA": "','", "OP": "a comparison",
+    "EQ": "'='", "DOT": "'.'", "_NL": "a new line", "SEMICOLON": "';'",
+    "LBRACE": "'{'", "RBRACE": "'}'", "$END": "the end of the file", "COLON": "':'",
+    "__ANON_0": "'->'",
+}
+
+
+def _terminal_word(name: str) -> str:
+    if name in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[name]
+    for t in lark_parser().terminals:
+        if t.name == name and t.pattern.type == "str":
+            return repr(t.pattern.value).replace("'", "'")
+    return name.lower()
+
+
+def _expected_words(expected: Iterable[str]) -> str:
+    exp = set(expected)
+    atoms = {"NAME", "STRING", "NUMBER", "SCORE", "DATE", "DATETIME", "DURATION", "TOKEN"}
+    words = []
+    if atoms <= exp:
+        words.append("a statement or value")
+        exp -= atoms | {"COMMA", "OP", "EQ", "DOT"}
+    words += sorted(_terminal_word(e) for e in exp)
+    if len(words) > 1:
+        return ", ".join(words[:-1]) + " or " + words[-1]
+    return words[0] if words else "something else"
+
+
+def _token_words(tok: Token) -> str:
+    if tok.type == "$END":
+        return "the end of the file"
+    if tok.type == "_NL":
+        return "the end of the line"
+    if tok.type == "STRING":
+        return f"the name {tok}"
+    if tok.type in ("NAME",) or (tok.type.isupper() and str(tok).isalpha()):
+        return f"the word '{tok}'"
+    return f"'{tok}'"
+
+
+# --------------------------------------------------------------------------
+# Public entry point
+
+
+def parse(text: str, file: str = "<input>") -> ParseResult:
+    """Parse one file's text. Never raises for bad input."""
+    if text.startswith("\ufeff"):
+        text = " " + text[1:]  # a BOM keeps its offset as a space
+    src = SourceFile(file, text)
+    diags: list[Diagnostic] = []
+    work = text
+    tree = None
+    with _lock:
+        parser = lark_parser()
+        for _ in range(MAX_ERRORS + 1):
+            _comment_sink.clear()
+            try:
+                tree = parser.parse(work)
+                break
+            except UnexpectedInput as exc:
+                diag, blank = _describe(exc, src, work)
+                diags.append(diag)
+                if blank is None or len(diags) >= MAX_ERRORS:
+                    break
+                new = work[:blank[0]] + "".join(
+                    c if c in "\r\n" else " " for c in work[blank[0]:blank[1]]) + work[blank[1]:]
+                if new == work:
+                    break
+                work = new
+        comments = tuple(_comments(src, _comment_sink)) if tree is not None else ()
+    builder = _Builder(src)
+    module = ast.Module(file, (), span=src.span(0, len(text)))
+    if tree is not None:
+        try:
+            module = builder.transform(tree)
+        except VisitError as exc:  # a bug in the builder, never user error
+            raise exc.orig_exc from None
+    diags.extend(builder.diagnostics)
+    diags.sort(key=Diagnostic.sort_key)
+    return ParseResult(module, tuple(diags), comments, src)
+
+
+def _comments(src: SourceFile, sink: list[tuple[str, int]]) -> Iterable[Comment]:
+    seen = set()
+    for text, start in sorted(sink, key=lambda c: c[1]):
+        if start in seen:
+            continue
+        seen.add(start)
+        line, col = src.position(start)
+        before = src.line_text(line)[: col - 1]
+        yield Comment(text.rstrip(), start, line, col, not before.strip())
+
+
+# --------------------------------------------------------------------------
+# Grammar-level errors
+
+_OPENERS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|\{\{[^{}\n]*\}\}|[{}]')
+
+
+def _unclosed_block(work: str) -> int | None:
+    """Offset of the innermost '{' never closed (strings, comments, tokens skipped)."""
+    stack: list[int] = []
+    for m in _OPENERS.finditer(work):
+        s = m.group(0)
+        if s == "{":
+            stack.append(m.start())
+        elif s == "}":
+            if stack:
+                stack.pop()
+    return stack[-1] if stack else None
+
+
+def _line_range(work: str, offset: int) -> tuple[int, int]:
+    start = work.rfind("\n", 0, offset) + 1
+    end = work.find("\n", offset)
+    return start, (len(work) if end == -1 else end)
+
+
+def _describe(exc: UnexpectedInput, src: SourceFile, work: str) -> tuple[Diagnostic, tuple[int, int] | None]:
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream
+        ch = work[pos]
+        rest_of_line = work[pos:_line_range(work, pos)[1]]
+        span = src.span(pos, pos + 1)
+        if ch == '"':
+            d = error("CL001", "unterminated string", src.span(pos, pos + len(rest_of_line.rstrip()) or pos + 1),
+                      hint='a string ends with " on the same line; write \\" for a quote inside it')
+        elif ch == "'":
+            d = error("CL001", "strings are written in double quotes, not single quotes", span,
+                      hint='write "Name" instead of \'Name\'')
+        elif work.startswith("{{", pos):
+            d = error("CL001", "unclosed token reference: '{{' without '}}' on the same line", src.span(pos, pos + 2),
+                      hint="a token reference looks like {{my.Score}}")
+        elif ch == "\x00" or not ch.isprintable() and ch not in "\t":
+            d = error("CL001", f"unexpected control character U+{ord(ch):04X}", span)
+        else:
+            d = error("CL001", f"unexpected character '{ch}'", span,
+                      hint=f"expected {_expected_words(exc.allowed)}" if exc.allowed else None)
+        return d, _line_range(work, pos)
+
+    if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+        opened = _unclosed_block(work)
+        if opened is not None:
+            line_start, _ = _line_range(work, opened)
+            head = " ".join(work[line_start:opened].split()) or "block"
+            line, _col = src.position(opened)
+            d = error("CL001", f"unclosed block '{head}': the '{{' on line {line} is never closed",
+                      src.span(opened, opened + 1),
+                      hint="add the missing '}' at the end of this block")
+        else:
+            end = len(src.text)
+            d = error("CL001", "unexpected end of file", src.span(end, end),
+                      hint=f"expected {_expected_words(getattr(exc, 'expected', ()) or ())}")
+        return d, None
+
+    assert isinstance(exc, UnexpectedToken)
+    tok = exc.token
+    start = tok.start_pos if tok.start_pos is not None else 0
+    end = tok.end_pos if tok.end_pos is not None else start + 1
+    if tok.type == "_NL":
+        end = start + 1
+    span = src.span(start, max(end, start))
+    expected = set(exc.expected) | set(getattr(exc, "accepts", None) or ())
+    label = _label(exc)
+    hint = None
+    if label:
+        message, hint = label
+    elif tok.type == "RBRACE" and "RBRACE" not in expected:
+        message = "unexpected '}': there is no open block here to close"
+        hint = "remove this brace, or look for an extra '}' above"
+    elif "_NL" in expected and "SEMICOLON" in expected and tok.type not in ("_NL",):
+        message = f"unexpected {_token_words(tok)}: a statement ends here"
+        hint = "put each statement on its own line, or separate them with ';'"
+    elif tok.type == "NAME" or (str(tok).isalpha() and tok.type != "STRING"):
+        keywords = [_terminal_word(e).strip("'") for e in expected
+                    if e not in _TERMINAL_WORDS and not e.startswith("_")]
+        close = difflib.get_close_matches(str(tok), keywords, n=1)
+        message = f"unexpected {_token_words(tok)}; expected {_expected_words(expected)}"
+        hint = f"did you mean '{close[0]}'?" if close else None
+    else:
+        message = f"unexpected {_token_words(tok)}; expected {_expected_words(expected)}"
+    return error("CL001", message, span, hint=hint), _line_range(work, start)
+
+
+# Lark's match_examples: programs that fail in the same parser state as a
+# common mistake, each with the message that mistake deserves.
+_EXAMPLES: dict[tuple[str, str | None], list[str]] = {
+    ("a campaign needs its kind after its name: batch, trigger or executable",
+     'write campaign "Name" batch { ... }'): [
+        'program "P" { campaign "C" {',
+        'program "P" { campaign "C" }',
+        'program "P" { campaign "C"\n',
+    ],
+    ("names of things are double-quoted strings", 'write program "Webinar 2026" { ... }'): [
+        "program P {", "workspace W {", "folder F {", 'program "P" { campaign C',
+        'program "P" { list L', 'program "P" { email E', 'program "P" { form F',
+        "test T {",
+    ],
+    ("a campaign belongs inside a program", 'write program "Name" { campaign "..." batch { } }'): [
+        'campaign "C" batch {',
+    ],
+    ("a step belongs inside a flow block", 'write flow { ... } inside the campaign'): [
+        'program "P" { campaign "C" batch { change',
+        'program "P" { campaign "C" batch { send',
+    ],
+    ("a filter or trigger belongs inside a smart list block",
+     'write smart list { filter ... } inside the campaign'): [
+        'program "P" { campaign "C" batch { filter',
+        'program "P" { campaign "C" batch { trigger',
+    ],
+    ("a My Token is written my.Name = value", "write tokens { my.Score = +10 }"): [
+        'tokens { Score', 'tokens { my Score', 'tokens { my.Score +',
+    ],
+    ("a field is declared \"Name\": type", 'write fields { "Region": text }'): [
+        'fields { "Region" text', 'fields { Region text',
+    ],
+}
+
+_example_cache: dict[str, Any] = {}
+
+
+def _label(exc: UnexpectedToken) -> tuple[str, str | None] | None:
+    try:
+        found = exc.match_examples(lark_parser().parse, _EXAMPLES, use_accepts=True)
+    except Exception:  # match_examples itself must never turn a report into a crash
+        return None
+    return found
+
+
+# --------------------------------------------------------------------------
+# Values from atoms
+
+_TOKEN_NAMESPACES = ("my", "lead", "campaign", "program", "member", "trigger", "system")
+_TOKEN_RE = re.compile(r"\{\{([^{}\n]*)\}\}")
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+
+class PhraseError(Exception):
+    """A phrase-level mistake, turned into a CL001 diagnostic by the builder."""
+
+    def __init__(self, message: str, span: Span, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.span, self.hint = message, span, hint
+
+
+# --------------------------------------------------------------------------
+# The builder: Lark tree -> AST
+
+
+class _Phrase:
+    """A phrase as the grammar leaves it: atoms (tokens) and an optional block."""
+
+    __slots__ = ("atoms", "block", "span")
+
+    def __init__(self, atoms: list[Token], block: list["_Phrase"] | None, span: Span):
+        self.atoms, self.block, self.span = atoms, block, span
+
+
+@v_args(meta=True)
+class _Builder(Transformer):
+    def __init__(self, src: SourceFile):
+        super().__init__()
+        self.src = src
+        self.diagnostics: list[Diagnostic] = []
+
+    # -- helpers ----------------------------------------------------------
+
+    def sp(self, meta: Any) -> Span:
+        if getattr(meta, "empty", True):
+            return self.src.span(0, 0)
+        return self.src.span(meta.start_pos, meta.end_pos)
+
+    def tsp(self, tok: Token) -> Span:
+        return self.src.span(tok.start_pos, tok.end_pos)
+
+    def fail(self, message: str, span: Span, hint: str | None = None) -> None:
+        self.diagnostics.append(error("CL001", message, span, hint=hint))
+
+    def string(self, tok: Token) -> str:
+        return self.unescape(str(tok)[1:-1], tok.start_pos + 1)
+
+    def unescape(self, raw: str, offset: int) -> str:
+        if "\\" not in raw:
+            return raw
+        out = []
+        i = 0
+        while i < len(raw):
+            c = raw[i]
+            if c == "\\" and i + 1 < len(raw):
+                nxt = raw[i + 1]
+                if nxt in _ESCAPES:
+                    out.append(_ESCAPES[nxt])
+                else:
+                    self.fail(f"unknown escape '\\{nxt}' in a string",
+                              self.src.span(offset + i, offset + i + 2),
+                              hint='the escapes are \\" \\\\ \\n and \\t')
+                    out.append(nxt)
+                i += 2
+            else:
+                out.append(c)
+                i += 1
+        return "".join(out)
+
+    def token_ref(self, inner: str, start: int, end: int) -> ast.TokenRef:
+        """``inner`` is the text between ``{{`` and ``}}``."""
+        span = self.src.span(start, end)
+        body = inner
+        default = None
+        if ":default=" in body:
+            body, default = body.split(":default=", 1)
+        body = body.strip()
+        ns, dot, name = body.partition(".")
+        ns = ns.strip()
+        name = name.strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = name[1:-1]
+        if not dot or not name:
+            raise PhraseError(f"token reference '{{{{{inner}}}}}' has no name",
+                              span, hint="write {{my.Score}} or {{lead.First Name}}")
+        if ns not in _TOKEN_NAMESPACES:
+            close = difflib.get_close_matches(ns, _TOKEN_NAMESPACES, n=1)
+            raise PhraseError(f"unknown token kind '{ns}' in '{{{{{inner}}}}}'", span,
+                              hint=(f"did you mean '{close[0]}'?" if close else
+                                    "token references start with my., lead., campaign., program., "
+                                    "member., trigger. or system."))
+        return ast.TokenRef(ns, name, default, span=span)
+
+    def template(self, tok: Token) -> ast.Node:
+        raw = str(tok)[1:-1]
+        base = tok.start_pos + 1
+        span = self.tsp(tok)
+        if "{{" not in raw:
+            return ast.String(self.unescape(raw, base), span=span)
+        parts: list[Any] = []
+        pos = 0
+        for m in _TOKEN_RE.finditer(raw):
+            lit = raw[pos:m.start()]
+            if "{{" in lit:
+                break
+            if lit:
+                parts.append(self.unescape(lit, base + pos))
+            parts.append(self.token_ref(m.group(1), base + m.start(), base + m.end()))
+            pos = m.end()
+        rest = raw[pos:]
+        if "{{" in rest:
+            at = base + pos + rest.index("{{")
+            raise PhraseError("unclosed token reference: '{{' without '}}'", self.src.span(at, at + 2),
+                              hint="a token reference looks like {{my.Score}}")
+        if rest:
+            parts.append(self.unescape(rest, base + pos))
+        return ast.Template(tuple(parts), span=span)
+
+    def value(self, tok: Token) -> ast.Node:
+        t, s, span = tok.type, str(tok), self.tsp(tok)
+        if t == "STRING":
+            return self.template(tok)
+        if t == "NUMBER":
+            if "." in s:
+                try:
+                    return ast.Number(Decimal(s), span=span)
+                except InvalidOperation:  # pragma: no cover - the regex admits only decimals
+                    raise PhraseError(f"invalid number '{s}'", span) from None
+            return ast.Number(int(s), span=span)
+        if t == "SCORE":
+            if s.startswith("="):
+                return ast.ScoreChange("=", int(s[1:]), span=span)
+            return ast.ScoreChange("+", int(s[1:]), span=span)
+        if t == "DATE":
+            try:
+                return ast.Date(_dt.date.fromisoformat(s), span=span)
+            except ValueError:
+                raise PhraseError(f"invalid date '{s}'", span, hint="dates are written YYYY-MM-DD") from None
+        if t == "DATETIME":
+            try:
+                return ast.DateTime(_dt.datetime.fromisoformat(s), span=span)
+            except ValueError:
+                raise PhraseError(f"invalid date-time '{s}'", span,
+                                  hint="date-times are written YYYY-MM-DDTHH:MM") from None
+        if t == "DURATION":
+            amount, unit = s.split()
+            return ast.Duration(int(amount), unit.rstrip("s"), span=span)
+        if t == "TOKEN":
+            return self.token_ref(s[2:-2], tok.start_pos, tok.end_pos)
+        if t == "NAME":
+            if s == "true":
+                return ast.Boolean(True, span=span)
+            if s == "false":
+                return ast.Boolean(False, span=span)
+            if s == "null":
+                return ast.Null(span=span)
+            raise PhraseError(f"'{s}' is not a value", span,
+                              hint='names of things are double-quoted: "' + s + '"')
+        raise PhraseError(f"expected a value, found {_token_words(tok)}", span)
+
+    def guarded(self, fn, *args) -> Any:
+        try:
+            return fn(*args)
+        except PhraseError as exc:
+            self.fail(exc.message, exc.span, exc.hint)
+            return None
+
+    # -- top level ---------------------------------------------------------
+
+    def start(self, meta, children):
+        items = tuple(c for c in children if isinstance(c, ast.Node))
+        return ast.Module(self.src.name, items, span=self.src.span(0, len(self.src.text)))
+
+    def import_decl(self, meta, children):
+        std, path = children
+        return ast.Import(self.string(path), std is not None, span=self.sp(meta))
+
+    def fields(self, meta, children):
+        return ast.Fields(tuple(c for c in children if isinstance(c, ast.FieldDecl)), span=self.sp(meta))
+
+    def field_decl(self, meta, children):
+        name, typ = children
+        name_s = self.string(name) if name.type == "STRING" else str(name)
+        from .stdlib.types import FIELD_TYPES
+        if str(typ) not in FIELD_TYPES:
+            close = difflib.get_close_matches(str(typ), FIELD_TYPES, n=1)
+            self.fail(f"unknown field type '{typ}'", self.tsp(typ),
+                      hint=(f"did you mean '{close[0]}'?" if close else
+                            "the types are " + ", ".join(FIELD_TYPES)))
+        return ast.FieldDecl(name_s, str(typ), span=self.sp(meta))
+
+    def _container(self, cls, meta, children):
+        name, *items = children
+        return cls(self.string(name), tuple(i for i in items if isinstance(i, ast.Node)), span=self.sp(meta))
+
+    def workspace(self, meta, children):
+        return self._container(ast.Workspace, meta, children)
+
+    def folder(self, meta, children):
+        return self._container(ast.Folder, meta, children)
+
+    def program(self, meta, children):
+        return self._container(ast.Program, meta, children)
+
+    def description(self, meta, children):
+        return ast.Description(self.string(children[0]), span=self.sp(meta))
+
+    def _strings(self, children) -> tuple[str, ...]:
+        return tuple(self.string(c) for c in children if c.type == "STRING")
+
+    def statuses(self, meta, children):
+        return ast.Statuses(self._strings(children), span=self.sp(meta))
+
+    def member_fields(self, meta, children):
+        return ast.MemberFields(self._strings(children), span=self.sp(meta))
+
+    def static_list(self, meta, children):
+        return ast.StaticList(self.string(children[0]), span=self.sp(meta))
+
+    def form(self, meta, children):
+        return ast.Form(self.string(children[0]), span=self.sp(meta))
+
+    def tokens(self, meta, children):
+        return ast.Tokens(tuple(c for c in children if isinstance(c, ast.TokenDecl)), span=self.sp(meta))
+
+    def token_decl(self, meta, children):
+        prefix, _dot, name, *rest = children
+        name_s = self.string(name) if name.type == "STRING" else str(name)
+        if str(prefix) != "my":
+            self.fail(f"My Tokens are named my.Name, not {prefix}.{name_s}", self.tsp(prefix),
+                      hint=f"write my.{name_s}")
+            return None
+        if len(rest) == 1:  # `my.X =5` lexes as a score change `=5`
+            tok = rest[0]
+            value = ast.Number(int(str(tok)[1:]), span=self.tsp(tok))
+        else:
+            value = self.guarded(self.value, rest[1])
+            if value is None:
+                return None
+        return ast.TokenDecl(name_s, value, span=self.sp(meta))
+
+    def email(self, meta, children):
+        name, *items = children
+        parts: dict[str, Any] = {}
+        for key, value in (i for i in items if isinstance(i, tuple)):
+            parts[{"from": "sender"}.get(key, key)] = value
+        return ast.Email(self.string(name), span=self.sp(meta), **parts)
+
+    def email_item(self, meta, children):
+        key, tok = children
+        value = self.guarded(self.value, tok)
+        return (str(key), value) if value is not None else None
+
+    def webhook(self, meta, children):
+        name, *items = children
+        kw: dict[str, Any] = {}
+        responses = []
+        for item in items:
+            if isinstance(item, ast.ResponseMapping):
+                responses.append(item)
+            elif isinstance(item, tuple):
+                kw[item[0]] = item[1]
+        return ast.Webhook(self.string(name), responses=tuple(responses), span=self.sp(meta), **kw)
+
+    def webhook_url(self, meta, children):
+        v = self.guarded(self.value, children[0])
+        return ("url", v) if v is not None else None
+
+    def webhook_payload(self, meta, children):
+        v = self.guarded(self.value, children[0])
+        return ("payload", v) if v is not None else None
+
+    def webhook_method(self, meta, children):
+        method = str(children[0]).lower()
+        if method not in ("get", "post", "put", "patch", "delete"):
+            self.fail(f"unknown webhook method '{children[0]}'", self.tsp(children[0]),
+                      hint="the methods are get, post, put, patch and delete")
+            return None
+        return ("method", method)
+
+    def webhook_response(self, meta, children):
+        path, field = children[0], children[-1]
+        return ast.ResponseMapping(self.string(path), field, span=self.sp(meta))
+
+    def field_ref(self, meta, children):
+        prefix, _dot, name = children
+        if str(prefix) != "lead":
+            raise PhraseError(f"a field is written lead.Name, not {prefix}.…", self.tsp(prefix))
+        return ast.FieldRef(self.string(name) if name.type == "STRING" else str(name), span=self.sp(meta))
+
+    def ref(self, meta, children):
+        strings = [c for c in children if c.type == "STRING"]
+        if len(strings) == 2:
+            return ast.Ref(self.string(strings[0]), self.string(strings[1]), span=self.sp(meta))
+        return ast.Ref(None, self.string(strings[0]), span=self.sp(meta))
+
+    # -- campaigns ---------------------------------------------------------
+
+    def campaign(self, meta, children):
+        name, kind, inactive, *items = children
+        kind_s = str(kind)
+        span = self.sp(meta)
+        if kind_s not in ast.CAMPAIGN_KINDS:
+            close = difflib.get_close_matches(kind_s, ast.CAMPAIGN_KINDS, n=1)
+            self.fail(f"unknown campaign kind '{kind_s}'", self.tsp(kind),
+                      hint=(f"did you mean '{close[0]}'?" if close else
+                            "a campaign is batch, trigger or executable"))
+            return None
+        active = True
+        if inactive is not None:
+            if str(inactive) != "inactive" or kind_s != "trigger":
+                self.fail(f"unexpected word '{inactive}' after the campaign kind", self.tsp(inactive),
+                          hint="only a trigger campaign can be marked inactive: trigger inactive")
+            else:
+                active = False
+        return ast.Campaign(self.string(name), kind_s, active,
+                            tuple(i for i in items if isinstance(i, ast.Node)), span=span)
+
+    def clone(self, meta, children):
+        return ast.Clone(children[0], span=self.sp(meta))
+
+    def flow(self, meta, children):
+        block = children[0]
+        steps = tuple(s for s in (self.guarded(self.step, p) for p in block) if s is not None)
+        return ast.Flow(steps, span=self.sp(meta))
+
+    def qualify(self, meta, children):
+        _once, every, period = children
+        if every is not None:
+            return ast.Qualify("once every", self.guarded(self.value, period), span=self.sp(meta))
+        return ast.Qualify("once", span=self.sp(meta))
+
+    def qualify_every_time(self, meta, children):
+        return ast.Qualify("every time", span=self.sp(meta))
+
+    def schedule(self, meta, children):
+        toks = [c for c in children if isinstance(c, Token)]
+        at = self.guarded(self.value, toks[-1])
+        if at is None:
+            return None
+        every = None
+        durations = [t for t in toks if t.type == "DURATION"]
+        if durations:
+            every = self.guarded(self.value, durations[0])
+        return ast.Schedule(at, every, span=self.sp(meta))
+
+    def logic(self, meta, children):
+        kind = children[0]
+        if kind.type == "LOGIC":
+            return ("advanced", self.string(children[1]), self.tsp(children[1]))
+        return (str(kind), None, None)
+
+    def smart_list(self, meta, children):
+        name, logic, block = children
+        kind, expression, _ = logic if logic is not None else ("all", None, None)
+        members = tuple(m for m in (self.guarded(self.member, p) for p in block) if m is not None)
+        return ast.SmartList(self.string(name) if name is not None else None, kind, expression,
+                             members, span=self.sp(meta))
+
+    # -- blocks and phrases -------------------------------------------------
+
+    def block(self, meta, children):
+        return [c for c in children if isinstance(c, _Phrase)]
+
+    def phrase(self, meta, children):
+        block = children[-1]
+        atoms = [c for c in children[:-1] if isinstance(c, Token)]
+        return _Phrase(atoms, block, self.sp(meta))
+
+    def test(self, meta, children):
+        name, at, block = children
+        at_v = self.guarded(self.value, at) if at is not None else None
+        stmts = tuple(s for s in (self.guarded(self.statement, p) for p in block) if s is not None)
+        return ast.Test(self.string(name), at_v, stmts, span=self.sp(meta))
+
+    # -- phrase matching ----------------------------------------------------
+
+    def atoms_span(self, atoms: Sequence[Token]) -> Span:
+        return self.src.span(atoms[0].start_pos, atoms[-1].end_pos)
+
+    def no_block(self, p: _Phrase, what: str) -> None:
+        if p.block is not None:
+            raise PhraseError(f"{what} takes no block", p.span)
+
+    def member(self, p: _Phrase) -> ast.Node:
+        """A smart list line: ``filter ...`` or ``trigger ...``."""
+        head = p.atoms[0]
+        if head.type == "NAME" and str(head) == "filter":
+            self.no_block(p, "a filter")
+            if len(p.atoms) == 1:
+                raise PhraseError("'filter' needs a condition", self.tsp(head),
+                                  hint='write filter lead.Country is "US"')
+            return self.filter(p.atoms[1:], p.span)
+        if head.type == "NAME" and str(head) == "trigger":
+            self.no_block(p, "a trigger")
+            if len(p.atoms) == 1:
+                raise PhraseError("'trigger' needs an event", self.tsp(head),
+                                  hint='write trigger fills out form "Contact Us"')
+            return self.match(p.atoms[1:], _triggers.TRIGGERS, "trigger", p.span)
+        # a missing keyword is the likeliest mistake: say which one it needed
+        probe = None
+        for kind, table in (("filter", None), ("trigger", _triggers.TRIGGERS)):
+            try:
+                probe = self.filter(p.atoms, p.span) if table is None else self.match(p.atoms, table, kind, p.span)
+                break
+            except PhraseError:
+                continue
+        if probe is not None:
+            kw = "trigger" if isinstance(probe, ast.Trigger) else "filter"
+            raise PhraseError(f"a smart list line starts with 'filter' or 'trigger'", self.tsp(head),
+                              hint=f"write {kw} {' '.join(str(a) for a in p.atoms)}")
+        raise PhraseError(f"a smart list line starts with 'filter' or 'trigger', not {_token_words(head)}",
+                          self.tsp(head), hint='write filter lead.Country is "US" or trigger fills out form "F"')
+
+    def filter(self, atoms: Sequence[Token], span: Span) -> ast.Node:
+        """A filter: ``lead.F OP OPERANDS`` or a membership/history phrase."""
+        if (len(atoms) >= 2 and atoms[0].type == "NAME" and atoms[1].type == "DOT"):
+            return self.field_filter(atoms, span)
+        return self.match(atoms, _filters.FILTERS, "filter", span)
+
+    def field_filter(self, atoms: Sequence[Token], span: Span) -> ast.FieldFilter:
+        fld, i = self.m_field(atoms, 0)
+        if fld is None:
+            raise PhraseError("expected a field like lead.Country", self.atoms_span(atoms))
+        rest = atoms[i:]
+        if not rest:
+            raise PhraseError(f"the filter on lead.{fld.name} needs an operator", fld.span,
+                              hint='for example: is "US", >= 50, is empty, in past 30 days')
+        best = None
+        for spelling, (op, operands) in _filters.OPERATORS.items():
+            words = spelling.split()
+            if len(words) <= len(rest) and all(str(rest[k]) == w for k, w in enumerate(words)):
+                if best is None or len(words) > len(best[0].split()):
+                    best = (spelling, op, operands)
+        if best is None:
+            bad = rest[0]
+            if bad.type in ("EQ", "SCORE") or str(bad) == "==":
+                raise PhraseError(f"a filter compares with 'is', not '{bad}'", self.tsp(bad),
+                                  hint=f"write lead.{fld.name} is ...")
+            ops = sorted(_filters.OPERATORS)
+            close = difflib.get_close_matches(" ".join(str(a) for a in rest[:3]), ops, n=1)
+            raise PhraseError(f"unknown filter operator {_token_words(bad)}", self.tsp(bad),
+                              hint=(f"did you mean '{close[0]}'?" if close else
+                                    "operators: is, is not, contains, starts with, >, >=, <, <=, "
+                                    "between, before, after, in past, is empty, ..."))
+        spelling, op, operands = best
+        i = len(spelling.split())
+        rest = rest[i:]
+        values: list[ast.Node] = []
+        if operands == "none":
+            pass
+        elif operands in ("values", "value"):
+            values, k = self.m_values(rest, 0)
+            if not values:
+                raise PhraseError(f"'{spelling}' needs a value", self.atoms_span(atoms),
+                                  hint=f'for example: lead.{fld.name} {spelling} "X"')
+            if operands == "value" and len(values) > 1:
+                raise PhraseError(f"'{spelling}' takes one value", values[1].span)
+            rest = rest[k:]
+        elif operands == "range":
+            if len(rest) >= 3 and str(rest[1]) == "and":
+                values = [self.value(rest[0]), self.value(rest[2])]
+                rest = rest[3:]
+            else:
+                raise PhraseError("'between' needs two values: between A and B",
+                                  self.atoms_span(atoms), hint=f"write lead.{fld.name} between 1 and 10")
+        elif operands == "duration":
+            if rest and rest[0].type == "DURATION":
+                values = [self.value(rest[0])]
+                rest = rest[1:]
+            else:
+                raise PhraseError(f"'{spelling}' needs a duration like 30 days", self.atoms_span(atoms))
+        if rest:
+            raise PhraseError(f"unexpected {_token_words(rest[0])} at the end of the filter",
+                              self.atoms_span(rest))
+        return ast.FieldFilter(fld, op, tuple(values), span=self.atoms_span(atoms))
+
+    def match(self, atoms: Sequence[Token], table: Sequence[Phrase], what: str, span: Span,
+              choice_block: list[_Phrase] | None = None) -> ast.Node:
+        """Match ``atoms`` against a vocabulary ``table``; build its node."""
+        words = []
+        for a in atoms:
+            if a.type != "NAME":
+                break
+            words.append(str(a))
+        candidates = [p for p in table if tuple(words[:len(p.word_list)]) == p.word_list]
+        if not candidates:
+            phrase = " ".join(words) or str(atoms[0])
+            known = [p.words for p in table]
+            guess = " ".join(words[:4])
+            close = difflib.get_close_matches(guess, known, n=1, cutoff=0.5) or [
+                k for k in known if " ".join(words[:len(k.split())]) and
+                difflib.SequenceMatcher(None, " ".join(words[:len(k.split())]), k).ratio() > 0.75][:1]
+            raise PhraseError(f"unknown {what} '{phrase}'", self.atoms_span(atoms),
+                              hint=(f"did you mean '{close[0]}'?" if close else
+                                    f"the {what}s are: " + ", ".join(known)))
+        candidates.sort(key=lambda p: -len(p.word_list))
+        furthest: tuple[int, set[str], Phrase] | None = None
+        for entry in candidates:
+            n = len(entry.word_list)
+            body = atoms[n:]
+            if choice_block is not None:
+                return self.choice(entry, atoms, body, choice_block, span)
+            found, fail = self.m_pattern(entry.pattern, body, 0)
+            for end, values in found:
+                if end == len(body):
+                    return entry.node(**entry.fixed, **values, span=span)
+            if fail is not None and (furthest is None or n + fail[0] > furthest[0]):
+                furthest = (n + fail[0], fail[1], entry)
+        assert furthest is not None
+        pos, expected, entry = furthest
+        if pos >= len(atoms):
+            where = self.src.span(atoms[-1].end_pos, atoms[-1].end_pos)
+            found_words = "the end of the line"
+        else:
+            where = self.tsp(atoms[pos])
+            found_words = _token_words(atoms[pos])
+        exp = " or ".join(sorted(expected))
+        return self._raise(f"'{entry.words}' expected {exp}, found {found_words}", where,
+                           f"write it as: {entry.usage}")
+
+    def _raise(self, message: str, span: Span, hint: str | None) -> Any:
+        raise PhraseError(message, span, hint)
+
+    # Pattern matching: each m_* returns (list of (end, values)), fail) where
+    # fail is (position, expected words) of the furthest miss.
+
+    def m_pattern(self, pattern: Sequence[Any], atoms: Sequence[Token], pos: int
+                  ) -> tuple[list[tuple[int, dict]], tuple[int, set[str]] | None]:
+        states: list[tuple[int, dict]] = [(pos, {})]
+        fail: tuple[int, set[str]] | None = None
+
+        def note(f):
+            nonlocal fail
+            if f is None:
+                return
+            if fail is None or f[0] > fail[0]:
+                fail = (f[0], set(f[1]))
+            elif f[0] == fail[0]:
+                fail[1].update(f[1])
+
+        for item in pattern:
+            nxt: list[tuple[int, dict]] = []
+            for p, vals in states:
+                res, f = self.m_item(item, atoms, p)
+                note(f)
+                for e, v in res:
+                    nxt.append((e, {**vals, **v}))
+            states = nxt
+            if not states:
+                break
+        return states, fail
+
+    def m_item(self, item: Any, atoms: Sequence[Token], pos: int
+               ) -> tuple[list[tuple[int, dict]], tuple[int, set[str]] | None]:
+        if isinstance(item, str):
+            words = item.split()
+            for k, w in enumerate(words):
+                if pos + k >= len(atoms) or str(atoms[pos + k]) != w or atoms[pos + k].type != "NAME":
+                    return [], (pos + k, {f"'{' '.join(words[k:])}'"})
+            return [(pos + len(words), {})], None
+        if isinstance(item, Opt):
+            found, fail = self.m_pattern(item.items, atoms, pos)
+            out = [(e, {**v, **({item.flag: True} if item.flag else {})}) for e, v in found]
+            return out + [(pos, {})], fail
+        if isinstance(item, Alt):
+            out, fail = [], None
+            for option in item.options:
+                found, f = self.m_pattern(option, atoms, pos)
+                out.extend(found)
+                if f is not None and (fail is None or f[0] > fail[0]):
+                    fail = f
+            return out, fail
+        assert isinstance(item, Slot)
+        got, end = self.m_slot(item, atoms, pos)
+        if end is None:
+            return [], (pos, {item.describe()})
+        return [(end, {item.name: got})], None
+
+    def m_slot(self, slot: Slot, atoms: Sequence[Token], pos: int) -> tuple[Any, int | None]:
+        kind = slot.kind
+        if kind == "field":
+            return self.m_field(atoms, pos)
+        if kind == "ref":
+            return self.m_ref(atoms, pos)
+        if pos >= len(atoms):
+            return None, None
+        a = atoms[pos]
+        if kind == "name":
+            return (self.string(a), pos + 1) if a.type == "STRING" else (None, None)
+        if kind == "names":
+            names = []
+            while pos < len(atoms) and atoms[pos].type == "STRING":
+                names.append(self.string(atoms[pos]))
+                pos += 1
+                if pos < len(atoms) and atoms[pos].type == "COMMA":
+                    pos += 1
+                else:
+                    break
+            return (tuple(names), pos) if names and atoms[pos - 1].type != "COMMA" else (None, None)
+        if kind == "value":
+            if a.type in ("COMMA", "OP", "EQ", "DOT") or (a.type == "NAME" and str(a) not in ("true", "false", "null")):
+                return None, None
+            return self.value(a), pos + 1
+        if kind == "values":
+            vals, end = self.m_values(atoms, pos)
+            return (tuple(vals), pos + end) if vals else (None, None)
+        if kind == "duration":
+            return (self.value(a), pos + 1) if a.type == "DURATION" else (None, None)
+        if kind == "int":
+            return (int(str(a)), pos + 1) if a.type == "NUMBER" and str(a).isdigit() else (None, None)
+        if kind == "word":
+            for choice in sorted(slot.choices, key=lambda c: -len(c.split())):
+                ws = choice.split()
+                if all(pos + k < len(atoms) and str(atoms[pos + k]) == w and atoms[pos + k].type == "NAME"
+                       for k, w in enumerate(ws)):
+                    return choice, pos + len(ws)
+            return None, None
+        if kind == "targets":
+            out = []
+            while pos < len(atoms):
+                if str(atoms[pos]) == "this" and pos + 1 < len(atoms) and str(atoms[pos + 1]) == "campaign":
+                    out.append(ast.ThisCampaign(span=self.src.span(atoms[pos].start_pos, atoms[pos + 1].end_pos)))
+                    pos += 2
+                else:
+                    r, end = self.m_ref(atoms, pos)
+                    if end is None:
+                        return None, None
+                    out.append(r)
+                    pos = end
+                if pos < len(atoms) and atoms[pos].type == "COMMA":
+                    pos += 1
+                else:
+                    break
+            return (tuple(out), pos) if out else (None, None)
+        raise AssertionError(f"unknown slot kind {kind}")  # pragma: no cover - vocabulary bug
+
+    def m_values(self, atoms: Sequence[Token], pos: int) -> tuple[list[ast.Node], int]:
+        """A comma list of values from ``pos``; returns (values, atoms consumed)."""
+        vals = []
+        i = pos
+        while i < len(atoms):
+            a = atoms[i]
+            if a.type in ("COMMA", "OP", "EQ", "DOT") or (a.type == "NAME" and str(a) not in ("true", "false", "null")):
+                break
+            vals.append(self.value(a))
+            i += 1
+            if i < len(atoms) and atoms[i].type == "COMMA":
+                i += 1
+            else:
+                break
+        if i > pos and atoms[i - 1].type == "COMMA":
+            raise PhraseError("a value is missing after ','", self.tsp(atoms[i - 1]))
+        return vals, i - pos
+
+    def m_field(self, atoms: Sequence[Token], pos: int) -> tuple[ast.FieldRef | None, int | None]:
+        if (pos + 2 < len(atoms) + 0 and atoms[pos].type == "NAME" and atoms[pos + 1].type == "DOT"
+                and atoms[pos + 2].type in ("NAME", "STRING")):
+            if str(atoms[pos]) != "lead":
+                raise PhraseError(f"a field is written lead.Name, not {atoms[pos]}.…", self.tsp(atoms[pos]),
+                                  hint=f"write lead.{atoms[pos + 2]}")
+            name_tok = atoms[pos + 2]
+            name = self.string(name_tok) if name_tok.type == "STRING" else str(name_tok)
+            return (ast.FieldRef(name, span=self.src.span(atoms[pos].start_pos, name_tok.end_pos)), pos + 3)
+        return None, None
+
+    def m_ref(self, atoms: Sequence[Token], pos: int) -> tuple[ast.Ref | None, int | None]:
+        if pos < len(atoms) and atoms[pos].type == "STRING":
+            first = atoms[pos]
+            if pos + 2 < len(atoms) and atoms[pos + 1].type == "DOT" and atoms[pos + 2].type == "STRING":
+                last = atoms[pos + 2]
+                return (ast.Ref(self.string(first), self.string(last),
+                                span=self.src.span(first.start_pos, last.end_pos)), pos + 3)
+            return ast.Ref(None, self.string(first), span=self.tsp(first)), pos + 1
+        return None, None
+
+    # -- steps and choices ---------------------------------------------------
+
+    def step(self, p: _Phrase) -> ast.Node:
+        head = p.atoms[0]
+        if head.type == "NAME" and str(head) in ("if", "else"):
+            raise PhraseError(f"'{head}' outside a choice block", self.tsp(head),
+                              hint="a choice is written after a step: execute campaign { if ... then ... }")
+        if p.block is not None:
+            return self.match(p.atoms, _steps.STEPS, "step", p.span, choice_block=p.block)
+        return self.match(p.atoms, _steps.STEPS, "step", p.span)
+
+    def choice(self, entry: Phrase, atoms: Sequence[Token], head: Sequence[Token],
+               block: list[_Phrase], span: Span) -> ast.Choice:
+        """``STEP [leading params] { if COND then PARAMS ... else ... }``."""
+        pattern = entry.pattern
+        split = None
+        head_values: dict[str, Any] = {}
+        for k in range(len(pattern), -1, -1):
+            found, _ = self.m_pattern(pattern[:k], head, 0)
+            full = [v for e, v in found if e == len(head)]
+            if full:
+                split, head_values = k, full[0]
+                break
+        if split is None:
+            raise PhraseError(f"unexpected words before the choice block of '{entry.words}'",
+                              self.atoms_span(atoms), hint=f"write it as: {entry.usage}")
+        rest = pattern[split:]
+        branches: list[ast.Branch] = []
+        seen_else = False
+        for line in block:
+            b = self.guarded(self.branch, entry, line, rest, head_values, seen_else)
+            if b is None:
+                continue
+            if b.condition is None:
+                seen_else = True
+            branches.append(b)
+        if not branches:
+            raise PhraseError(f"the choice block of '{entry.words}' has no branches", span,
+                              hint="write if CONDITION then ... on its own line")
+        head_pairs = tuple((s.name, head_values[s.name]) for s in _slots(pattern[:split]) if s.name in head_values)
+        head_pairs += tuple((o.flag, True) for o in pattern[:split] if isinstance(o, Opt) and o.flag and head_values.get(o.flag))
+        return ast.Choice(entry.words, head_pairs, tuple(branches), span=span)
+
+    def branch(self, entry: Phrase, line: _Phrase, rest: Sequence[Any], head_values: dict,
+               seen_else: bool) -> ast.Branch:
+        atoms = line.atoms
+        if line.block is not None:
+            raise PhraseError("a choice branch takes no block", line.span)
+        first = str(atoms[0])
+        if first == "if" or (first == "else" and len(atoms) > 1 and str(atoms[1]) == "if"):
+            if seen_else:
+                raise PhraseError("a branch after 'else' can never run", line.span,
+                                  hint="put 'else' last")
+            start = 1 if first == "if" else 2
+            then = next((k for k in range(start, len(atoms)) if atoms[k].type == "NAME" and str(atoms[k]) == "then"), None)
+            if then is None:
+                raise PhraseError("a choice branch needs 'then' after its condition", line.span,
+                                  hint=f"write if CONDITION then ...")
+            if then == start:
+                raise PhraseError("a choice branch needs a condition before 'then'", self.tsp(atoms[then]))
+            cond = self.filter(atoms[start:then], self.atoms_span(atoms[start:then]))
+            params = atoms[then + 1:]
+            anchor = atoms[then]
+        elif first == "else":
+            if seen_else:
+                raise PhraseError("a choice has one 'else'", line.span)
+            cond = None
+            params = atoms[1:]
+            anchor = atoms[0]
+        else:
+            raise PhraseError(f"a choice branch starts with 'if', 'else if' or 'else', not {_token_words(atoms[0])}",
+                              self.tsp(atoms[0]))
+        if len(params) == 2 and str(params[0]) == "do" and str(params[1]) == "nothing":
+            return ast.Branch(cond, None, span=line.span)
+        if not params and not rest:
+            step = entry.node(**entry.fixed, **head_values, span=line.span)
+            return ast.Branch(cond, step, span=line.span)
+        if not params:
+            raise PhraseError(f"the branch gives no parameters for '{entry.words}'",
+                              self.src.span(anchor.end_pos, anchor.end_pos),
+                              hint="write the rest of the step after 'then', or 'do nothing'")
+        found, fail = self.m_pattern(rest, params, 0)
+        for end, values in found:
+            if end == len(params):
+                step = entry.node(**entry.fixed, **head_values, **values, span=self.atoms_span(params))
+                return ast.Branch(cond, step, span=line.span)
+        pos = fail[0] if fail else len(params)
+        where = self.tsp(params[pos]) if pos < len(params) else self.src.span(params[-1].end_pos, params[-1].end_pos)
+        exp = " or ".join(sorted(fail[1])) if fail else "nothing more"
+        raise PhraseError(f"this branch of '{entry.words}' expected {exp}", where,
+                          hint=f"the whole step reads: {entry.usage}")
+
+    # -- test statements -----------------------------------------------------
+
+    def assigns(self, block: list[_Phrase] | None, what: str) -> tuple[ast.Assign, ...]:
+        out = []
+        for line in block or ():
+            atoms = line.atoms
+            i = 0
+            while i < len(atoms):
+                key = atoms[i]
+                if key.type not in ("STRING", "NAME"):
+                    raise PhraseError(f"expected a name in {what}, found {_token_words(key)}", self.tsp(key),
+                                      hint='write "Field Name" = value')
+                name = self.string(key) if key.type == "STRING" else str(key)
+                i += 1
+                if i < len(atoms) and atoms[i].type == "SCORE" and str(atoms[i]).startswith("="):
+                    tok = atoms[i]
+                    value = ast.Number(int(str(tok)[1:]), span=self.tsp(tok))
+                    i += 1
+                else:
+                    if i >= len(atoms) or atoms[i].type != "EQ":
+                        raise PhraseError(f"expected '=' after '{name}' in {what}",
+                                          self.tsp(atoms[i]) if i < len(atoms) else self.tsp(key),
+                                          hint=f'write "{name}" = value')
+                    i += 1
+                    if i >= len(atoms):
+                        raise PhraseError(f"expected a value after '{name} ='", self.tsp(atoms[i - 1]))
+                    r, end = self.m_ref(atoms, i)
+                    if r is not None and r.program is not None:
+                        value, i = r, end
+                    else:
+                        value = self.value(atoms[i])
+                        i += 1
+                out.append(ast.Assign(name, value, span=self.src.span(key.start_pos, atoms[i - 1].end_pos)))
+                if i < len(atoms):
+                    if atoms[i].type != "COMMA":
+                        raise PhraseError(f"expected ',' between assignments, found {_token_words(atoms[i])}",
+                                          self.tsp(atoms[i]))
+                    i += 1
+        return tuple(out)
+
+    def token_assigns(self, block: list[_Phrase] | None) -> tuple[ast.TokenDecl, ...]:
+        out = []
+        for line in block or ():
+            atoms = line.atoms
+            i = 0
+            while i < len(atoms):
+                if not (i + 2 < len(atoms) and str(atoms[i]) == "my" and atoms[i + 1].type == "DOT"):
+                    raise PhraseError("expected a My Token like my.Score = +3", self.tsp(atoms[i]))
+                first, name_tok = atoms[i], atoms[i + 2]
+                name = self.string(name_tok) if name_tok.type == "STRING" else str(name_tok)
+                i += 3
+                if i < len(atoms) and atoms[i].type == "SCORE" and str(atoms[i]).startswith("="):
+                    value = ast.Number(int(str(atoms[i])[1:]), span=self.tsp(atoms[i]))
+                    i += 1
+                elif i + 1 < len(atoms) and atoms[i].type == "EQ":
+                    value = self.value(atoms[i + 1])
+                    i += 2
+                else:
+                    raise PhraseError(f"expected '= value' after my.{name}", self.tsp(name_tok))
+                out.append(ast.TokenDecl(name, value, span=self.src.span(first.start_pos, atoms[i - 1].end_pos)))
+                if i < len(atoms):
+                    if atoms[i].type != "COMMA":
+                        raise PhraseError("expected ',' between tokens", self.tsp(atoms[i]))
+                    i += 1
+        return tuple(out)
+
+    def people(self, atoms: Sequence[Token], pos: int, stmt: str) -> tuple[tuple[str, ...], int]:
+        names, end = self.m_slot(Slot("people", "names"), atoms, pos)
+        if end is None:
+            where = self.tsp(atoms[pos]) if pos < len(atoms) else self.tsp(atoms[-1])
+            raise PhraseError(f"'{stmt}' expected a person's email address after 'for'", where,
+                              hint=f'write {stmt} ... for "ann@example.com"')
+        return names, end
+
+    def with_tokens(self, p: _Phrase, atoms: Sequence[Token], pos: int, stmt: str) -> tuple[ast.TokenDecl, ...]:
+        rest = atoms[pos:]
+        if not rest:
+            if p.block is not None:
+                raise PhraseError(f"'{stmt}' takes a block only after 'with tokens'", p.span)
+            return ()
+        if [str(a) for a in rest] == ["with", "tokens"] and p.block is not None:
+            return self.token_assigns(p.block)
+        raise PhraseError(f"unexpected {_token_words(rest[0])} in '{stmt}'", self.atoms_span(rest),
+                          hint=f"write {stmt} ... with tokens {{ my.Score = +3 }}")
+
+    def statement(self, p: _Phrase) -> ast.Node:
+        atoms = p.atoms
+        head = str(atoms[0]) if atoms[0].type == "NAME" else ""
+        span = p.span
+        if head == "person":
+            email, end = self.m_slot(Slot("e", "name"), atoms, 1)
+            if end is None or end != len(atoms):
+                raise PhraseError("'person' expected an email address and an optional { fields } block",
+                                  self.atoms_span(atoms), hint='write person "ann@example.com" { Country = "US" }')
+            return ast.PersonStmt(email, self.assigns(p.block, "a person"), span=span)
+        if head == "for":
+            email, end = self.m_slot(Slot("e", "name"), atoms, 1)
+            if end is None or end != len(atoms) or p.block is None:
+                raise PhraseError("'for' expected an email address and a { steps } block",
+                                  self.atoms_span(atoms), hint='write for "ann@example.com" { add to list "L" }')
+            steps = tuple(s for s in (self.guarded(self.step, q) for q in p.block) if s is not None)
+            return ast.ForStmt(email, steps, span=span)
+        if head == "run":
+            ref, end = self.m_ref(atoms, 1)
+            if end is None:
+                raise PhraseError("'run' expected a campaign like \"Program\".\"Campaign\"", self.atoms_span(atoms))
+            return ast.RunStmt(ref, self.with_tokens(p, atoms, end, "run"), span=span)
+        if head == "request":
+            ref, end = self.m_ref(atoms, 1)
+            if end is None:
+                raise PhraseError("'request' expected a campaign like \"Program\".\"Campaign\"", self.atoms_span(atoms))
+            if end >= len(atoms) or str(atoms[end]) != "for":
+                raise PhraseError("'request' needs the people it is for", self.atoms_span(atoms),
+                                  hint='write request "P"."C" for "ann@example.com"')
+            people, end = self.people(atoms, end + 1, "request")
+            return ast.RequestStmt(ref, people, self.with_tokens(p, atoms, end, "request"), span=span)
+        if head == "fire":
+            fors = [k for k, a in enumerate(atoms) if a.type == "NAME" and str(a) == "for"]
+            if not fors or fors[-1] == 1:
+                raise PhraseError("'fire' needs a trigger and the people it happens to", self.atoms_span(atoms),
+                                  hint='write fire fills out form "Contact Us" for "ann@example.com"')
+            k = fors[-1]
+            trig = self.match(atoms[1:k], _triggers.TRIGGERS, "trigger", self.atoms_span(atoms[1:k]))
+            people, end = self.people(atoms, k + 1, "fire")
+            if end != len(atoms):
+                raise PhraseError(f"unexpected {_token_words(atoms[end])} in 'fire'", self.atoms_span(atoms[end:]))
+            return ast.FireStmt(trig, people, self.assigns(p.block, "event attributes"), span=span)
+        if head == "advance":
+            if len(atoms) == 2 and atoms[1].type == "DURATION":
+                self.no_block(p, "'advance'")
+                return ast.AdvanceStmt(self.value(atoms[1]), span=span)
+            raise PhraseError("'advance' expected a duration like 3 days", self.atoms_span(atoms))
+        if head == "expect":
+            return self.expect(p)
+        known = ["person", "for", "run", "request", "fire", "advance", "expect"]
+        close = difflib.get_close_matches(str(atoms[0]), known, n=1)
+        raise PhraseError(f"unknown test statement {_token_words(atoms[0])}", self.tsp(atoms[0]),
+                          hint=(f"did you mean '{close[0]}'?" if close else
+                                "test statements: " + ", ".join(known)))
+
+    def expect(self, p: _Phrase) -> ast.Node:
+        atoms = p.atoms
+        span = p.span
+        words = [str(a) for a in atoms]
+        i = 1
+        count: int | None = None
+        if i < len(atoms) and words[i] == "no":
+            count, i = 0, i + 1
+        elif i < len(atoms) and atoms[i].type == "NUMBER" and words[i].isdigit():
+            count, i = int(words[i]), i + 1
+        if i < len(atoms) and words[i] in ("activity", "activities"):
+            i += 1
+            if i >= len(atoms) or atoms[i].type != "STRING":
+                raise PhraseError("'expect activity' needs the activity type, like \"Send Email\"",
+                                  self.atoms_span(atoms))
+            typ = self.string(atoms[i])
+            i += 1
+            person = None
+            if i < len(atoms) and words[i] == "for":
+                if i + 1 >= len(atoms) or atoms[i + 1].type != "STRING":
+                    raise PhraseError("expected a person's email address after 'for'", self.atoms_span(atoms[i:]))
+                person = self.string(atoms[i + 1])
+                i += 2
+            if i != len(atoms):
+                raise PhraseError(f"unexpected {_token_words(atoms[i])} in 'expect activity'",
+                                  self.atoms_span(atoms[i:]))
+            return ast.ExpectActivity(typ, person, self.assigns(p.block, "activity attributes"), count, span=span)
+        if count is not None:
+            raise PhraseError("expected 'activity' after the count", self.atoms_span(atoms))
+        self.no_block(p, "this expect")
+        if i >= len(atoms) or atoms[i].type != "STRING":
+            raise PhraseError("'expect' needs a person, like \"ann@example.com\".\"Lead Score\" == 10",
+                              self.atoms_span(atoms))
+        person = self.string(atoms[i])
+        i += 1
+        rest = words[i:]
+        if rest[:2] == ["in", "list"] or rest[:3] == ["not", "in", "list"]:
+            neg = rest[0] == "not"
+            i += 3 if neg else 2
+            ref, end = self.m_ref(atoms, i)
+            if end is None or end != len(atoms):
+                raise PhraseError("expected a list name after 'in list'", self.atoms_span(atoms))
+            return ast.ExpectList(person, ref, neg, span=span)
+        if rest[:2] == ["status", "in"]:
+            if (len(atoms) == i + 5 and atoms[i + 2].type == "STRING" and words[i + 3] == "is"
+                    and atoms[i + 4].type == "STRING"):
+                return ast.ExpectStatus(person, self.string(atoms[i + 2]), self.string(atoms[i + 4]), span=span)
+            raise PhraseError("write expect \"ann@example.com\" status in \"Program\" is \"Status\"",
+                              self.atoms_span(atoms))
+        if i < len(atoms) and atoms[i].type == "DOT" and i + 1 < len(atoms) and atoms[i + 1].type in ("STRING", "NAME"):
+            fname = self.string(atoms[i + 1]) if atoms[i + 1].type == "STRING" else words[i + 1]
+            i += 2
+            tail = words[i:]
+            if tail == ["is", "empty"]:
+                return ast.ExpectField(person, fname, "is empty", None, span=span)
+            if tail == ["is", "not", "empty"]:
+                return ast.ExpectField(person, fname, "is not empty", None, span=span)
+            if i < len(atoms) and atoms[i].type == "OP" and len(atoms) == i + 2:
+                return ast.ExpectField(person, fname, words[i], self.value(atoms[i + 1]), span=span)
+            if i < len(atoms) and atoms[i].type == "SCORE" and words[i].startswith("=") and len(atoms) == i + 1:
+                raise PhraseError("expect compares with '==', not '='", self.tsp(atoms[i]))
+            if i < len(atoms) and atoms[i].type == "EQ":
+                raise PhraseError("expect compares with '==', not '='", self.tsp(atoms[i]),
+                                  hint=f'write expect "{person}"."{fname}" == ...')
+            raise PhraseError("expected a comparison (==, !=, <, <=, >, >=) or 'is empty'",
+                              self.atoms_span(atoms[i:]) if i < len(atoms) else self.atoms_span(atoms))
+        raise PhraseError("unknown expect form", self.atoms_span(atoms),
+                          hint='forms: expect "p"."Field" == V; expect "p" in list "L"; '
+                               'expect "p" status in "P" is "S"; expect activity "T" for "p"')
+
+
+def _slots(pattern: Sequence[Any]) -> Iterable[Slot]:
+    for item in pattern:
+        if isinstance(item, Slot):
+            yield item
+        elif isinstance(item, Opt):
+            yield from _slots(item.items)
+        elif isinstance(item, Alt):
+            for o in item.options:
+                yield from _slots(o)

@@ -1,0 +1,1 @@
+"""The vocabulary (steps, filters, triggers) and the library modules for `import std "..."`."""

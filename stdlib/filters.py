@@ -1,0 +1,73 @@
+"""Smart list filters (LANGUAGE.md §4): field operators and the membership and
+history filters.
+
+Field filters are ``lead.F OPERATOR OPERANDS``; ``OPERATORS`` maps every
+accepted spelling to its canonical operator and the operands it takes.
+"""
+
+from __future__ import annotations
+
+from campaignlang import ast
+from campaignlang.stdlib.vocabulary import Opt, Phrase, Slot
+
+#: spelling -> (canonical operator, operands). Operands: "values" (a comma
+#: list), "value" (one), "range" (A and B), "duration", "none".
+OPERATORS: dict[str, tuple[str, str]] = {
+    "is": ("is", "values"),
+    "is not": ("is not", "values"),
+    "contains": ("contains", "values"),
+    "not contains": ("not contains", "values"),
+    "starts with": ("starts with", "values"),
+    "not starts with": ("not starts with", "values"),
+    "is empty": ("is empty", "none"),
+    "is not empty": ("is not empty", "none"),
+    ">": (">", "value"), ">=": (">=", "value"), "<": ("<", "value"), "<=": ("<=", "value"),
+    "greater than": (">", "value"), "at least": (">=", "value"),
+    "less than": ("<", "value"), "at most": ("<=", "value"),
+    "between": ("between", "range"),
+    "before": ("before", "value"), "after": ("after", "value"),
+    "on or before": ("on or before", "value"), "on or after": ("on or after", "value"),
+    "in past": ("in past", "duration"), "in future": ("in future", "duration"),
+}
+
+#: operators by field type (the checker's type rules, §4)
+TEXT_OPS = ("is", "is not", "contains", "not contains", "starts with", "not starts with",
+            "is empty", "is not empty")
+NUMBER_OPS = ("is", "is not", ">", ">=", "<", "<=", "between", "is empty", "is not empty")
+DATE_OPS = ("is", "is not", "before", "after", "on or before", "on or after", "between",
+            "in past", "in future", "is empty", "is not empty")
+BOOLEAN_OPS = ("is", "is not", "is empty", "is not empty")
+OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "text": TEXT_OPS, "email": TEXT_OPS, "integer": NUMBER_OPS, "decimal": NUMBER_OPS,
+    "score": NUMBER_OPS, "date": DATE_OPS, "datetime": DATE_OPS, "boolean": BOOLEAN_OPS,
+}
+
+_PAST = Opt(("in past", Slot("within", "duration")))
+
+
+def _history(words: str, usage: str) -> Phrase:
+    return Phrase(words, (Slot("target", "ref"), _PAST), ast.HistoryFilter,
+                  fixed={"kind": words}, usage=usage)
+
+
+FILTERS: tuple[Phrase, ...] = (
+    Phrase("member of list", (Slot("list", "ref"),), ast.ListFilter,
+           usage='member of list "Customers"'),
+    Phrase("not member of list", (Slot("list", "ref"),), ast.ListFilter,
+           fixed={"negated": True}, usage='not member of list "Customers"'),
+    Phrase("member of smart list", (Slot("smart_list", "ref"),), ast.SmartListFilter,
+           usage='member of smart list "Engaged"'),
+    Phrase("member of program",
+           (Slot("program", "name"), Opt(("status is", Slot("status", "name")))),
+           ast.ProgramFilter, usage='member of program "Webinar" status is "Attended"'),
+    Phrase("not member of program", (Slot("program", "name"),), ast.ProgramFilter,
+           fixed={"negated": True}, usage='not member of program "Webinar"'),
+    _history("filled out form", 'filled out form "Contact Us" in past 30 days'),
+    _history("visited web page", 'visited web page "/pricing" in past 7 days'),
+    _history("was sent email", 'was sent email "Invite"'),
+    _history("opened email", 'opened email "Invite"'),
+    _history("clicked link in email", 'clicked link in email "Invite"'),
+    _history("campaign was run", 'campaign was run "Ops"."Route Lead"'),
+)
+
+BY_WORDS: dict[str, Phrase] = {p.words: p for p in FILTERS}

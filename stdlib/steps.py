@@ -1,0 +1,52 @@
+"""Flow steps (LANGUAGE.md §5): the surface syntax of each step.
+
+The checker reads ``EXECUTABLE_FORBIDDEN`` and friends; the evaluator pairs each
+node class with its implementation.
+"""
+
+from __future__ import annotations
+
+from campaignlang import ast
+from campaignlang.stdlib.vocabulary import Alt, Opt, Phrase, Slot
+
+STEPS: tuple[Phrase, ...] = (
+    Phrase("change data value", (Slot("field", "field"), "to", Slot("value", "value")),
+           ast.ChangeDataValue, usage='change data value lead.Country to "US"'),
+    Phrase("change score", (Slot("field", "field"), "by", Slot("change", "value")),
+           ast.ChangeScore, usage='change score lead."Lead Score" by +10'),
+    Phrase("send email", (Slot("email", "ref"),), ast.SendEmail,
+           usage='send email "Invite"'),
+    Phrase("send alert", (Slot("email", "ref"), "to", Slot("recipients", "values")),
+           ast.SendAlert, usage='send alert "Alert" to "owner@example.com"'),
+    Phrase("add to list", (Slot("list", "ref"),), ast.AddToList,
+           usage='add to list "Customers"'),
+    Phrase("remove from list", (Slot("list", "ref"),), ast.RemoveFromList,
+           usage='remove from list "Customers"'),
+    Phrase("change program status", (Slot("program", "name"), "to", Slot("status", "name")),
+           ast.ChangeProgramStatus, usage='change program status "Webinar" to "Registered"'),
+    Phrase("change program member data",
+           (Slot("program", "name"), Slot("member_field", "name"), "to", Slot("value", "value")),
+           ast.ChangeMemberData,
+           usage='change program member data "Webinar" "Registration Code" to "A1"'),
+    Phrase("interesting moment",
+           (Slot("type", "word", ("web", "email", "milestone")), Slot("description", "value")),
+           ast.InterestingMoment, usage='interesting moment web "Visited pricing"'),
+    Phrase("delete person", (), ast.DeletePerson, usage="delete person"),
+    Phrase("wait", (Alt([("until", Slot("until", "value")), (Slot("duration", "duration"),)]),),
+           ast.Wait, usage="wait 3 days / wait until 2026-12-01T09:00"),
+    Phrase("call webhook", (Slot("webhook", "ref"),), ast.CallWebhook,
+           usage='call webhook "Enrich"'),
+    Phrase("request campaign", (Slot("campaign", "ref"),), ast.RequestCampaign,
+           usage='request campaign "Nurture"."Start"'),
+    Phrase("execute campaign",
+           (Slot("campaign", "ref"), Opt(("use parent token context",), flag="parent_context")),
+           ast.ExecuteCampaign,
+           usage='execute campaign "Ops"."Score" use parent token context'),
+    Phrase("remove from flow", (Slot("campaigns", "targets"),), ast.RemoveFromFlow,
+           usage='remove from flow "Nurture"."Drip" / remove from flow this campaign'),
+)
+
+#: step phrase -> entry
+BY_WORDS: dict[str, Phrase] = {p.words: p for p in STEPS}
+#: node class -> entry (the formatter writes a step from its entry)
+BY_NODE: dict[type, Phrase] = {p.node: p for p in STEPS}

@@ -1,0 +1,82 @@
+"""The shapes phrases are declared in: words, slots, optional groups.
+
+A *phrase* is a line of a flow, a smart list or a test: a run of atoms (words,
+quoted names, values, field references) that the grammar leaves flat. Each
+entry of ``steps.py``, ``filters.py`` and ``triggers.py`` declares its surface
+syntax with these primitives; ``parse.py`` matches the atoms against them and
+builds the entry's AST node. Adding a step is data here, not grammar.
+
+Imports nothing from the interpreter but ``ast`` (node classes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import field, frozen
+
+#: What a slot kind accepts, in the language's words (for "expected ...").
+SLOT_WORDS: dict[str, str] = {
+    "field": "a field like lead.Country or lead.\"Lead Score\"",
+    "ref": "a quoted name like \"Name\" or \"Program\".\"Name\"",
+    "name": "a quoted name",
+    "names": "one or more quoted names, separated by commas",
+    "value": "a value (a string, number, date, score change or {{token}})",
+    "values": "one or more values, separated by commas",
+    "duration": "a duration like 3 days",
+    "int": "a whole number",
+    "targets": "a campaign like \"Program\".\"Campaign\" or this campaign",
+}
+
+
+@frozen
+class Slot:
+    """A place for a value: ``Slot("field", "field")`` matches ``lead.X`` and
+    passes it to the node as ``field=``. ``kind`` is a key of SLOT_WORDS, or
+    ``"word"`` with ``choices`` (one of the given words)."""
+
+    name: str
+    kind: str
+    choices: tuple[str, ...] = field(default=(), converter=tuple)
+
+    def describe(self) -> str:
+        if self.kind == "word":
+            return " or ".join(repr(c) for c in self.choices)
+        return SLOT_WORDS[self.kind]
+
+
+@frozen
+class Opt:
+    """An optional group; ``flag`` names a bool argument set when present."""
+
+    items: tuple[Any, ...] = field(converter=tuple)
+    flag: str | None = None
+
+
+@frozen
+class Alt:
+    """Alternatives, tried in order: each a tuple of pattern items."""
+
+    options: tuple[tuple[Any, ...], ...] = field(converter=lambda xs: tuple(tuple(x) for x in xs))
+
+
+@frozen
+class Phrase:
+    """One vocabulary entry: leading ``words`` (``"change score"``), the
+    ``pattern`` after them, the AST ``node`` class it builds, constant
+    arguments in ``fixed``, and ``usage``, the form shown in hints.
+
+    Pattern items are strings (literal words, space separated), ``Slot``,
+    ``Opt`` and ``Alt``. ``split`` says where a choice block may put its
+    branches: the number of leading pattern items that may stand in the head
+    (``change data value lead.F {`` ... ``then to V``)."""
+
+    words: str
+    pattern: tuple[Any, ...] = field(converter=tuple)
+    node: type = None
+    fixed: dict[str, Any] = field(factory=dict)
+    usage: str = ""
+
+    @property
+    def word_list(self) -> tuple[str, ...]:
+        return tuple(self.words.split())
