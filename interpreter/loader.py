@@ -1,0 +1,209 @@
+"""Files -> parsed modules: imports, project-root confinement, import cycles.
+
+``load_paths`` reads the files a command names, follows their imports
+(``import "rel/path.campaign"`` relative to the importing file;
+``import std "name"`` from the ``campaignlang.stdlib`` package) and returns
+every module in dependency order (imports before importers, each file once),
+with CL002 diagnostics for an import that is missing, leaves the project root
+(through ``..`` or a symbolic link) or closes a cycle.
+
+The project root (docs/language.md, "Imports") is the nearest folder above the
+first file that holds ``campaign.toml``, ``pyproject.toml`` or ``.git``; failing
+that, the first file's own folder. A missing or unreadable *top-level* file is
+a ``LoadError`` (the command line exits 2), not a diagnostic.
+
+Imports ``source``, ``errors``, ``ast``, ``parse``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Sequence
+
+from attrs import frozen
+
+from . import ast
+from .errors import Diagnostic, LoadError, Related, error
+from .parse import ParseResult, parse
+from .source import SourceFile
+
+ROOT_MARKERS = ("campaign.toml", "pyproject.toml", ".git")
+STD_PREFIX = "<std>/"
+
+
+@frozen
+class Loaded:
+    """Every module reached, imports first; their sources; CL001/CL002."""
+
+    results: tuple[ParseResult, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    root: Path | None
+
+    @property
+    def modules(self) -> tuple[ast.Module, ...]:
+        return tuple(r.module for r in self.results)
+
+    @property
+    def sources(self) -> dict[str, SourceFile]:
+        return {r.source.name: r.source for r in self.results}
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+
+def std_modules() -> list[str]:
+    """Names of the library modules ``import std "..."`` can load."""
+    pkg = resources.files("campaignlang.stdlib")
+    return sorted(p.name[: -len(".campaign")] for p in pkg.iterdir() if p.name.endswith(".campaign"))
+
+
+def find_root(path: Path) -> Path:
+    start = path.resolve().parent
+    for folder in (start, *start.parents):
+        if any((folder / m).exists() for m in ROOT_MARKERS):
+            return folder
+    return start
+
+
+def _display(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path, Path.cwd())
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LoadError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise LoadError(f"{path} is a folder, not a .campaign file") from None
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise LoadError(f"cannot read {path}: {exc.strerror}") from None
+
+
+class _Loader:
+    def __init__(self, root: Path | None):
+        self.root = root.resolve() if root else None
+        self.results: list[ParseResult] = []
+        self.diags: list[Diagnostic] = []
+        self.done: dict[str, ParseResult] = {}   # key: resolved path or std name
+        self.stack: list[str] = []
+        self.import_spans: list = []
+
+    def load_file(self, path: Path, display: str | None = None) -> None:
+        key = str(path.resolve())
+        if key in self.done or key in self.stack:
+            return
+        text = read_text(path)
+        self.load(key, text, display or _display(path), path.resolve().parent)
+
+    def load(self, key: str, text: str, name: str, folder: Path | None) -> None:
+        result = parse(text, name)
+        self.done[key] = result
+        self.stack.append(key)
+        for imp in result.module.of(ast.Import):
+            self.follow(imp, folder, result)
+        self.stack.pop()
+        self.results.append(result)
+        self.diags.extend(result.diagnostics)
+
+    def follow(self, imp: ast.Import, folder: Path | None, importer: ParseResult) -> None:
+        span = imp.span
+        if imp.std:
+            names = std_modules()
+            if imp.path not in names:
+                close = difflib.get_close_matches(imp.path, names, n=1)
+                self.diags.append(error("CL002", f"no library module std \"{imp.path}\"", span,
+                                        hint=(f"did you mean \"{close[0]}\"?" if close
+                                              else "library modules: " + ", ".join(names))))
+                return
+            key = STD_PREFIX + imp.path
+            if key in self.stack:
+                self.cycle(key, imp)
+                return
+            if key not in self.done:
+                text = resources.files("campaignlang.stdlib").joinpath(imp.path + ".campaign").read_text("utf-8")
+                self.load(key, text, key + ".campaign", None)
+            return
+        if folder is None:
+            self.diags.append(error("CL002", "a library module can only import other library modules", span))
+            return
+        target = folder / imp.path
+        resolved = target.resolve()
+        if self.root is not None and not resolved.is_relative_to(self.root):
+            lexical = Path(os.path.normpath(target))
+            how = " through a symbolic link" if lexical.is_relative_to(self.root) else ""
+            self.diags.append(error("CL002", f"import \"{imp.path}\" leaves the project root{how}", span,
+                                    hint=f"imports must stay under {_display(self.root)}/"))
+            return
+        key = str(resolved)
+        if key in self.stack:
+            self.cycle(key, imp)
+            return
+        if key in self.done:
+            return
+        if not resolved.is_file():
+            candidates = sorted(p.name for p in resolved.parent.glob("*.campaign")) if resolved.parent.is_dir() else []
+            close = difflib.get_close_matches(resolved.name, candidates, n=1)
+            self.diags.append(error("CL002", f"import not found: \"{imp.path}\"", span,
+                                    hint=f"did you mean \"{close[0]}\"?" if close else None))
+            return
+        try:
+            self.load_file(resolved, _display(resolved))
+        except LoadError as exc:
+            self.diags.append(error("CL002", str(exc), span))
+
+    def cycle(self, key: str, imp: ast.Import) -> None:
+        chain = self.stack[self.stack.index(key):]
+        names = [self.done[k].source.name for k in chain] + [self.done[key].source.name]
+        related = []
+        for k in chain[1:]:
+            res = self.done[k]
+            for other in res.module.of(ast.Import):
+                related.append(Related(f"imported from {res.source.name}", other.span))
+                break
+        self.diags.append(error("CL002", "import cycle: " + " -> ".join(names), imp.span,
+                                hint="move what both files need into a third file that neither imports back",
+                                related=related))
+
+
+def load_paths(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None) -> Loaded:
+    """Load the named files and everything they import. Raises ``LoadError``
+    only for a top-level file that cannot be read."""
+    if not paths:
+        raise LoadError("no files given")
+    files: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            files.extend(sorted(path.rglob("*.campaign")))
+        elif not path.exists():
+            raise LoadError(f"no such file: {p}")
+        else:
+            files.append(path)
+    if not files:
+        raise LoadError(f"no .campaign files in {', '.join(str(p) for p in paths)}")
+    loader = _Loader(Path(root) if root else find_root(files[0]))
+    for f in files:
+        loader.load_file(f, str(f) if not f.is_absolute() else _display(f))
+    diags = sorted(set(loader.diags), key=Diagnostic.sort_key)
+    return Loaded(tuple(loader.results), tuple(diags), loader.root)
+
+
+def load_text(text: str, name: str = "<input>", root: str | os.PathLike | None = None) -> Loaded:
+    """Load a program given as text; relative imports resolve against ``root``
+    (default: the current folder)."""
+    base = Path(root) if root else Path.cwd()
+    loader = _Loader(base)
+    loader.load("<text>:" + name, text, name, base)
+    diags = sorted(set(loader.diags), key=Diagnostic.sort_key)
+    return Loaded(tuple(loader.results), tuple(diags), loader.root)
