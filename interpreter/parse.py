@@ -160,7 +160,30 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
         text = " " + text[1:]  # a BOM keeps its offset as a space
     src = SourceFile(file, text)
     diags: list[Diagnostic] = []
+    # Unclosed blocks first: report each, naming it, and close it where its
+    # indentation says it ended, so the rest of the file still parses.
+    inserts: list[tuple[int, int]] = []
     work = text
+    for opener in reversed(_unclosed_blocks(text)):
+        at = _missing_close(text, opener)
+        line_start, _ = _line_range(text, opener)
+        head = " ".join(text[line_start:opener].split()) or "block"
+        line = src.position(opener)[0]
+        diags.append(error("CL001", f"unclosed block '{head}': the '{{' on line {line} is never closed",
+                           src.span(opener, opener + 1),
+                           hint=(f"add the missing '}}' after line {src.position(at)[0]}"
+                                 if at < len(text) else "add the missing '}' at the end of this block")))
+        inserts.append((at, 2))
+    if inserts:
+        inserts.sort()
+        pieces, prev = [], 0
+        for at, _n in inserts:
+            pieces.append(text[prev:at])
+            pieces.append("\n}")
+            prev = at
+        pieces.append(text[prev:])
+        work = "".join(pieces)
+    where = _Mapped(src, inserts)
     tree = None
     with _lock:
         parser = lark_parser()
@@ -170,7 +193,7 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
                 tree = parser.parse(work)
                 break
             except UnexpectedInput as exc:
-                diag, blank = _describe(exc, src, work)
+                diag, blank = _describe(exc, where, work)
                 diags.append(diag)
                 if blank is None or len(diags) >= MAX_ERRORS:
                     break
@@ -179,8 +202,8 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
                 if new == work:
                     break
                 work = new
-        comments = tuple(_comments(src, _comment_sink)) if tree is not None else ()
-    builder = _Builder(src)
+        comments = tuple(_comments(src, [(t, where.map(p)) for t, p in _comment_sink])) if tree is not None else ()
+    builder = _Builder(where)
     module = ast.Module(file, (), span=src.span(0, len(text)))
     if tree is not None:
         try:
@@ -190,6 +213,78 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
     diags.extend(builder.diagnostics)
     diags.sort(key=Diagnostic.sort_key)
     return ParseResult(module, tuple(diags), comments, src)
+
+
+class _Mapped:
+    """A SourceFile seen through the braces recovery inserted: positions in
+    the parsed text map back to the user's text before spans are made."""
+
+    def __init__(self, src: SourceFile, inserts: list[tuple[int, int]]):
+        self.src, self.name, self.text = src, src.name, src.text
+        # (position in the parsed text, original position, length)
+        self.marks: list[tuple[int, int, int]] = []
+        shift = 0
+        for at, n in inserts:
+            self.marks.append((at + shift, at, n))
+            shift += n
+
+    def map(self, pos: int) -> int:
+        if not self.marks:
+            return pos
+        shift = 0
+        for wpos, orig, n in self.marks:
+            if pos < wpos:
+                break
+            if pos < wpos + n:
+                return orig
+            shift += n
+        return pos - shift
+
+    def span(self, start: int, end: int) -> Span:
+        return self.src.span(self.map(start), self.map(end))
+
+    def position(self, offset: int) -> tuple[int, int]:
+        return self.src.position(offset)
+
+    def line_text(self, line: int) -> str:
+        return self.src.line_text(line)
+
+
+def _unclosed_blocks(text: str) -> list[int]:
+    """Offsets of every '{' never closed, outermost first."""
+    stack: list[int] = []
+    for m in _OPENERS.finditer(text):
+        tok = m.group(0)
+        if tok == "{":
+            stack.append(m.start())
+        elif tok == "}" and stack:
+            stack.pop()
+    return stack
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _missing_close(text: str, opener: int) -> int:
+    """Where the block opened at ``opener`` should have closed: before the
+    first later line indented no deeper than the opener's line (blank and
+    comment lines skipped); the end of the file when there is none."""
+    line_start, line_end = _line_range(text, opener)
+    base = _indent(text[line_start:line_end])
+    last_code_end = line_end
+    pos = line_end + 1
+    while pos <= len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end == -1 else end
+        line = text[pos:end]
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            if _indent(line) <= base and not stripped.startswith("}"):
+                return last_code_end
+            last_code_end = end
+        pos = end + 1
+    return len(text)
 
 
 def _comments(src: SourceFile, sink: list[tuple[str, int]]) -> Iterable[Comment]:
@@ -222,13 +317,38 @@ def _unclosed_block(work: str) -> int | None:
     return stack[-1] if stack else None
 
 
+def where_span(src: Any, start: int, end: int) -> Span:
+    return src.span(start, end)
+
+
+def _blank_range(work: str, offset: int) -> tuple[int, int]:
+    """What recovery blanks after an error at ``offset``: its line, or, when
+    that line opens a block it does not close, the whole block (so a broken
+    campaign header costs one error, not one per line of its body)."""
+    start, end = _line_range(work, offset)
+    depth = 0
+    for m in _OPENERS.finditer(work, start):
+        if m.start() >= end and depth <= 0:
+            break
+        tok = m.group(0)
+        if tok == "{":
+            depth += 1
+        elif tok == "}":
+            depth -= 1
+            if depth == 0 and m.start() >= end:
+                return start, m.end()
+            if depth < 0 and m.start() < end:
+                depth = 0
+    return start, end
+
+
 def _line_range(work: str, offset: int) -> tuple[int, int]:
     start = work.rfind("\n", 0, offset) + 1
     end = work.find("\n", offset)
     return start, (len(work) if end == -1 else end)
 
 
-def _describe(exc: UnexpectedInput, src: SourceFile, work: str) -> tuple[Diagnostic, tuple[int, int] | None]:
+def _describe(exc: UnexpectedInput, src: Any, work: str) -> tuple[Diagnostic, tuple[int, int] | None]:
     if isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream
         ch = work[pos]
@@ -248,7 +368,7 @@ def _describe(exc: UnexpectedInput, src: SourceFile, work: str) -> tuple[Diagnos
         else:
             d = error("CL001", f"unexpected character '{ch}'", span,
                       hint=f"expected {_expected_words(exc.allowed)}" if exc.allowed else None)
-        return d, _line_range(work, pos)
+        return d, _blank_range(work, pos)
 
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         opened = _unclosed_block(work)
@@ -275,8 +395,19 @@ def _describe(exc: UnexpectedInput, src: SourceFile, work: str) -> tuple[Diagnos
     expected = set(exc.expected) | set(getattr(exc, "accepts", None) or ())
     label = _label(exc)
     hint = None
+    step_words = {p.word_list[0] for p in _steps.STEPS}
+    if tok.type == "LBRACE" and (work.startswith("{{", start) or work.startswith("{{", start - 1)):
+        at = start - 1 if work.startswith("{{", start - 1) else start
+        return (error("CL001", "unclosed token reference: '{{' without '}}'", where_span(src, at, at + 2),
+                      hint="a token reference looks like {{my.Score}}"), _blank_range(work, start))
+    if tok.type == "NAME" and "FLOW" in expected and str(tok) in step_words:
+        label = ("a step belongs inside a flow block", "write flow { ... } inside the campaign")
+    elif tok.type == "NAME" and "FLOW" in expected and str(tok) in ("filter", "trigger"):
+        label = (f"a {tok} belongs inside a smart list block", "write smart list { ... } inside the campaign")
     if label:
         message, hint = label
+        if tok.type == "NAME" and message.startswith("names of things"):
+            hint = f'write "{tok}"' 
     elif tok.type == "RBRACE" and "RBRACE" not in expected:
         message = "unexpected '}': there is no open block here to close"
         hint = "remove this brace, or look for an extra '}' above"
@@ -291,7 +422,7 @@ def _describe(exc: UnexpectedInput, src: SourceFile, work: str) -> tuple[Diagnos
         hint = f"did you mean '{close[0]}'?" if close else None
     else:
         message = f"unexpected {_token_words(tok)}; expected {_expected_words(expected)}"
-    return error("CL001", message, span, hint=hint), _line_range(work, start)
+    return error("CL001", message, span, hint=hint), _blank_range(work, start)
 
 
 # Lark's match_examples: programs that fail in the same parser state as a
@@ -303,22 +434,13 @@ _EXAMPLES: dict[tuple[str, str | None], list[str]] = {
         'program "P" { campaign "C" }',
         'program "P" { campaign "C"\n',
     ],
-    ("names of things are double-quoted strings", 'write program "Webinar 2026" { ... }'): [
+    ("names of things are double-quoted strings", None): [
         "program P {", "workspace W {", "folder F {", 'program "P" { campaign C',
         'program "P" { list L', 'program "P" { email E', 'program "P" { form F',
         "test T {",
     ],
     ("a campaign belongs inside a program", 'write program "Name" { campaign "..." batch { } }'): [
         'campaign "C" batch {',
-    ],
-    ("a step belongs inside a flow block", 'write flow { ... } inside the campaign'): [
-        'program "P" { campaign "C" batch { change',
-        'program "P" { campaign "C" batch { send',
-    ],
-    ("a filter or trigger belongs inside a smart list block",
-     'write smart list { filter ... } inside the campaign'): [
-        'program "P" { campaign "C" batch { filter',
-        'program "P" { campaign "C" batch { trigger',
     ],
     ("a My Token is written my.Name = value", "write tokens { my.Score = +10 }"): [
         'tokens { Score', 'tokens { my Score', 'tokens { my.Score +',
@@ -328,15 +450,40 @@ _EXAMPLES: dict[tuple[str, str | None], list[str]] = {
     ],
 }
 
-_example_cache: dict[str, Any] = {}
+_label_table: dict[tuple[int, str | None], tuple[str, str | None]] | None = None
+
+
+def _labels() -> dict[tuple[int, str | None], tuple[str, str | None]]:
+    """(LALR state, token type) -> label, from the examples above.
+
+    Lark's ``match_examples`` compares whole parser stacks, so an example only
+    matches a mistake at the same nesting depth; keying by the LALR state
+    alone (the state is the same however deep the block) matches a missing
+    campaign kind inside any folder or workspace."""
+    global _label_table
+    if _label_table is None:
+        table: dict[tuple[int, str | None], tuple[str, str | None]] = {}
+        for label, examples in _EXAMPLES.items():
+            for example in examples:
+                try:
+                    lark_parser().parse(example)
+                except UnexpectedInput as exc:
+                    state = getattr(getattr(exc, "state", None), "position", None)
+                    tok = getattr(exc, "token", None)
+                    if state is None:
+                        continue
+                    table.setdefault((state, getattr(tok, "type", None)), label)
+                    table.setdefault((state, None), label)
+        _label_table = table
+    return _label_table
 
 
 def _label(exc: UnexpectedToken) -> tuple[str, str | None] | None:
-    try:
-        found = exc.match_examples(lark_parser().parse, _EXAMPLES, use_accepts=True)
-    except Exception:  # match_examples itself must never turn a report into a crash
+    state = getattr(getattr(exc, "state", None), "position", None)
+    if state is None:
         return None
-    return found
+    table = _labels()
+    return table.get((state, exc.token.type)) or table.get((state, None))
 
 
 # --------------------------------------------------------------------------
@@ -370,9 +517,9 @@ class _Phrase:
 
 @v_args(meta=True)
 class _Builder(Transformer):
-    def __init__(self, src: SourceFile):
+    def __init__(self, src: Any):
         super().__init__()
-        self.src = src
+        self.src = src  # a _Mapped source: spans come out in the user's offsets
         self.diagnostics: list[Diagnostic] = []
 
     # -- helpers ----------------------------------------------------------
@@ -825,8 +972,8 @@ class _Builder(Transformer):
               choice_block: list[_Phrase] | None = None) -> ast.Node:
         """Match ``atoms`` against a vocabulary ``table``; build its node."""
         words = []
-        for a in atoms:
-            if a.type != "NAME":
+        for k, a in enumerate(atoms):
+            if a.type != "NAME" or (k + 1 < len(atoms) and atoms[k + 1].type == "DOT"):
                 break
             words.append(str(a))
         candidates = [p for p in table if tuple(words[:len(p.word_list)]) == p.word_list]
