@@ -411,7 +411,7 @@ def _describe(exc: UnexpectedInput, src: Any, work: str) -> tuple[Diagnostic, tu
     elif tok.type == "RBRACE" and "RBRACE" not in expected:
         message = "unexpected '}': there is no open block here to close"
         hint = "remove this brace, or look for an extra '}' above"
-    elif "_NL" in expected and "SEMICOLON" in expected and tok.type not in ("_NL",):
+    elif expected <= {"_NL", "SEMICOLON", "RBRACE", "$END"} and tok.type != "_NL":
         message = f"unexpected {_token_words(tok)}: a statement ends here"
         hint = "put each statement on its own line, or separate them with ';'"
     elif tok.type == "NAME" or (str(tok).isalpha() and tok.type != "STRING"):
