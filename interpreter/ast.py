@@ -20,9 +20,14 @@ from decimal import Decimal
 from typing import Any, Iterator, Union
 
 import attrs
-from attrs import field, frozen
+from attrs import field
+from attrs import frozen as _frozen
 
 from .source import Span
+
+
+def frozen(cls: type) -> type:
+    return _frozen(cls, repr=False)
 
 
 def _span() -> Any:
@@ -39,10 +44,19 @@ def _tuple() -> Any:
 
 
 class Node:
-    """Base of every syntax node (a marker; attrs classes below)."""
+    """Base of every syntax node (attrs classes below).
+
+    The nodes are ``frozen(repr=False)`` and share this one ``__repr__``:
+    attrs would compile a repr per class, and start-up time is a product
+    feature (``campaign check`` runs in editors on every save)."""
 
     __slots__ = ()
     span: Span | None
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{a.name}={getattr(self, a.name)!r}"
+                         for a in attrs.fields(type(self)) if a.repr)
+        return f"{type(self).__name__}({args})"
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,69 @@
+"""Virtual time: the only clock the engine reads.
+
+Nothing in the engine reads the wall clock (LANGUAGE.md §8): every
+timestamp, wait and schedule is measured on a ``Clock``, which starts at
+2026-01-01T00:00 unless told otherwise and moves only forward, when the
+engine advances it. Times are naive ``datetime`` values to the second (the
+language has no time zones); ``iso`` is the one spelling written to the store
+and the activity log.
+
+Imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+DEFAULT_START = _dt.datetime(2026, 1, 1, 0, 0)
+
+
+def iso(t: _dt.datetime) -> str:
+    """The store's spelling of a time: ``2026-01-01T09:30:00``."""
+    return t.isoformat(timespec="seconds")
+
+
+def parse_time(text: str) -> _dt.datetime:
+    """``2026-01-02``, ``2026-01-02T10:00`` or ``2026-01-02 10:00:00`` -> datetime."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            return _dt.datetime.combine(_dt.date.fromisoformat(text), _dt.time())
+        return _dt.datetime.fromisoformat(text.replace(" ", "T", 1)).replace(microsecond=0, tzinfo=None)
+    except ValueError:
+        raise ValueError(f"not a date or date-time: {text!r} (write 2026-01-02T10:00)") from None
+
+
+class Clock:
+    """A virtual clock: ``now`` moves only through ``advance_to``."""
+
+    __slots__ = ("_now",)
+
+    def __init__(self, start: _dt.datetime | str | None = None):
+        if start is None:
+            start = DEFAULT_START
+        elif isinstance(start, str):
+            start = parse_time(start)
+        elif not isinstance(start, _dt.datetime):   # a date
+            start = _dt.datetime.combine(start, _dt.time())
+        self._now = start.replace(microsecond=0, tzinfo=None)
+
+    @property
+    def now(self) -> _dt.datetime:
+        return self._now
+
+    @property
+    def today(self) -> _dt.date:
+        return self._now.date()
+
+    def advance_to(self, t: _dt.datetime) -> None:
+        """Move to ``t``; time never goes back (a ``ValueError`` if asked to)."""
+        if t < self._now:
+            raise ValueError(f"the clock cannot go back from {iso(self._now)} to {iso(t)}")
+        self._now = t
+
+    def _reset(self, t: _dt.datetime) -> None:
+        """Set the time unconditionally (the engine, restoring after a rollback)."""
+        self._now = t
+
+    def __repr__(self) -> str:
+        return f"Clock({iso(self._now)!r})"
