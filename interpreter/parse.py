@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Sequence
 
 from attrs import frozen
-from lark import Lark, Token, Tree
+from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast
@@ -70,20 +70,25 @@ class ParseResult:
 
 _lock = threading.Lock()
 _parser: Lark | None = None
-_comment_sink: list[tuple[str, int]] = []
-
-_COMMENT_IN = re.compile(r"#[^\n]*")
-
-
-def _on_comment(tok: Token) -> Token:
-    _comment_sink.append((str(tok), tok.start_pos))
-    return tok
-
-
-def _on_comma(tok: Token) -> Token:
-    for m in _COMMENT_IN.finditer(str(tok)):
-        _comment_sink.append((m.group(0), tok.start_pos + m.start()))
-    return tok
+# The atoms of a phrase, in the order and with the patterns of the grammar's
+# terminals (grammar/campaign.lark), so a value reads the same in a phrase as
+# in a declaration.
+_ATOM_RE = re.compile(r"""
+ (?P<DATETIME>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)
+|(?P<DATE>\d{4}-\d{2}-\d{2})
+|(?P<DURATION>\d+[ \t]+(?:minutes?|hours?|days?|weeks?|months?)(?![A-Za-z0-9_]))
+|(?P<SCORE>=-?\d+(?![\d.])|\+\d+(?![\d.]))
+|(?P<NUMBER>-?\d+(?:\.\d+)?)
+|(?P<STRING>"(?:[^"\\\n]|\\.)*")
+|(?P<TOKEN>\{\{[^{}\n]*\}\})
+|(?P<NAME>[A-Za-z_][A-Za-z0-9_]*)
+|(?P<OP>[<>]=?|==|!=)
+|(?P<EQ>=)
+|(?P<DOT>\.)
+|(?P<COMMA>,)
+|(?P<WS>\s+)
+|(?P<COMMENT>\#[^\n]*)
+""", re.X)
 
 
 def grammar_text() -> str:
@@ -92,15 +97,87 @@ def grammar_text() -> str:
     return resources.files("campaignlang.grammar").joinpath("campaign.lark").read_text("utf-8")
 
 
+_bare: Lark | None = None
+_builder: "_Builder | None" = None  # the builder of the parse in progress (under _lock)
+
+#: Terminals the grammar declares by name: the builder sees these; keywords
+#: and punctuation (Lark's anonymous terminals) and separators it does not.
+_KEPT = frozenset({"STD", "STRING", "NAME", "DATETIME", "DATE", "DURATION", "SCORE", "NUMBER",
+                   "TOKEN", "OP", "EQ", "DOT", "COMMA", "PHRASE", "SUBJECT", "FROM", "BODY",
+                   "ANY", "ALL", "LOGIC", "ONCE", "EVERY"})
+
+
+class _Meta:
+    """Where a rule's text starts and ends (positions in the parsed text)."""
+
+    __slots__ = ("start_pos", "end_pos", "empty")
+
+    def __init__(self, start: int | None, end: int | None):
+        self.start_pos, self.end_pos, self.empty = start or 0, end or 0, start is None
+
+
+def _inline(method: Any) -> Any:
+    """Wrap a builder method as a Lark callback: run at each reduction, so no
+    tree is built. The rule's span comes from its first and last child (all
+    tokens are kept for that, then keywords and separators are dropped), which
+    is what Lark's propagate_positions computes, at a fraction of its cost."""
+
+    def callback(children: list) -> Any:
+        b = _builder
+        bounds = b.bounds
+        start = end = None
+        for c in children:
+            if type(c) is Token:
+                start = c.start_pos
+                break
+            if c is not None and id(c) in bounds:
+                start = bounds[id(c)][0]
+                break
+        for c in reversed(children):
+            if type(c) is Token:
+                end = c.end_pos
+                break
+            if c is not None and id(c) in bounds:
+                end = bounds[id(c)][1]
+                break
+        kept = [c for c in children if type(c) is not Token or c.type in _KEPT]
+        result = method(b, _Meta(start, end), kept)
+        if result is not None and start is not None:
+            bounds[id(result)] = (start, end)
+            b.keep.append(result)  # ids stay unique while the parse runs
+        return result
+
+    return callback
+
+
 def lark_parser() -> Lark:
-    """The shared LALR parser (positions on, contextual lexer)."""
+    """The shared LALR parser: contextual lexer, the builder inline."""
     global _parser
     if _parser is None:
+        names = {name for name, fn in vars(_Builder).items()
+                 if callable(fn) and not name.startswith("_") and name in _RULES}
+        inline = type("_InlineBuilder", (), {n: staticmethod(_inline(vars(_Builder)[n])) for n in names})()
         _parser = Lark(grammar_text(), parser="lalr", lexer="contextual",
-                       propagate_positions=True, maybe_placeholders=True,
-                       lexer_callbacks={"COMMENT": _on_comment, "COMMA": _on_comma},
+                       keep_all_tokens=True, maybe_placeholders=True, transformer=inline,
                        cache=True)
     return _parser
+
+
+def bare_parser() -> Lark:
+    """The same grammar building plain trees: for labelling error examples."""
+    global _bare
+    if _bare is None:
+        _bare = Lark(grammar_text(), parser="lalr", lexer="contextual",
+                     keep_all_tokens=True, maybe_placeholders=True, cache=True)
+    return _bare
+
+
+_RULES = frozenset({
+    "start", "import_decl", "fields", "field_decl", "workspace", "folder", "program",
+    "description", "statuses", "member_fields", "static_list", "form", "tokens", "token_decl",
+    "email", "email_item", "webhook", "webhook_url", "webhook_method", "webhook_payload",
+    "webhook_response", "smart_list", "logic", "campaign", "clone", "flow", "qualify",
+    "qualify_every_time", "schedule", "test", "block", "phrase", "ref", "field_ref"})
 
 
 # --------------------------------------------------------------------------
@@ -111,7 +188,7 @@ _TERMINAL_WORDS = {
     "SCORE": "a score change like +10", "DATE": "a date like 2026-12-01",
     "DATETIME": "a date-time like 2026-12-01T09:30", "DURATION": "a duration like 3 days",
     "TOKEN": "a token like {{my.Score}}", "COMMA": "','", "OP": "a comparison",
-    "EQ": "'='", "DOT": "'.'", "_NL": "a new line", "SEMICOLON": "';'",
+    "EQ": "'='", "DOT": "'.'", "_SEP": "a new line or ';'", "PHRASE": "a statement",
     "LBRACE": "'{'", "RBRACE": "'}'", "$END": "the end of the file", "COLON": "':'",
     "__ANON_0": "'->'",
 }
@@ -142,7 +219,7 @@ def _expected_words(expected: Iterable[str]) -> str:
 def _token_words(tok: Token) -> str:
     if tok.type == "$END":
         return "the end of the file"
-    if tok.type == "_NL":
+    if tok.type == "_SEP":
         return "the end of the line"
     if tok.type == "STRING":
         return f"the name {tok}"
@@ -184,12 +261,14 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
             prev = at
         pieces.append(text[prev:])
         work = "".join(pieces)
+    global _builder
     where = _Mapped(src, inserts)
     tree = None
+    builder = _Builder(where)
     with _lock:
         parser = lark_parser()
         for _ in range(MAX_ERRORS + 1):
-            _comment_sink.clear()
+            builder = _builder = _Builder(where)
             try:
                 tree = parser.parse(work)
                 break
@@ -203,12 +282,11 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
                 if new == work:
                     break
                 work = new
-        comments = tuple(_comments(src, [(t, where.map(p)) for t, p in _comment_sink])) if tree is not None else ()
-    builder = _Builder(where)
-    module = ast.Module(file, (), span=src.span(0, len(text)))
+        comments = tuple(_comments(src, _scan_comments(text))) if tree is not None else ()
+        _builder = None
+    module = tree if isinstance(tree, ast.Module) else ast.Module(file, (), span=src.span(0, len(text)))
     if tree is not None:
-        module = builder.transform(tree)
-    diags.extend(builder.diagnostics)
+        diags.extend(builder.diagnostics)
     diags.sort(key=Diagnostic.sort_key)
     return ParseResult(module, tuple(diags), comments, src)
 
@@ -283,6 +361,18 @@ def _missing_close(text: str, opener: int) -> int:
             last_code_end = end
         pos = end + 1
     return len(text)
+
+
+_COMMENT_SCAN = re.compile(r'"(?:[^"\\\n]|\\.)*"|\{\{[^{}\n]*\}\}|#[^\n]*')
+
+
+def _scan_comments(text: str) -> list[tuple[str, int]]:
+    """Every ``# comment`` of a file that parsed: one pass of a regular
+    expression that steps over strings and {{tokens}}, cheaper than a lexer
+    callback on every separator."""
+    if "#" not in text:
+        return []
+    return [(m.group(0), m.start()) for m in _COMMENT_SCAN.finditer(text) if m.group(0)[0] == "#"]
 
 
 def _comments(src: SourceFile, sink: list[tuple[str, int]]) -> Iterable[Comment]:
@@ -385,9 +475,22 @@ def _describe(exc: UnexpectedInput, src: Any, work: str) -> tuple[Diagnostic, tu
 
     assert isinstance(exc, UnexpectedToken)
     tok = exc.token
+    if tok.type == "PHRASE":
+        # the root lexer took a phrase where a declaration was expected:
+        # report its first atom, as the user sees it
+        m = _ATOM_RE.match(str(tok))
+        if str(tok).startswith("'"):
+            at = tok.start_pos
+            return (error("CL001", "strings are written in double quotes, not single quotes",
+                          src.span(at, at + 1), hint="write \"Name\" instead of 'Name'"),
+                    _blank_range(work, at))
+        if m is not None:
+            tok = Token(m.lastgroup, m.group(0), start_pos=tok.start_pos, end_pos=tok.start_pos + m.end(),
+                        line=tok.line, column=tok.column)
     start = tok.start_pos if tok.start_pos is not None else 0
     end = tok.end_pos if tok.end_pos is not None else start + 1
-    if tok.type == "_NL":
+    if tok.type == "_SEP":
+        start = start + len(str(tok)) - len(str(tok).lstrip(" \t"))
         end = start + 1
     span = src.span(start, max(end, start))
     expected = set(exc.expected) | set(getattr(exc, "accepts", None) or ())
@@ -409,7 +512,7 @@ def _describe(exc: UnexpectedInput, src: Any, work: str) -> tuple[Diagnostic, tu
     elif tok.type == "RBRACE" and "RBRACE" not in expected:
         message = "unexpected '}': there is no open block here to close"
         hint = "remove this brace, or look for an extra '}' above"
-    elif expected <= {"_NL", "SEMICOLON", "RBRACE", "$END"} and tok.type != "_NL":
+    elif expected <= {"_SEP", "RBRACE", "$END"} and tok.type != "_SEP":
         message = f"unexpected {_token_words(tok)}: a statement ends here"
         hint = "put each statement on its own line, or separate them with ';'"
     elif tok.type == "NAME" or (str(tok).isalpha() and tok.type != "STRING"):
@@ -464,7 +567,7 @@ def _labels() -> dict[tuple[int, str | None], tuple[str, str | None]]:
         for label, examples in _EXAMPLES.items():
             for example in examples:
                 try:
-                    lark_parser().parse(example)
+                    bare_parser().parse(example)
                 except UnexpectedInput as exc:
                     state = getattr(getattr(exc, "state", None), "position", None)
                     tok = getattr(exc, "token", None)
@@ -504,6 +607,26 @@ class PhraseError(Exception):
 # The builder: Lark tree -> AST
 
 
+class _Atom:
+    """One atom of a phrase: its terminal type, text and position (the
+    fields of Lark's Token the builder reads, without its cost)."""
+
+    __slots__ = ("type", "value", "start_pos", "end_pos")
+
+    def __init__(self, type: str, value: str, start_pos: int, end_pos: int):
+        self.type, self.value, self.start_pos, self.end_pos = type, value, start_pos, end_pos
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"{self.type}({self.value!r})"
+
+
+class _Block(list):
+    """The phrases of a ``{ }`` block (a list that can carry its bounds)."""
+
+
 class _Phrase:
     """A phrase as the grammar leaves it: atoms (tokens) and an optional block."""
 
@@ -514,27 +637,16 @@ class _Phrase:
 
 
 class _Builder:
-    """Builds the AST from Lark's tree. Each rule's method takes the rule's
-    meta (positions) and its built children. The dispatch is a dict lookup
-    per tree node: Lark's ``Transformer`` with ``v_args`` re-wraps the method
-    on every call, which cost a third of the whole parse."""
-
-    _methods: dict[str, Any] = {}
+    """Builds the AST while Lark parses: each rule's method takes the rule's
+    positions and its built children (see ``_inline``); no parse tree is
+    built. Lark's ``Transformer`` over a tree with ``propagate_positions``
+    cost more than the parse itself."""
 
     def __init__(self, src: Any):
         self.src = src  # a _Mapped source: spans come out in the user's offsets
         self.diagnostics: list[Diagnostic] = []
-
-    def transform(self, tree: Tree) -> Any:
-        methods = self._methods
-        if not methods:
-            methods.update({name: fn for name, fn in vars(_Builder).items() if callable(fn)})
-
-        def build(t: Tree) -> Any:
-            children = [build(c) if type(c) is Tree else c for c in t.children]
-            return methods[t.data](self, t.meta, children)
-
-        return build(tree)
+        self.bounds: dict[int, tuple[int, int]] = {}
+        self.keep: list[Any] = []
 
     # -- helpers ----------------------------------------------------------
 
@@ -867,15 +979,45 @@ class _Builder:
     # -- blocks and phrases -------------------------------------------------
 
     def block(self, meta, children):
-        return [c for c in children if isinstance(c, _Phrase)]
+        return _Block(c for c in children if isinstance(c, _Phrase))
+
 
     def phrase(self, meta, children):
-        block = children[-1]
-        atoms = [c for c in children[:-1] if isinstance(c, Token)]
-        return _Phrase(atoms, block, self.sp(meta))
+        text, block = children
+        atoms = self.atoms(text)
+        if not atoms:  # only a comment: nothing to build (cannot happen by the grammar)
+            return None
+        return _Phrase(atoms, block, self.sp(meta) if block is not None else
+                       self.src.span(atoms[0].start_pos, atoms[-1].end_pos))
+
+    def atoms(self, phrase: Token) -> list[Token]:
+        """Split a PHRASE token into atoms, with positions in the file."""
+        text = str(phrase)
+        base = phrase.start_pos
+        out: list[Token] = []
+        pos = 0
+        match = _ATOM_RE.match
+        while pos < len(text):
+            m = match(text, pos)
+            if m is None:
+                ch = text[pos]
+                at = self.src.span(base + pos, base + pos + 1)
+                if ch == "'":
+                    self.fail("strings are written in double quotes, not single quotes", at,
+                              hint="write \"Name\" instead of 'Name'")
+                else:
+                    self.fail(f"unexpected character '{ch}'", at)
+                return []
+            kind = m.lastgroup
+            end = m.end()
+            if kind != "WS" and kind != "COMMENT":
+                out.append(_Atom(kind, m.group(0), base + pos, base + end))
+            pos = end
+        return out
 
     def test(self, meta, children):
-        name, at, block = children
+        name, block = children[0], children[-1]
+        at = next((c for c in children[1:-1] if c is not None), None)
         at_v = self.guarded(self.value, at) if at is not None else None
         stmts = tuple(s for s in (self.guarded(self.statement, p) for p in block) if s is not None)
         return ast.Test(self.string(name), at_v, stmts, span=self.sp(meta))
@@ -934,11 +1076,11 @@ class _Builder:
             raise PhraseError(f"the filter on lead.{fld.name} needs an operator", fld.span,
                               hint='for example: is "US", >= 50, is empty, in past 30 days')
         best = None
-        for spelling, (op, operands) in _filters.OPERATORS.items():
-            words = spelling.split()
+        first = str(rest[0])
+        for words, spelling, op, operands in _OPERATOR_WORDS.get(first, ()):   # longest first
             if len(words) <= len(rest) and all(str(rest[k]) == w for k, w in enumerate(words)):
-                if best is None or len(words) > len(best[0].split()):
-                    best = (spelling, op, operands)
+                best = (spelling, op, operands)
+                break
         if best is None:
             bad = rest[0]
             if bad.type in ("EQ", "SCORE") or str(bad) == "==":
@@ -990,7 +1132,8 @@ class _Builder:
             if a.type != "NAME" or (k + 1 < len(atoms) and atoms[k + 1].type == "DOT"):
                 break
             words.append(str(a))
-        candidates = [p for p in table if tuple(words[:len(p.word_list)]) == p.word_list]
+        candidates = [p for p in _by_first_word(table).get(words[0] if words else "", ())
+                      if tuple(words[:len(p.word_list)]) == p.word_list]
         if not candidates:
             phrase = " ".join(words) or str(atoms[0])
             known = [p.words for p in table]
@@ -1482,6 +1625,26 @@ class _Builder:
         raise PhraseError("unknown expect form", self.atoms_span(atoms),
                           hint='forms: expect "p"."Field" == V; expect "p" in list "L"; '
                                'expect "p" status in "P" is "S"; expect activity "T" for "p"')
+
+
+#: first word of an operator spelling -> (words, spelling, op, operands), longest first
+_OPERATOR_WORDS: dict[str, list[tuple[list[str], str, str, str]]] = {}
+for _spelling, (_op, _operands) in _filters.OPERATORS.items():
+    _OPERATOR_WORDS.setdefault(_spelling.split()[0], []).append((_spelling.split(), _spelling, _op, _operands))
+for _entries in _OPERATOR_WORDS.values():
+    _entries.sort(key=lambda e: -len(e[0]))
+
+_first_word_cache: dict[int, dict[str, list[Phrase]]] = {}
+
+
+def _by_first_word(table: Sequence[Phrase]) -> dict[str, list[Phrase]]:
+    index = _first_word_cache.get(id(table))
+    if index is None:
+        index = {}
+        for p in table:
+            index.setdefault(p.word_list[0], []).append(p)
+        _first_word_cache[id(table)] = index
+    return index
 
 
 def _slots(pattern: Sequence[Any]) -> Iterable[Slot]:

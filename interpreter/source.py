@@ -60,9 +60,15 @@ class SourceFile:
 
     def span(self, start: int, end: int) -> Span:
         """The span of offsets ``[start, end)``."""
-        line, column = self.position(start)
-        end_line, end_column = self.position(end)
-        return Span(self.name, start, end, line, column, end_line, end_column)
+        starts = self._line_starts
+        size = len(self.text)
+        start = max(0, min(start, size))
+        end = max(start, min(end, size))
+        i = bisect.bisect_right(starts, start) - 1
+        j = i
+        if i + 1 < len(starts) and end >= starts[i + 1]:
+            j = bisect.bisect_right(starts, end, i) - 1
+        return Span(self.name, start, end, i + 1, start - starts[i] + 1, j + 1, end - starts[j] + 1)
 
     def line_text(self, line: int) -> str:
         """The text of a 1-based line, without its newline."""

@@ -77,6 +77,7 @@ class Phrase:
     fixed: dict[str, Any] = field(factory=dict)
     usage: str = ""
 
-    @property
-    def word_list(self) -> tuple[str, ...]:
-        return tuple(self.words.split())
+    word_list: tuple[str, ...] = field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "word_list", tuple(self.words.split()))
