@@ -1155,6 +1155,10 @@ class _Builder:
             for end, values in found:
                 if end == len(body):
                     return entry.node(**entry.fixed, **values, span=span)
+            if found:  # matched, with atoms left over: the step should have ended
+                longest = max(e for e, _ in found)
+                if fail is None or longest >= fail[0]:
+                    fail = (longest, {"the end of the step"})
             if fail is not None and (furthest is None or n + fail[0] > furthest[0]):
                 furthest = (n + fail[0], fail[1], entry)
         assert furthest is not None
@@ -1166,6 +1170,10 @@ class _Builder:
             where = self.tsp(atoms[pos])
             found_words = _token_words(atoms[pos])
         exp = " or ".join(sorted(expected))
+        what_ = "the end of the step" if exp == "the end of the step" else exp
+        if what_ == "the end of the step" and pos < len(atoms):
+            return self._raise(f"unexpected {found_words} after '{entry.words}'", where,
+                               "put each step on its own line, or separate steps with ';'")
         return self._raise(f"'{entry.words}' expected {exp}, found {found_words}", where,
                            f"write it as: {entry.usage}")
 
