@@ -22,7 +22,10 @@ inside that block; a trailing comment goes back at the end of the line printed
 last before it (a comment that trailed a comma inside a phrase thus trails the
 phrase's line; when that line already carries one, it gets a line of its own
 below). Nothing is dropped, and the output puts every comment where this same
-rule finds it again, which is what makes the formatter idempotent.
+rule finds it again, which is what makes the formatter idempotent. Blank lines
+the source had are read from line numbers (a gap of more than one line between
+two printed things); an item without a span (a webhook's ``method``: the AST
+keeps only the word) places no comments and keeps no blank line after it.
 
 Layout rules:
 * 4 spaces per level; one item per line; ``{`` ends the header line, ``}`` has
@@ -40,8 +43,9 @@ Layout rules:
   bare when they are identifiers (``lead.Country``, ``my.Score``) and quoted
   otherwise; field and token names as declared (a standard field, or the
   file's own ``fields`` and ``tokens``); ``all`` logic and ``method get`` are
-  left out; an email's items in the order subject, from, body and a webhook's
-  url, method, payload, responses.
+  left out. An email's and a webhook's items keep the order they were written
+  in (a tree built without spans: subject, from, body; url, method, payload,
+  responses); a webhook's ``method`` has no span and goes after its url.
 
 Imports ``ast``, ``parse``, ``errors``, ``source`` and the ``stdlib``
 vocabulary; never click (cli.py) or the engine.
@@ -461,22 +465,33 @@ class _Layout:
     def _Form(self, n: ast.Form) -> _Item:
         return _Leaf(f"form {quote(n.name)}", n.span)
 
+    @staticmethod
+    def in_source_order(items: list[_Leaf]) -> list[_Leaf]:
+        """An email's or webhook's items as they were written (the AST keeps
+        them as attributes, in no order), so their comments stay with them;
+        without spans, in the order given."""
+        if all(i.span is not None for i in items):
+            return sorted(items, key=lambda i: i.span.start)  # type: ignore[union-attr]
+        return items
+
     def _Email(self, n: ast.Email) -> _Item:
         items = [_Leaf(f"{word} {self.value(v)}", v.span)
                  for word, v in (("subject", n.subject), ("from", n.sender), ("body", n.body))
                  if v is not None]
-        return _Block(f"email {quote(n.name)}", n.span, items, collapse=True)
+        return _Block(f"email {quote(n.name)}", n.span, self.in_source_order(items), collapse=True)
 
     def _Webhook(self, n: ast.Webhook) -> _Item:
         items = []
         if n.url is not None:
             items.append(_Leaf(f"url {self.value(n.url)}", n.url.span))
-        if n.method != "get":
-            items.append(_Leaf(f"method {n.method}", None))
         if n.payload is not None:
             items.append(_Leaf(f"payload {self.value(n.payload)}", n.payload.span))
         for r in n.responses:
             items.append(_Leaf(f"response {quote(r.path)} -> {self.field(r.field)}", r.span))
+        items = self.in_source_order(items)
+        if n.method != "get":  # no span: it goes after the url, or first
+            at = next((k + 1 for k, i in enumerate(items) if i.text.startswith("url ")), 0)
+            items.insert(at, _Leaf(f"method {n.method}", None))
         return _Block(f"webhook {quote(n.name)}", n.span, items, collapse=True)
 
     def _SmartList(self, n: ast.SmartList) -> _Item:
@@ -605,7 +620,11 @@ class _Printer:
 
     def body(self, block: _Block, depth: int) -> None:
         prev: _Item | None = None
-        for item in block.items:
+        for k, item in enumerate(block.items):
+            if item.span is None and prev is not None and prev.span is not None:
+                later = [i.span.start for i in block.items[k + 1:] if i.span is not None]
+                self.trailing(prev.span, later[0] if later else
+                              block.span.end if block.span is not None else None)
             self.lead(item.span, self.needs_blank(block.spacing, prev, item, depth), depth)
             self.item(item, depth)
             prev = item
@@ -629,6 +648,22 @@ class _Printer:
         # starts: no blank line is kept after it
         self.last_line = item.span.end_line if item.span is not None else None
         self.fresh = False
+
+    def trailing(self, span: Span, limit: int | None) -> None:
+        """Before a span-less item (a webhook's method): append the comments
+        that trail ``span``'s last line and start before ``limit`` (the next
+        item with a span), which the span-less item would otherwise take.
+        Stop at the first that would need a line of its own: the next item's
+        lead places those."""
+        while self.next < len(self.comments):
+            c = self.comments[self.next]
+            if (c.own_line or (limit is not None and c.start >= limit)
+                    or not (c.start < span.end or c.line == span.end_line)):
+                return
+            if not self.lines or self.lines[-1].commented:
+                return
+            self.next += 1
+            self.comment(c, 0, False)
 
     def one_line(self, block: _Block, depth: int) -> str | None:
         """The block on one line, or None when it must be expanded."""

@@ -1386,7 +1386,9 @@ class _Builder:
                 raise PhraseError("a branch after 'else' can never run", line.span,
                                   hint="put 'else' last")
             start = 1 if first == "if" else 2
-            then = next((k for k in range(start, len(atoms)) if atoms[k].type == "NAME" and str(atoms[k]) == "then"), None)
+            then = next((k for k in range(start, len(atoms))
+                         if atoms[k].type == "NAME" and str(atoms[k]) == "then"
+                         and atoms[k - 1].type != "DOT"), None)
             if then is None:
                 raise PhraseError("a choice branch needs 'then' after its condition", line.span,
                                   hint=f"write if CONDITION then ...")
