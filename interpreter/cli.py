@@ -150,9 +150,403 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
 
 # --- checker commands (graph, explain --token) --------------------------------
 
+
+def _load_checked(path: str):
+    """Load and check PATH for a command that reads its model; syntax and
+    import errors stop the command (exit 1), other findings do not."""
+    from .check import check as run_check
+    from .loader import load_paths
+    from .render import render_text
+
+    try:
+        loaded = load_paths([path])
+    except LoadError as exc:
+        _fail(str(exc))
+    result = run_check(loaded)
+    if not loaded.ok:
+        click.echo(render_text(loaded.diagnostics, result.sources, color=False), err=True)
+        _fail(f"{path} has syntax or import errors (see campaign check)", 1)
+    return result
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot", show_default=True)
+def graph(path: str, fmt: str) -> None:
+    """Print the execute (solid) / request (dashed) call graph, with depth levels."""
+    from .graph import render_graph
+
+    result = _load_checked(path)
+    click.echo(render_graph(result.model, fmt), nl=False)
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.argument("campaign")
+@click.option("--token", "tokens", multiple=True, metavar="my.X",
+              help="The My Token to explain (repeatable); default: every one the campaign uses.")
+@click.option("--person", metavar="EMAIL", help="Explain why this person did or did not qualify.")
+@click.option("--db", type=click.Path(), help="The SQLite store (with --person).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def explain(path: str, campaign: str, tokens: tuple[str, ...], person: str | None, db: str | None,
+            fmt: str) -> None:
+    """Explain how CAMPAIGN's tokens resolve, per call path (CAMPAIGN is
+    '"Program"."Campaign"' or "Program/Campaign")."""
+    if person is not None:
+        _fail("explain --person is not available yet", 2)
+    from .explain import explain_token, find_campaign, render_reports, tokens_used
+
+    result = _load_checked(path)
+    target, why = find_campaign(result.model, campaign)
+    if target is None:
+        _fail(why or f"no campaign {campaign!r}")
+    names = list(tokens) or tokens_used(result.model, target, result.refs)
+    if not names:
+        click.echo(f"{target.qualname} uses no My Token and its scope declares none", err=True)
+        sys.exit(0)
+    reports = [explain_token(result.model, target, n, result.graph) for n in names]
+    click.echo(render_reports(reports, fmt))
+
 # --- engine commands (run, request, events, people, plan, explain --person) -----
 
+
+def _program_or_exit(path: str):
+    """Load and check PATH; a program with errors is refused (exit 1)."""
+    from .check import check as run_check
+    from .loader import load_paths
+    from .render import render_text
+
+    try:
+        loaded = load_paths([path])
+    except LoadError as exc:
+        _fail(str(exc))
+    result = run_check(loaded)
+    if result.program is None:
+        click.echo(render_text(result.errors, result.sources, color=_color()), err=True)
+        _fail(f"{path} has errors; the engine runs only a program without errors (see campaign check)", 1)
+    return result.program
+
+
+def _open_engine(program, db: str | None, memory_note: bool = True, dry_run: bool = False):
+    from .engine import Engine
+    from .store import Store
+
+    try:
+        if db is None:
+            if memory_note:
+                click.echo("using a store in memory (pass --db FILE to keep it)", err=True)
+            store = Store(":memory:")
+        else:
+            store = Store(db)
+            if dry_run:
+                original = store
+                store = store.copy_to_memory()
+                original.close()
+        return Engine(program, store)
+    except CampaignError as exc:
+        _fail(str(exc))
+
+
+def _tokens(pairs: tuple[str, ...]) -> dict[str, str] | None:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or not name.strip():
+            _fail(f"--token takes my.Name=value, not {pair!r}")
+        out[name.strip()] = value
+    return out or None
+
+
+def _with_progress(engine, action):
+    """Run ``action()`` with a progress bar on stderr when it is a terminal
+    (none when piped)."""
+    if not sys.stderr.isatty():
+        return action()
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("running"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("run", total=None)
+        engine.progress = lambda done, total: bar.update(task, completed=done, total=total)
+        try:
+            return action()
+        finally:
+            engine.progress = None
+
+
+def _import_people(engine, path: str) -> tuple[int, int]:
+    from .engine import read_people
+
+    return engine.import_people(read_people(path, engine.model))
+
+
+def _summary(engine, result, people_label: str = "entered", activities: bool = True) -> dict:
+    from collections import Counter
+
+    acts = result.activities() if activities else []
+    emails = {}
+    for pid in result.entered:
+        p = engine.store.person(pid)
+        emails[pid] = p.email if p is not None else str(pid)
+    by_type: Counter = Counter()
+    by_step: Counter = Counter()
+    for campaign, type_, n in engine.store.activity_counts(result.first_activity, result.last_activity):
+        by_type[type_] += n
+        by_step[(campaign or "-", type_)] += n
+    return {
+        "format_version": 1,
+        "campaign": result.campaign,
+        "time": engine.now.isoformat(timespec="seconds"),
+        people_label: [emails[pid] for pid in result.entered],
+        "runs": result.runs,
+        "errors": result.errors,
+        "activity_counts": dict(sorted(by_type.items())),
+        "step_counts": [{"campaign": c, "type": t, "count": n} for (c, t), n in sorted(by_step.items())],
+        "activities": [a.to_json() for a in acts],
+    }
+
+
+def _echo_summary(summary: dict, fmt: str, trace: bool, verb: str, people_label: str = "entered") -> None:
+    if fmt == "json":
+        if not trace:
+            summary = {k: v for k, v in summary.items() if k != "activities"}
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False, sort_keys=True))
+        return
+    people = summary[people_label]
+    head = f"{verb} {summary['campaign']}" if summary["campaign"] else verb
+    who = (f"{len(people)} {'person' if len(people) == 1 else 'people'} {people_label}, "
+           if summary["campaign"] else "")
+    click.echo(f"{head} at {summary['time']}: {who}{summary['runs']} "
+               f"run{'s' if summary['runs'] != 1 else ''}, {summary['errors']} "
+               f"error{'s' if summary['errors'] != 1 else ''}")
+    for row in summary["step_counts"]:
+        click.echo(f"  {row['count']:>7}  {row['type']:<28} {row['campaign']}")
+    if trace:
+        by_person: dict[str, list[dict]] = {}
+        for a in summary["activities"]:
+            by_person.setdefault(a["email"] or "-", []).append(a)
+        for email, items in by_person.items():
+            click.echo(f"{email}:")
+            for a in items:
+                attrs = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in a["attributes"].items())
+                change = f" {json.dumps(a.get('old'))} -> {json.dumps(a.get('new'))}" if "old" in a else ""
+                click.echo(f"  {a['at']}  {a['type']}{change}  [{a['campaign'] or '-'}] {attrs}")
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.argument("campaign")
+@click.option("--db", type=click.Path(dir_okay=False), help="The SQLite store (created when missing).")
+@click.option("--people", "people_file", type=click.Path(dir_okay=False),
+              help="Import people (CSV or JSON) before the run.")
+@click.option("--token", "tokens", multiple=True, metavar="my.X=V", help="An API-passed My Token (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Run on a copy of the store; write nothing.")
+@click.option("--trace", is_flag=True, help="Print every activity, per person.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def run(path: str, campaign: str, db: str | None, people_file: str | None, tokens: tuple[str, ...],
+        dry_run: bool, trace: bool, fmt: str) -> None:
+    """Run a batch campaign now (CAMPAIGN is '"Program"."Campaign"' or Program/Campaign)."""
+    program = _program_or_exit(path)
+    engine = _open_engine(program, db, dry_run=dry_run)
+    try:
+        if people_file:
+            created, updated = _import_people(engine, people_file)
+            click.echo(f"imported {created + updated} people ({created} new, {updated} updated)", err=True)
+        token_values = _tokens(tokens)
+        result = _with_progress(engine, lambda: engine.run_batch(campaign, tokens=token_values))
+        summary = _summary(engine, result, activities=trace)
+    except CampaignError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted: the action was rolled back; the store is as it was", 130)
+    _echo_summary(summary, fmt, trace, "dry run of" if dry_run else "ran")
+    engine.store.close()
+    sys.exit(1 if summary["errors"] else 0)
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.argument("campaign")
+@click.option("--person", "people", multiple=True, required=True, metavar="EMAIL",
+              help="A person to request the campaign for (repeatable, at most 100).")
+@click.option("--db", type=click.Path(dir_okay=False), help="The SQLite store (created when missing).")
+@click.option("--token", "tokens", multiple=True, metavar="my.X=V", help="An API-passed My Token (repeatable).")
+@click.option("--trace", is_flag=True, help="Print every activity, per person.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def request(path: str, campaign: str, people: tuple[str, ...], db: str | None, tokens: tuple[str, ...],
+            trace: bool, fmt: str) -> None:
+    """Request a trigger campaign for people, as the API does."""
+    program = _program_or_exit(path)
+    engine = _open_engine(program, db)
+    try:
+        result = engine.request(campaign, list(people), tokens=_tokens(tokens))
+        summary = _summary(engine, result, activities=trace)
+    except CampaignError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted: the action was rolled back; the store is as it was", 130)
+    _echo_summary(summary, fmt, trace, "requested")
+    engine.store.close()
+    sys.exit(1 if summary["errors"] else 0)
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.argument("events_file", metavar="EVENTS.jsonl", type=click.Path(dir_okay=False))
+@click.option("--db", type=click.Path(dir_okay=False), help="The SQLite store (created when missing).")
+@click.option("--trace", is_flag=True, help="Print every activity, per person.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def events(path: str, events_file: str, db: str | None, trace: bool, fmt: str) -> None:
+    """Replay events (JSON lines) through the trigger campaigns, in time order."""
+    from .engine import ActionResult, read_events, replay_events
+
+    program = _program_or_exit(path)
+    engine = _open_engine(program, db)
+    try:
+        first = engine.store.last_activity_id()
+        results = replay_events(engine, read_events(events_file), events_file)
+        last = engine.store.last_activity_id()
+        total = ActionResult("events", None, first, last, store=engine.store,
+                             runs=sum(r.runs for r in results), errors=sum(r.errors for r in results))
+        for r in results:
+            total.entered.extend(r.entered)
+        summary = _summary(engine, total, activities=trace)
+        summary["events"] = sum(1 for r in results if r.action == "fire")
+    except CampaignError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted: the event being replayed was rolled back", 130)
+    _echo_summary(summary, fmt, trace, f"replayed {summary['events']} event{'s' if summary['events'] != 1 else ''}")
+    engine.store.close()
+    sys.exit(1 if summary["errors"] else 0)
+
+
+@main.group()
+def people() -> None:
+    """Manage the people of a store."""
+
+
+@people.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--db", type=click.Path(dir_okay=False), help="The SQLite store (created when missing).")
+@click.option("--fields", "fields_path", type=click.Path(),
+              help="A .campaign file whose custom fields the people may have.")
+def people_import(file: str, db: str | None, fields_path: str | None) -> None:
+    """Import people from a CSV or JSON file (a person already in the store is updated)."""
+    from .engine import program_from_text
+
+    program = _program_or_exit(fields_path) if fields_path else program_from_text("")
+    engine = _open_engine(program, db)
+    try:
+        created, updated = _import_people(engine, file)
+    except CampaignError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted: nothing was imported", 130)
+    click.echo(f"imported {created + updated} people ({created} new, {updated} updated)"
+               + (f" into {db}" if db else ""))
+    engine.store.close()
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.argument("campaign")
+@click.option("--db", type=click.Path(dir_okay=False), help="The SQLite store to start from (never written).")
+@click.option("--people", "people_file", type=click.Path(dir_okay=False), help="People to add first (CSV or JSON).")
+@click.option("--token", "tokens", multiple=True, metavar="my.X=V", help="An API-passed My Token (repeatable).")
+@click.option("--until", "until", default=None, metavar="DURATION",
+              help="Also advance the virtual clock this long (e.g. '2 weeks'), running what falls due.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def plan(path: str, campaign: str, db: str | None, people_file: str | None, tokens: tuple[str, ...],
+         until: str | None, fmt: str) -> None:
+    """Dry-run a batch campaign over virtual time: who enters, per-step counts,
+    every action that would happen. Writes nothing."""
+    from .engine import ActionResult
+
+    program = _program_or_exit(path)
+    engine = _open_engine(program, db, memory_note=db is None, dry_run=True)
+    try:
+        if people_file:
+            _import_people(engine, people_file)
+        first = engine.store.last_activity_id()
+        result = engine.run_batch(campaign, tokens=_tokens(tokens))
+        runs, errors = result.runs, result.errors
+        if until:
+            later = engine.advance(until)
+            runs += later.runs
+            errors += later.errors
+        total = ActionResult("plan", result.campaign, first, engine.store.last_activity_id(),
+                             list(result.entered), runs, errors, store=engine.store)
+        summary = _summary(engine, total)
+    except CampaignError as exc:
+        _fail(str(exc))
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False, sort_keys=True))
+    else:
+        _echo_summary(summary, fmt, False, "plan for")
+        for a in summary["activities"]:
+            attrs = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in a["attributes"].items())
+            click.echo(f"  {a['at']}  {a['email'] or '-'}  {a['type']}  [{a['campaign'] or '-'}] {attrs}")
+        click.echo("(plan: nothing was written)")
+    engine.store.close()
+
+
 # --- test and repl commands ---------------------------------------------------
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("-k", "pattern", default=None, metavar="PATTERN",
+              help="Run only tests whose name contains PATTERN (case-insensitive; * and ? allowed).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def test_cmd(paths: tuple[str, ...], pattern: str | None, fmt: str) -> None:
+    """Run the test blocks of .campaign files; the last line is 'N passed, M failed'.
+
+    Each file is loaded (with its imports) and checked on its own; every
+    test runs against a fresh store in memory."""
+    from pathlib import Path
+
+    from .check import check as run_check
+    from .loader import load_paths
+    from .render import render_text
+    from .runner import TestResult, format_results, run_tests, select_tests
+
+    files: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            files.extend(str(f) for f in sorted(path.rglob("*.campaign")))
+        elif path.exists():
+            files.append(p)
+        else:
+            _fail(f"no such file: {p}")
+    results: list[TestResult] = []
+    broken = 0
+    for f in files:
+        try:
+            loaded = load_paths([f])
+        except LoadError as exc:
+            _fail(str(exc))
+        checked = run_check(loaded)
+        name = loaded.results[-1].source.name if loaded.results else f
+        if checked.program is None:
+            broken += 1
+            click.echo(render_text(checked.errors, checked.sources, color=_color()), err=True)
+            for t in checked.model.tests:
+                if t.span is not None and t.span.file == name and (
+                        not pattern or pattern.casefold() in t.name.casefold()):
+                    results.append(TestResult(t.name, name, t.span.line, error=f"{name} has errors; the test did not run"))
+            continue
+        results.extend(run_tests(checked.program, files=[name], pattern=pattern))
+    failed = sum(not r.passed for r in results)
+    if fmt == "json":
+        click.echo(json.dumps({"format_version": 1, "passed": len(results) - failed, "failed": failed,
+                               "tests": [r.to_json() for r in results]}, indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_results(results))
+    sys.exit(1 if failed or broken else 0)
+
 
 
 if __name__ == "__main__":  # pragma: no cover

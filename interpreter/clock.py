@@ -36,7 +36,7 @@ def parse_time(text: str) -> _dt.datetime:
 class Clock:
     """A virtual clock: ``now`` moves only through ``advance_to``."""
 
-    __slots__ = ("_now",)
+    __slots__ = ("_now", "_iso")
 
     def __init__(self, start: _dt.datetime | str | None = None):
         if start is None:
@@ -46,10 +46,18 @@ class Clock:
         elif not isinstance(start, _dt.datetime):   # a date
             start = _dt.datetime.combine(start, _dt.time())
         self._now = start.replace(microsecond=0, tzinfo=None)
+        self._iso: str | None = None
 
     @property
     def now(self) -> _dt.datetime:
         return self._now
+
+    @property
+    def iso(self) -> str:
+        """``now`` as the store spells it (cached: the hot path of a batch)."""
+        if self._iso is None:
+            self._iso = iso(self._now)
+        return self._iso
 
     @property
     def today(self) -> _dt.date:
@@ -60,10 +68,12 @@ class Clock:
         if t < self._now:
             raise ValueError(f"the clock cannot go back from {iso(self._now)} to {iso(t)}")
         self._now = t
+        self._iso = None
 
     def _reset(self, t: _dt.datetime) -> None:
         """Set the time unconditionally (the engine, restoring after a rollback)."""
         self._now = t
+        self._iso = None
 
     def __repr__(self) -> str:
         return f"Clock({iso(self._now)!r})"

@@ -40,7 +40,7 @@ import re
 import sqlite3
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from attrs import frozen
 
@@ -204,10 +204,21 @@ def to_json_value(value: Any) -> Any:
     return value
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                            default=to_json_value)
+
+
 def dumps(value: Any) -> str:
     """Canonical JSON: sorted keys, no spaces, non-ASCII kept."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=to_json_value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is int:
+        return str(value)
+    return _ENCODER.encode(value)
 
 
 def _casefold(x: Any) -> Any:
@@ -380,7 +391,11 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"the store {self.path} is busy or read-only ({exc}); "
+                             f"is another campaign command using it?") from None
         self._depth = 1
         try:
             yield
@@ -509,8 +524,16 @@ class Store:
             raise StoreError(f"a person with the email address {email} already exists") from None
         return cur.lastrowid
 
-    def find_person(self, email: str) -> int | None:
-        row = self.db.execute("SELECT id FROM people WHERE email_key=?", (email.strip().casefold(),)).fetchone()
+    def find_person(self, email: str, include_deleted: bool = False) -> int | None:
+        """The id of the person with this address (case-insensitive); with
+        ``include_deleted``, the latest deleted one when no one has it now."""
+        key = email.strip().casefold()
+        row = self.db.execute("SELECT id FROM people WHERE email_key=?", (key,)).fetchone()
+        if row is None and include_deleted:
+            col = self.columns.get("email address")
+            if col:
+                row = self.db.execute(f'SELECT id FROM people WHERE deleted=1 AND cf("{col}")=? '
+                                      f'ORDER BY id DESC LIMIT 1', (key,)).fetchone()
         return row[0] if row else None
 
     def person(self, pid: int) -> Person | None:
@@ -650,6 +673,16 @@ class Store:
                          None if r[9] is None else json.loads(r[9]),
                          None if r[10] is None else json.loads(r[10]))
                 for r in self.db.execute(sql, params)]
+
+    def activity_counts(self, after_id: int = 0, up_to: int | None = None) -> list[tuple[str | None, str, int]]:
+        """(campaign, type, count) of the activities in an id range."""
+        self.flush()
+        sql = "SELECT campaign, type, count(*) FROM activities WHERE id > ?"
+        params: list[Any] = [after_id]
+        if up_to is not None:
+            sql += " AND id <= ?"
+            params.append(up_to)
+        return list(self.db.execute(sql + " GROUP BY campaign, type ORDER BY campaign, type", params))
 
     def last_activity_id(self) -> int:
         self.flush()
