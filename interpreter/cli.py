@@ -193,7 +193,17 @@ def explain(path: str, campaign: str, tokens: tuple[str, ...], person: str | Non
     """Explain how CAMPAIGN's tokens resolve, per call path (CAMPAIGN is
     '"Program"."Campaign"' or "Program/Campaign")."""
     if person is not None:
-        _fail("explain --person is not available yet", 2)
+        # why this person did or did not qualify: computed on a copy of the
+        # store, so explaining writes nothing
+        from .engine import explain_person, render_explanation
+
+        engine = _open_engine(_program_or_exit(path), db)
+        try:
+            report = explain_person(engine, campaign, person)
+        except CampaignError as exc:
+            _fail(str(exc))
+        click.echo(json.dumps(report, indent=2, default=str) if fmt == "json" else render_explanation(report))
+        return
     from .explain import explain_token, find_campaign, render_reports, tokens_used
 
     result = _load_checked(path)
@@ -275,10 +285,11 @@ def _with_progress(engine, action):
             engine.progress = None
 
 
-def _import_people(engine, path: str) -> tuple[int, int]:
-    from .engine import read_people
+def _import_people(engine, path: str):
+    """Import a people file whole (a bad row imports nothing): an ImportReport."""
+    from .datafiles import import_people
 
-    return engine.import_people(read_people(path, engine.model))
+    return import_people(engine, path)
 
 
 def _summary(engine, result, people_label: str = "entered", activities: bool = True) -> dict:
@@ -351,8 +362,7 @@ def run(path: str, campaign: str, db: str | None, people_file: str | None, token
     engine = _open_engine(program, db, dry_run=dry_run)
     try:
         if people_file:
-            created, updated = _import_people(engine, people_file)
-            click.echo(f"imported {created + updated} people ({created} new, {updated} updated)", err=True)
+            click.echo(_import_people(engine, people_file).summary(), err=True)
         token_values = _tokens(tokens)
         result = _with_progress(engine, lambda: engine.run_batch(campaign, tokens=token_values))
         summary = _summary(engine, result, activities=trace)
@@ -399,13 +409,14 @@ def request(path: str, campaign: str, people: tuple[str, ...], db: str | None, t
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def events(path: str, events_file: str, db: str | None, trace: bool, fmt: str) -> None:
     """Replay events (JSON lines) through the trigger campaigns, in time order."""
-    from .engine import ActionResult, read_events, replay_events
+    from .datafiles import replay
+    from .engine import ActionResult
 
     program = _program_or_exit(path)
     engine = _open_engine(program, db)
     try:
         first = engine.store.last_activity_id()
-        results = replay_events(engine, read_events(events_file), events_file)
+        results = replay(engine, events_file)   # all or nothing
         last = engine.store.last_activity_id()
         total = ActionResult("events", None, first, last, store=engine.store,
                              runs=sum(r.runs for r in results), errors=sum(r.errors for r in results))
@@ -416,7 +427,7 @@ def events(path: str, events_file: str, db: str | None, trace: bool, fmt: str) -
     except CampaignError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        _fail("interrupted: the event being replayed was rolled back", 130)
+        _fail(f"interrupted: nothing from {events_file} was kept; the store is as it was", 130)
     _echo_summary(summary, fmt, trace, f"replayed {summary['events']} event{'s' if summary['events'] != 1 else ''}")
     engine.store.close()
     sys.exit(1 if summary["errors"] else 0)
@@ -439,13 +450,12 @@ def people_import(file: str, db: str | None, fields_path: str | None) -> None:
     program = _program_or_exit(fields_path) if fields_path else program_from_text("")
     engine = _open_engine(program, db)
     try:
-        created, updated = _import_people(engine, file)
+        report = _import_people(engine, file)
     except CampaignError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         _fail("interrupted: nothing was imported", 130)
-    click.echo(f"imported {created + updated} people ({created} new, {updated} updated)"
-               + (f" into {db}" if db else ""))
+    click.echo(report.summary(db))
     engine.store.close()
 
 
@@ -499,30 +509,43 @@ def plan(path: str, campaign: str, db: str | None, people_file: str | None, toke
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("-k", "pattern", default=None, metavar="PATTERN",
               help="Run only tests whose name contains PATTERN (case-insensitive; * and ? allowed).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def test_cmd(paths: tuple[str, ...], pattern: str | None, fmt: str) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True,
+              help="text for people; json (one object: tests, totals); junit (XML for CI tools).")
+@click.option("--coverage", "with_coverage", is_flag=True,
+              help="Report which flow steps and choice branches the tests reached, per campaign.")
+def test_cmd(paths: tuple[str, ...], pattern: str | None, fmt: str, with_coverage: bool) -> None:
     """Run the test blocks of .campaign files; the last line is 'N passed, M failed'.
 
     Each file is loaded (with its imports) and checked on its own; every
-    test runs against a fresh store in memory."""
+    test runs against a fresh store in memory. A file that does not check
+    is one failing result, its diagnostics shown. Exit 1 when a test fails."""
     from pathlib import Path
 
     from .check import check as run_check
     from .loader import load_paths
     from .render import render_text
-    from .runner import TestResult, format_results, run_tests, select_tests
+    from .runner import (TestResult, broken_file_result, format_results, results_json, results_junit,
+                         run_tests)
 
     files: list[str] = []
+    seen: set[Path] = set()
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            files.extend(str(f) for f in sorted(path.rglob("*.campaign")))
+            found = [str(f) for f in sorted(path.rglob("*.campaign"))]
         elif path.exists():
-            files.append(p)
+            found = [p]
         else:
             _fail(f"no such file: {p}")
+        for f in found:
+            if Path(f).resolve() not in seen:
+                seen.add(Path(f).resolve())
+                files.append(f)
+    coverage = None
+    if with_coverage:
+        from .coverage import Coverage
+        coverage = Coverage()
     results: list[TestResult] = []
-    broken = 0
     for f in files:
         try:
             loaded = load_paths([f])
@@ -531,22 +554,33 @@ def test_cmd(paths: tuple[str, ...], pattern: str | None, fmt: str) -> None:
         checked = run_check(loaded)
         name = loaded.results[-1].source.name if loaded.results else f
         if checked.program is None:
-            broken += 1
-            click.echo(render_text(checked.errors, checked.sources, color=_color()), err=True)
-            for t in checked.model.tests:
-                if t.span is not None and t.span.file == name and (
-                        not pattern or pattern.casefold() in t.name.casefold()):
-                    results.append(TestResult(t.name, name, t.span.line, error=f"{name} has errors; the test did not run"))
+            if fmt == "text":
+                click.echo(render_text(checked.errors, checked.sources, color=_color()), err=True)
+            results.append(broken_file_result(name, checked.errors, checked.sources))
             continue
-        results.extend(run_tests(checked.program, files=[name], pattern=pattern))
+        if coverage is not None:
+            coverage.add_program(checked.program)
+        results.extend(run_tests(checked.program, files=[name], pattern=pattern, coverage=coverage))
     failed = sum(not r.passed for r in results)
     if fmt == "json":
-        click.echo(json.dumps({"format_version": 1, "passed": len(results) - failed, "failed": failed,
-                               "tests": [r.to_json() for r in results]}, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(results_json(results, coverage), indent=2, ensure_ascii=False))
+    elif fmt == "junit":
+        click.echo(results_junit(results))
     else:
-        click.echo(format_results(results))
-    sys.exit(1 if failed or broken else 0)
+        # the diagnostics of a file that does not check went to stderr above
+        click.echo(format_results(results, coverage, color=_color(), diagnostics=False))
+    sys.exit(1 if failed else 0)
 
+
+@main.command()
+@click.argument("path", required=False, type=click.Path())
+def repl(path: str | None) -> None:
+    """Try things at a prompt: declarations, test statements and :commands
+    (:help lists them). With PATH, load that file (or folder) first. When
+    stdin is not a terminal, read entries line by line: printf '...' | campaign repl."""
+    from .repl import main as repl_main
+
+    sys.exit(repl_main(path))
 
 
 if __name__ == "__main__":  # pragma: no cover

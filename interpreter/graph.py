@@ -29,7 +29,7 @@ Imports ``ast`` and ``model`` only; ``check.py`` builds on it.
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from attrs import define, field
 
@@ -110,6 +110,7 @@ class CallGraph:
     callers: dict[int, list[CallEdge]] = field(factory=dict)   # target id -> valid execute edges
     cyclic: set[int] = field(factory=set)                      # id() of edges inside a cycle
     components: list[list[CampaignInfo]] = field(factory=list)  # the cycles (SCCs)
+    _order: list[CampaignInfo] | None = None
 
     def executes(self, c: CampaignInfo) -> list[CallEdge]:
         return self.calls.get(c.id, [])
@@ -118,9 +119,13 @@ class CallGraph:
         return self.callers.get(c.id, [])
 
     def acyclic_callers(self, c: CampaignInfo) -> list[CallEdge]:
+        if not self.cyclic:
+            return self.callers.get(c.id, [])
         return [e for e in self.callers.get(c.id, []) if id(e) not in self.cyclic]
 
     def acyclic_calls(self, c: CampaignInfo) -> list[CallEdge]:
+        if not self.cyclic:
+            return self.calls.get(c.id, [])
         return [e for e in self.calls.get(c.id, []) if id(e) not in self.cyclic]
 
     def roots(self) -> list[CampaignInfo]:
@@ -131,7 +136,12 @@ class CallGraph:
 
     def topological(self) -> list[CampaignInfo]:
         """Every campaign, callers before the executables they execute
-        (cycle edges ignored); ties in declaration order."""
+        (cycle edges ignored); ties in declaration order. Computed once."""
+        if self._order is None:
+            self._order = self._topological()
+        return self._order
+
+    def _topological(self) -> list[CampaignInfo]:
         indegree = {c.id: len(self.acyclic_callers(c)) for c in self.model.campaigns}
         by_id = {c.id: c for c in self.model.campaigns}
         ready = deque(c for c in self.model.campaigns if indegree[c.id] == 0)
@@ -150,13 +160,23 @@ def _resolve_target(model: Model, ref: ast.Ref, where: ProgramInfo) -> CampaignI
     return model.resolve("campaign", ref, where).found
 
 
-def build_call_graph(model: Model) -> CallGraph:
-    """The call graph of a model (see the module docstring)."""
+def build_call_graph(model: Model,
+                     resolve: Callable[[ast.Ref, ProgramInfo], CampaignInfo | None] | None = None,
+                     calls_of: Callable[[CampaignInfo], tuple[CampaignInfo, Iterable[ast.Node]]] | None = None,
+                     ) -> CallGraph:
+    """The call graph of a model (see the module docstring). A caller that
+    has walked the program already (the checker) may pass ``resolve`` (ref,
+    program where written) -> campaign in place of ``Model.resolve``, and
+    ``calls_of`` campaign -> (the campaign that wrote its flow, its steps)."""
     graph = CallGraph(model)
     cache: dict[tuple[int, int], CampaignInfo | None] = {}
+    find = resolve or (lambda ref, where: _resolve_target(model, ref, where))
     for c in model.campaigns:
-        origin = written_by(c, "flow")
-        for step in flat_steps(c.steps):
+        if calls_of is not None:
+            origin, steps = calls_of(c)
+        else:
+            origin, steps = written_by(c, "flow"), flat_steps(c.steps)
+        for step in steps:
             if isinstance(step, ast.ExecuteCampaign):
                 kind, ctx = "execute", step.parent_context
             elif isinstance(step, ast.RequestCampaign):
@@ -165,7 +185,7 @@ def build_call_graph(model: Model) -> CallGraph:
                 continue
             key = (id(step.campaign), origin.program.id)
             if key not in cache:
-                cache[key] = _resolve_target(model, step.campaign, origin.program)
+                cache[key] = find(step.campaign, origin.program)
             edge = CallEdge(c, step, kind, cache[key], ctx, origin is not c)
             graph.edges.append(edge)
             if kind == "execute" and edge.valid:
@@ -269,8 +289,9 @@ def find_cycle(graph: CallGraph, component: list[CampaignInfo]) -> list[CallEdge
 
 @define(eq=False)
 class Reach:
-    """How a campaign is reached: ``levels`` maps each level (0..MAX_DEPTH)
-    to the edge that first reached it (None at a root)."""
+    """How a campaign is reached: ``levels`` maps each level (0..MAX_DEPTH,
+    and MAX_DEPTH + 1 for a campaign a too deep step reaches) to the edge
+    that first reached it (None at a root)."""
 
     levels: dict[int, CallEdge | None] = field(factory=dict)
 
@@ -295,6 +316,8 @@ def reach(graph: CallGraph) -> tuple[dict[int, Reach], list[tuple[CallEdge, list
                 if id(e.step) not in seen_steps:
                     seen_steps.add(id(e.step))
                     too_deep.append((e, chain_to(reached, c, level)))
+                # recorded for display (``campaign graph``), not followed further
+                reached[t.id].levels.setdefault(level + 1, e)
                 continue
             if level + 1 not in reached[t.id].levels:
                 reached[t.id].levels[level + 1] = e
@@ -317,14 +340,17 @@ def chain_to(reached: dict[int, Reach], c: CampaignInfo, level: int) -> list[Cal
 # Rendering (campaign graph)
 
 
-def _level_text(c: CampaignInfo, r: Reach) -> str:
+def _level_text(c: CampaignInfo, r: Reach, graph: CallGraph) -> str:
     levels = sorted(r.levels)
-    if not levels:
-        return "not reached"
     if c.kind != "executable":
         return "level 0"
+    if not graph.executed_by(c):
+        return "not executed"
+    if not levels:
+        return "in a cycle"
     word = "level" if len(levels) == 1 else "levels"
-    return f"{word} " + ", ".join(str(n) for n in levels)
+    text = f"{word} " + ", ".join(str(n) for n in levels)
+    return text + " (too deep)" if levels[-1] > MAX_DEPTH else text
 
 
 def _dot_quote(text: str) -> str:
@@ -360,7 +386,7 @@ def render_graph(model: Model, fmt: str = "dot") -> str:
 
     def label(c: CampaignInfo) -> str:
         extra = " (inactive)" if c.kind == "trigger" and not c.active else ""
-        return f"{c.name}\n{c.kind}{extra} · {_level_text(c, reached[c.id])}"
+        return f"{c.name}\n{c.kind}{extra} · {_level_text(c, reached[c.id], graph)}"
 
     def program_label(p: ProgramInfo) -> str:
         multi = len(model.workspaces) > 1
@@ -382,11 +408,17 @@ def render_graph(model: Model, fmt: str = "dot") -> str:
             lines.append("  }")
         for e in edges:
             attrs = []
+            words = []
             if e.kind == "request":
                 attrs.append("style=dashed")
-                attrs.append('label="request"')
+                words.append("request")
             elif e.context:
-                attrs.append('label="context"')
+                words.append("context")
+            if not e.valid:
+                attrs.append("color=red")
+                words.append("invalid")
+            if words:
+                attrs.append(f"label={_dot_quote(', '.join(words))}")
             tail = f" [{', '.join(attrs)}]" if attrs else ""
             lines.append(f"  {node_id[e.caller.id]} -> {node_id[e.target.id]}{tail};")
         lines.append("}")
@@ -402,10 +434,10 @@ def render_graph(model: Model, fmt: str = "dot") -> str:
             lines.append("  end")
         for e in edges:
             a, b = node_id[e.caller.id], node_id[e.target.id]
-            if e.kind == "request":
-                lines.append(f"  {a} -. request .-> {b}")
-            elif e.context:
-                lines.append(f"  {a} -- context --> {b}")
-            else:
-                lines.append(f"  {a} --> {b}")
+            words = ["request"] if e.kind == "request" else (["context"] if e.context else [])
+            if not e.valid:
+                words.append("invalid")
+            arrow = "-.->" if e.kind == "request" else "-->"
+            label = f"|{', '.join(words)}|" if words else ""   # fixed words: nothing to escape
+            lines.append(f"  {a} {arrow}{label} {b}")
     return "\n".join(lines) + "\n"
