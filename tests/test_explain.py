@@ -145,6 +145,6 @@ def test_cli_errors(monkeypatch):
     monkeypatch.chdir(ROOT)
     runner = CliRunner()
     result = runner.invoke(main, ["explain", EXAMPLE, "Scoring/Change Score", "--person", "a@example.com"])
-    assert result.exit_code == 2 and "not available yet" in result.stderr
+    assert result.exit_code == 2 and "no person with the email address a@example.com" in result.stderr
     result = runner.invoke(main, ["explain", EXAMPLE, "Scoring/Nope"])
     assert result.exit_code == 2 and "no campaign" in result.stderr
