@@ -27,7 +27,7 @@ from .source import Span
 
 
 def frozen(cls: type) -> type:
-    return _frozen(cls, repr=False)
+    return _frozen(cls, repr=False, eq=False)
 
 
 def _span() -> Any:
@@ -46,9 +46,10 @@ def _tuple() -> Any:
 class Node:
     """Base of every syntax node (attrs classes below).
 
-    The nodes are ``frozen(repr=False)`` and share this one ``__repr__``:
-    attrs would compile a repr per class, and start-up time is a product
-    feature (``campaign check`` runs in editors on every save)."""
+    The nodes are ``frozen(repr=False, eq=False)`` and share this one
+    ``__repr__``, ``__eq__`` and ``__hash__``: attrs would compile each per
+    class, and start-up time is a product feature (``campaign check`` runs in
+    editors on every save)."""
 
     __slots__ = ()
     span: Span | None
@@ -57,6 +58,33 @@ class Node:
         args = ", ".join(f"{a.name}={getattr(self, a.name)!r}"
                          for a in attrs.fields(type(self)) if a.repr)
         return f"{type(self).__name__}({args})"
+
+    # Equality and hashing likewise live here, once, rather than compiled
+    # per class: the fields attrs marks for equality (``span`` is not), each
+    # through its key (field and token names compare case-insensitively).
+
+    def _eq_values(self) -> tuple:
+        cls = type(self)
+        fields = _EQ_FIELDS.get(cls)
+        if fields is None:
+            fields = _EQ_FIELDS[cls] = tuple((a.name, a.eq_key) for a in attrs.fields(cls) if a.eq)
+        return tuple(key(getattr(self, name)) if key is not None else getattr(self, name)
+                     for name, key in fields)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._eq_values() == other._eq_values()  # type: ignore[attr-defined]
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    def __hash__(self) -> int:
+        return hash((self.__class__.__name__, self._eq_values()))
+
+
+_EQ_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
 
 
 # --------------------------------------------------------------------------
