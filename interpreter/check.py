@@ -1638,6 +1638,10 @@ def check_smart_lists(ctx: Context) -> None:
 _LOGIC_TOKEN = re.compile(r"\s*(?:(\d+)|(and|or)\b|(\()|(\))|(\S+))", re.IGNORECASE)
 
 
+#: parentheses in advanced smart list logic (the logic parsers recurse per level)
+MAX_LOGIC_DEPTH = 50
+
+
 def logic_problem(expression: str, count: int) -> tuple[str, str | None] | None:
     """What is wrong with an advanced logic expression over ``count``
     filters, as (message, hint), or None. The grammar: ``expr := term
@@ -1646,6 +1650,13 @@ def logic_problem(expression: str, count: int) -> tuple[str, str | None] | None:
     if count < 3:
         return (f"advanced logic needs three or more filters; this smart list has {count}",
                 "use smart list (all) or smart list any for fewer filters")
+    depth = deepest = 0
+    for ch in expression:   # the parsers below recurse per parenthesis
+        depth += (ch == "(") - (ch == ")")
+        deepest = max(deepest, depth)
+    if deepest > MAX_LOGIC_DEPTH:
+        return (f"logic {_q(expression[:40])}: parentheses nest {deepest} deep",
+                f"nest them at most {MAX_LOGIC_DEPTH} deep")
     tokens: list[tuple[str, str]] = []
     pos = 0
     text = expression.rstrip()

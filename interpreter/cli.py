@@ -257,6 +257,15 @@ def _open_engine(program, db: str | None, memory_note: bool = True, dry_run: boo
         _fail(str(exc))
 
 
+def _interrupted(engine, mark: int,
+                 rolled_back: str = "interrupted: the action was rolled back; the store is as it was") -> NoReturn:
+    """Ctrl-C: say truly whether the action had been saved (the interrupt may
+    come after its commit, while the report is written)."""
+    if engine.store.commits > mark:
+        _fail("interrupted after the action was saved; the store holds its changes", 130)
+    _fail(rolled_back, 130)
+
+
 def _tokens(pairs: tuple[str, ...]) -> dict[str, str] | None:
     out: dict[str, str] = {}
     for pair in pairs:
@@ -360,16 +369,18 @@ def run(path: str, campaign: str, db: str | None, people_file: str | None, token
     """Run a batch campaign now (CAMPAIGN is '"Program"."Campaign"' or Program/Campaign)."""
     program = _program_or_exit(path)
     engine = _open_engine(program, db, dry_run=dry_run)
+    mark = engine.store.commits
     try:
         if people_file:
             click.echo(_import_people(engine, people_file).summary(), err=True)
+            mark = engine.store.commits
         token_values = _tokens(tokens)
         result = _with_progress(engine, lambda: engine.run_batch(campaign, tokens=token_values))
         summary = _summary(engine, result, activities=trace)
     except CampaignError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        _fail("interrupted: the action was rolled back; the store is as it was", 130)
+        _interrupted(engine, mark)
     _echo_summary(summary, fmt, trace, "dry run of" if dry_run else "ran")
     engine.store.close()
     sys.exit(1 if summary["errors"] else 0)
@@ -389,13 +400,14 @@ def request(path: str, campaign: str, people: tuple[str, ...], db: str | None, t
     """Request a trigger campaign for people, as the API does."""
     program = _program_or_exit(path)
     engine = _open_engine(program, db)
+    mark = engine.store.commits
     try:
         result = engine.request(campaign, list(people), tokens=_tokens(tokens))
         summary = _summary(engine, result, activities=trace)
     except CampaignError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        _fail("interrupted: the action was rolled back; the store is as it was", 130)
+        _interrupted(engine, mark)
     _echo_summary(summary, fmt, trace, "requested")
     engine.store.close()
     sys.exit(1 if summary["errors"] else 0)
@@ -414,6 +426,7 @@ def events(path: str, events_file: str, db: str | None, trace: bool, fmt: str) -
 
     program = _program_or_exit(path)
     engine = _open_engine(program, db)
+    mark = engine.store.commits
     try:
         first = engine.store.last_activity_id()
         results = replay(engine, events_file)   # all or nothing
@@ -427,7 +440,7 @@ def events(path: str, events_file: str, db: str | None, trace: bool, fmt: str) -
     except CampaignError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        _fail(f"interrupted: nothing from {events_file} was kept; the store is as it was", 130)
+        _interrupted(engine, mark, f"interrupted: nothing from {events_file} was kept; the store is as it was")
     _echo_summary(summary, fmt, trace, f"replayed {summary['events']} event{'s' if summary['events'] != 1 else ''}")
     engine.store.close()
     sys.exit(1 if summary["errors"] else 0)
@@ -449,12 +462,13 @@ def people_import(file: str, db: str | None, fields_path: str | None) -> None:
 
     program = _program_or_exit(fields_path) if fields_path else program_from_text("")
     engine = _open_engine(program, db)
+    mark = engine.store.commits
     try:
         report = _import_people(engine, file)
     except CampaignError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        _fail("interrupted: nothing was imported", 130)
+        _interrupted(engine, mark, "interrupted: nothing was imported; the store is as it was")
     click.echo(report.summary(db))
     engine.store.close()
 

@@ -6,10 +6,15 @@ person, run a batch, request a campaign, fire an event, advance the clock,
 run setup steps — each one SQLite transaction: an exception or an interrupt
 anywhere inside leaves the store (and the clock) as before the action.
 
-Within an action, work is a FIFO queue. A batch snapshots its smart list
-first (filters over indexed columns pushed down to SQL), then runs its people
-in id order; requested runs, and runs started by trigger events that steps
-emit, are queued behind the run that caused them and never nest (§6.6, §8).
+Within an action, work is a FIFO queue. A batch selects its people with its
+smart list pushed down to SQL (``Evaluator.sql_for_smart_list``; what SQL
+cannot say is tested in Python) and its qualification rule in the same
+query, and runs them in id order, streamed a chunk at a time: a run changes
+only its own person, so streaming selects exactly what a snapshot taken
+first would, in a fixed amount of memory. Requested runs, and runs started
+by trigger events that steps emit, are queued behind the run that caused
+them and never nest (§6.6, §8); an event looks up the trigger campaigns on
+its form, page, email, field, list or program in an index.
 A run that reaches a ``wait`` is written to the store's queue with its resume
 step and token context, so advancing the clock — in this process or a later
 one — resumes it. ``advance`` runs everything that falls due up to the target
@@ -36,8 +41,10 @@ Imports ``ast``, ``check`` (``CheckedProgram``), ``clock``, ``environment``,
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import sys
 import threading
-from collections import Counter, deque
+from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -55,6 +62,15 @@ from .model import CampaignInfo, Model, ProgramInfo
 from .store import Activity, Membership, Person, Store, convert
 
 MAX_API_PEOPLE = 100
+
+_EMAIL = frozenset({"email address"})
+
+#: trigger kind -> the event key whose value picks the triggers that can match (Engine._trigger_index)
+_EVENT_KEY = {
+    "fills out form": "asset", "opens email": "asset", "clicks link in email": "asset",
+    "visits web page": "asset", "data value changes": "field", "score is changed": "field",
+    "added to list": "list", "removed from list": "list", "program status is changed": "program",
+}
 MAX_API_TOKENS = 100
 
 Handler = Callable[[Any], tuple[int, Any]]
@@ -82,6 +98,14 @@ class ActionResult:
                 if a.id <= self.last_activity]
 
 
+def _later(t: _dt.datetime, delta: _dt.timedelta | ast.Duration) -> _dt.datetime:
+    try:
+        return t + (delta.delta if isinstance(delta, ast.Duration) else delta)
+    except OverflowError:
+        raise RunError(f"{iso(t)} plus {delta.text if isinstance(delta, ast.Duration) else delta} is "
+                       f"past 9999-12-31, the last date the clock can hold") from None
+
+
 def load_program(paths: Sequence[str | Path]) -> CheckedProgram:
     """Load and check files; ``DiagnosticError`` when the program has errors."""
     from .loader import load_paths
@@ -100,6 +124,7 @@ def program_from_text(text: str, name: str = "<input>") -> CheckedProgram:
     return result.program
 
 
+@functools.lru_cache(maxsize=1024)   # an event stream names the same few assets again and again
 def parse_campaign_ref(text: str) -> ast.Ref:
     """``'"P"."C"'``, ``"P/C"`` or a bare ``"C"`` -> a reference."""
     s = text.strip()
@@ -137,6 +162,9 @@ def parse_campaign_ref(text: str) -> ast.Ref:
 class Engine(Evaluator):
     """Runs a checked program against a store on a virtual clock."""
 
+    #: people a batch reads (and whose memberships it reads ahead) at a time
+    batch_chunk: int = 2000
+
     def __init__(self, program: CheckedProgram, store: Store | str | Path | None = None,
                  clock: Clock | None = None, *, max_runs_per_person: int = 1000,
                  max_steps: int | None = None, max_people: int | None = None):
@@ -164,7 +192,7 @@ class Engine(Evaluator):
         self._work: deque = deque()
         self._run_stack: list[Run] = []
         self._in_action = False
-        self._runs_per_person: Counter = Counter()
+        self._runs_per_person: dict[int, int] = {}
         self._stopped: set[int] = set()
         self._steps_action = 0
         self._next_run = 0
@@ -172,6 +200,9 @@ class Engine(Evaluator):
         self._result: ActionResult | None = None
         self.campaigns: dict[str, CampaignInfo] = {c.qualname: c for c in self.model.campaigns}
         self._triggers: dict[str, list[tuple[CampaignInfo, ast.Trigger]]] = {}
+        self._trigger_indexes: dict[str, dict[Any, list[tuple[CampaignInfo, ast.Trigger]]]] = {}
+        self._columns: dict[Any, tuple[Any, Any]] = {}
+        self._token_keys: set[str] | None = None
         for c in self.model.campaigns:
             if c.kind == "trigger" and c.active and c.smart_list is not None:
                 for t in c.smart_list.triggers:
@@ -204,6 +235,7 @@ class Engine(Evaluator):
         """Stop the running action (from another thread): it raises
         ``RunError`` and rolls back."""
         self._cancel.set()
+        self._step_limit = -1   # the next step's check (_host_tick) sees it
 
     # -- lookups -----------------------------------------------------------------
 
@@ -303,24 +335,34 @@ class Engine(Evaluator):
     def _action(self, name: str, campaign: str | None = None) -> Iterator[ActionResult]:
         if self._in_action:
             raise RunError(f"cannot start '{name}' while another action runs (a handler calling back?)")
+        self._step_limit = self.max_steps if self.max_steps is not None else sys.maxsize
         self._cancel.clear()
         result = ActionResult(name, campaign, store=self.store)
         self._clock_before = self.clock.now
         with self.store.transaction():
             self._in_action = True
             try:
-                result.first_activity = self.store.last_activity_id()
+                meta = self.store.get_metas("clock", "next_run")   # one query: every event is an action
+                saved = meta.get("clock")
+                if saved and saved != self.clock.iso and parse_time(saved) > self.clock.now:
+                    self.clock._reset(parse_time(saved))   # another process moved it on
+                    self._clock_before = self.clock.now
                 self._result = result
                 self._work.clear()
                 self._runs_per_person.clear()
                 self._stopped.clear()
                 self._steps_action = 0
-                self._next_run = int(self.store.get_meta("next_run", "1"))
-                yield result
-                self._drain()
-                self.store.set_meta("next_run", str(self._next_run))
-                self.store.set_meta("clock", iso(self.clock.now))
+                self._next_run = int(meta.get("next_run", "1"))
+                try:
+                    yield result
+                    self._drain()
+                except OverflowError as exc:   # a date past 9999-12-31, a number past 64 bits
+                    what = ("a whole number larger than 19 digits" if "INTEGER" in str(exc) else
+                            "a date past 9999-12-31, the last date the clock can hold")
+                    raise RunError(f"'{name}' reached {what}; nothing it did was kept") from None
+                self.store.set_metas({"next_run": str(self._next_run), "clock": self.clock.iso})
                 result.last_activity = self.store.last_activity_id()
+                result.first_activity = self.store.first_activity_id()
             finally:
                 self._in_action = False
                 self._result = None
@@ -337,9 +379,16 @@ class Engine(Evaluator):
         self._next_run += 1
         return n
 
+    #: steps an action may run before ``_host_tick`` looks closer (max_steps; -1 once cancelled)
+    _step_limit: int = sys.maxsize
+
     def _host_tick(self) -> None:
         self.steps_run += 1
         self._steps_action += 1
+        if self._steps_action > self._step_limit:   # one comparison per step on the hot path
+            self._tick_check()
+
+    def _tick_check(self) -> None:
         if self._cancel.is_set():
             raise RunError("the action was cancelled; nothing it did was kept")
         if self.max_steps is not None and self._steps_action > self.max_steps:
@@ -447,35 +496,147 @@ class Engine(Evaluator):
             self._batch(c, api, result)
         return result
 
-    def _batch_people(self, c: CampaignInfo) -> list[Person]:
-        """Who the batch reaches now: filters on columns pushed down to SQL,
-        the rest evaluated per person; an invalid smart list reaches nobody."""
+    def _batch_selection(self, c: CampaignInfo) -> tuple[str | None, list[Any], Callable[[Person], bool] | None] | None:
+        """How to find who the batch reaches now: (SQL condition, its
+        parameters, the predicate of the filters left to Python or None);
+        None when nobody (no filters, or an invalid smart list). ALL logic
+        narrows in SQL and tests the rest in Python; ANY and advanced logic
+        with a filter SQL cannot express stay in Python."""
         sl = c.smart_list
         if sl is None or not sl.filters:
-            return []   # a batch without filters runs for nobody (CL502)
+            return None   # a batch without filters runs for nobody (CL502)
         try:
             where, params, rest = self.sql_for_smart_list(sl, c.program)
             if rest and sl.logic == "all":
-                preds = [self.filter_pred(f, c.program) for f in rest]
-                return [p for p in self.store.people(where, params) if all(f(p) for f in preds)]
+                return where, params, self.all_of(rest, c.program)
             if rest:
-                pred = self.smart_list_pred(sl, c.program)
-                return [p for p in self.store.people() if pred(p)]
-            return self.store.people(where, params)
+                return None, [], self.smart_list_pred(sl, c.program)
+            return where, params, None
         except InvalidSmartList:
+            return None
+
+    def _iter_batch_people(self, c: CampaignInfo, where: str | None, params: Sequence[Any],
+                           pred: Callable[[Person], bool] | None) -> Iterator[Person]:
+        people = self.store.iter_people(where, params, self.batch_chunk, fields=self._campaign_columns(c))
+        if pred is None:
+            return people
+        return (p for p in people if pred(p))
+
+    def _batch_people(self, c: CampaignInfo) -> list[Person]:
+        """Who the batch reaches now: filters on columns pushed down to SQL,
+        the rest evaluated per person; an invalid smart list reaches nobody."""
+        sel = self._batch_selection(c)
+        if sel is None:
             return []
+        return list(self._iter_batch_people(c, *sel))
 
     def _batch(self, c: CampaignInfo, api: dict[str, str] | None, result: ActionResult) -> None:
-        people = self._batch_people(c)
-        if self.max_people is not None and len(people) > self.max_people:
-            raise RunError(f"{c.qualname} reaches {len(people)} people, more than the limit of {self.max_people}")
-        ctx = TokenContext.own(c, api)
+        """Run a batch: its people streamed in id order (a chunk at a time,
+        ``Store.iter_people``), its qualification rule pushed into the same
+        query. Streaming sees what a snapshot would: a run changes only its
+        own person, and later people are read after earlier ones ran."""
+        sel = self._batch_selection(c)
+        if sel is None:
+            return
+        where, params, pred = sel
         progress = self.progress
-        total = len(people)
-        for n, person in enumerate(people, 1):
-            self._start(c, person, ctx, (), "batch", check_smart_list=False)
-            if progress is not None and (n % 500 == 0 or n == total):
+        total = 0
+        if self.max_people is not None or progress is not None:
+            if pred is None:
+                total = self.store.count_where(where, params)
+            else:
+                total = sum(1 for _ in self._iter_batch_people(c, where, params, pred))
+            if self.max_people is not None and total > self.max_people:
+                raise RunError(f"{c.qualname} reaches {total} people, more than the limit of {self.max_people}")
+        rule = self._rule_sql(c)
+        if rule is not None:
+            where = rule[0] if where is None else f"({where}) AND {rule[0]}"
+            params = [*params, *rule[1]]
+        ctx = self.own_context(c, api)
+        start = self._start
+        n = 0
+        for person in self._iter_batch_people(c, where, params, pred):
+            start(c, person, ctx, (), "batch", check_smart_list=False, check_rule=False)
+            n += 1
+            if progress is not None and n % 500 == 0:
                 progress(n, total)
+        if progress is not None:
+            progress(total, total)
+
+    def _campaign_columns(self, c: CampaignInfo) -> Any:
+        """The columns to read for a run of ``c`` (``Store.columns_for``):
+        the fields its smart list, its flow, the executables it runs, its
+        emails and webhooks and any My Token name. A field missed here is
+        read when asked for (``Person.get``), so this list is only speed."""
+        hit = self._columns.get(c.id)
+        if hit is not None and hit[0] is c:
+            return hit[1]
+        keys = {"email address"} | self._token_fields()
+        seen: set[int] = set()
+        todo: list[tuple[Any, ProgramInfo | None]] = [(c.smart_list, c.program), (c.flow, c.program)]
+        while todo:
+            root, here = todo.pop()
+            if root is None or id(root) in seen:
+                continue
+            seen.add(id(root))
+            for n in ast.walk(root):
+                try:
+                    if isinstance(n, ast.FieldRef):
+                        keys.add(self.field_spec(n.name)[0])
+                    elif isinstance(n, ast.TokenRef) and n.namespace == "lead":
+                        keys.add(self.field_spec(n.name)[0])
+                    elif isinstance(n, ast.ExecuteCampaign):
+                        child = self.resolve("campaign", n.campaign, here)
+                        todo += [(child.smart_list, child.program), (child.flow, child.program)]
+                    elif isinstance(n, ast.SmartListFilter):
+                        target = self.resolve("smart list", n.smart_list, here)
+                        todo.append((target, self.model.program_of_asset("smart list", target)))
+                    elif isinstance(n, (ast.SendEmail, ast.SendAlert)):
+                        todo.append((self.resolve("email", n.email, here), here))
+                    elif isinstance(n, ast.CallWebhook):
+                        todo.append((self.resolve("webhook", n.webhook, here), here))
+                except InvalidSmartList:
+                    pass
+        columns = self._columns_of(keys)
+        self._columns[c.id] = (c, columns)
+        return columns
+
+    def _columns_of(self, keys: set[str]) -> Any:
+        key = frozenset(keys)
+        hit = self._columns.get(key)
+        if hit is None:
+            hit = self._columns[key] = (None, self.store.columns_for(keys))
+        return hit[1]
+
+    def _token_fields(self) -> set[str]:
+        """Fields named by lead tokens inside My Token values (any scope)."""
+        if self._token_keys is None:
+            keys: set[str] = set()
+            layers = [ws.layer() for ws in self.model.workspaces.values()]
+            for prog in self.model.programs:
+                layers += prog.layers()
+            for layer in layers:
+                for b in layer.bindings.values():
+                    if isinstance(b.value, ast.Node):
+                        for n in ast.walk(b.value):
+                            if isinstance(n, ast.TokenRef) and n.namespace == "lead":
+                                try:
+                                    keys.add(self.field_spec(n.name)[0])
+                                except InvalidSmartList:
+                                    pass
+            self._token_keys = keys
+        return self._token_keys
+
+    def _rule_sql(self, c: CampaignInfo) -> tuple[str, list[Any]] | None:
+        """``rule_allows`` as an SQL condition on ``people`` (None: every time)."""
+        rule = c.rule
+        if rule.rule == "every time":
+            return None
+        sql = "NOT EXISTS (SELECT 1 FROM runs r WHERE r.person = people.id AND r.campaign = ?"
+        if rule.rule == "once every" and rule.period is not None:
+            since = self.clock.now - rule.period.delta + _dt.timedelta(seconds=1)
+            return sql + " AND r.at >= ?)", [c.qualname, iso(since)]
+        return sql + ")", [c.qualname]
 
     def request(self, campaign: CampaignInfo | ast.Ref | str, people: Sequence[int | str],
                 tokens: Mapping[str, Any] | None = None, source: str = "api") -> ActionResult:
@@ -536,10 +697,17 @@ class Engine(Evaluator):
             target = parse_campaign_ref(target) if kind != "visits web page" else ast.Ref(None, target)
         attrs = {k: (literal_text(v) if isinstance(v, ast.Node) else v) for k, v in (attributes or {}).items()}
         pids = [self.person_id(p) for p in people]
+        columns = self._columns_of(_EMAIL)   # the runs it starts read their own fields
         with self._action("fire", None) as result:
             for pid in pids:
-                person = self.store.person(pid)
-                self._fire_one(kind, person, target, attrs, field_name, to, from_)
+                person = self.store.person(pid, columns)
+                # the event's attributes reach the trigger tokens of the runs it starts,
+                # also when a list, status or field change emits the event (_host_emit)
+                self._event_attributes = attrs
+                try:
+                    self._fire_one(kind, person, target, attrs, field_name, to, from_)
+                finally:
+                    self._event_attributes = None
         return result
 
     def _need(self, target: Any, kind: str) -> ast.Ref:
@@ -549,7 +717,7 @@ class Engine(Evaluator):
 
     def _fire_one(self, kind: str, person: Person, target: ast.Ref | None, attrs: dict[str, Any],
                   field_name: str | None, to: Any, from_: Any) -> None:
-        now = iso(self.clock.now)
+        now = self.clock.iso
         if kind in ("fills out form", "opens email", "clicks link in email"):
             asset_kind, type_, attr = {"fills out form": ("form", "Fill Out Form", "form"),
                                        "opens email": ("email", "Open Email", "email"),
@@ -642,10 +810,8 @@ class Engine(Evaluator):
         now = self.clock.now
         if by is None:
             target = now
-        elif isinstance(by, ast.Duration):
-            target = now + by.delta
-        elif isinstance(by, _dt.timedelta):
-            target = now + by
+        elif isinstance(by, (ast.Duration, _dt.timedelta)):
+            target = _later(now, by)
         elif isinstance(by, _dt.datetime):
             target = by
         elif isinstance(by, str):
@@ -668,7 +834,7 @@ class Engine(Evaluator):
         if len(parts) == 2 and parts[0].isdigit():
             unit = parts[1].rstrip("s")
             if unit in ast.DURATION_UNITS:
-                return self.clock.now + ast.Duration(int(parts[0]), unit).delta
+                return _later(self.clock.now, ast.Duration(int(parts[0][:12]), unit))
         try:
             return parse_time(s)
         except ValueError as exc:
@@ -686,7 +852,10 @@ class Engine(Evaluator):
         elif sched.every is None or sched.every.delta <= _dt.timedelta(0):
             return None
         else:
-            occ = parse_time(last) + sched.every.delta
+            try:
+                occ = parse_time(last) + sched.every.delta
+            except OverflowError:   # the next occurrence is past 9999-12-31: there is none
+                return None
         if sched.every is not None and sched.every.delta > _dt.timedelta(0) and occ < self.clock.now:
             step = sched.every.delta
             n = (self.clock.now - occ) // step
@@ -735,22 +904,22 @@ class Engine(Evaluator):
             self.store.add_activity(person.id, "Error", item.campaign, item.run, iso(self.clock.now),
                                     {"message": f"campaign {item.campaign} no longer exists; its paused run ended"})
             return
-        ctx = TokenContext.own(c, ctx_data.get("api"), ctx_data.get("trigger"))
+        ctx = self.own_context(c, ctx_data.get("api"), ctx_data.get("trigger"))
         run = Run(item.run, person, Frame(c, ctx), tuple(ctx_data.get("cause", ())), ctx_data.get("source", ""))
         self._execute(run, item.step)
 
     # -- runs ----------------------------------------------------------------------
 
     def _start(self, c: CampaignInfo, person: Person, ctx: TokenContext, cause: tuple[str, ...],
-               source: str, check_smart_list: bool = True) -> bool:
-        if person.deleted or person.id in self._stopped:
+               source: str, check_smart_list: bool = True, check_rule: bool = True) -> bool:
+        pid = person.id
+        if person.deleted or pid in self._stopped:
             return False
         if check_smart_list and not self.matches(c.smart_list, person, c.program):
             return False
-        if not self.rule_allows(c, person):
+        if check_rule and not self.rule_allows(c, person):
             return False
-        pid = person.id
-        n = self._runs_per_person[pid] + 1
+        n = self._runs_per_person.get(pid, 0) + 1
         if n > self.max_runs_per_person:
             self._stopped.add(pid)
             chain = cause + (c.qualname,)
@@ -766,14 +935,16 @@ class Engine(Evaluator):
                 self._result.errors += 1
             return False
         self._runs_per_person[pid] = n
-        run_id = self._new_run_id()
-        self.store.record_run(pid, c.qualname, iso(self.clock.now), run_id)
+        run_id = self._next_run
+        self._next_run = run_id + 1
+        qualname = c.qualname
+        self.store.record_run(pid, qualname, self.clock.iso, run_id)
         result = self._result
         if result is not None:
             result.runs += 1
-            if result.campaign == c.qualname:
+            if result.campaign == qualname:
                 result.entered.append(pid)
-        run = Run(run_id, person, Frame(c, ctx), (cause + (c.qualname,))[-50:], source)
+        run = Run(run_id, person, Frame(c, ctx), (cause + (qualname,))[-50:] if cause else (qualname,), source)
         self._execute(run, 0)
         return True
 
@@ -801,13 +972,13 @@ class Engine(Evaluator):
             tag = item[0]
             if tag == "start":
                 _, c, pid, ctx, cause, source = item
-                person = self.store.person(pid)
+                person = self.store.person(pid, self._campaign_columns(c))
                 if person is None or person.deleted:
                     continue
                 self._start(c, person, ctx, cause, source)
             elif tag == "request":
                 _, c, pid, ctx, cause, source, requester = item
-                person = self.store.person(pid)
+                person = self.store.person(pid, self._campaign_columns(c))
                 if person is None or person.deleted:
                     continue
                 self.store.add_activity(pid, "Campaign is Requested", c.qualname, None, iso(self.clock.now),
@@ -822,7 +993,7 @@ class Engine(Evaluator):
     def _queue_request(self, person: Person, target: CampaignInfo, source: str, requester: str,
                        api: dict[str, str] | None, cause: tuple[str, ...]) -> None:
         trig = trigger_tokens("campaign is requested", requester, {"Source": source})
-        ctx = TokenContext.own(target, api, trig)
+        ctx = self.own_context(target, api, trig)
         self._work.append(("request", target, person.id, ctx, cause, source, requester))
 
     def _host_request(self, run: Run, target: CampaignInfo) -> None:
@@ -846,12 +1017,23 @@ class Engine(Evaluator):
                 return h
         return self._webhooks.get(webhook.name)
 
+    #: the attributes of the event being fired (``fire``), while it is fired
+    _event_attributes: dict[str, Any] | None = None
+
     def _host_emit(self, person: Person, kind: str, **event: Any) -> None:
         candidates = self._triggers.get(kind)
         if not candidates:
             return
+        if self._event_attributes and "attributes" not in event:
+            event["attributes"] = self._event_attributes
+        attr = _EVENT_KEY.get(kind)
+        if attr is not None:   # only the triggers on this form, page, email, field, list or program
+            candidates = self._trigger_index(kind).get(event.get(attr), ())
+            if not candidates:
+                return
         cause = self._run_stack[-1].cause if self._run_stack else ()
         started: set[int] = set()
+        tokens = None
         for c, trig in candidates:
             if c.id in started:
                 continue
@@ -862,8 +1044,48 @@ class Engine(Evaluator):
             if not hit:
                 continue
             started.add(c.id)
-            ctx = TokenContext.own(c, None, self._trigger_tokens(kind, event))
+            if tokens is None:
+                tokens = self._trigger_tokens(kind, event)
+            ctx = self.own_context(c, None, tokens)
             self._work.append(("start", c, person.id, ctx, cause, "trigger"))
+
+    def _trigger_index(self, kind: str) -> dict[Any, list[tuple[CampaignInfo, ast.Trigger]]]:
+        """The trigger campaigns listening for ``kind``, by the event value
+        they match (``_EVENT_KEY``), in campaign order; built once. The
+        full ``_trigger_matches`` still decides (``to``/``from`` values)."""
+        index = self._trigger_indexes.get(kind)
+        if index is None:
+            index = self._trigger_indexes[kind] = {}
+            for c, trig in self._triggers.get(kind, ()):
+                try:
+                    key = self._trigger_key(c, trig, kind)
+                except InvalidSmartList:
+                    continue   # names nothing: never matches
+                if key is not None:
+                    index.setdefault(key, []).append((c, trig))
+        return index
+
+    def _trigger_key(self, c: CampaignInfo, trig: ast.Trigger, kind: str) -> Any:
+        """The event value (``event[_EVENT_KEY[kind]]``) this trigger can match, or None."""
+        here = c.program
+        if kind == "visits web page":
+            return trig.target.name if trig.target is not None else None
+        if kind in ("fills out form", "opens email", "clicks link in email", "added to list",
+                    "removed from list"):
+            if trig.target is None:
+                return None
+            asset_kind = "form" if kind == "fills out form" else "email" if "email" in kind else "list"
+            return self.asset_key(asset_kind, trig.target, here)
+        if kind in ("data value changes", "score is changed"):
+            return self.field_spec(trig.field.name)[0] if trig.field is not None else None
+        if kind == "program status is changed":
+            if trig.target is None:
+                return None
+            return self.program_key(self.find_program(trig.target.program or trig.target.name, here))
+        return None
+
+    def _host_listens(self, kind: str) -> bool:
+        return kind in self._triggers
 
     def _trigger_tokens(self, kind: str, event: dict[str, Any]) -> dict[str, str]:
         attrs: dict[str, Any] = dict(event.get("attributes") or {})
@@ -1043,80 +1265,19 @@ def render_explanation(report: dict[str, Any]) -> str:
 
 
 def read_people(path: str | Path, model: Model) -> list[dict[str, Any]]:
-    """People from a CSV or JSON file: one column or key per field, named as
-    the language names fields (case-insensitive); values converted to each
-    field's type. ``RunError`` names the row and column of a bad value, or
-    the unknown column with the known fields."""
-    import csv
-    import json
+    """People from a CSV or JSON file, validated whole, duplicates merged
+    (``datafiles.read_people``; ``RunError`` names the row, column and reason)."""
+    from .datafiles import read_people as _read
 
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
-    rows: list[tuple[int, dict[str, Any]]] = []
-    if p.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RunError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
-        if isinstance(data, dict) and "people" in data:
-            data = data["people"]
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise RunError(f"{path}: expected a list of objects, one per person")
-        rows = [(i + 1, r) for i, r in enumerate(data)]
-        where = "person"
-    else:
-        reader = csv.DictReader(text.splitlines())
-        if reader.fieldnames is None:
-            return []
-        rows = [(i + 2, {k: v for k, v in r.items() if k is not None}) for i, r in enumerate(reader)]
-        where = "line"
-    out = []
-    known = ", ".join(model.field_names())
-    for n, row in rows:
-        rec: dict[str, Any] = {}
-        for col, value in row.items():
-            found = model.field(col)
-            if found is None:
-                raise RunError(f"{path}: the column '{col}' names no field; the fields are: {known}")
-            name, type_ = found
-            if value is None or (isinstance(value, str) and value.strip() == "" and type_ not in ("text", "email")):
-                continue
-            try:
-                rec[name] = convert(type_, value)
-            except ValueError as exc:
-                raise RunError(f"{path}: {where} {n}, column '{col}': {exc}") from None
-        if not rec.get("Email Address"):
-            raise RunError(f"{path}: {where} {n} has no Email Address")
-        out.append(rec)
-    return out
+    return _read(path, model).records
 
 
-def read_events(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    """Events from a JSON lines file: (line number, event object)."""
-    import json
+def read_events(path: str | Path, model: Model | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """Events from a JSON lines file, validated whole: (line number, event
+    object) (``datafiles.read_events``)."""
+    from .datafiles import read_events as _read
 
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
-    out = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            ev = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RunError(f"{path}:{n}: not JSON: {exc.msg}") from None
-        if not isinstance(ev, dict):
-            raise RunError(f"{path}:{n}: an event is a JSON object")
-        for key in ("at", "person", "trigger"):
-            if key not in ev:
-                raise RunError(f"{path}:{n}: the event has no '{key}'")
-        out.append((n, ev))
-    return out
+    return [(e.line, e.data) for e in _read(path, model)]
 
 
 def replay_events(engine: Engine, events: Sequence[tuple[int, dict[str, Any]]], source: str = "events",

@@ -16,9 +16,15 @@ Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
   date-time literal) and the operators compare against its ends; ``before``
   and ``on or before`` also match empty. Booleans: empty is false. A filter
   with a comma list matches when any value does (``is not``: none does).
-* Filters are compiled once into closures (``_compile_filter``) and, for a
-  batch, the ones over field, list and program columns are pushed down to SQL
-  (``sql_for_smart_list``) with exactly the same null rules.
+* Filters are compiled once per smart list into one generated Python
+  function (``_Source``: ``def _pred(p): return ...``, the constants bound,
+  store and clock reads as closures), so evaluating a smart list costs what a
+  hand-written function costs. For a batch the whole smart list is pushed
+  down to SQL where SQL can say it (``sql_for_smart_list``: field operators,
+  decimals through ``dcmp``, ``in past``/``in future`` fixed at the clock,
+  list, program and nested smart list membership, history and ``campaign was
+  run`` as indexed subqueries) with exactly the same case and null rules;
+  tests/test_pushdown.py checks the two paths select the same people.
 * Smart list logic: ALL, ANY, or advanced (``1 and (2 or not 3)``), parsed by
   ``parse_logic``. A filter that cannot be evaluated (an unknown field, list,
   or a value of the wrong type: the checker's CL501) makes the smart list
@@ -26,7 +32,11 @@ Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
 * Steps (§5): each appends its activity; a field, list or program change that
   changed something emits its trigger event (run after the current run, by
   the engine); a step that fails for one person records an ``Error``
-  activity and ends that person's run.
+  activity and ends that person's run. Flows are compiled once per program
+  into a closure per step (``compiled_steps``, "compiled flows" below): names
+  resolved, constants converted, the fixed part of each activity's JSON
+  encoded; the ``_change_*`` methods interpret the steps that do not compile
+  (a name that does not resolve) and remain the reference.
 * Choices: the first branch whose condition holds runs; none, or ``else do
   nothing``, does nothing.
 * Tokens (§7): ``TokenContext`` holds the My Token environment (an
@@ -35,7 +45,10 @@ Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
   triggered run. ``use parent token context`` gives the child the parent's
   context with the child's own layers behind it; without it the child gets
   a fresh context of its own and no trigger tokens. Undefined tokens render
-  blank; ``:default=`` applies to an empty value.
+  blank; ``:default=`` applies to an empty value. ``bind`` folds a template
+  once per context (My Tokens, campaign, program and trigger tokens), leaving
+  a function of the person for lead and member tokens; contexts are shared
+  wherever they would be equal (``own_context``, ``child_context``).
 
 Imports ``ast``, ``environment``, ``model``, ``store``, ``clock``, ``errors``.
 """
@@ -44,6 +57,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from json.encoder import encode_basestring as _jstr   # what dumps() does to a str
 import re
 import urllib.parse
 from decimal import Decimal
@@ -53,7 +67,8 @@ from . import ast
 from .clock import Clock, iso
 from .environment import Binding, Environment, Layer
 from .model import CampaignInfo, Model, ProgramInfo
-from .store import Person, Store, convert, to_json_value
+from .store import ENCODERS as _ENCODE
+from .store import Person, Store, convert, dumps, to_json_value
 
 # --------------------------------------------------------------------------
 # Control flow of a run
@@ -100,7 +115,7 @@ class TokenContext:
     """The token context of a run (§7): My Tokens, the campaign whose
     campaign/program/member tokens apply, and trigger tokens (or None)."""
 
-    __slots__ = ("env", "campaign", "trigger", "api", "cache")
+    __slots__ = ("env", "campaign", "trigger", "api", "cache", "bound", "children")
 
     def __init__(self, env: Environment, campaign: CampaignInfo | None,
                  trigger: dict[str, str] | None = None, api: dict[str, str] | None = None):
@@ -109,6 +124,9 @@ class TokenContext:
         self.trigger = trigger          # name_key -> text
         self.api = api                  # the API-passed values (name -> text), for the queue
         self.cache: dict[str, str | None] = {}
+        #: templates folded for this context (Evaluator.bind), and child contexts
+        self.bound: dict[Any, Any] = {}
+        self.children: dict[int, Any] | None = None
 
     @classmethod
     def own(cls, campaign: CampaignInfo, api: dict[str, str] | None = None,
@@ -389,7 +407,14 @@ class Evaluator:
         #: when a list, choices record the branch they took (campaign explain --person)
         self.trace: list[dict[str, Any]] | None = None
         self._visiting: set[int] = set()
+        self._sql_visiting: set[int] = set()
         self.steps_run = 0
+        # compiled flows, environments and contexts (see "compiled flows")
+        self._flows: dict[tuple[int, int], tuple[Any, Sequence[Any]]] = {}
+        self._envs: dict[int, tuple[ProgramInfo, Environment]] = {}
+        self._child_own: dict[int, tuple[CampaignInfo, TokenContext]] = {}
+        self._contexts: dict[Any, tuple[CampaignInfo, TokenContext]] = {}
+        self._score_texts: dict[str, Any] = {}
 
     # -- names -----------------------------------------------------------------
 
@@ -566,23 +591,31 @@ class Evaluator:
         if id(sl) in self._visiting:
             raise InvalidSmartList("a smart list that includes itself")
         self._visiting.add(id(sl))
+        gen = _Source()
         try:
-            preds = [self.filter_pred(f, here) for f in sl.filters]
+            parts = [self._filter_source(f, here, gen) for f in sl.filters]
         finally:
             self._visiting.discard(id(sl))
-        if not preds:
+        if not parts:
             return _everyone
         if sl.logic == "any":
-            return lambda p: any(f(p) for f in preds)
+            return gen.function(" or ".join(parts))
         if sl.logic == "advanced" and sl.expression:
             try:
-                tree = parse_logic(sl.expression, len(preds))
+                tree = parse_logic(sl.expression, len(parts))
             except ValueError as exc:
                 raise InvalidSmartList(str(exc)) from None
-            return lambda p: eval_logic(tree, lambda i: preds[i](p))
-        if len(preds) == 1:
-            return preds[0]
-        return lambda p: all(f(p) for f in preds)
+            return gen.function(_logic_source(tree, parts))
+        if len(parts) == 1:
+            return gen.function(parts[0])
+        return gen.function(" and ".join(parts))
+
+    def all_of(self, filters: Sequence[ast.Node], here: ProgramInfo | None) -> Pred:
+        """A predicate for ALL of ``filters`` (a batch's filters left to
+        Python); ``InvalidSmartList`` when one cannot be evaluated."""
+        gen = _Source()
+        parts = [self._filter_source(f, here, gen) for f in filters]
+        return gen.function(" and ".join(parts)) if parts else _everyone
 
     def matches(self, sl: ast.SmartList | None, person: Person, here: ProgramInfo | None) -> bool:
         return self.smart_list_pred(sl, here)(person)
@@ -597,32 +630,36 @@ class Evaluator:
         return pred
 
     def _compile_filter(self, f: ast.Node, here: ProgramInfo | None) -> Pred:
+        gen = _Source()
+        return gen.function(self._filter_source(f, here, gen))
+
+    def _filter_source(self, f: ast.Node, here: ProgramInfo | None, gen: "_Source") -> str:
+        """One filter as a Python expression over ``p`` (the person), its
+        constants named in ``gen``; filters that read the store or the clock
+        are closures called from the expression."""
         store = self.store
         if isinstance(f, ast.FieldFilter):
-            return self._compile_field_filter(f)
+            return self._field_filter_source(f, gen)
         if isinstance(f, ast.ListFilter):
             lkey = self.asset_key("list", f.list, here)
-            if f.negated:
-                return lambda p: not store.in_list(lkey, p.id)
-            return lambda p: store.in_list(lkey, p.id)
+            call = f"{gen.const(store.in_list)}({gen.const(lkey)}, p.id)"
+            return f"(not {call})" if f.negated else call
         if isinstance(f, ast.SmartListFilter):
             target = self.resolve("smart list", f.smart_list, here)
             prog = self.model.program_of_asset("smart list", target)
-            return self._compile_smart_list(target, prog)
+            return f"{gen.const(self._compile_smart_list(target, prog))}(p)"
         if isinstance(f, ast.ProgramFilter):
             pkey = self.program_key(self.find_program(f.program, here))
             status = f.status
+            member = f"{gen.const(store.membership)}({gen.const(pkey)}, p.id)"
             if f.negated:
-                return lambda p: store.membership(pkey, p.id) is None
+                return f"({member} is None)"
             if status is None:
-                return lambda p: store.membership(pkey, p.id) is not None
-
-            def in_status(p: Person) -> bool:
-                m = store.membership(pkey, p.id)
-                return m is not None and m.status == status
-            return in_status
+                return f"({member} is not None)"
+            m = gen.var()
+            return f"(({m} := {member}) is not None and {m}.status == {gen.const(status)})"
         if isinstance(f, ast.HistoryFilter):
-            return self._compile_history(f, here)
+            return f"{gen.const(self._compile_history(f, here))}(p)"
         raise InvalidSmartList(f"not a filter: {type(f).__name__}")
 
     def _compile_history(self, f: ast.HistoryFilter, here: ProgramInfo | None) -> Pred:
@@ -636,19 +673,24 @@ class Evaluator:
             target = self.resolve("campaign", f.target, here)
             ckey = target.qualname
             return lambda p: store.ran_since(p.id, ckey, since())
-        if f.kind == "visited web page":
-            type_, asset = "Visit Web Page", f.target.name
-        else:
-            kind, type_ = {
-                "filled out form": ("form", "Fill Out Form"),
-                "was sent email": ("email", "Send Email"),
-                "opened email": ("email", "Open Email"),
-                "clicked link in email": ("email", "Click Email"),
-            }[f.kind]
-            asset = self.asset_key(kind, f.target, here)
+        type_, asset = self._history_asset(f, here)
         return lambda p: store.has_activity(p.id, type_, asset, since())
 
-    def _compile_field_filter(self, f: ast.FieldFilter) -> Pred:
+    def _history_asset(self, f: ast.HistoryFilter, here: ProgramInfo | None) -> tuple[str, str]:
+        """(activity type, asset key) a history filter looks for."""
+        if f.kind == "visited web page":
+            return "Visit Web Page", f.target.name
+        kind, type_ = {
+            "filled out form": ("form", "Fill Out Form"),
+            "was sent email": ("email", "Send Email"),
+            "opened email": ("email", "Open Email"),
+            "clicked link in email": ("email", "Click Email"),
+        }[f.kind]
+        return type_, self.asset_key(kind, f.target, here)
+
+    def _field_filter_source(self, f: ast.FieldFilter, gen: "_Source") -> str:
+        """A field filter as an expression; the rules are the module
+        docstring's (Marketo's null rules), one branch per type and operator."""
         key, _name, ftype = self.field_spec(f.field.name)
         op = f.op
         clock = self.clock
@@ -657,61 +699,59 @@ class Evaluator:
         except TypeError:
             raise InvalidSmartList("a filter value must be a literal") from None
         duration = next((v for v in f.values if isinstance(v, ast.Duration)), None)
+        get = f"p.get({key!r})"
+        text = f'({get} or "")'
 
         if op == "is empty":
-            if ftype in ("text", "email"):
-                return lambda p: (p.get(key) or "") == ""
-            return lambda p: p.get(key) is None
+            return f'({text} == "")' if ftype in ("text", "email") else f"({get} is None)"
         if op == "is not empty":
-            if ftype in ("text", "email"):
-                return lambda p: (p.get(key) or "") != ""
-            return lambda p: p.get(key) is not None
+            return f'({text} != "")' if ftype in ("text", "email") else f"({get} is not None)"
 
         if ftype in ("text", "email"):
             vals = [_fold_text(v) for v in values]
             if op in ("is", "is not"):
-                s = frozenset(vals)
-                if op == "is":
-                    return lambda p: (p.get(key) or "").casefold() in s
-                return lambda p: (p.get(key) or "").casefold() not in s
+                s = gen.const(frozenset(vals))
+                return f"({text}.casefold() {'in' if op == 'is' else 'not in'} {s})"
             if op in ("contains", "not contains"):
-                neg = op == "not contains"
-                return lambda p: neg != any(v in (p.get(key) or "").casefold() for v in vals)
+                if vals:
+                    x = gen.var()
+                    tests = [f"{gen.const(vals[0])} in ({x} := {text}.casefold())"]
+                    tests += [f"{gen.const(v)} in {x}" for v in vals[1:]]
+                    hit = "(" + " or ".join(tests) + ")"
+                else:
+                    hit = "False"
+                return hit if op == "contains" else f"(not {hit})"
             if op in ("starts with", "not starts with"):
-                neg = op == "not starts with"
-                t = tuple(vals)
-                return lambda p: neg != (p.get(key) or "").casefold().startswith(t)
+                hit = f"{text}.casefold().startswith({gen.const(tuple(vals))})"
+                return f"({hit})" if op == "starts with" else f"(not {hit})"
             raise InvalidSmartList(f"'{op}' does not apply to a text field")
 
         if ftype == "boolean":
             if op not in ("is", "is not") or not all(isinstance(v, bool) for v in values):
                 raise InvalidSmartList("a boolean field takes is true or is false")
-            want = set(values)
-            neg = op == "is not"
-            return lambda p: neg != (bool(p.get(key)) in want)
+            want = set(values) if op == "is" else {True, False} - set(values)   # bool(v) in want
+            if want == {True, False}:
+                return "True"
+            if not want:
+                return "False"
+            return f"(not not {get})" if want == {True} else f"(not {get})"
 
+        v = gen.var()
         if ftype in ("integer", "score", "decimal"):
             try:
-                nums = [_number(v) for v in values]
+                nums = [_number(n) for n in values]
             except ValueError as exc:
                 raise InvalidSmartList(str(exc)) from None
             if op in ("is", "is not"):
                 s = frozenset(nums)
-                zero = 0 in s
-                neg = op == "is not"
-
-                def num_is(p: Person) -> bool:
-                    v = p.get(key)
-                    return neg != (zero if v is None else v in s)
-                return num_is
+                hit = f"({0 in s} if ({v} := {get}) is None else {v} in {gen.const(s)})"
+                return hit if op == "is" else f"(not {hit})"
             if op == "between":
                 lo, hi = nums[0], nums[1]
-                return lambda p: (v := p.get(key)) is not None and lo <= v <= hi
-            cmp = _CMP.get(op)
-            if cmp is None:
+                return f"(({v} := {get}) is not None and {gen.const(lo)} <= {v} <= {gen.const(hi)})"
+            if op not in _CMP:
                 raise InvalidSmartList(f"'{op}' does not apply to a number field")
-            n = nums[0]
-            return lambda p: (v := p.get(key)) is not None and cmp(v, n)
+            return f"(({v} := {get}) is not None and {v} {op} {gen.const(nums[0])})"
 
         if ftype in ("date", "datetime"):
             if op in ("in past", "in future"):
@@ -719,42 +759,40 @@ class Evaluator:
                     raise InvalidSmartList(f"'{op}' needs a duration")
                 delta = duration.delta
                 past = op == "in past"
+                bounds: list[Any] = [None, None, None]   # now, lo, hi: computed again when the clock moves
 
-                def window(p: Person) -> bool:
-                    v = p.get(key)
+                def window(v: Any) -> bool:
                     if v is None:
                         return False
                     now = clock.now
-                    if ftype == "date":
-                        lo, hi = ((now - delta).date(), now.date()) if past else (now.date(), (now + delta).date())
-                    else:
-                        lo, hi = (now - delta, now) if past else (now, now + delta)
-                    return lo <= v <= hi
-                return window
+                    if now is not bounds[0]:
+                        if ftype == "date":
+                            lo, hi = ((now - delta).date(), now.date()) if past else (now.date(), (now + delta).date())
+                        else:
+                            lo, hi = (now - delta, now) if past else (now, now + delta)
+                        bounds[:] = [now, lo, hi]
+                    return bounds[1] <= v <= bounds[2]
+                return f"{gen.const(window)}({get})"
             try:
-                ivs = [_interval(ftype, _date_value(v)) for v in values]
+                ivs = [_interval(ftype, _date_value(d)) for d in values]
             except ValueError as exc:
                 raise InvalidSmartList(str(exc)) from None
             if op in ("is", "is not"):
-                neg = op == "is not"
-
-                def date_is(p: Person) -> bool:
-                    v = p.get(key)
-                    hit = v is not None and any(lo <= v < hi for lo, hi in ivs)
-                    return neg != hit
-                return date_is
+                tests = " or ".join(f"{gen.const(lo)} <= {v} < {gen.const(hi)}" for lo, hi in ivs) or "False"
+                hit = f"(({v} := {get}) is not None and ({tests}))"
+                return hit if op == "is" else f"(not {hit})"
             if op == "between":
                 lo, hi = ivs[0][0], ivs[1][1]
-                return lambda p: (v := p.get(key)) is not None and lo <= v < hi
+                return f"(({v} := {get}) is not None and {gen.const(lo)} <= {v} < {gen.const(hi)})"
             lo, hi = ivs[0]
             if op == "before":
-                return lambda p: (v := p.get(key)) is None or v < lo
+                return f"(({v} := {get}) is None or {v} < {gen.const(lo)})"
             if op == "on or before":
-                return lambda p: (v := p.get(key)) is None or v < hi
+                return f"(({v} := {get}) is None or {v} < {gen.const(hi)})"
             if op == "after":
-                return lambda p: (v := p.get(key)) is not None and v >= hi
+                return f"(({v} := {get}) is not None and {v} >= {gen.const(hi)})"
             if op == "on or after":
-                return lambda p: (v := p.get(key)) is not None and v >= lo
+                return f"(({v} := {get}) is not None and {v} >= {gen.const(lo)})"
             raise InvalidSmartList(f"'{op}' does not apply to a date field")
         raise InvalidSmartList(f"unknown field type {ftype}")
 
@@ -763,7 +801,9 @@ class Evaluator:
     def sql_for_smart_list(self, sl: ast.SmartList, here: ProgramInfo | None
                            ) -> tuple[str | None, list[Any], list[ast.Node]]:
         """(SQL condition, parameters, filters left for Python). ALL logic
-        pushes every filter it can; ANY and advanced logic push all or none."""
+        pushes every filter it can; ANY and advanced logic push all or none.
+        The logic is read as ``_compile_smart_list`` reads it: ANY, advanced
+        with an expression (even over one filter: ``not 1``), else ALL."""
         filters = list(sl.filters)
         parts: list[tuple[str, list[Any]] | None] = []
         for f in filters:
@@ -771,11 +811,15 @@ class Evaluator:
                 parts.append(self.sql_for_filter(f, here))
             except InvalidSmartList:
                 parts.append(None)
-        if sl.logic == "all" or len(filters) <= 1:
+        advanced = sl.logic == "advanced" and bool(sl.expression)
+        if (sl.logic != "any" and not advanced) or (sl.logic == "any" and len(filters) <= 1):
             pushed = [p for p in parts if p is not None]
             rest = [f for f, p in zip(filters, parts) if p is None]
             if not pushed:
                 return None, [], rest
+            # cheap tests first (SQLite tests AND terms in order on a scan): a
+            # column, then a Python function (cf, dcmp), then a subquery
+            pushed.sort(key=lambda part: _sql_cost(part[0]))
             sql = " AND ".join(f"({s})" for s, _ in pushed)
             params = [x for _, ps in pushed for x in ps]
             return sql, params, rest
@@ -785,7 +829,7 @@ class Evaluator:
             sql = " OR ".join(f"({s})" for s, _ in parts)  # type: ignore[misc]
             return sql, [x for _, ps in parts for x in ps], []  # type: ignore[misc]
         try:
-            tree = parse_logic(sl.expression or "", len(filters))
+            tree = parse_logic(sl.expression, len(filters))   # type: ignore[arg-type]
         except ValueError:
             return None, [], filters
         # parameters must follow the order the placeholders appear in
@@ -802,7 +846,26 @@ class Evaluator:
         return sql, [x for i in order for x in parts[i][1]], []  # type: ignore[index]
 
     def sql_for_filter(self, f: ast.Node, here: ProgramInfo | None) -> tuple[str, list[Any]] | None:
-        """An SQL condition equivalent to the filter, or None when it stays in Python."""
+        """An SQL condition equivalent to the filter, or None when it stays in
+        Python. What is relative to the clock (``in past``, ``in future``,
+        history ``in past N``) is fixed at the clock's time now: a batch
+        selects at one moment. Every rule is the Python filter's, case and
+        nulls included (tests/test_pushdown.py checks the two agree)."""
+        if isinstance(f, ast.HistoryFilter):
+            return self._sql_for_history(f, here)
+        if isinstance(f, ast.SmartListFilter):
+            target = self.resolve("smart list", f.smart_list, here)
+            if id(target) in self._sql_visiting:
+                return None   # includes itself: Python reports it invalid
+            prog = self.model.program_of_asset("smart list", target)
+            self._sql_visiting.add(id(target))
+            try:
+                where, params, rest = self.sql_for_smart_list(target, prog)
+            finally:
+                self._sql_visiting.discard(id(target))
+            if rest:
+                return None
+            return (where or "1"), params
         if isinstance(f, ast.ListFilter):
             lkey = self.asset_key("list", f.list, here)
             neg = "NOT " if f.negated else ""
@@ -858,13 +921,13 @@ class Evaluator:
             else:
                 sql = f"coalesce({c}, 0) = 0"
             return (sql if op == "is" else f"NOT ({sql})"), []
-        if ftype in ("integer", "score"):
+        if ftype in ("integer", "score", "decimal"):
             try:
                 nums = [_number(v) for v in values]
             except ValueError:
                 return None
-            if any(not isinstance(n, int) for n in nums):
-                return None
+            if ftype == "decimal" or any(not isinstance(n, int) for n in nums):
+                return self._sql_for_decimal(c, op, nums)
             if op in ("is", "is not"):
                 zero = 0 in nums
                 sql = (f"(({c} IS NOT NULL AND {c} IN ({', '.join('?' * len(nums))})) OR "
@@ -876,13 +939,25 @@ class Evaluator:
                 return f"({c} IS NOT NULL AND {c} {op} ?)", nums[:1]
             return None
         if ftype in ("date", "datetime"):
+            enc = (lambda x: x.isoformat()) if ftype == "date" else (lambda x: iso(x))
             if op in ("in past", "in future"):
-                return None   # relative to the clock: evaluated in Python
+                duration = next((v for v in f.values if isinstance(v, ast.Duration)), None)
+                if duration is None:
+                    return None
+                now, delta = self.clock.now, duration.delta
+                try:
+                    if ftype == "date":
+                        lo, hi = ((now - delta).date(), now.date()) if op == "in past" else \
+                            (now.date(), (now + delta).date())
+                    else:
+                        lo, hi = (now - delta, now) if op == "in past" else (now, now + delta)
+                except OverflowError:
+                    return None
+                return f"({c} IS NOT NULL AND {c} >= ? AND {c} <= ?)", [enc(lo), enc(hi)]
             try:
                 ivs = [_interval(ftype, _date_value(v)) for v in values]
             except ValueError:
                 return None
-            enc = (lambda x: x.isoformat()) if ftype == "date" else (lambda x: iso(x))
             if op in ("is", "is not"):
                 sql = " OR ".join(f"({c} >= ? AND {c} < ?)" for _ in ivs)
                 params = [enc(x) for iv in ivs for x in iv]
@@ -900,6 +975,46 @@ class Evaluator:
             if op == "on or after":
                 return f"({c} IS NOT NULL AND {c} >= ?)", [enc(lo)]
         return None
+
+    @staticmethod
+    def _sql_for_decimal(c: str, op: str, nums: list[Any]) -> tuple[str, list[Any]] | None:
+        """Number filters compared exactly as ``Decimal`` compares: a decimal
+        column is stored as text, so through ``dcmp(column, 'literal')``."""
+        lits = [str(n) for n in nums]
+        if op in ("is", "is not"):
+            eq = " OR ".join(f"dcmp({c}, ?) = 0" for _ in lits) or "0"
+            sql = f"(({c} IS NOT NULL AND ({eq})) OR ({c} IS NULL AND {1 if 0 in nums else 0}))"
+            return (sql if op == "is" else f"NOT {sql}"), lits
+        if op == "between":
+            return f"({c} IS NOT NULL AND dcmp({c}, ?) >= 0 AND dcmp({c}, ?) <= 0)", lits[:2]
+        if op in (">", ">=", "<", "<="):
+            return f"({c} IS NOT NULL AND dcmp({c}, ?) {op} 0)", lits[:1]
+        return None
+
+    def _sql_for_history(self, f: ast.HistoryFilter, here: ProgramInfo | None) -> tuple[str, list[Any]] | None:
+        """``filled out form``, ``visited web page``, the email filters and
+        ``campaign was run``, ``in past N`` included: a subquery on the
+        activity log or the run history (both indexed by person)."""
+        since = None
+        if f.within is not None:
+            try:
+                since = iso(self.clock.now - f.within.delta)
+            except OverflowError:
+                return None
+        if f.kind == "campaign was run":
+            target = self.resolve("campaign", f.target, here)
+            sql = "EXISTS (SELECT 1 FROM runs r WHERE r.person = people.id AND r.campaign = ?"
+            params: list[Any] = [target.qualname]
+            col = "r.at"
+        else:
+            type_, asset = self._history_asset(f, here)
+            sql = "EXISTS (SELECT 1 FROM activities a WHERE a.person = people.id AND a.type = ? AND a.asset = ?"
+            params = [type_, asset]
+            col = "a.at"
+        if since is not None:
+            sql += f" AND {col} >= ?"
+            params.append(since)
+        return sql + ")", params
 
     # -- qualification -------------------------------------------------------------
 
@@ -943,15 +1058,489 @@ class Evaluator:
     def _host_tick(self) -> None:
         self.steps_run += 1
 
+    # -- compiled flows (compile once, run many) ----------------------------------
+    #
+    # A flow is compiled once per (steps, program) into one closure per step,
+    # with names resolved, constant values converted and the constant parts of
+    # each activity's JSON encoded; templates are bound once per token context
+    # (``bind``), so a batch's people only look up their own fields. A step
+    # whose names do not resolve is not compiled: the interpreting method
+    # (``_STEP_METHODS``) runs it and reports the error for each person, as it
+    # always did. ``render`` and the ``_change_*`` methods stay the reference
+    # the compiled closures must agree with (tests/test_perf_equivalence.py).
+
+    def compiled_steps(self, steps: Sequence[ast.Node], here: ProgramInfo | None) -> Sequence[Any]:
+        """One closure ``fn(run)`` per step (None for a ``wait``)."""
+        if not isinstance(steps, tuple):   # a caller's list may change: compile it each time
+            return [None if isinstance(s, ast.Wait) else self.compile_step(s, here) for s in steps]
+        key = (id(steps), id(here))
+        hit = self._flows.get(key)
+        if hit is not None and hit[0] is steps:
+            return hit[1]
+        compiled = tuple(None if isinstance(s, ast.Wait) else self.compile_step(s, here) for s in steps)
+        self._flows[key] = (steps, compiled)
+        return compiled
+
+    def compile_step(self, step: ast.Node, here: ProgramInfo | None) -> Callable[[Run], None]:
+        maker = _STEP_COMPILERS.get(type(step))
+        if maker is not None:
+            try:
+                return maker(self, step, here)
+            except (InvalidSmartList, StepError):
+                pass   # a name that does not resolve: interpreted, so each run reports it
+        method = _STEP_METHODS.get(type(step))
+        if method is None:
+            name = type(step).__name__
+
+            def unknown(run: Run) -> None:
+                raise StepError(f"unknown step {name}")
+            return unknown
+        return lambda run: method(self, run, step)
+
+    def bind(self, node: Any, ctx: TokenContext, escape: Callable[[str], str] | None = None
+             ) -> str | Callable[[Person], str]:
+        """``render(node, person, ctx, escape)`` with everything the context
+        fixes folded once per context: a string when nothing depends on the
+        person, else a function of the person."""
+        cache = ctx.bound
+        key = (id(node), escape)
+        hit = cache.get(key)
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        bound = self._bind(node, ctx, escape, 0)
+        cache[key] = (node, bound)
+        return bound
+
+    def _bind(self, node: Any, ctx: TokenContext, escape: Callable[[str], str] | None, depth: int
+              ) -> str | Callable[[Person], str]:
+        if isinstance(node, ast.Template):
+            parts: list[Any] = []
+            for part in node.parts:
+                if isinstance(part, str):
+                    parts.append(part)
+                else:
+                    parts.append(_escaped(self._bind_token(part, ctx, depth), escape))
+            return _concat(parts)
+        if isinstance(node, ast.TokenRef):
+            return _escaped(self._bind_token(node, ctx, depth), escape)
+        return literal_text(node)
+
+    def _bind_token(self, ref: ast.TokenRef, ctx: TokenContext, depth: int) -> str | Callable[[Person], str]:
+        """``render_token`` folded for one context (same rules, same depth limit)."""
+        ns = ref.namespace
+        name = ref.name
+        bound: Any = ""
+        if ns == "my":
+            found = ctx.lookup(name)
+            if found is not None:
+                value = found[0].value
+                if isinstance(value, ast.Template):
+                    bound = "" if depth > 8 else self._bind(value, ctx, None, depth + 1)
+                elif isinstance(value, ast.TokenRef):
+                    bound = "" if depth > 8 else self._bind_token(value, ctx, depth + 1)
+                else:
+                    bound = literal_text(value)
+        elif ns == "lead":
+            try:
+                key = self.field_spec(name)[0]
+            except InvalidSmartList:
+                key = None
+            if key is not None:
+                def lead(p: Person, key: str = key) -> str:
+                    v = p.get(key)
+                    return v if v.__class__ is str else format_value(v)
+                bound = lead
+        elif ns == "system":
+            clock = self.clock
+            key = ast.name_key(name)
+            fmt = {"date": "%b %d, %Y", "time": "%I:%M %p", "datetime": "%Y-%m-%d %H:%M:%S"}.get(key)
+            if fmt is not None:   # read the clock at each use: a context outlives a clock advance
+                bound = lambda p: clock.now.strftime(fmt)
+        elif ns in ("campaign", "program"):
+            c = ctx.campaign
+            if c is not None:
+                key = ast.name_key(name)
+                obj: Any = c if ns == "campaign" else c.program
+                if key == "name":
+                    bound = obj.name
+                elif key == "id":
+                    bound = str(obj.id)
+                elif key == "description":
+                    bound = obj.description
+        elif ns == "member":
+            c = ctx.campaign
+            if c is not None:
+                membership, pkey, key = self.store.membership, self.program_key(c.program), ast.name_key(name)
+
+                def member(p: Person) -> str:
+                    m = membership(pkey, p.id)
+                    if m is None:
+                        return ""
+                    if key in m.data:
+                        return format_value(m.data[key])
+                    if key in ("status", "program status"):
+                        return m.status or ""
+                    return ""
+                bound = member
+        elif ns == "trigger":
+            if ctx.trigger is not None:
+                bound = ctx.trigger.get(ast.name_key(name), "")
+        default = ref.default
+        if default is None:
+            return bound
+        if isinstance(bound, str):
+            return default if bound == "" else bound
+        inner = bound
+        return lambda p: inner(p) or default
+
+    def program_env(self, program: ProgramInfo) -> Environment:
+        """``program.env()``, built once."""
+        hit = self._envs.get(id(program))
+        if hit is None or hit[0] is not program:
+            hit = self._envs[id(program)] = (program, program.env())
+        return hit[1]
+
+    def own_context(self, campaign: CampaignInfo, api: dict[str, str] | None = None,
+                    trigger: dict[str, str] | None = None) -> TokenContext:
+        """``TokenContext.own`` over the cached environment of the program,
+        and the same context again for the same campaign, API values and
+        trigger tokens (a stream of events for one form shares one context,
+        so its templates are bound once). A context holds nothing of a
+        person or a run, so sharing it changes nothing."""
+        try:
+            key = (id(campaign), tuple(sorted(api.items())) if api else None,
+                   tuple(sorted(trigger.items())) if trigger else None)
+            hit = self._contexts.get(key)
+        except TypeError:   # a value that cannot be a key: no sharing
+            key, hit = None, None
+        if hit is not None and hit[0] is campaign:
+            return hit[1]
+        env = self.program_env(campaign.program)
+        if api:
+            env = env.push(Layer.of("api", "API-passed value", dict(api)))
+        ctx = TokenContext(env, campaign, trigger, dict(api) if api else None)
+        if key is not None:
+            if len(self._contexts) >= 1024:
+                self._contexts.clear()
+            self._contexts[key] = (campaign, ctx)
+        return ctx
+
+    def child_context(self, ctx: TokenContext, child: CampaignInfo, use_parent: bool) -> TokenContext:
+        """``ctx.for_child(child, use_parent)``, made once per parent context
+        (and once per child without the parent's context), so a batch's
+        people share the child's folded templates."""
+        if not use_parent:
+            hit = self._child_own.get(id(child))
+            if hit is None or hit[0] is not child:
+                hit = self._child_own[id(child)] = (child, TokenContext(self.program_env(child.program), child))
+            return hit[1]
+        children = ctx.children
+        if children is None:
+            children = ctx.children = {}
+        hit = children.get(id(child))
+        if hit is None or hit[0] is not child:
+            env = ctx.env.then(self.program_env(child.program), relabel="child's own")
+            hit = children[id(child)] = (child, TokenContext(env, ctx.campaign, ctx.trigger, ctx.api))
+        return hit[1]
+
+    def _host_listens(self, kind: str) -> bool:
+        """Whether an event of ``kind`` can start anything (the engine knows
+        its trigger campaigns); compiled steps skip building events nobody hears."""
+        return True
+
+    def _field_setter(self, key: str, name: str) -> Callable[[Run, Person, Any], None]:
+        """``_set_field(run, person, key, name, value)`` compiled for one field."""
+        store, clock = self.store, self.clock
+        col = store.columns.get(key)
+        stype = store.field_types.get(key)
+        if key == "email address" or col is None or stype is None:
+            set_field = self._set_field
+            return lambda run, person, value: set_field(run, person, key, name, value)
+        enc = _ENCODE.get(stype, str)
+        update, add = store.update_field, store.add_activity_json
+        attrs = dumps({"field": name})
+        listens = self._host_listens("data value changes")
+        emit = self._host_emit
+
+        def setter(run: Run, person: Person, value: Any) -> None:
+            old = person.get(key)
+            if old == value and type(old) is type(value):
+                return
+            try:
+                update(person.id, col, None if value is None else enc(value))
+            except Exception as exc:   # a value SQLite cannot hold
+                raise StepError(str(exc)) from None
+            person._vals[key] = value
+            add(person.id, "Change Data Value", run.frames[-1].key, run.id, clock.iso, attrs, key,
+                None if old is None else dumps(old), None if value is None else dumps(value))
+            if listens:
+                emit(person, "data value changes", field=key, field_name=name, old=old, new=value)
+        return setter
+
+    def _compile_change_data_value(self, step: ast.ChangeDataValue, here: ProgramInfo | None) -> Callable:
+        key, name, ftype = self._field(step.field)
+        setter = self._field_setter(key, name)
+        node = step.value
+        if not isinstance(node, (ast.Template, ast.TokenRef)):
+            value = self.value(node, ftype, None, None)    # constant: converted once
+
+            def change_constant(run: Run) -> None:
+                setter(run, run.person, value)
+            return change_constant
+        bind = self.bind
+        is_text = ftype in ("text", "email")
+
+        def change_rendered(run: Run) -> None:
+            person = run.person
+            text = bind(node, run.frames[-1].ctx)
+            if text.__class__ is not str:
+                text = text(person)
+            if is_text:
+                value = text        # convert() of text to a text field is the text itself
+            else:
+                try:
+                    value = convert(ftype, text)
+                except (ValueError, TypeError) as exc:
+                    raise StepError(f"cannot set a {ftype} field: {exc}") from None
+            setter(run, person, value)
+        return change_rendered
+
+    def _compile_change_score(self, step: ast.ChangeScore, here: ProgramInfo | None) -> Callable:
+        key, name, ftype = self._field(step.field)
+        node = step.change
+        fixed: tuple[str, int] | None = None
+        if isinstance(node, ast.ScoreChange):
+            fixed = (node.op, node.amount)
+        elif isinstance(node, ast.Number) and isinstance(node.value, int) and node.value < 0:
+            fixed = ("-", -node.value)
+        elif not isinstance(node, (ast.TokenRef, ast.Template)):
+            raise StepError("not a score change")   # interpreted: it reports the value
+        store, clock, bind = self.store, self.clock, self.bind
+        col = store.columns.get(key)
+        stype = store.field_types.get(key)
+        if key == "email address" or col is None or stype is None:
+            raise StepError("not a score field")   # interpreted
+        enc = _ENCODE.get(stype, str)
+        update, add = store.update_field, store.add_activity_json
+        listens = self._host_listens("score is changed")
+        emit = self._host_emit
+        what = node.text if isinstance(node, ast.TokenRef) else literal_text(node)
+        attrs_of: dict[tuple[str, int], str] = {}
+        parsed_texts = self._score_texts
+        decimal = ftype == "decimal"
+
+        def change_score(run: Run) -> None:
+            person = run.person
+            if fixed is not None:
+                op, amount = fixed
+            else:
+                text = bind(node, run.frames[-1].ctx)
+                if text.__class__ is not str:
+                    text = text(person)
+                parsed = parsed_texts.get(text, False)
+                if parsed is False:
+                    parsed = parse_score_change(text)
+                    if len(parsed_texts) < 4096:
+                        parsed_texts[text] = parsed
+                if parsed is None:
+                    raise StepError(f"{what} rendered {text!r}, which is not a score change (+N, -N, =N)")
+                op, amount = parsed
+            old = person.get(key)
+            base = old or 0
+            new = base + amount if op == "+" else base - amount if op == "-" else amount
+            if decimal:
+                new = Decimal(new)
+            elif not -2 ** 63 < new < 2 ** 63:   # SQLite integers are 64-bit
+                raise StepError(f"{name} would become {str(new)[:30]}, more than a score holds (19 digits)")
+            changed = new != old
+            if changed:
+                update(person.id, col, enc(new))
+                person._vals[key] = new
+            attrs = attrs_of.get((op, amount))
+            if attrs is None:
+                attrs = attrs_of[(op, amount)] = dumps({"field": name, "change": f"{op}{amount}"})
+            add(person.id, "Change Score", run.frames[-1].key, run.id, clock.iso, attrs, key,
+                None if old is None else dumps(old), dumps(new))
+            if changed and listens:
+                emit(person, "score is changed", field=key, field_name=name, old=old, new=new,
+                     change=f"{op}{amount}")
+        return change_score
+
+    def _compile_send_email(self, step: ast.SendEmail, here: ProgramInfo | None) -> Callable:
+        email = self.resolve("email", step.email, here)
+        key = self.asset_key("email", step.email, here)
+        items: list[tuple[str, Any]] = [("email", key)]
+        for part in ("subject", "sender", "body"):
+            node = getattr(email, part)
+            if node is not None:
+                items.append(("from" if part == "sender" else part, node))
+        attrs_of = _json_object_builder(items, self.bind)
+        add, clock = self.store.add_activity_json, self.clock
+
+        def send_email(run: Run) -> None:
+            person = run.person
+            frame = run.frames[-1]
+            add(person.id, "Send Email", frame.key, run.id, clock.iso, attrs_of(frame.ctx, person), key)
+        return send_email
+
+    def _compile_send_alert(self, step: ast.SendAlert, here: ProgramInfo | None) -> Callable:
+        email = self.resolve("email", step.email, here)
+        key = self.asset_key("email", step.email, here)
+        items: list[tuple[str, Any]] = [("email", key), ("to", list(step.recipients))]
+        if email.subject is not None:
+            items.append(("subject", email.subject))
+        attrs_of = _json_object_builder(items, self.bind)
+        add, clock = self.store.add_activity_json, self.clock
+
+        def send_alert(run: Run) -> None:
+            person = run.person
+            frame = run.frames[-1]
+            add(person.id, "Send Alert", frame.key, run.id, clock.iso, attrs_of(frame.ctx, person), key)
+        return send_alert
+
+    def _compile_interesting_moment(self, step: ast.InterestingMoment, here: ProgramInfo | None) -> Callable:
+        attrs_of = _json_object_builder([("type", step.type), ("description", step.description)], self.bind)
+        add, clock = self.store.add_activity_json, self.clock
+
+        def interesting_moment(run: Run) -> None:
+            person = run.person
+            frame = run.frames[-1]
+            add(person.id, "Interesting Moment", frame.key, run.id, clock.iso, attrs_of(frame.ctx, person))
+        return interesting_moment
+
+    def _compile_list_step(self, step: ast.AddToList | ast.RemoveFromList, here: ProgramInfo | None) -> Callable:
+        lkey = self.asset_key("list", step.list, here)
+        store, clock = self.store, self.clock
+        adding = isinstance(step, ast.AddToList)
+        write = store.list_add if adding else store.list_remove
+        type_ = "Add to List" if adding else "Remove from List"
+        kind = "added to list" if adding else "removed from list"
+        attrs = dumps({"list": lkey})
+        add = store.add_activity_json
+        listens = self._host_listens(kind)
+        emit = self._host_emit
+
+        def list_step(run: Run) -> None:
+            person = run.person
+            if (write(lkey, person.id, clock.iso) if adding else write(lkey, person.id)):
+                add(person.id, type_, run.frames[-1].key, run.id, clock.iso, attrs, lkey)
+                if listens:
+                    emit(person, kind, list=lkey)
+        return list_step
+
+    def _compile_change_program_status(self, step: ast.ChangeProgramStatus, here: ProgramInfo | None) -> Callable:
+        program = self.find_program(step.program, here)
+        status = step.status
+        statuses = program.statuses
+        if statuses and status not in statuses:
+            raise StepError("no such status")   # interpreted: it reports the status
+        order = {s: statuses.index(s) for s in statuses}
+        pkey = self.program_key(program)
+        store, clock = self.store, self.clock
+        attrs = dumps({"program": program.name})
+        new_json = dumps(status)
+        add = store.add_activity_json
+        listens = self._host_listens("program status is changed")
+        emit = self._host_emit
+        pname = program.name
+
+        def change_program_status(run: Run) -> None:
+            person = run.person
+            m = store.membership(pkey, person.id)
+            old = m.status if m is not None else None
+            if old == status and m is not None:
+                return
+            if old is not None and statuses and old in order and order[status] <= order[old]:
+                return   # never moves back in channel order
+            store.set_status(pkey, person.id, status, clock.iso)
+            add(person.id, "Change Program Status", run.frames[-1].key, run.id, clock.iso, attrs, pkey,
+                None if old is None else dumps(old), new_json)
+            if listens:
+                emit(person, "program status is changed", program=pkey, program_name=pname, old=old, new=status)
+        return change_program_status
+
+    def _compile_execute_campaign(self, step: ast.ExecuteCampaign, here: ProgramInfo | None) -> Callable:
+        child = self.resolve("campaign", step.campaign, here)
+        if child.kind != "executable":
+            raise StepError("not an executable")   # interpreted: it reports the campaign
+        use_parent = step.parent_context
+        cq = child.qualname
+        store, clock = self.store, self.clock
+        add = store.add_activity_json
+        qualifies = self.smart_list_pred(child.smart_list, child.program)
+        rule_allows = self.rule_allows
+        every_time = child.rule.rule == "every time"
+        child_context, exec_steps = self.child_context, self.exec_steps
+        head = '{"campaign":' + dumps(cq) + ',"parent":'
+        tails = {q: f',"qualified":{dumps(q)},"use parent token context":{dumps(use_parent)}}}'
+                 for q in (True, False)}
+        parents: dict[str | None, str] = {}
+
+        def execute_campaign(run: Run) -> None:
+            frames = run.frames
+            frame = frames[-1]
+            if len(frames) > MAX_EXECUTE_DEPTH:
+                raise StepError("execute campaign chain too deep: " + " > ".join(run.chain()))
+            person = run.person
+            qualified = qualifies(person) and (every_time or rule_allows(child, person))
+            parent = parents.get(frame.key)
+            if parent is None:
+                parent = parents[frame.key] = dumps(frame.key)
+            add(person.id, "Executed Campaign", frame.key, run.id, clock.iso,
+                head + parent + tails[qualified], cq)
+            if not qualified:
+                return
+            store.record_run(person.id, cq, clock.iso, run.id)
+            frames.append(Frame(child, child_context(frame.ctx, child, use_parent), use_parent))
+            try:
+                exec_steps(run, child.steps, top=False)
+            finally:
+                frames.pop()
+        return execute_campaign
+
+    def _compile_choice(self, step: ast.Choice, here: ProgramInfo | None) -> Callable:
+        branches = []
+        for number, branch in enumerate(step.branches, 1):
+            pred = None
+            if branch.condition is not None:
+                try:
+                    pred = self.filter_pred(branch.condition, here)
+                except InvalidSmartList:
+                    pred = _nobody
+            if branch.step is None:
+                fn = None
+            elif isinstance(branch.step, ast.Wait):
+                fn = _cannot_wait
+            else:
+                fn = self.compile_step(branch.step, here)
+            branches.append((pred, fn, number, branch.condition is None, branch.step is None))
+        kind, line = step.kind, (step.span.line if step.span else None)
+
+        def choice(run: Run) -> None:
+            person = run.person
+            for pred, fn, number, is_else, nothing in branches:
+                if pred is not None and not pred(person):
+                    continue
+                if self.trace is not None:
+                    self.trace.append({"campaign": run.frames[-1].key, "step": kind, "line": line,
+                                       "branch": number, "else": is_else, "does nothing": nothing})
+                if fn is not None:
+                    fn(run)
+                return
+        return choice
+
     # -- steps -------------------------------------------------------------------
 
     def exec_steps(self, run: Run, steps: Sequence[ast.Node], start: int = 0, top: bool = True) -> None:
         """Run ``steps`` from ``start``; ``Pause`` at a top-level wait,
         ``EndRun`` when the run ends early."""
-        for index in range(start, len(steps)):
-            step = steps[index]
-            self._host_tick()
-            if isinstance(step, ast.Wait):
+        compiled = self.compiled_steps(steps, run.frames[-1].program)
+        tick = self._host_tick
+        for index in range(start, len(compiled)):
+            tick()
+            fn = compiled[index]
+            if fn is None:   # a wait
+                step = steps[index]
                 due = self._wait_due(run, step)
                 if due is not None:
                     if not top:
@@ -959,9 +1548,9 @@ class Evaluator:
                     raise Pause(due, index + 1)
                 continue
             try:
-                self.step(run, step)
+                fn(run)
             except StepError as exc:
-                self._error(run, step, str(exc))
+                self._error(run, steps[index], str(exc))
 
     def _error(self, run: Run, step: ast.Node, message: str) -> None:
         attrs: dict[str, Any] = {"message": message, "chain": run.chain()}
@@ -1073,6 +1662,8 @@ class Evaluator:
         new = base + amount if op == "+" else base - amount if op == "-" else amount
         if ftype == "decimal":
             new = Decimal(new)
+        elif not -2 ** 63 < new < 2 ** 63:   # SQLite integers are 64-bit
+            raise StepError(f"{name} would become {str(new)[:30]}, more than a score holds (19 digits)")
         if new != old:
             self.store.set_field(person.id, key, new)
             person._set(key, new)
@@ -1328,9 +1919,154 @@ _STEP_METHODS: dict[type, Callable[[Evaluator, Run, Any], None]] = {
     ast.Choice: Evaluator._choice,
 }
 
+#: step type -> its compiler (``Evaluator.compile_step``); the rest are interpreted
+_STEP_COMPILERS: dict[type, Callable[[Evaluator, Any, Any], Callable[[Run], None]]] = {
+    ast.ChangeDataValue: Evaluator._compile_change_data_value,
+    ast.ChangeScore: Evaluator._compile_change_score,
+    ast.SendEmail: Evaluator._compile_send_email,
+    ast.SendAlert: Evaluator._compile_send_alert,
+    ast.AddToList: Evaluator._compile_list_step,
+    ast.RemoveFromList: Evaluator._compile_list_step,
+    ast.ChangeProgramStatus: Evaluator._compile_change_program_status,
+    ast.InterestingMoment: Evaluator._compile_interesting_moment,
+    ast.ExecuteCampaign: Evaluator._compile_execute_campaign,
+    ast.Choice: Evaluator._compile_choice,
+}
+
 
 # --------------------------------------------------------------------------
 # helpers
+
+
+class _Source:
+    """The constants and temporaries of one generated predicate: filters are
+    compiled to Python source once per smart list (``def _pred(p): return
+    ...``), so evaluating one costs what a hand-written function costs."""
+
+    __slots__ = ("ns", "n")
+
+    def __init__(self) -> None:
+        self.ns: dict[str, Any] = {}
+        self.n = 0
+
+    def const(self, value: Any) -> str:
+        name = f"_c{len(self.ns)}"
+        self.ns[name] = value
+        return name
+
+    def var(self) -> str:
+        self.n += 1
+        return f"_v{self.n}"
+
+    def function(self, expression: str) -> Pred:
+        src = f"def _pred(p):\n    return {expression}\n"
+        ns = dict(self.ns)
+        exec(compile(src, "<smart list>", "exec"), ns)
+        pred = ns["_pred"]
+        pred.source = expression   # type: ignore[attr-defined]  (for debugging: print(pred.source))
+        return pred
+
+
+def _sql_cost(sql: str) -> int:
+    """How dear an SQL condition is to test on one row, roughly (for ordering)."""
+    if "EXISTS" in sql:
+        return 2
+    if "cf(" in sql or "dcmp(" in sql:
+        return 1
+    return 0
+
+
+def _logic_source(tree: Any, parts: Sequence[str]) -> str:
+    """Advanced smart list logic as a Python expression (``and``/``or``/``not``
+    short-circuit as ``eval_logic`` does)."""
+    if isinstance(tree, int):
+        return parts[tree]
+    if tree[0] == "not":
+        return f"(not {_logic_source(tree[1], parts)})"
+    return f"({_logic_source(tree[1], parts)} {tree[0]} {_logic_source(tree[2], parts)})"
+
+
+def _escaped(bound: Any, escape: Callable[[str], str] | None) -> Any:
+    if escape is None:
+        return bound
+    if isinstance(bound, str):
+        return escape(bound)
+    return lambda p: escape(bound(p))
+
+
+def _concat(parts: list[Any]) -> Any:
+    """Bound template parts (strings, functions of the person) as one string
+    when all are fixed, else one function of the person."""
+    merged: list[Any] = []
+    for part in parts:
+        if isinstance(part, str):
+            if merged and isinstance(merged[-1], str):
+                merged[-1] += part
+            elif part:
+                merged.append(part)
+        else:
+            merged.append(part)
+    if not merged:
+        return ""
+    if len(merged) == 1:
+        return merged[0]
+    if len(merged) == 2:
+        a, b = merged
+        if isinstance(a, str):
+            return lambda p: a + b(p)
+        if isinstance(b, str):
+            return lambda p: a(p) + b
+        return lambda p: a(p) + b(p)
+    if len(merged) == 3 and isinstance(merged[0], str) and isinstance(merged[2], str):
+        a, b, c = merged
+        return lambda p: a + b(p) + c
+    seq = tuple(merged)
+    return lambda p: "".join([x if x.__class__ is str else x(p) for x in seq])
+
+
+def _json_object_builder(items: list[tuple[str, Any]], bind: Callable) -> Callable[[TokenContext, Person], str]:
+    """``dumps(dict(items))`` for an activity's attributes, compiled: the
+    keys sorted and encoded once; a value is fixed text (a ``str``), a value
+    node to render, or a list of nodes; what a token context fixes is encoded
+    once per context."""
+    items = sorted(items, key=lambda kv: kv[0])
+    prefixes = [("{" if i == 0 else ",") + _jstr(k) + ":" for i, (k, _v) in enumerate(items)]
+    if all(isinstance(v, str) for _k, v in items):
+        fixed = "".join(p + _jstr(v) for p, (_k, v) in zip(prefixes, items)) + "}"
+        return lambda ctx, person: fixed
+    slot = object()   # this builder's entry in each context's cache
+
+    def prepare(ctx: TokenContext) -> Any:
+        parts: list[Any] = []
+        for prefix, (_k, v) in zip(prefixes, items):
+            parts.append(prefix)
+            if isinstance(v, str):
+                parts.append(_jstr(v))
+                continue
+            nodes = v if isinstance(v, list) else None
+            if nodes is not None:
+                parts.append("[")
+            for i, node in enumerate(nodes if nodes is not None else (v,)):
+                if i:
+                    parts.append(",")
+                b = bind(node, ctx)
+                parts.append(_jstr(b) if isinstance(b, str) else (lambda p, b=b: _jstr(b(p))))
+            if nodes is not None:
+                parts.append("]")
+        parts.append("}")
+        return _concat(parts)
+
+    def attrs_of(ctx: TokenContext, person: Person) -> str:
+        cache = ctx.bound
+        prepared = cache.get(slot)
+        if prepared is None:
+            prepared = cache[slot] = prepare(ctx)
+        return prepared if prepared.__class__ is str else prepared(person)
+    return attrs_of
+
+
+def _cannot_wait(run: Run) -> None:
+    raise StepError("a choice cannot wait")
 
 
 def _everyone(p: Person) -> bool:

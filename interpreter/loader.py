@@ -138,7 +138,13 @@ class _Loader:
             self.diags.append(error("CL002", "a library module can only import other library modules", span))
             return
         target = folder / imp.path
-        resolved = target.resolve()
+        try:
+            resolved = target.resolve()
+            exists = resolved.is_file()
+        except (OSError, ValueError, RuntimeError) as exc:   # too long, NUL, a symlink loop
+            reason = getattr(exc, "strerror", None) or str(exc)
+            self.diags.append(error("CL002", f"cannot import \"{imp.path[:80]}\": {reason}", span))
+            return
         if self.root is not None and not resolved.is_relative_to(self.root):
             lexical = Path(os.path.normpath(target))
             how = " through a symbolic link" if lexical.is_relative_to(self.root) else ""
@@ -151,7 +157,11 @@ class _Loader:
             return
         if key in self.done:
             return
-        if not resolved.is_file():
+        if resolved.suffix != ".campaign":
+            self.diags.append(error("CL002", f"import \"{imp.path}\" is not a .campaign file", span,
+                                    hint="imports read .campaign files only"))
+            return
+        if not exists:
             candidates = sorted(p.name for p in resolved.parent.glob("*.campaign")) if resolved.parent.is_dir() else []
             close = difflib.get_close_matches(resolved.name, candidates, n=1)
             self.diags.append(error("CL002", f"import not found: \"{imp.path}\"", span,

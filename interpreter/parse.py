@@ -237,6 +237,11 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
     if text.startswith("\ufeff"):
         text = " " + text[1:]  # a BOM keeps its offset as a space
     src = SourceFile(file, text)
+    deep = _too_deep(text)
+    if deep is not None:   # every later stage (the formatter first) recurses per level
+        return ParseResult(ast.Module(file, (), span=src.span(0, len(text))), (error(
+            "CL001", f"blocks nest more than {MAX_NESTING} deep", src.span(deep, deep + 1),
+            hint="a file needs a few levels: workspace, folder, program, campaign, flow, choice"),), (), src)
     diags: list[Diagnostic] = []
     # Unclosed blocks first: report each, naming it, and close it where its
     # indentation says it ended, so the rest of the file still parses.
@@ -336,6 +341,24 @@ def _unclosed_blocks(text: str) -> list[int]:
         elif tok == "}" and stack:
             stack.pop()
     return stack
+
+
+#: how deep blocks may nest
+MAX_NESTING = 64
+
+
+def _too_deep(text: str) -> int | None:
+    """The offset of the first '{' nested deeper than MAX_NESTING, or None."""
+    depth = 0
+    for m in _OPENERS.finditer(text):
+        tok = m.group(0)
+        if tok == "{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return m.start()
+        elif tok == "}" and depth:
+            depth -= 1
+    return None
 
 
 def _indent(line: str) -> int:
@@ -603,6 +626,22 @@ class PhraseError(Exception):
         self.message, self.span, self.hint = message, span, hint
 
 
+#: digits in a whole-number literal; Python's int() refuses over 4,300 and
+#: the store holds 64 bits (19 digits), so more is a mistake, not a value
+MAX_DIGITS = 100
+#: the longest duration per unit: 10,000 years (a longer one overflows every date)
+MAX_DURATION = {"minute": 5_256_000_000, "hour": 87_600_000, "day": 3_650_000, "week": 521_428,
+                "month": 121_666}
+
+
+def _int(text: str, span: Span) -> int:
+    digits = len(text.lstrip("+-="))
+    if digits > MAX_DIGITS:
+        raise PhraseError(f"a number of {digits} digits is too long", span,
+                          hint=f"numbers have at most {MAX_DIGITS} digits")
+    return int(text)
+
+
 # --------------------------------------------------------------------------
 # The builder: Lark tree -> AST
 
@@ -745,11 +784,11 @@ class _Builder:
                     return ast.Number(Decimal(s), span=span)
                 except InvalidOperation:  # pragma: no cover - the regex admits only decimals
                     raise PhraseError(f"invalid number '{s}'", span) from None
-            return ast.Number(int(s), span=span)
+            return ast.Number(_int(s, span), span=span)
         if t == "SCORE":
             if s.startswith("="):
-                return ast.ScoreChange("=", int(s[1:]), span=span)
-            return ast.ScoreChange("+", int(s[1:]), span=span)
+                return ast.ScoreChange("=", _int(s[1:], span), span=span)
+            return ast.ScoreChange("+", _int(s[1:], span), span=span)
         if t == "DATE":
             try:
                 return ast.Date(_dt.date.fromisoformat(s), span=span)
@@ -763,7 +802,11 @@ class _Builder:
                                   hint="date-times are written YYYY-MM-DDTHH:MM") from None
         if t == "DURATION":
             amount, unit = s.split()
-            return ast.Duration(int(amount), unit.rstrip("s"), span=span)
+            duration = ast.Duration(_int(amount, span), unit.rstrip("s"), span=span)
+            if duration.amount > MAX_DURATION.get(duration.unit, 0):   # beyond every date a clock holds
+                raise PhraseError(f"'{s}' is longer than 10,000 years", span,
+                                  hint="durations are at most 10,000 years")
+            return duration
         if t == "TOKEN":
             return self.token_ref(s[2:-2], tok.start_pos, tok.end_pos)
         if t == "NAME":
@@ -851,7 +894,10 @@ class _Builder:
             return None
         if len(rest) == 1:  # `my.X =5` lexes as a score change `=5`
             tok = rest[0]
-            value = ast.Number(int(str(tok)[1:]), span=self.tsp(tok))
+            number = self.guarded(_int, str(tok)[1:], self.tsp(tok))
+            if number is None:
+                return None
+            value = ast.Number(number, span=self.tsp(tok))
         else:
             value = self.guarded(self.value, rest[1])
             if value is None:
@@ -1266,7 +1312,7 @@ class _Builder:
         if kind == "duration":
             return (self.value(a), pos + 1) if a.type == "DURATION" else (None, None)
         if kind == "int":
-            return (int(str(a)), pos + 1) if a.type == "NUMBER" and str(a).isdigit() else (None, None)
+            return (_int(str(a), self.tsp(a)), pos + 1) if a.type == "NUMBER" and str(a).isdigit() else (None, None)
         if kind == "word":
             for choice in sorted(slot.choices, key=lambda c: -len(c.split())):
                 ws = choice.split()
@@ -1442,7 +1488,7 @@ class _Builder:
                 i += 1
                 if i < len(atoms) and atoms[i].type == "SCORE" and str(atoms[i]).startswith("="):
                     tok = atoms[i]
-                    value = ast.Number(int(str(tok)[1:]), span=self.tsp(tok))
+                    value = ast.Number(_int(str(tok)[1:], self.tsp(tok)), span=self.tsp(tok))
                     i += 1
                 else:
                     if i >= len(atoms) or atoms[i].type != "EQ":
@@ -1478,7 +1524,7 @@ class _Builder:
                 name = self.string(name_tok) if name_tok.type == "STRING" else str(name_tok)
                 i += 3
                 if i < len(atoms) and atoms[i].type == "SCORE" and str(atoms[i]).startswith("="):
-                    value = ast.Number(int(str(atoms[i])[1:]), span=self.tsp(atoms[i]))
+                    value = ast.Number(_int(str(atoms[i])[1:], self.tsp(atoms[i])), span=self.tsp(atoms[i]))
                     i += 1
                 elif i + 1 < len(atoms) and atoms[i].type == "EQ":
                     value = self.value(atoms[i + 1])
@@ -1575,7 +1621,7 @@ class _Builder:
         if i < len(atoms) and words[i] == "no":
             count, i = 0, i + 1
         elif i < len(atoms) and atoms[i].type == "NUMBER" and words[i].isdigit():
-            count, i = int(words[i]), i + 1
+            count, i = _int(words[i], self.tsp(atoms[i])), i + 1
         if i < len(atoms) and words[i] in ("activity", "activities"):
             i += 1
             if i >= len(atoms) or atoms[i].type != "STRING":

@@ -23,11 +23,32 @@ a later process. Layout, schema version 1:
   due time, resume step, run id, context (JSON).
 * ``schedules`` — the last occurrence of each batch schedule that ran.
 
+Opening (issue 7): a file that is not SQLite, an SQLite file without the
+store's tables, a store of another schema version and a damaged file (SQLite's
+``quick_check``) are each refused with one ``StoreError`` line before anything
+is written; two processes creating one new file race safely under the write
+lock. Another process's action makes ``BEGIN IMMEDIATE`` wait up to
+``timeout`` seconds (``$CAMPAIGNLANG_BUSY_TIMEOUT``, default 5), then
+``StoreError``: the store is busy. Every SQLite error inside a transaction
+becomes a ``StoreError`` after the rollback. At each BEGIN the cached
+activity id and, when the schema changed, the field layout are re-read: another
+process may have written since.
+
 Transactions: ``with store.transaction():`` is one action. The outermost
 ``transaction`` begins, commits on success and rolls back on *any* exception,
 ``KeyboardInterrupt`` included, so an interrupted action leaves the store as
-it was. Activities are buffered and written with ``executemany`` (the hot
-path of a batch); every reader flushes first, so the buffer is invisible.
+it was.
+
+Writing in bulk (issue 8): inside a transaction, activities, field updates
+(``update_field``) and runs (``record_run``) are buffered and written with
+``executemany``; so are the list and program memberships of the people of
+the chunk a batch is streaming (``iter_people`` reads those memberships
+once per chunk and answers ``in_list``/``membership`` from memory). Every
+reader calls ``flush()`` first (``ran_since`` also sees the buffered runs),
+commit flushes and rollback drops the buffers, so the buffers are invisible:
+a new reader of these tables must flush first too. ``iter_people`` streams
+people a chunk at a time, and ``columns_for`` lets a caller read only the
+columns it needs: a ``Person`` reads the rest of its row when asked.
 
 Imports ``errors`` and ``ast`` (``name_key``) only.
 """
@@ -36,10 +57,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import re
 import sqlite3
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from attrs import frozen
@@ -101,6 +124,14 @@ def encode(type_: str, value: Any) -> Any:
     return str(value)
 
 
+#: per field type, ``encode`` of a value that is not None (compiled steps call it directly)
+ENCODERS: dict[str, Any] = {
+    "boolean": lambda v: 1 if v else 0, "integer": int, "score": int, "decimal": str,
+    "datetime": lambda v: v.isoformat(timespec="seconds"), "date": lambda v: v.isoformat(),
+    "text": str, "email": str,
+}
+
+
 def decode(type_: str, raw: Any) -> Any:
     """A column value -> the typed Python value."""
     if raw is None:
@@ -116,6 +147,21 @@ def decode(type_: str, raw: Any) -> Any:
     if type_ == "date":
         return _dt.date.fromisoformat(raw)
     return raw
+
+
+#: SQLite integers are 64-bit; a larger whole number is refused, never an OverflowError
+_INT_LIMIT = 2 ** 63
+
+
+class _OutOfRange(ValueError):
+    pass
+
+
+def _int_in_range(n: Any, type_: str) -> Any:
+    if not -_INT_LIMIT < n < _INT_LIMIT:
+        raise _OutOfRange(f"{str(n)[:30]} is too large for a{'n' if type_[0] in 'aeiou' else ''} "
+                          f"{type_} field (at most 19 digits)")
+    return n
 
 
 _TRUE = {"true", "yes", "1", "y", "t"}
@@ -156,22 +202,24 @@ def convert(type_: str, value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             if isinstance(value, int):
-                return value
+                return _int_in_range(value, type_)
             if isinstance(value, (Decimal, float)):
-                if value != int(value):
+                if value != value or value != int(_int_in_range(value, type_)):
                     raise ValueError
                 return int(value)
             text = str(value).replace(",", "")
             d = Decimal(text)
-            if d != d.to_integral_value():
+            # range first: int() of 1e400000000 would take minutes (SQLite holds 64 bits)
+            if not d.is_finite() or d != d.to_integral_value():
                 raise ValueError
-            return int(d)
+            return int(_int_in_range(d, type_))
         if type_ == "decimal":
             if isinstance(value, bool):
                 raise ValueError
-            if isinstance(value, float):
-                return Decimal(repr(value))
-            return Decimal(str(value).replace(",", ""))
+            d = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).replace(",", ""))
+            if not d.is_finite():
+                raise ValueError
+            return d
         if type_ == "date":
             if isinstance(value, _dt.datetime):
                 return value.date()
@@ -188,6 +236,8 @@ def convert(type_: str, value: Any) -> Any:
             if len(text) == 10:
                 return _dt.datetime.combine(_dt.date.fromisoformat(text), _dt.time())
             return _dt.datetime.fromisoformat(text.replace(" ", "T", 1)).replace(microsecond=0, tzinfo=None)
+    except _OutOfRange as exc:
+        raise ValueError(str(exc)) from None
     except (ValueError, InvalidOperation, TypeError, ArithmeticError):
         pass
     raise ValueError(f"{value!r} is not a{'n' if type_[0] in 'aeiou' else ''} {type_}")
@@ -225,33 +275,64 @@ def _casefold(x: Any) -> Any:
     return x.casefold() if isinstance(x, str) else x
 
 
+def _decimal_cmp(raw: Any, literal: str) -> Any:
+    """SQL ``dcmp(column, 'literal')``: -1, 0 or 1 comparing a decimal column
+    (stored as text) with a literal exactly, as ``Decimal`` does; NULL for
+    NULL. Smart lists over decimal fields are pushed down with it."""
+    if raw is None:
+        return None
+    a, b = Decimal(str(raw)), Decimal(literal)
+    return -1 if a < b else (1 if a > b else 0)
+
+
+_MISSING = object()
+
+
 # --------------------------------------------------------------------------
 # Records
 
 
 class Person:
     """One person's fields, decoded on first access. ``get(key)`` takes a
-    ``name_key``; the engine keeps this object in step with its writes."""
+    ``name_key``; the engine keeps this object in step with its writes.
 
-    __slots__ = ("id", "deleted", "_raw", "_layout", "_vals")
+    A person read with some columns only (``Store.iter_people(fields=...)``:
+    a batch reads the fields its program names) carries a ``loader``; asking
+    for a field outside those reads the whole row then, so which columns
+    were read changes the speed, never a value."""
+
+    __slots__ = ("id", "deleted", "_raw", "_layout", "_vals", "_loader")
 
     def __init__(self, id: int, raw: Sequence[Any], layout: Mapping[str, tuple[int, str]],
-                 deleted: bool = False):
+                 deleted: bool = False, loader: Any = None):
         self.id = id
         self.deleted = deleted
         self._raw = raw
         self._layout = layout
         self._vals: dict[str, Any] = {}
+        self._loader = loader
 
     def get(self, key: str) -> Any:
-        try:
-            return self._vals[key]
-        except KeyError:
-            pass
+        # no try/except: a KeyError costs more than the lookup (the first
+        # read of every field of every person in a batch misses)
+        vals = self._vals
+        value = vals.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
         spec = self._layout.get(key)
+        if spec is None and self._loader is not None:
+            self._load()
+            spec = self._layout.get(key)
         value = None if spec is None else decode(spec[1], self._raw[spec[0]])
-        self._vals[key] = value
+        vals[key] = value
         return value
+
+    def _load(self) -> None:
+        """Read the whole row (values already read or set stay: they are current)."""
+        loader, self._loader = self._loader, None
+        row = loader(self.id)
+        if row is not None:
+            self._raw, self._layout = row
 
     def _set(self, key: str, value: Any) -> None:
         self._vals[key] = value
@@ -262,6 +343,8 @@ class Person:
 
     def fields(self) -> dict[str, Any]:
         """Every field with a value: declared name -> value."""
+        if self._loader is not None:
+            self._load()
         return {k: self.get(k) for k in self._layout if self.get(k) is not None}
 
     def __repr__(self) -> str:
@@ -326,43 +409,150 @@ def _column_name(key: str, taken: set[str]) -> str:
     return name
 
 
+_TABLES = {"meta", "fields", "people", "list_members", "program_members", "activities", "runs",
+           "queue", "schedules"}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def busy_timeout() -> float:
+    """Seconds to wait for another process's write (``$CAMPAIGNLANG_BUSY_TIMEOUT``, default 5)."""
+    raw = os.environ.get("CAMPAIGNLANG_BUSY_TIMEOUT", "")
+    try:
+        value = float(raw)
+    except ValueError:
+        return 5.0
+    return value if value >= 0 else 5.0
+
+
+def _refuse_non_store(path: str) -> None:
+    """One clear line for a path that cannot be a store, before SQLite sees it."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise StoreError(f"{path} is a folder, not a store file")
+    if not p.exists():
+        return
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreError(f"cannot open the store {path}: {exc.strerror or exc}") from None
+    if head and head != _SQLITE_MAGIC:
+        raise StoreError(f"{path} is not a campaign store (not an SQLite file)")
+
+
 class Store:
     """An SQLite store, a file or ``":memory:"`` (see the module docstring)."""
 
-    def __init__(self, path: str = ":memory:"):
+    #: field updates not yet written: column -> [(value, person id)], or None; whose
+    _updates: dict[str, list[tuple]] | None = None
+    _updated: set[int] | None = None
+    #: runs not yet written, and the latest time of each (person, campaign) among them
+    _runs: list[tuple] | None = None
+    _ran: dict[tuple[int, str], str] | None = None
+    #: the id range of the chunk a batch streams, its memberships read ahead, and
+    #: membership changes not yet written (see "static lists")
+    _chunk: tuple[int, int] | None = None
+    _chunk_lists: dict[str, set[int]] | None = None
+    _chunk_programs: dict[str, dict[int, tuple]] | None = None
+    _member_ops: list[tuple] | None = None
+    #: the first activity id of this transaction (set with _next_activity, reset with it at BEGIN)
+    _activity_base: int = 0
+
+    def __init__(self, path: str = ":memory:", *, timeout: float | None = None,
+                 verify: bool = True):
+        """Open (or create) the store at ``path``. ``timeout``: seconds to
+        wait for another process's write to end before saying the store is
+        busy (default ``$CAMPAIGNLANG_BUSY_TIMEOUT``, else 5). ``verify``:
+        run SQLite's ``quick_check`` on an existing file, so a damaged file
+        is refused now rather than half-way through an action."""
         self.path = str(path)
-        try:
-            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
-        self.db.create_function("cf", 1, _casefold, deterministic=True)
+        self.timeout = busy_timeout() if timeout is None else float(timeout)
         self._depth = 0
         self._buffer: list[tuple] = []
         self._next_activity: int | None = None
         self._on_rollback: list = []
+        self._schema_seen: int | None = None
+        #: actions committed through this object (the CLI tells an interrupt before from after)
+        self.commits = 0
+        _refuse_non_store(self.path)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
+                                      check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+        self.db.create_function("cf", 1, _casefold, deterministic=True)
+        self.db.create_function("dcmp", 2, _decimal_cmp, deterministic=True)
+        try:
+            self._open(verify)
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _open(self, verify: bool) -> None:
+        """Check what the file is and create the schema in a new one."""
         try:
             self.db.execute("PRAGMA cache_size = -65536")
             self.db.execute("PRAGMA foreign_keys = OFF")
-            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            tables = self._tables()
+            if not tables:
+                # two processes may create the same new store: the write lock decides
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    if not self._tables():
+                        for statement in _SCHEMA.split(";"):
+                            if statement.strip():
+                                self.db.execute(statement)
+                        self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)",
+                                        (str(SCHEMA_VERSION),))
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+                tables = self._tables()
+            elif verify and self.path != ":memory:":
+                problems = [r[0] for r in self.db.execute("PRAGMA quick_check(3)")]
+                if problems != ["ok"]:
+                    detail = " ".join(" ".join(problems).replace("*** in database main ***", "").split())
+                    raise StoreError(f"the store {self.path} is damaged ({detail[:100]}); "
+                                     f"restore it from a copy or start a new --db file")
         except sqlite3.DatabaseError as exc:
-            self.db.close()
-            raise StoreError(f"{self.path} is not a campaign store: {exc}") from None
-        if not tables:
-            self.db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
-            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif "meta" not in tables:
-            self.db.close()
+            raise self._error(exc, opening=True) from None
+        if "meta" not in tables:
             raise StoreError(f"{self.path} is an SQLite file but not a campaign store")
-        else:
-            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = row[0] if row else "?"
-            if version != str(SCHEMA_VERSION):
-                self.db.close()
-                raise StoreError(
-                    f"the store {self.path} has schema version {version}, but this campaignlang "
-                    f"reads version {SCHEMA_VERSION}; use a new --db file or the campaignlang "
-                    f"release that wrote it")
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = row[0] if row else "?"
+        if version != str(SCHEMA_VERSION):
+            raise StoreError(
+                f"the store {self.path} has schema version {version}, but this campaignlang "
+                f"reads version {SCHEMA_VERSION}; use a new --db file or the campaignlang "
+                f"release that wrote it")
+        missing = sorted(_TABLES - tables)
+        if missing:
+            raise StoreError(f"the store {self.path} is damaged: it has no table "
+                             f"{', '.join(missing)}; restore it from a copy or start a new --db file")
         self._load_fields()
+
+    def _tables(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+    def _error(self, exc: sqlite3.Error, opening: bool = False) -> StoreError:
+        """An SQLite error as one line a person can act on."""
+        text = str(exc)
+        low = text.lower()
+        if "locked" in low or "busy" in low:
+            return StoreError(f"the store {self.path} is busy: another campaign command is using it "
+                              f"(waited {self.timeout:g} s); try again when it has finished")
+        if "readonly" in low or "read-only" in low:
+            return StoreError(f"the store {self.path} is read-only; campaignlang needs to write to it")
+        if "not a database" in low or "file is encrypted" in low:
+            return StoreError(f"{self.path} is not a campaign store (not an SQLite file)")
+        if "malformed" in low or "corrupt" in low or "disk i/o" in low:
+            return StoreError(f"the store {self.path} is damaged ({' '.join(text.split())[:100]}); "
+                              f"restore it from a copy or start a new --db file")
+        what = "cannot open" if opening else "failed on"
+        return StoreError(f"{what} the store {self.path}: {text}")
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -393,22 +583,54 @@ class Store:
             return
         try:
             self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"the store {self.path} is busy or read-only ({exc}); "
-                             f"is another campaign command using it?") from None
+            self._begun()
+        except sqlite3.DatabaseError as exc:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise self._error(exc) from None
         self._depth = 1
         try:
             yield
             self.flush()
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            self._depth = 0
+            self._rollback()
+            if type(exc) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
+                raise   # an IntegrityError, a ProgrammingError...: a bug, not the file's state
+            raise self._error(exc) from exc
         except BaseException:
             self._depth = 0
             self._rollback()
             raise
         self._depth = 0
-        self.db.execute("COMMIT")
+        done = self.commits
+        try:
+            self.db.execute("COMMIT")
+            self.commits = done + 1
+        except sqlite3.DatabaseError as exc:   # e.g. readers kept the lock past the timeout
+            self._rollback()
+            raise self._error(exc) from None
+        except BaseException:
+            # Ctrl-C during COMMIT (an fsync can take a while) is raised only after it
+            # returns: SQLite knows whether the action was saved
+            if self.db.in_transaction:
+                self._rollback()
+            else:
+                self.commits = done + 1
+            raise
+
+    def _begun(self) -> None:
+        """At the start of each action: another process may have written
+        since the last one, so cached ids and the field layout are re-read."""
+        self._next_activity = None
+        version = self.db.execute("PRAGMA schema_version").fetchone()[0]
+        if version != self._schema_seen:
+            self._load_fields()
 
     def _rollback(self) -> None:
         self._buffer.clear()
+        self._updates = self._updated = self._runs = self._ran = self._member_ops = None
+        self._set_chunk(None)
         self._next_activity = None
         try:
             self.db.execute("ROLLBACK")
@@ -430,10 +652,14 @@ class Store:
         mem.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self.db.backup(mem.db)
         mem.db.create_function("cf", 1, _casefold, deterministic=True)
+        mem.db.create_function("dcmp", 2, _decimal_cmp, deterministic=True)
         mem._depth = 0
         mem._buffer = []
         mem._next_activity = None
         mem._on_rollback = []
+        mem.timeout = self.timeout
+        mem._schema_seen = None
+        mem.commits = 0
         mem._load_fields()
         return mem
 
@@ -446,6 +672,15 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def get_metas(self, *keys: str) -> dict[str, str]:
+        """Several meta values in one query (those present)."""
+        marks = ", ".join("?" * len(keys))
+        return dict(self.db.execute(f"SELECT key, value FROM meta WHERE key IN ({marks})", keys).fetchall())
+
+    def set_metas(self, values: Mapping[str, str]) -> None:
+        """Several meta values in one statement (every action ends with two)."""
+        self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
+
     def next_run_id(self) -> int:
         n = int(self.get_meta("next_run", "1"))
         self.set_meta("next_run", str(n + 1))
@@ -454,6 +689,7 @@ class Store:
     # -- fields --------------------------------------------------------------
 
     def _load_fields(self) -> None:
+        self._schema_seen = self.db.execute("PRAGMA schema_version").fetchone()[0]
         rows = self.db.execute("SELECT key, name, type, col FROM fields").fetchall()
         self.field_types: dict[str, str] = {k: t for k, _, t, _ in rows}
         self.field_names: dict[str, str] = {k: n for k, n, _, _ in rows}
@@ -479,6 +715,8 @@ class Store:
         if not missing:
             return
         with self.transaction():
+            # another process may have added some meanwhile (the layout is re-read at BEGIN)
+            missing = [(k, n, t) for k, n, t in missing if k not in self.field_types]
             taken = set(self.columns.values())
             for key, name, type_ in sorted(missing):
                 col = _column_name(key, taken)
@@ -536,19 +774,89 @@ class Store:
                                       f'ORDER BY id DESC LIMIT 1', (key,)).fetchone()
         return row[0] if row else None
 
-    def person(self, pid: int) -> Person | None:
+    def person(self, pid: int, fields: Any = None) -> Person | None:
+        """The person with id ``pid`` (deleted or not); ``fields``: read
+        only these columns now (``columns_for``), the rest when asked."""
+        if self._updates and pid in self._updated:   # type: ignore[operator]
+            self.flush()
+        if fields is None:
+            row = self.db.execute("SELECT * FROM people WHERE id=?", (pid,)).fetchone()
+            return self._person(row) if row else None
+        sql, layout = fields
+        row = self.db.execute(sql + " WHERE id=?", (pid,)).fetchone()
+        return Person(row[0], row, layout, bool(row[1]), self._full_row) if row else None
+
+    def columns_for(self, keys: Any) -> tuple[str, dict[str, tuple[int, str]]]:
+        """(``SELECT`` of id, deleted and the columns of the fields ``keys``,
+        their layout) for ``person`` and ``iter_people``."""
+        cols, layout = ["id", "deleted"], {}
+        for key in sorted(keys):
+            col = self.columns.get(key)
+            if col is not None:
+                layout[key] = (len(cols), self.field_types[key])
+                cols.append(f'"{col}"')
+        return f"SELECT {', '.join(cols)} FROM people", layout
+
+    def _full_row(self, pid: int) -> tuple[Sequence[Any], Mapping[str, tuple[int, str]]] | None:
+        if self._updates and pid in self._updated:   # type: ignore[operator]
+            self.flush()
         row = self.db.execute("SELECT * FROM people WHERE id=?", (pid,)).fetchone()
-        return self._person(row) if row else None
+        return (row, self.layout) if row else None
 
     def people(self, where: str | None = None, params: Sequence[Any] = (),
                include_deleted: bool = False) -> list[Person]:
         """People in id order; ``where`` is an SQL condition over the field
         columns (``Store.column``) — a smart list pushed down."""
+        self.flush()
         cond = [] if include_deleted else ["deleted = 0"]
         if where:
             cond.append(f"({where})")
         sql = "SELECT * FROM people" + (" WHERE " + " AND ".join(cond) if cond else "") + " ORDER BY id"
         return [self._person(r) for r in self.db.execute(sql, params)]
+
+    def iter_people(self, where: str | None = None, params: Sequence[Any] = (),
+                    chunk: int = 2000, fields: Any = None) -> Iterator[Person]:
+        """``people(where, params)`` streamed: fetched ``chunk`` rows at a
+        time by id (``id > last ORDER BY id LIMIT chunk``), so a batch over a
+        million people holds one chunk, and writes made between chunks are
+        flushed before the next is read. The caller may write to the people
+        it has been given: the next chunk starts after the last id seen.
+        ``fields`` (``columns_for``): read only these columns up front."""
+        cond = ["deleted = 0"]
+        if where:
+            cond.append(f"({where})")
+        cond.append("id > ?")
+        if fields is None:
+            head, layout, loader, deleted = "SELECT * FROM people", None, None, 2
+        else:
+            (head, layout), loader, deleted = fields, self._full_row, 1
+        sql = f"{head} WHERE {' AND '.join(cond)} ORDER BY id LIMIT {int(chunk)}"
+        args = list(params) + [None]
+        last = -(2 ** 63)
+        while True:
+            self.flush()
+            self._set_chunk(None)
+            args[-1] = last
+            rows = self.db.execute(sql, args).fetchall()
+            if not rows:
+                return
+            # read memberships ahead for the ids of this chunk (and those between:
+            # the range is what the caches answer for)
+            self._set_chunk((rows[0][0], rows[-1][0]))
+            lay = self.layout if layout is None else layout
+            for r in rows:
+                yield Person(r[0], r, lay, bool(r[deleted]), loader)
+            if len(rows) < chunk:
+                self.flush()
+                self._set_chunk(None)
+                return
+            last = rows[-1][0]
+
+    def count_where(self, where: str | None = None, params: Sequence[Any] = ()) -> int:
+        """How many people (not deleted) ``where`` selects."""
+        self.flush()
+        sql = "SELECT count(*) FROM people WHERE deleted = 0" + (f" AND ({where})" if where else "")
+        return self.db.execute(sql, params).fetchone()[0]
 
     def person_ids(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM people WHERE deleted=0 ORDER BY id")]
@@ -568,13 +876,38 @@ class Store:
             except sqlite3.IntegrityError:
                 raise StoreError(f"another person has the email address {value}") from None
             return
-        self.db.execute(f'UPDATE people SET "{col}"=? WHERE id=?', (raw, pid))
+        self.update_field(pid, col, raw)
+
+    def update_field(self, pid: int, col: str, raw: Any) -> None:
+        """Set a column (not the email address) to an encoded value: buffered
+        per column and written with ``executemany`` at the next read or
+        commit (a batch's field updates go in bulk). Later updates of the
+        same column come later in its buffer, so the last one wins."""
+        if raw.__class__ is int and not -_INT_LIMIT <= raw < _INT_LIMIT:
+            # what sqlite3 raises, now rather than at the flush
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        if raw.__class__ is str and not raw.isascii():
+            raw.encode()   # a lone surrogate: UnicodeEncodeError now, as execute() would
+        updates = self._updates
+        if updates is None:
+            updates = self._updates = {}
+            self._updated = set()
+        self._updated.add(pid)   # type: ignore[union-attr]
+        rows = updates.get(col)
+        if rows is None:
+            rows = updates[col] = []
+        rows.append((raw, pid))
+        if len(rows) >= 4096:
+            self.flush()
 
     def set_fields(self, pid: int, values: Mapping[str, Any]) -> None:
         for key, value in values.items():
             self.set_field(pid, key, value)
 
     def delete_person(self, pid: int) -> None:
+        self.flush()
+        if self._chunk is not None:
+            self._set_chunk(self._chunk)   # the memberships read ahead hold this person
         self.db.execute("UPDATE people SET deleted=1, email_key=NULL WHERE id=?", (pid,))
         self.db.execute("DELETE FROM list_members WHERE person=?", (pid,))
         self.db.execute("DELETE FROM program_members WHERE person=?", (pid,))
@@ -582,55 +915,158 @@ class Store:
 
     # -- static lists --------------------------------------------------------
 
+    # Memberships of the people of the chunk a batch is streaming
+    # (``iter_people``) are read once per list or program for the whole chunk
+    # (``_chunk_lists``, ``_chunk_programs``), answered from memory, and their
+    # changes buffered in order (``_member_ops``) and written with
+    # ``executemany`` at the next flush; other people's go straight to SQL.
+
+    def _in_chunk(self, pid: int) -> bool:
+        chunk = self._chunk
+        return chunk is not None and chunk[0] <= pid <= chunk[1]
+
+    def _chunk_list(self, list_key: str) -> set[int]:
+        lists = self._chunk_lists
+        if lists is None:
+            lists = self._chunk_lists = {}
+        members = lists.get(list_key)
+        if members is None:
+            lo, hi = self._chunk   # type: ignore[misc]
+            members = lists[list_key] = {r[0] for r in self.db.execute(
+                "SELECT person FROM list_members WHERE list=? AND person BETWEEN ? AND ?", (list_key, lo, hi))}
+        return members
+
+    def _member_op(self, op: tuple) -> None:
+        ops = self._member_ops
+        if ops is None:
+            ops = self._member_ops = []
+        ops.append(op)
+        if len(ops) >= 4096:
+            self.flush()
+
     def list_add(self, list_key: str, pid: int, at: str) -> bool:
+        """Add to a static list; whether the person was not in it already."""
+        if self._chunk is not None and self._in_chunk(pid):
+            members = self._chunk_list(list_key)
+            if pid in members:
+                return False
+            members.add(pid)
+            self._member_op(("+", list_key, pid, at))
+            return True
         cur = self.db.execute("INSERT OR IGNORE INTO list_members VALUES (?, ?, ?)", (list_key, pid, at))
         return cur.rowcount > 0
 
     def list_remove(self, list_key: str, pid: int) -> bool:
+        """Remove from a static list; whether the person was in it."""
+        if self._chunk is not None and self._in_chunk(pid):
+            members = self._chunk_list(list_key)
+            if pid not in members:
+                return False
+            members.discard(pid)
+            self._member_op(("-", list_key, pid))
+            return True
         cur = self.db.execute("DELETE FROM list_members WHERE list=? AND person=?", (list_key, pid))
         return cur.rowcount > 0
 
     def in_list(self, list_key: str, pid: int) -> bool:
+        if self._chunk is not None and self._in_chunk(pid):
+            return pid in self._chunk_list(list_key)
         return self.db.execute("SELECT 1 FROM list_members WHERE list=? AND person=?",
                                (list_key, pid)).fetchone() is not None
 
     def list_members(self, list_key: str) -> list[int]:
+        self.flush()
         return [r[0] for r in self.db.execute(
             "SELECT person FROM list_members WHERE list=? ORDER BY person", (list_key,))]
 
     def lists_of(self, pid: int) -> list[str]:
+        self.flush()
         return [r[0] for r in self.db.execute(
             "SELECT list FROM list_members WHERE person=? ORDER BY list", (pid,))]
 
     # -- programs ------------------------------------------------------------
 
+    def _chunk_program(self, program: str) -> dict[int, tuple]:
+        programs = self._chunk_programs
+        if programs is None:
+            programs = self._chunk_programs = {}
+        rows = programs.get(program)
+        if rows is None:
+            lo, hi = self._chunk   # type: ignore[misc]
+            rows = programs[program] = {r[0]: r[1:] for r in self.db.execute(
+                "SELECT person, status, data, since FROM program_members WHERE program=? "
+                "AND person BETWEEN ? AND ?", (program, lo, hi))}
+        return rows
+
+    def _member_row(self, program: str, pid: int) -> tuple | None:
+        """(status, data as JSON, since) of a membership, or None."""
+        if self._chunk is not None and self._in_chunk(pid):
+            return self._chunk_program(program).get(pid)
+        return self.db.execute("SELECT status, data, since FROM program_members WHERE program=? AND person=?",
+                               (program, pid)).fetchone()
+
     def membership(self, program: str, pid: int) -> Membership | None:
-        row = self.db.execute("SELECT status, data, since FROM program_members WHERE program=? AND person=?",
-                              (program, pid)).fetchone()
+        row = self._member_row(program, pid)
         if row is None:
             return None
         return Membership(program, row[0], json.loads(row[1]), row[2])
 
     def memberships(self, pid: int) -> list[Membership]:
+        self.flush()
         return [Membership(r[0], r[1], json.loads(r[2]), r[3]) for r in self.db.execute(
             "SELECT program, status, data, since FROM program_members WHERE person=? ORDER BY program", (pid,))]
 
     def set_status(self, program: str, pid: int, status: str | None, at: str) -> None:
+        if self._chunk is not None and self._in_chunk(pid):
+            rows = self._chunk_program(program)
+            old = rows.get(pid)
+            row = rows[pid] = (status, "{}", at) if old is None else (status, old[1], old[2])
+            self._member_op(("p", program, pid, *row))
+            return
         cur = self.db.execute("UPDATE program_members SET status=? WHERE program=? AND person=?",
                               (status, program, pid))
         if cur.rowcount == 0:
             self.db.execute("INSERT INTO program_members VALUES (?, ?, ?, '{}', ?)", (program, pid, status, at))
 
     def set_member_data(self, program: str, pid: int, data: Mapping[str, Any]) -> None:
+        if self._chunk is not None and self._in_chunk(pid):
+            rows = self._chunk_program(program)
+            old = rows.get(pid)
+            if old is not None:   # as the UPDATE: only a member has member data
+                row = rows[pid] = (old[0], dumps(dict(data)), old[2])
+                self._member_op(("p", program, pid, *row))
+            return
         self.db.execute("UPDATE program_members SET data=? WHERE program=? AND person=?",
                         (dumps(dict(data)), program, pid))
+
+    def _flush_members(self) -> None:
+        """The buffered membership changes, in order, a run of one kind per ``executemany``."""
+        ops, self._member_ops = self._member_ops, None
+        sql = {"+": "INSERT OR IGNORE INTO list_members VALUES (?, ?, ?)",
+               "-": "DELETE FROM list_members WHERE list=? AND person=?",
+               "p": "INSERT OR REPLACE INTO program_members (program, person, status, data, since) "
+                    "VALUES (?, ?, ?, ?, ?)"}
+        i = 0
+        while i < len(ops):   # type: ignore[arg-type]
+            kind = ops[i][0]   # type: ignore[index]
+            j = i
+            while j < len(ops) and ops[j][0] == kind:   # type: ignore[arg-type,index]
+                j += 1
+            self.db.executemany(sql[kind], [op[1:] for op in ops[i:j]])   # type: ignore[index]
+            i = j
+
+    def _set_chunk(self, chunk: tuple[int, int] | None) -> None:
+        """The id range whose memberships are read ahead (after a flush)."""
+        self._chunk = chunk
+        self._chunk_lists = None
+        self._chunk_programs = None
 
     # -- activities ----------------------------------------------------------
 
     def _activity_id(self) -> int:
         if self._next_activity is None:
             row = self.db.execute("SELECT max(id) FROM activities").fetchone()
-            self._next_activity = (row[0] or 0) + 1
+            self._next_activity = self._activity_base = (row[0] or 0) + 1
         n = self._next_activity
         self._next_activity = n + 1
         return n
@@ -639,14 +1075,40 @@ class Store:
                      at: str, attributes: Mapping[str, Any], asset: str | None = None,
                      old: Any = None, new: Any = None) -> int:
         """Append one activity (buffered until the next read or commit)."""
-        aid = self._activity_id()
-        self._buffer.append((aid, person, type_, campaign, run, at, asset, dumps(attributes),
-                             None if old is None else dumps(old), None if new is None else dumps(new)))
-        if len(self._buffer) >= 4096:
+        return self.add_activity_json(person, type_, campaign, run, at, dumps(attributes), asset,
+                                      None if old is None else dumps(old),
+                                      None if new is None else dumps(new))
+
+    def add_activity_json(self, person: int | None, type_: str, campaign: str | None, run: int | None,
+                          at: str, attributes: str, asset: str | None = None,
+                          old: str | None = None, new: str | None = None) -> int:
+        """``add_activity`` with the attributes, old and new values already
+        in canonical JSON (``dumps``): compiled steps encode what is constant
+        once."""
+        aid = self._next_activity
+        if aid is None:
+            aid = self._activity_id()
+        else:
+            self._next_activity = aid + 1
+        buffer = self._buffer
+        buffer.append((aid, person, type_, campaign, run, at, asset, attributes, old, new))
+        if len(buffer) >= 4096:
             self.flush()
         return aid
 
     def flush(self) -> None:
+        """Write the buffered field updates and activities (every reader
+        calls this first, so the buffers are invisible)."""
+        updates = self._updates
+        if updates:
+            for col, rows in updates.items():
+                self.db.executemany(f'UPDATE people SET "{col}"=? WHERE id=?', rows)
+            self._updates = self._updated = None
+        if self._member_ops:
+            self._flush_members()
+        if self._runs:
+            self.db.executemany("INSERT INTO runs (person, campaign, at, run) VALUES (?, ?, ?, ?)", self._runs)
+            self._runs = self._ran = None
         if self._buffer:
             self.db.executemany("INSERT INTO activities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._buffer)
             self._buffer.clear()
@@ -686,8 +1148,19 @@ class Store:
 
     def last_activity_id(self) -> int:
         self.flush()
+        if self._depth and self._next_activity is not None:
+            # inside an action every activity comes through add_activity_json
+            return self._next_activity - 1
         row = self.db.execute("SELECT max(id) FROM activities").fetchone()
+        self._next_activity = self._activity_base = (row[0] or 0) + 1
         return row[0] or 0
+
+    def first_activity_id(self) -> int:
+        """Inside an action: the id of the last activity before it began
+        (read once per transaction, with the first activity's id)."""
+        if self._depth and self._next_activity is not None:
+            return self._activity_base - 1
+        return self.last_activity_id()
 
     def has_activity(self, pid: int, type_: str, asset: str, since: str | None = None) -> bool:
         self.flush()
@@ -702,15 +1175,29 @@ class Store:
     # -- run history -----------------------------------------------------------
 
     def record_run(self, pid: int, campaign: str, at: str, run: int) -> None:
-        self.db.execute("INSERT INTO runs (person, campaign, at, run) VALUES (?, ?, ?, ?)",
-                        (pid, campaign, at, run))
+        """Record a run (buffered until the next read or commit; ``ran_since``
+        sees the buffer)."""
+        runs = self._runs
+        if runs is None:
+            runs = self._runs = []
+            self._ran = {}
+        runs.append((pid, campaign, at, run))
+        self._ran[(pid, campaign)] = at   # type: ignore[index]   (the clock never goes back)
+        if len(runs) >= 4096:
+            self.flush()
 
     def last_run(self, pid: int, campaign: str) -> str | None:
+        self.flush()
         row = self.db.execute("SELECT max(at) FROM runs WHERE person=? AND campaign=?",
                               (pid, campaign)).fetchone()
         return row[0]
 
     def ran_since(self, pid: int, campaign: str, since: str | None) -> bool:
+        ran = self._ran
+        if ran:
+            at = ran.get((pid, campaign))
+            if at is not None and (since is None or at >= since):
+                return True
         if since is None:
             row = self.db.execute("SELECT 1 FROM runs WHERE person=? AND campaign=? LIMIT 1",
                                   (pid, campaign)).fetchone()
@@ -720,6 +1207,7 @@ class Store:
         return row is not None
 
     def run_history(self, pid: int | None = None) -> list[tuple[int, str, str, int]]:
+        self.flush()
         if pid is None:
             return list(self.db.execute("SELECT person, campaign, at, run FROM runs ORDER BY id"))
         return list(self.db.execute("SELECT person, campaign, at, run FROM runs WHERE person=? ORDER BY id",

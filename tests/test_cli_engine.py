@@ -138,7 +138,7 @@ def test_events_replay_in_time_order(project):
         '{"at": "2026-01-05T10:00", "person": "ann@example.com", "trigger": "fills out form", "name": "Contact Us"}\n'
         '{"at": "2026-01-04T10:00", "person": "ann@example.com", "trigger": "fills out form", "name": "Contact Us"}\n')
     r = invoke("events", "p.campaign", "late.jsonl", "--db", "s.db")
-    assert r.exit_code == 2 and "late.jsonl:2: events must come in time order" in r.stderr
+    assert r.exit_code == 2 and "late.jsonl: line 2, key 'at': events must come in time order" in r.stderr
 
 
 def test_people_import_errors_name_the_row_and_column(project):

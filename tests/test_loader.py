@@ -100,3 +100,61 @@ def test_a_folder_loads_every_campaign_file(project):
     write(project / "x/b.campaign", 'program "B" { }\n')
     loaded = load_paths([project / "x"])
     assert len(loaded.results) == 2
+
+
+# -- issue 7: imports cannot leave the root, whatever the path holds ---------------------------
+
+def test_import_may_not_leave_the_root_through_a_symlinked_folder(tmp_path):
+    root = tmp_path / "proj"
+    write(root / "campaign.toml", "")
+    write(tmp_path / "elsewhere" / "x.campaign", 'program "X" { }\n')
+    os.symlink(tmp_path / "elsewhere", root / "shared")
+    main = write(root / "m.campaign", 'import "shared/x.campaign"\n')
+    (d,) = load_paths([main]).diagnostics
+    assert (d.code, d.message) == ("CL002", 'import "shared/x.campaign" leaves the project root through a symbolic link')
+
+
+def test_an_absolute_import_outside_the_root_is_refused(project, tmp_path_factory):
+    outside = write(tmp_path_factory.mktemp("out") / "o.campaign", 'program "O" { }\n')
+    main = write(project / "m.campaign", f'import "{outside}"\n')
+    (d,) = load_paths([main]).diagnostics
+    assert d.code == "CL002" and d.message == f'import "{outside}" leaves the project root'
+
+
+def test_a_symlink_inside_the_root_is_fine(project):
+    write(project / "real" / "a.campaign", 'program "A" { }\n')
+    os.symlink(project / "real", project / "alias")
+    main = write(project / "m.campaign", 'import "alias/a.campaign"\n')
+    assert load_paths([main]).ok
+
+
+def test_only_campaign_files_are_imported(project):
+    write(project / "secrets.txt", "password=hunter2\n")
+    main = write(project / "m.campaign", 'import "secrets.txt"\nimport "campaign.toml"\n')
+    diags = load_paths([main]).diagnostics
+    assert [(d.code, d.message) for d in diags] == [
+        ("CL002", 'import "secrets.txt" is not a .campaign file'),
+        ("CL002", 'import "campaign.toml" is not a .campaign file')]
+    assert all("hunter2" not in (d.message + (d.hint or "")) for d in diags)
+
+
+def test_an_import_path_the_system_cannot_read_is_cl002(project):
+    long = "n" * 5000
+    main = write(project / "m.campaign", f'import "{long}"\n')
+    (d,) = load_paths([main]).diagnostics
+    assert d.code == "CL002" and d.message.startswith('cannot import "nnnn') and "too long" in d.message
+    os.symlink(project / "loop.campaign", project / "loop.campaign")
+    main.write_text('import "loop.campaign"\n')
+    (d,) = load_paths([main]).diagnostics
+    assert d.code == "CL002"
+
+
+def test_an_import_cycle_shows_every_file_of_the_cycle(project):
+    write(project / "a.campaign", 'import "b.campaign"\n')
+    write(project / "b.campaign", 'import "c.campaign"\n')
+    write(project / "c.campaign", 'import "a.campaign"\n')
+    (d,) = load_paths([project / "a.campaign"]).diagnostics
+    names = d.message.removeprefix("import cycle: ").split(" -> ")
+    assert [os.path.basename(n) for n in names] == ["a.campaign", "b.campaign", "c.campaign", "a.campaign"]
+    assert d.span.file.endswith("c.campaign") and d.span.line == 1
+    assert len(d.related) == 2
