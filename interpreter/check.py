@@ -1830,16 +1830,18 @@ def check_reachability(ctx: Context) -> None:
 
 
 def _dead_branches(ctx: Context, choice: ast.Choice) -> None:
-    earlier: list[ast.Branch] = []
+    # conditions are hashable nodes (spans aside): one dict lookup a branch
+    earlier: dict[ast.Node, ast.Branch] = {}
     for b in choice.branches:
         if b.condition is None:
             continue
-        same = next((e for e in earlier if e.condition == b.condition), None)
+        same = earlier.get(b.condition)
         if same is not None:
             ctx.warning("CL601", "this branch can never run: an earlier branch has the same condition",
                         b.span, hint="change its condition or remove it",
                         related=[Related("the earlier branch", same.span)])
-        earlier.append(b)
+        else:
+            earlier[b.condition] = b
 
 
 def _fired_events(ctx: Context, c: CampaignInfo) -> Iterator[tuple[ast.Node, tuple]]:
