@@ -95,6 +95,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, Iterable, Iterator
 
@@ -1769,28 +1770,8 @@ def _self_inclusion(ctx: Context) -> None:
     for comp in strongly_connected(list(assets), succ):
         if len(comp) == 1 and comp[0] not in succ.get(comp[0], ()):
             continue
-        members = set(comp)
         start = comp[0]
-        path = [start]
-        prev: dict[int, int | None] = {start: None}
-        queue = [start]
-        end = None
-        while queue and end is None:
-            n = queue.pop(0)
-            for t in succ.get(n, ()):
-                if t == start:
-                    end = n
-                    break
-                if t in members and t not in prev:
-                    prev[t] = n
-                    queue.append(t)
-        path = [start]
-        node = end
-        back = []
-        while node is not None and node != start:
-            back.append(node)
-            node = prev[node]
-        path += list(reversed(back))
+        path = _cycle_through(start, set(comp), succ)
         edges = [(path[k], path[(k + 1) % len(path)]) for k in range(len(path))]
         first = via[edges[-1]]
         name = lambda k: _q(assets[k][0].name)  # noqa: E731
@@ -1802,6 +1783,29 @@ def _self_inclusion(ctx: Context) -> None:
             ctx.error("CL504", f"smart list {name(start)} includes itself: {chain}", via[edges[0]].span,
                       hint="break the cycle of member of smart list filters",
                       related=[Related(f"{name(a)} includes {name(b)}", via[(a, b)].span) for a, b in edges[1:]])
+
+
+def _cycle_through(start: int, members: set[int], succ: Mapping[int, list[int]]) -> list[int]:
+    """The shortest cycle through ``start`` within one strongly connected
+    component (breadth first): its nodes from ``start`` on."""
+    prev: dict[int, int] = {}
+    queue = deque([start])
+    end = None
+    while queue and end is None:
+        n = queue.popleft()
+        for t in succ.get(n, ()):
+            if t == start:
+                end = n
+                break
+            if t in members and t not in prev and t != start:
+                prev[t] = n
+                queue.append(t)
+    back = []
+    node = end
+    while node is not None and node != start:
+        back.append(node)
+        node = prev.get(node)
+    return [start, *reversed(back)]
 
 
 # --------------------------------------------------------------------------
@@ -1942,27 +1946,8 @@ def _trigger_cycles(ctx: Context) -> None:
     for comp in strongly_connected([c.id for c in listeners], succ):
         if len(comp) == 1 and comp[0] not in succ.get(comp[0], ()):
             continue
-        members = set(comp)
         start = min(comp)
-        # the shortest cycle through start
-        prev: dict[int, int] = {}
-        queue = [start]
-        end = None
-        while queue and end is None:
-            n = queue.pop(0)
-            for t in succ.get(n, ()):
-                if t == start:
-                    end = n
-                    break
-                if t in members and t not in prev and t != start:
-                    prev[t] = n
-                    queue.append(t)
-        path = []
-        node = end
-        while node is not None and node != start:
-            path.append(node)
-            node = prev.get(node)
-        path = [start] + list(reversed(path))
+        path = _cycle_through(start, set(comp), succ)
         edges = [(path[k], path[(k + 1) % len(path)]) for k in range(len(path))]
         names = " > ".join(by_id[k].qualname for k in path + [start])
         ctx.warning("CL602", f"trigger cycle: {names}", via[edges[0]].span,

@@ -513,14 +513,9 @@ class Evaluator:
         elif ns in ("campaign", "program"):
             c = ctx.campaign
             if c is not None:
-                key = ast.name_key(name)
-                obj: Any = c if ns == "campaign" else c.program
-                if key == "name":
-                    text = obj.name
-                elif key == "id":
-                    text = str(obj.id)
-                elif key == "description":
-                    text = obj.description
+                found = _described(c if ns == "campaign" else c.program, name)
+                if found is not None:
+                    text = found
         elif ns == "member":
             c = ctx.campaign
             if c is not None and person is not None:
@@ -1159,14 +1154,9 @@ class Evaluator:
         elif ns in ("campaign", "program"):
             c = ctx.campaign
             if c is not None:
-                key = ast.name_key(name)
-                obj: Any = c if ns == "campaign" else c.program
-                if key == "name":
-                    bound = obj.name
-                elif key == "id":
-                    bound = str(obj.id)
-                elif key == "description":
-                    bound = obj.description
+                found = _described(c if ns == "campaign" else c.program, name)
+                if found is not None:
+                    bound = found
         elif ns == "member":
             c = ctx.campaign
             if c is not None:
@@ -2114,3 +2104,16 @@ def _json_path(body: Any, path: str) -> tuple[bool, Any]:
         else:
             return False, None
     return True, cur
+
+
+def _described(obj: Any, name: str) -> str | None:
+    """``{{campaign.name}}``, ``.id``, ``.description`` (and the same of
+    ``program.``) for a campaign or program; None for another name."""
+    key = ast.name_key(name)
+    if key == "name":
+        return obj.name
+    if key == "id":
+        return str(obj.id)
+    if key == "description":
+        return obj.description
+    return None
