@@ -151,18 +151,25 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
 # --- checker commands (graph, explain --token) --------------------------------
 
 
-def _load_checked(path: str):
-    """Load and check PATH for a command that reads its model; syntax and
-    import errors stop the command (exit 1), other findings do not."""
+def _check_path(path: str):
+    """Load and check PATH: (loaded, check result). A file that cannot be
+    read stops the command (exit 2)."""
     from .check import check as run_check
     from .loader import load_paths
-    from .render import render_text
 
     try:
         loaded = load_paths([path])
     except LoadError as exc:
         _fail(str(exc))
-    result = run_check(loaded)
+    return loaded, run_check(loaded)
+
+
+def _load_checked(path: str):
+    """Load and check PATH for a command that reads its model; syntax and
+    import errors stop the command (exit 1), other findings do not."""
+    from .render import render_text
+
+    loaded, result = _check_path(path)
     if not loaded.ok:
         click.echo(render_text(loaded.diagnostics, result.sources, color=False), err=True)
         _fail(f"{path} has syntax or import errors (see campaign check)", 1)
@@ -222,15 +229,9 @@ def explain(path: str, campaign: str, tokens: tuple[str, ...], person: str | Non
 
 def _program_or_exit(path: str):
     """Load and check PATH; a program with errors is refused (exit 1)."""
-    from .check import check as run_check
-    from .loader import load_paths
     from .render import render_text
 
-    try:
-        loaded = load_paths([path])
-    except LoadError as exc:
-        _fail(str(exc))
-    result = run_check(loaded)
+    _, result = _check_path(path)
     if result.program is None:
         click.echo(render_text(result.errors, result.sources, color=_color()), err=True)
         _fail(f"{path} has errors; the engine runs only a program without errors (see campaign check)", 1)

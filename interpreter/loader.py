@@ -103,11 +103,19 @@ class _Loader:
         key = str(path.resolve())
         if key in self.done or key in self.stack:
             return
-        text = read_text(path)
+        text = self.read(key, path)
         self.load(key, text, display or _display(path), path.resolve().parent)
 
+    def read(self, key: str, path: Path) -> str:
+        """The text of a file (a hook: the REPL reads each file once)."""
+        return read_text(path)
+
+    def parse(self, text: str, name: str) -> ParseResult:
+        """The parse of a file's text (a hook: the REPL caches parses)."""
+        return parse(text, name)
+
     def load(self, key: str, text: str, name: str, folder: Path | None) -> None:
-        result = parse(text, name)
+        result = self.parse(text, name)
         self.done[key] = result
         self.stack.append(key)
         for imp in result.module.of(ast.Import):

@@ -227,29 +227,19 @@ class _SessionLoader(_loader._Loader):
         self.snapshot = snapshot
         self.parses = parses
 
-    def load_file(self, path: Path, display: str | None = None) -> None:
-        key = str(path.resolve())
-        if key in self.done or key in self.stack:
-            return
+    def read(self, key: str, path: Path) -> str:
         text = self.snapshot.get(key)
         if text is None:
             text = self.snapshot[key] = _loader.read_text(path)
-        self.load(key, text, display or _loader._display(path), path.resolve().parent)
+        return text
 
-    def load(self, key: str, text: str, name: str, folder: Path | None) -> None:
+    def parse(self, text: str, name: str) -> ParseResult:
         cached = self.parses.get(name)
         if cached is not None and cached[0] == text:
-            result = cached[1]
-        else:
-            result = parse(text, name)
-            self.parses[name] = (text, result)
-        self.done[key] = result
-        self.stack.append(key)
-        for imp in result.module.of(ast.Import):
-            self.follow(imp, folder, result)
-        self.stack.pop()
-        self.results.append(result)
-        self.diags.extend(result.diagnostics)
+            return cached[1]
+        result = parse(text, name)
+        self.parses[name] = (text, result)
+        return result
 
 
 def _expand(path: str) -> list[str]:
