@@ -59,11 +59,15 @@ from .errors import DiagnosticError, RunError, StoreError
 from .evaluate import (EndRun, Evaluator, Frame, InvalidSmartList, Pause, Run, StepError, TokenContext,
                        format_value, literal_text, trigger_tokens)
 from .model import CampaignInfo, Model, ProgramInfo
-from .store import Activity, Membership, Person, Store, convert
+from .store import Activity, Membership, Person, Store, convert, dumps
 
 MAX_API_PEOPLE = 100
 
 _EMAIL = frozenset({"email address"})
+
+#: the kinds whose trigger index (the form, page, email or list) alone decides a match
+_INDEX_DECIDES = frozenset({"fills out form", "opens email", "clicks link in email", "visits web page",
+                            "added to list", "removed from list"})
 
 #: trigger kind -> the event key whose value picks the triggers that can match (Engine._trigger_index)
 _EVENT_KEY = {
@@ -125,6 +129,13 @@ def program_from_text(text: str, name: str = "<input>") -> CheckedProgram:
 
 
 @functools.lru_cache(maxsize=1024)   # an event stream names the same few assets again and again
+@functools.lru_cache(maxsize=4096)
+def _cached_ref(text: str) -> ast.Ref:
+    """``parse_campaign_ref``, once per text (a stream of events names a few
+    forms over and over; a Ref is immutable)."""
+    return parse_campaign_ref(text)
+
+
 def parse_campaign_ref(text: str) -> ast.Ref:
     """``'"P"."C"'``, ``"P/C"`` or a bare ``"C"`` -> a reference."""
     s = text.strip()
@@ -201,6 +212,8 @@ class Engine(Evaluator):
         self.campaigns: dict[str, CampaignInfo] = {c.qualname: c for c in self.model.campaigns}
         self._triggers: dict[str, list[tuple[CampaignInfo, ast.Trigger]]] = {}
         self._trigger_indexes: dict[str, dict[Any, list[tuple[CampaignInfo, ast.Trigger]]]] = {}
+        self._emit_plans: dict[tuple, tuple[tuple[CampaignInfo, TokenContext], ...]] = {}
+        self._event_json: dict[tuple[str, str], str] = {}
         self._columns: dict[Any, tuple[Any, Any]] = {}
         self._token_keys: set[str] | None = None
         for c in self.model.campaigns:
@@ -694,10 +707,13 @@ class Engine(Evaluator):
         if kind == "campaign is requested":
             raise RunError("a campaign is requested through request, not fire")
         if isinstance(target, str):
-            target = parse_campaign_ref(target) if kind != "visits web page" else ast.Ref(None, target)
-        attrs = {k: (literal_text(v) if isinstance(v, ast.Node) else v) for k, v in (attributes or {}).items()}
+            target = _cached_ref(target) if kind != "visits web page" else ast.Ref(None, target)
+        attrs = ({k: (literal_text(v) if isinstance(v, ast.Node) else v) for k, v in attributes.items()}
+                 if attributes else {})
         pids = [self.person_id(p) for p in people]
-        columns = self._columns_of(_EMAIL)   # the runs it starts read their own fields
+        # the person is read with the fields of every campaign listening for this
+        # event, and handed to the runs it starts while nothing has written to it
+        columns = self._fire_columns(kind)
         with self._action("fire", None) as result:
             for pid in pids:
                 person = self.store.person(pid, columns)
@@ -709,6 +725,17 @@ class Engine(Evaluator):
                 finally:
                     self._event_attributes = None
         return result
+
+    def _fire_columns(self, kind: str) -> Any:
+        """The columns ``fire`` reads: the email address and the fields of
+        every trigger campaign listening for ``kind`` (``_campaign_columns``)."""
+        hit = self._columns.get(("fire", kind))
+        if hit is None:
+            keys = set(_EMAIL)
+            for c, _trig in self._triggers.get(kind, ()):
+                keys.update(self._campaign_columns(c)[1])
+            hit = self._columns[("fire", kind)] = (None, self._columns_of(keys))
+        return hit[1]
 
     def _need(self, target: Any, kind: str) -> ast.Ref:
         if target is None:
@@ -727,7 +754,10 @@ class Engine(Evaluator):
                 key = self.asset_key(asset_kind, ref, None)
             except InvalidSmartList as exc:
                 raise RunError(str(exc)) from None
-            self.store.add_activity(person.id, type_, None, None, now, {attr: key, **attrs}, key)
+            if attrs:
+                self.store.add_activity(person.id, type_, None, None, now, {attr: key, **attrs}, key)
+            else:
+                self.store.add_activity_json(person.id, type_, None, None, now, self._asset_json(attr, key), key)
             self._host_emit(person, kind, asset=key, name=ref.name, attributes=attrs)
         elif kind == "visits web page":
             page = self._need(target, kind).name
@@ -775,6 +805,16 @@ class Engine(Evaluator):
                 raise RunError(str(exc)) from None
         elif kind == "person is created":
             self._host_emit(person, kind, attributes=attrs)
+
+    def _asset_json(self, attr: str, key: str) -> str:
+        """The attributes (canonical JSON) of an event's activity without
+        attributes of its own, encoded once per form, email or page."""
+        hit = self._event_json.get((attr, key))
+        if hit is None:
+            if len(self._event_json) >= 4096:
+                self._event_json.clear()
+            hit = self._event_json[(attr, key)] = dumps({attr: key})
+        return hit
 
     def _event_value(self, type_: str, node: Any) -> Any:
         if isinstance(node, ast.Null):
@@ -971,8 +1011,9 @@ class Engine(Evaluator):
             item = work.popleft()
             tag = item[0]
             if tag == "start":
-                _, c, pid, ctx, cause, source = item
-                person = self.store.person(pid, self._campaign_columns(c))
+                _, c, pid, ctx, cause, source, person, stamp = item
+                if stamp != self.store.people_writes:   # someone wrote a field since: read again
+                    person = self.store.person(pid, self._campaign_columns(c))
                 if person is None or person.deleted:
                     continue
                 self._start(c, person, ctx, cause, source)
@@ -1027,11 +1068,20 @@ class Engine(Evaluator):
         if self._event_attributes and "attributes" not in event:
             event["attributes"] = self._event_attributes
         attr = _EVENT_KEY.get(kind)
+        cause = self._run_stack[-1].cause if self._run_stack else ()
+        work = self._work
+        stamp = self.store.people_writes
+        pid = person.id
+        if kind in _INDEX_DECIDES and not event.get("attributes"):
+            # the index alone decides, and the trigger tokens are the event's
+            # name: the campaigns and their contexts are worked out once
+            for c, ctx in self._emit_plan(kind, event[attr], event.get("name", "")):
+                work.append(("start", c, pid, ctx, cause, "trigger", person, stamp))
+            return
         if attr is not None:   # only the triggers on this form, page, email, field, list or program
             candidates = self._trigger_index(kind).get(event.get(attr), ())
             if not candidates:
                 return
-        cause = self._run_stack[-1].cause if self._run_stack else ()
         started: set[int] = set()
         tokens = None
         for c, trig in candidates:
@@ -1047,7 +1097,27 @@ class Engine(Evaluator):
             if tokens is None:
                 tokens = self._trigger_tokens(kind, event)
             ctx = self.own_context(c, None, tokens)
-            self._work.append(("start", c, person.id, ctx, cause, "trigger"))
+            work.append(("start", c, pid, ctx, cause, "trigger", person, stamp))
+
+    def _emit_plan(self, kind: str, value: Any, name: str) -> tuple[tuple[CampaignInfo, TokenContext], ...]:
+        """The (campaign, token context) pairs an event of ``kind`` on
+        ``value`` without attributes starts (``_INDEX_DECIDES`` kinds),
+        in campaign order; made once per event value."""
+        key = (kind, value, name)
+        plan = self._emit_plans.get(key)
+        if plan is None:
+            event = {_EVENT_KEY[kind]: value, "name": name}
+            tokens = self._trigger_tokens(kind, event)
+            started: set[int] = set()
+            out = []
+            for c, _trig in self._trigger_index(kind).get(value, ()):
+                if c.id not in started:
+                    started.add(c.id)
+                    out.append((c, self.own_context(c, None, tokens)))
+            if len(self._emit_plans) >= 4096:
+                self._emit_plans.clear()
+            plan = self._emit_plans[key] = tuple(out)
+        return plan
 
     def _trigger_index(self, kind: str) -> dict[Any, list[tuple[CampaignInfo, ast.Trigger]]]:
         """The trigger campaigns listening for ``kind``, by the event value

@@ -60,7 +60,6 @@ import json
 import os
 import re
 import sqlite3
-from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -442,6 +441,36 @@ def _refuse_non_store(path: str) -> None:
         raise StoreError(f"{path} is not a campaign store (not an SQLite file)")
 
 
+class _Transaction:
+    """``Store.transaction()``: a class, not a generator, because every
+    event is one (a generator context manager costs four times as much)."""
+
+    __slots__ = ("store", "outer")
+
+    def __init__(self, store: "Store"):
+        self.store = store
+        self.outer = False
+
+    def __enter__(self) -> None:
+        store = self.store
+        if store._depth:
+            store._depth += 1
+        else:
+            store._begin()
+            self.outer = True
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        store = self.store
+        if not self.outer:
+            store._depth -= 1
+            return False
+        if exc is None:
+            store._end(None)   # a failing flush or COMMIT raises from here
+            return False
+        store._end(exc)        # rolls back; an SQLite error comes out as a StoreError
+        return False           # the exception itself goes on
+
+
 class Store:
     """An SQLite store, a file or ``":memory:"`` (see the module docstring)."""
 
@@ -459,6 +488,18 @@ class Store:
     _member_ops: list[tuple] | None = None
     #: the first activity id of this transaction (set with _next_activity, reset with it at BEGIN)
     _activity_base: int = 0
+    #: meta keys every action reads: fetched with the first query of each
+    #: transaction (``_begun``) and answered from ``_meta`` while it lasts
+    HOT_META: tuple[str, ...] = ("clock", "next_run")
+    _meta: dict[str, str | None] = {}
+    #: whether the cached values above are the file's (until a rollback, or
+    #: another connection's commit: ``_data_version`` changes)
+    _fresh: bool = False
+    _data_version: int | None = None
+    #: counts writes to people (a field, a deletion): a Person read when it
+    #: had some value is still current while it has that value (the engine
+    #: hands the person an event was fired for to the runs it starts)
+    people_writes: int = 0
 
     def __init__(self, path: str = ":memory:", *, timeout: float | None = None,
                  verify: bool = True):
@@ -570,17 +611,14 @@ class Store:
     def in_transaction(self) -> bool:
         return self._depth > 0
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> "_Transaction":
         """One action: commit on success, roll back on any exception (the
-        outermost call decides; nested calls join it)."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+        outermost call decides; nested calls join it). ``with
+        store.transaction(): ...``"""
+        return _Transaction(self)
+
+    def _begin(self) -> None:
+        """BEGIN the outermost transaction (``_Transaction.__enter__``)."""
         try:
             self.db.execute("BEGIN IMMEDIATE")
             self._begun()
@@ -589,27 +627,35 @@ class Store:
                 self.db.execute("ROLLBACK")
             raise self._error(exc) from None
         self._depth = 1
-        try:
-            yield
-            self.flush()
-        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+
+    def _end(self, exc: BaseException | None) -> None:
+        """Leave the outermost transaction: COMMIT after a flush, or ROLLBACK
+        when the body raised ``exc`` (or the flush or the COMMIT failed). An
+        SQLite error comes out as a StoreError; the body's own exception is
+        left to the caller to re-raise."""
+        from_body = exc is not None
+        if exc is None:
+            try:
+                self.flush()
+            except BaseException as flush_exc:
+                exc = flush_exc
+        if exc is not None:
             self._depth = 0
             self._rollback()
-            if type(exc) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
-                raise   # an IntegrityError, a ProgrammingError...: a bug, not the file's state
-            raise self._error(exc) from exc
-        except BaseException:
-            self._depth = 0
-            self._rollback()
-            raise
+            if type(exc) in (sqlite3.OperationalError, sqlite3.DatabaseError):
+                # an IntegrityError, a ProgrammingError...: a bug, not the file's state
+                raise self._error(exc) from exc   # type: ignore[arg-type]
+            if not from_body:
+                raise exc
+            return
         self._depth = 0
         done = self.commits
         try:
             self.db.execute("COMMIT")
             self.commits = done + 1
-        except sqlite3.DatabaseError as exc:   # e.g. readers kept the lock past the timeout
+        except sqlite3.DatabaseError as commit_exc:   # e.g. readers kept the lock past the timeout
             self._rollback()
-            raise self._error(exc) from None
+            raise self._error(commit_exc) from None
         except BaseException:
             # Ctrl-C during COMMIT (an fsync can take a while) is raised only after it
             # returns: SQLite knows whether the action was saved
@@ -620,15 +666,39 @@ class Store:
             raise
 
     def _begun(self) -> None:
-        """At the start of each action: another process may have written
-        since the last one, so cached ids and the field layout are re-read."""
-        self._next_activity = None
+        """At the start of each action: what this object caches of the file
+        (the field layout, the next activity id, the hot meta values) is
+        re-read when another connection has committed since (SQLite's
+        ``data_version`` says so in one cheap query; an in-memory store has
+        no other connection). An event is an action: this is paid per event."""
+        if self._fresh:
+            if self.path == ":memory:":
+                self._activity_base = self._next_activity   # type: ignore[assignment]
+                return
+            if self.db.execute("PRAGMA data_version").fetchone()[0] == self._data_version:
+                self._activity_base = self._next_activity   # type: ignore[assignment]
+                return
+        self._reload()
+
+    def _reload(self) -> None:
+        if self.path != ":memory:":
+            self._data_version = self.db.execute("PRAGMA data_version").fetchone()[0]
         version = self.db.execute("PRAGMA schema_version").fetchone()[0]
         if version != self._schema_seen:
             self._load_fields()
+        hot = self.HOT_META
+        row = self.db.execute(
+            "SELECT (SELECT max(id) FROM activities)"
+            + "".join(", (SELECT value FROM meta WHERE key=?)" for _ in hot), hot).fetchone()
+        self._next_activity = self._activity_base = (row[0] or 0) + 1
+        self._meta = dict(zip(hot, row[1:]))
+        self._fresh = True
 
     def _rollback(self) -> None:
         self._buffer.clear()
+        self._meta = {}
+        self._fresh = False
+        self.people_writes += 1
         self._updates = self._updated = self._runs = self._ran = self._member_ops = None
         self._set_chunk(None)
         self._next_activity = None
@@ -656,6 +726,8 @@ class Store:
         mem._depth = 0
         mem._buffer = []
         mem._next_activity = None
+        mem._meta = {}
+        mem._fresh = False
         mem._on_rollback = []
         mem.timeout = self.timeout
         mem._schema_seen = None
@@ -666,20 +738,40 @@ class Store:
     # -- meta ----------------------------------------------------------------
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
+        if self._depth and key in self._meta:
+            value = self._meta[key]
+            return default if value is None else value
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else default
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        if key in self._meta:
+            self._meta[key] = value
 
     def get_metas(self, *keys: str) -> dict[str, str]:
-        """Several meta values in one query (those present)."""
+        """Several meta values (those present): from ``_meta`` inside a
+        transaction when it holds them all, else in one query."""
+        if self._depth:
+            meta = self._meta
+            if all(k in meta for k in keys):
+                return {k: meta[k] for k in keys if meta[k] is not None}   # type: ignore[misc]
         marks = ", ".join("?" * len(keys))
         return dict(self.db.execute(f"SELECT key, value FROM meta WHERE key IN ({marks})", keys).fetchall())
 
     def set_metas(self, values: Mapping[str, str]) -> None:
-        """Several meta values in one statement (every action ends with two)."""
-        self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
+        """Several meta values; inside a transaction only those that changed
+        are written (most events move neither the clock nor the run counter)."""
+        if self._depth:
+            meta = self._meta
+            values = {k: v for k, v in values.items() if k not in meta or meta[k] != v}
+            if not values:
+                return
+            meta.update((k, v) for k, v in values.items() if k in meta)
+        if len(values) == 1:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", next(iter(values.items())))
+        else:
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
 
     def next_run_id(self) -> int:
         n = int(self.get_meta("next_run", "1"))
@@ -870,6 +962,7 @@ class Store:
         if key == "email address":
             if not value:
                 raise StoreError("the email address cannot be emptied")
+            self.people_writes += 1
             try:
                 self.db.execute(f'UPDATE people SET "{col}"=?, email_key=? WHERE id=?',
                                 (raw, value.casefold(), pid))
@@ -888,6 +981,7 @@ class Store:
             raise OverflowError("Python int too large to convert to SQLite INTEGER")
         if raw.__class__ is str and not raw.isascii():
             raw.encode()   # a lone surrogate: UnicodeEncodeError now, as execute() would
+        self.people_writes += 1
         updates = self._updates
         if updates is None:
             updates = self._updates = {}
@@ -905,6 +999,7 @@ class Store:
             self.set_field(pid, key, value)
 
     def delete_person(self, pid: int) -> None:
+        self.people_writes += 1
         self.flush()
         if self._chunk is not None:
             self._set_chunk(self._chunk)   # the memberships read ahead hold this person

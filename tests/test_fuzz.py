@@ -43,7 +43,7 @@ def test_the_coherent_strategy_reaches_the_engine():
     """Most coherent programs check clean, so the run and plan stages are exercised."""
     reached = []
 
-    @settings(max_examples=30, **CI)
+    @settings(max_examples=30, derandomize=True, **CI)   # a share of random draws: fixed, so never flaky
     @given(coherent())
     def probe(text):
         reached.append(exercise(text)["run"])

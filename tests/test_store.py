@@ -153,23 +153,24 @@ def test_sigint_mid_batch_leaves_the_store_as_before(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "from campaignlang.cli import main; main()",
                              "run", str(program_file), "Bench/Batch", "--db", str(db)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
-    # wait until the batch is under way: the store's write lock is taken
+    # wait until the batch is under way: the store's write lock is held for a
+    # while (the short transactions of start-up release it within milliseconds)
     deadline = time.monotonic() + 30
-    locked = False
+    locked_since = None
     while time.monotonic() < deadline and proc.poll() is None:
         probe = sqlite3.connect(db, timeout=0)
         try:
             probe.execute("BEGIN IMMEDIATE")
             probe.execute("ROLLBACK")
+            locked_since = None
         except sqlite3.OperationalError:
-            locked = True
+            locked_since = locked_since or time.monotonic()
         finally:
             probe.close()
-        if locked:
+        if locked_since is not None and time.monotonic() - locked_since > 0.2:
             break
-        time.sleep(0.05)
-    assert locked, "the run never started writing"
-    time.sleep(1.0)          # well inside the batch (it takes several seconds)
+        time.sleep(0.02)
+    assert locked_since is not None and proc.poll() is None, "the batch never started writing"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
