@@ -45,7 +45,6 @@ import functools
 import sys
 import threading
 from collections import deque
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -344,50 +343,22 @@ class Engine(Evaluator):
 
     # -- actions -------------------------------------------------------------------
 
-    @contextmanager
-    def _action(self, name: str, campaign: str | None = None) -> Iterator[ActionResult]:
-        if self._in_action:
-            raise RunError(f"cannot start '{name}' while another action runs (a handler calling back?)")
-        self._step_limit = self.max_steps if self.max_steps is not None else sys.maxsize
-        self._cancel.clear()
-        result = ActionResult(name, campaign, store=self.store)
-        self._clock_before = self.clock.now
-        with self.store.transaction():
-            self._in_action = True
-            try:
-                meta = self.store.get_metas("clock", "next_run")   # one query: every event is an action
-                saved = meta.get("clock")
-                if saved and saved != self.clock.iso and parse_time(saved) > self.clock.now:
-                    self.clock._reset(parse_time(saved))   # another process moved it on
-                    self._clock_before = self.clock.now
-                self._result = result
-                self._work.clear()
-                self._runs_per_person.clear()
-                self._stopped.clear()
-                self._steps_action = 0
-                self._next_run = int(meta.get("next_run", "1"))
-                try:
-                    yield result
-                    self._drain()
-                except OverflowError as exc:   # a date past 9999-12-31, a number past 64 bits
-                    what = ("a whole number larger than 19 digits" if "INTEGER" in str(exc) else
-                            "a date past 9999-12-31, the last date the clock can hold")
-                    raise RunError(f"'{name}' reached {what}; nothing it did was kept") from None
-                self.store.set_metas({"next_run": str(self._next_run), "clock": self.clock.iso})
-                result.last_activity = self.store.last_activity_id()
-                result.first_activity = self.store.first_activity_id()
-            finally:
-                self._in_action = False
-                self._result = None
-                self._work.clear()
-                self._run_stack.clear()
+    def _action(self, name: str, campaign: str | None = None) -> "_Action":
+        """``with self._action("fire") as result:`` one action, one transaction (§8)."""
+        return _Action(self, name, campaign)
 
     def _after_rollback(self) -> None:
         self.clock._reset(self._clock_before)
         self._work.clear()
         self._run_stack.clear()
 
+    #: whether this action gave out a run id no ``runs`` row records (``_new_run_id``)
+    _unrecorded_runs = False
+
     def _new_run_id(self) -> int:
+        """A run id for steps outside a campaign (``run_steps``): the run
+        history does not record it, so the action writes the counter."""
+        self._unrecorded_runs = True
         n = self._next_run
         self._next_run += 1
         return n
@@ -1221,6 +1192,88 @@ class Engine(Evaluator):
         if isinstance(want, str) and isinstance(value, str):
             return want.casefold() == value.casefold()
         return want == value
+
+
+class _Action:
+    """An action (``Engine._action``): one store transaction around the
+    body and the queue it leaves (``_drain``). Commits with the run counter
+    and the clock; an exception anywhere rolls everything back (the
+    store's hook puts the clock back). A class, not a generator: every
+    event is an action."""
+
+    __slots__ = ("engine", "name", "result", "tx")
+
+    def __init__(self, engine: Engine, name: str, campaign: str | None):
+        if engine._in_action:
+            raise RunError(f"cannot start '{name}' while another action runs (a handler calling back?)")
+        self.engine = engine
+        self.name = name
+        engine._step_limit = engine.max_steps if engine.max_steps is not None else sys.maxsize
+        if engine._cancel.is_set():
+            engine._cancel.clear()
+        self.result = ActionResult(name, campaign, store=engine.store)
+        engine._clock_before = engine.clock.now
+        self.tx = engine.store.transaction()
+
+    def __enter__(self) -> ActionResult:
+        e = self.engine
+        self.tx.__enter__()
+        e._in_action = True
+        try:
+            store = e.store
+            saved = store.get_meta("clock")   # answered from the store's cache: every event is an action
+            if saved and saved != e.clock.iso and parse_time(saved) > e.clock.now:
+                e.clock._reset(parse_time(saved))   # another process moved it on
+                e._clock_before = e.clock.now
+            e._result = self.result
+            e._work.clear()
+            e._runs_per_person.clear()
+            e._stopped.clear()
+            e._steps_action = 0
+            e._next_run = store.run_counter()
+            e._unrecorded_runs = False
+        except BaseException as exc:
+            self._finish()
+            self.tx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self.result
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        e = self.engine
+        try:
+            if exc is None:
+                try:
+                    e._drain()
+                    store = e.store
+                    store.set_run_counter(e._next_run, not e._unrecorded_runs)
+                    store.set_metas({"clock": e.clock.iso})
+                    result = self.result
+                    result.last_activity = e.store.last_activity_id()
+                    result.first_activity = e.store.first_activity_id()
+                except OverflowError as overflow:
+                    raise self._overflow(overflow) from None
+            elif isinstance(exc, OverflowError):
+                raise self._overflow(exc) from None
+        except BaseException as failed:
+            self._finish()
+            self.tx.__exit__(type(failed), failed, failed.__traceback__)   # rolls back
+            raise
+        self._finish()
+        self.tx.__exit__(exc_type, exc, tb)   # commits, or rolls back on exc (which goes on)
+        return False
+
+    def _overflow(self, exc: OverflowError) -> RunError:
+        """A date past 9999-12-31, a number past 64 bits."""
+        what = ("a whole number larger than 19 digits" if "INTEGER" in str(exc) else
+                "a date past 9999-12-31, the last date the clock can hold")
+        return RunError(f"'{self.name}' reached {what}; nothing it did was kept")
+
+    def _finish(self) -> None:
+        e = self.engine
+        e._in_action = False
+        e._result = None
+        e._work.clear()
+        e._run_stack.clear()
 
 
 # --------------------------------------------------------------------------

@@ -5,7 +5,10 @@ One file (or ``":memory:"``) holds everything a simulation needs to resume in
 a later process. Layout, schema version 1:
 
 * ``meta`` — key/value: ``schema_version``, ``clock`` (virtual now),
-  ``next_run``. Opening a store of another version is a ``StoreError``.
+  ``next_run`` (the run ids no row of ``runs`` holds: those of a test's setup
+  steps; the next run id is past both it and the last run recorded, so an
+  event need not write it). Opening a store of another version is a
+  ``StoreError``.
 * ``fields`` — person field key (``name_key``) -> declared name, type and the
   column that holds it. Every field is a typed column of ``people``
   (text/email/decimal/date/datetime as TEXT in ISO spelling, integer/score/
@@ -490,7 +493,9 @@ class Store:
     _activity_base: int = 0
     #: meta keys every action reads: fetched with the first query of each
     #: transaction (``_begun``) and answered from ``_meta`` while it lasts
-    HOT_META: tuple[str, ...] = ("clock", "next_run")
+    HOT_META: tuple[str, ...] = ("clock",)
+    #: the next run id (``run_counter``), loaded with the hot meta values
+    _run_counter: int = 1
     _meta: dict[str, str | None] = {}
     #: whether the cached values above are the file's (until a rollback, or
     #: another connection's commit: ``_data_version`` changes)
@@ -688,10 +693,12 @@ class Store:
             self._load_fields()
         hot = self.HOT_META
         row = self.db.execute(
-            "SELECT (SELECT max(id) FROM activities)"
+            "SELECT (SELECT max(id) FROM activities), (SELECT run FROM runs ORDER BY id DESC LIMIT 1), "
+            "(SELECT value FROM meta WHERE key='next_run')"
             + "".join(", (SELECT value FROM meta WHERE key=?)" for _ in hot), hot).fetchone()
         self._next_activity = self._activity_base = (row[0] or 0) + 1
-        self._meta = dict(zip(hot, row[1:]))
+        self._run_counter = max((row[1] or 0) + 1, int(row[2] or 1))
+        self._meta = {"next_run": row[2], **dict(zip(hot, row[3:]))}
         self._fresh = True
 
     def _rollback(self) -> None:
@@ -773,10 +780,21 @@ class Store:
         else:
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
 
-    def next_run_id(self) -> int:
-        n = int(self.get_meta("next_run", "1"))
-        self.set_meta("next_run", str(n + 1))
-        return n
+    def run_counter(self) -> int:
+        """Inside a transaction: the next run id, past every id the run
+        history records and past ``meta.next_run``."""
+        assert self._depth, "run_counter is read inside a transaction"
+        return self._run_counter
+
+    def set_run_counter(self, n: int, recorded: bool) -> None:
+        """At the end of an action: ``n`` is the next run id. ``recorded``:
+        each id it gave out is in the run history (``record_run``), where
+        the next transaction finds it, so ``meta.next_run`` need not be
+        written: an event saves a statement."""
+        assert self._depth, "set_run_counter is called inside a transaction"
+        if not recorded and n != self._run_counter:
+            self.set_metas({"next_run": str(n)})
+        self._run_counter = n
 
     # -- fields --------------------------------------------------------------
 

@@ -526,3 +526,88 @@ def test_the_activity_log_is_byte_identical_between_runs():
     first, second = _scenario(), _scenario()
     assert first == second
     assert first.count("\n") > 20
+
+
+# -- one event, several trigger campaigns: each sees what the runs before it wrote ----------
+
+ONE_FORM = """
+program "P" {
+    form "F"
+    campaign "A Moves" trigger {
+        smart list { trigger fills out form "F" }
+        flow { change data value lead.Country to "DE" }
+    }
+    campaign "B Germans" trigger {
+        smart list { trigger fills out form "F"; filter lead.Country is "DE" }
+        flow { interesting moment milestone "B saw {{lead.Country}}" }
+    }
+    campaign "C Americans" trigger {
+        smart list { trigger fills out form "F"; filter lead.Country is "US" }
+        flow { interesting moment milestone "C saw {{lead.Country}}" }
+    }
+    campaign "D Deletes" trigger {
+        smart list { trigger fills out form "F"; filter lead.City is "Gone" }
+        flow { delete person }
+    }
+    campaign "E After" trigger {
+        smart list { trigger fills out form "F" }
+        flow { interesting moment milestone "E saw {{lead.Country}} in {{lead.City:default=nowhere}}" }
+    }
+}
+"""
+
+
+def test_runs_of_one_event_see_the_fields_earlier_runs_wrote():
+    # the event reads the person once and hands it to the runs it starts; a
+    # write in between makes the next run read the person again (the filters
+    # are evaluated when each queued run starts, §8 and docs/language.md)
+    e = make(ONE_FORM)
+    e.add_person("ann@example.com", {"Country": "US"})
+    e.add_person("bob@example.com", {"Country": "US", "City": "Gone"})
+    e.fire("fills out form", ["ann@example.com", "bob@example.com"], "F")
+    assert moments(e, "ann@example.com") == ["B saw DE", "E saw DE in nowhere"]
+    assert e.get("ann@example.com", "Country") == "DE"
+    # bob is deleted by D, so E (queued behind it) never starts for him
+    assert moments(e, "bob@example.com") == ["B saw DE"]
+    assert "Delete Person" in types(e, "bob@example.com")
+
+
+def test_runs_of_one_event_share_the_person_when_nothing_writes():
+    e = make(ONE_FORM.replace('change data value lead.Country to "DE"', 'interesting moment milestone "A"'))
+    e.add_person("ann@example.com", {"Country": "US", "City": "Paris"})
+    e.fire("fills out form", ["ann@example.com"], "F")
+    assert moments(e, "ann@example.com") == ["A", "C saw US", "E saw US in Paris"]
+
+
+STALE = """
+program "P" {
+    form "F"
+    list "L"
+    campaign "A Requests" trigger {
+        smart list { trigger fills out form "F" }
+        flow { request campaign "R Moves" }
+    }
+    campaign "B Lists" trigger {
+        smart list { trigger fills out form "F"; filter lead.Country is "US" }
+        flow { add to list "L" }
+    }
+    campaign "R Moves" trigger {
+        smart list { trigger campaign is requested }
+        flow { change data value lead.Country to "DE" }
+    }
+    campaign "C Listed" trigger {
+        smart list { trigger added to list "L"; filter lead.Country is "DE" }
+        flow { interesting moment milestone "C saw {{lead.Country}}" }
+    }
+}
+"""
+
+
+def test_a_queued_run_reads_the_person_again_after_another_run_wrote():
+    # the queue: A, B (both on the form); A requests R, B's add to list queues
+    # C behind R; R writes Country through its own read of the person, so C,
+    # queued with the person as B saw it, must read it again
+    e = make(STALE)
+    e.add_person("ann@example.com", {"Country": "US"})
+    e.fire("fills out form", ["ann@example.com"], "F")
+    assert moments(e, "ann@example.com") == ["C saw DE"]

@@ -29,7 +29,9 @@ from pathlib import Path
 
 import pytest
 
+from campaignlang import ast
 from campaignlang.engine import Engine, program_from_text
+from campaignlang.errors import RunError
 from campaignlang.store import Store
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -327,3 +329,66 @@ def test_two_processes_creating_one_new_store(tmp_path):
     errs = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], errs
     assert integrity(db) == ["ok"]
+
+
+_TRIGGERED = '''program "P" {
+ form "F"
+ list "L"
+ campaign "T" trigger {
+  smart list { trigger fills out form "F" }
+  flow { change score lead."Lead Score" by +1 }
+  qualify every time
+ }
+}
+'''
+
+
+def _run_ids(db):
+    con = sqlite3.connect(db)
+    try:
+        runs = [r[0] for r in con.execute("SELECT run FROM runs ORDER BY id")]
+        logged = [r[0] for r in con.execute("SELECT DISTINCT run FROM activities WHERE run IS NOT NULL "
+                                            "ORDER BY id")]
+        return runs, logged
+    finally:
+        con.close()
+
+
+def test_run_ids_never_repeat_across_engines_reopening_and_setup_steps(tmp_path):
+    """An event does not write the run counter: the next id is past the last
+    run recorded and past meta.next_run (written only by ids no run records,
+    a test's setup steps). Interleaved engines, setup steps and a reopened
+    store must still never give an id twice."""
+    db = tmp_path / "s.db"
+    a = Engine(program_from_text(_TRIGGERED), Store(str(db)))
+    b = Engine(program_from_text(_TRIGGERED), Store(str(db)))
+    a.add_person("ann@example.com")
+    a.fire("fills out form", ["ann@example.com"], "F")
+    b.fire("fills out form", ["ann@example.com"], "F")
+    steps = [ast.AddToList(ast.Ref("P", "L"))]
+    b.run_steps("ann@example.com", steps)          # an id the run history does not hold
+    a.fire("fills out form", ["ann@example.com"], "F")
+    a.store.close()
+    b.store.close()
+    c = Engine(program_from_text(_TRIGGERED), Store(str(db)))
+    c.run_steps("ann@example.com", [ast.RemoveFromList(ast.Ref("P", "L"))])
+    c.fire("fills out form", ["ann@example.com"], "F")
+    c.store.close()
+    runs, logged = _run_ids(db)
+    assert runs == [1, 2, 4, 6]
+    assert logged == [1, 2, 3, 4, 5, 6]
+    e = Engine(program_from_text(_TRIGGERED), Store(str(db)))
+    assert e.get("ann@example.com", "Lead Score") == 4
+    assert [a.type for a in e.activities("ann@example.com") if a.run in (3, 5)] == ["Add to List", "Remove from List"]
+
+
+def test_a_rolled_back_event_gives_its_run_id_again(tmp_path):
+    db = tmp_path / "s.db"
+    e = Engine(program_from_text(_TRIGGERED), Store(str(db)), max_steps=0)
+    e.add_person("ann@example.com")
+    with pytest.raises(RunError):
+        e.fire("fills out form", ["ann@example.com"], "F")
+    e.max_steps = None
+    e.fire("fills out form", ["ann@example.com"], "F")
+    e.store.close()
+    assert _run_ids(db) == ([1], [1])
