@@ -64,6 +64,14 @@ MAX_API_PEOPLE = 100
 
 _EMAIL = frozenset({"email address"})
 
+#: a trigger phrase given to ``fire`` -> its kind (valid ones only)
+_FIRE_KINDS: dict[str, str] = {}
+
+#: the event kinds that log a form or email activity: (asset kind, activity type, attribute)
+_ASSET_EVENTS = {"fills out form": ("form", "Fill Out Form", "form"),
+                 "opens email": ("email", "Open Email", "email"),
+                 "clicks link in email": ("email", "Click Email", "email")}
+
 #: the kinds whose trigger index (the form, page, email or list) alone decides a match
 _INDEX_DECIDES = frozenset({"fills out form", "opens email", "clicks link in email", "visits web page",
                             "added to list", "removed from list"})
@@ -665,27 +673,31 @@ class Engine(Evaluator):
         """An event for each person (``fills out form "F"``, ``visits web page
         "W"``, ``data value changes lead.F to V``...): trigger campaigns whose
         trigger matches start a run for each person who passes their filters."""
-        if isinstance(trigger, ast.Trigger):
-            kind = trigger.kind
-            target = trigger.target if target is None else target
-            field_name = trigger.field.name if trigger.field is not None else field_name
-            to = trigger.to if trigger.to is not None else to
-            from_ = trigger.from_ if trigger.from_ is not None else from_
-        else:
-            kind = " ".join(trigger.split())
-        if kind not in ast.TRIGGER_KINDS:
-            raise RunError(f"unknown trigger '{kind}'; triggers: " + ", ".join(ast.TRIGGER_KINDS))
-        if kind == "campaign is requested":
-            raise RunError("a campaign is requested through request, not fire")
-        if isinstance(target, str):
+        kind = _FIRE_KINDS.get(trigger) if trigger.__class__ is str else None
+        if kind is None:
+            if isinstance(trigger, ast.Trigger):
+                kind = trigger.kind
+                target = trigger.target if target is None else target
+                field_name = trigger.field.name if trigger.field is not None else field_name
+                to = trigger.to if trigger.to is not None else to
+                from_ = trigger.from_ if trigger.from_ is not None else from_
+            else:
+                kind = " ".join(trigger.split())
+            if kind not in ast.TRIGGER_KINDS:
+                raise RunError(f"unknown trigger '{kind}'; triggers: " + ", ".join(ast.TRIGGER_KINDS))
+            if kind == "campaign is requested":
+                raise RunError("a campaign is requested through request, not fire")
+            if trigger.__class__ is str and len(_FIRE_KINDS) < 1024:
+                _FIRE_KINDS[trigger] = kind
+        if target.__class__ is str:
             target = _cached_ref(target) if kind != "visits web page" else ast.Ref(None, target)
         attrs = ({k: (literal_text(v) if isinstance(v, ast.Node) else v) for k, v in attributes.items()}
                  if attributes else {})
-        pids = [self.person_id(p) for p in people]
+        pids = [p if p.__class__ is int else self.person_id(p) for p in people]
         # the person is read with the fields of every campaign listening for this
         # event, and handed to the runs it starts while nothing has written to it
         columns = self._fire_columns(kind)
-        with self._action("fire", None) as result:
+        with _Action(self, "fire", None) as result:
             for pid in pids:
                 person = self.store.person(pid, columns)
                 # the event's attributes reach the trigger tokens of the runs it starts,
@@ -717,9 +729,7 @@ class Engine(Evaluator):
                   field_name: str | None, to: Any, from_: Any) -> None:
         now = self.clock.iso
         if kind in ("fills out form", "opens email", "clicks link in email"):
-            asset_kind, type_, attr = {"fills out form": ("form", "Fill Out Form", "form"),
-                                       "opens email": ("email", "Open Email", "email"),
-                                       "clicks link in email": ("email", "Click Email", "email")}[kind]
+            asset_kind, type_, attr = _ASSET_EVENTS[kind]
             ref = self._need(target, kind)
             try:
                 key = self.asset_key(asset_kind, ref, None)
@@ -926,8 +936,10 @@ class Engine(Evaluator):
         pid = person.id
         if person.deleted or pid in self._stopped:
             return False
-        if check_smart_list and not self.matches(c.smart_list, person, c.program):
+        if check_smart_list and not self.smart_list_pred(c.smart_list, c.program)(person):
             return False
+        if check_rule and c.qualify is not None and c.qualify.rule == "every time":
+            check_rule = False   # the common rule of trigger campaigns: nothing to read
         if check_rule and not self.rule_allows(c, person):
             return False
         n = self._runs_per_person.get(pid, 0) + 1
@@ -1201,7 +1213,7 @@ class _Action:
     store's hook puts the clock back). A class, not a generator: every
     event is an action."""
 
-    __slots__ = ("engine", "name", "result", "tx")
+    __slots__ = ("engine", "name", "result", "outer")
 
     def __init__(self, engine: Engine, name: str, campaign: str | None):
         if engine._in_action:
@@ -1213,14 +1225,18 @@ class _Action:
             engine._cancel.clear()
         self.result = ActionResult(name, campaign, store=engine.store)
         engine._clock_before = engine.clock.now
-        self.tx = engine.store.transaction()
 
     def __enter__(self) -> ActionResult:
         e = self.engine
-        self.tx.__enter__()
+        store = e.store
+        # the store's transaction (Store.transaction, without its object)
+        self.outer = not store._depth
+        if self.outer:
+            store._begin()
+        else:
+            store._depth += 1
         e._in_action = True
         try:
-            store = e.store
             saved = store.get_meta("clock")   # answered from the store's cache: every event is an action
             if saved and saved != e.clock.iso and parse_time(saved) > e.clock.now:
                 e.clock._reset(parse_time(saved))   # another process moved it on
@@ -1234,7 +1250,7 @@ class _Action:
             e._unrecorded_runs = False
         except BaseException as exc:
             self._finish()
-            self.tx.__exit__(type(exc), exc, exc.__traceback__)
+            self._leave(exc)
             raise
         return self.result
 
@@ -1246,21 +1262,28 @@ class _Action:
                     e._drain()
                     store = e.store
                     store.set_run_counter(e._next_run, not e._unrecorded_runs)
-                    store.set_metas({"clock": e.clock.iso})
+                    store.set_meta_if_changed("clock", e.clock.iso)
                     result = self.result
-                    result.last_activity = e.store.last_activity_id()
-                    result.first_activity = e.store.first_activity_id()
+                    result.last_activity = store.last_activity_id()
+                    result.first_activity = store.first_activity_id()
                 except OverflowError as overflow:
                     raise self._overflow(overflow) from None
             elif isinstance(exc, OverflowError):
                 raise self._overflow(exc) from None
         except BaseException as failed:
             self._finish()
-            self.tx.__exit__(type(failed), failed, failed.__traceback__)   # rolls back
+            self._leave(failed)   # rolls back
             raise
         self._finish()
-        self.tx.__exit__(exc_type, exc, tb)   # commits, or rolls back on exc (which goes on)
+        self._leave(exc)   # commits, or rolls back on exc (which goes on)
         return False
+
+    def _leave(self, exc: BaseException | None) -> None:
+        store = self.engine.store
+        if self.outer:
+            store._end(exc)
+        else:
+            store._depth -= 1
 
     def _overflow(self, exc: OverflowError) -> RunError:
         """A date past 9999-12-31, a number past 64 bits."""

@@ -117,6 +117,7 @@ class CampaignInfo:
     flow: ast.Flow | None = None
     qualify: ast.Qualify | None = None
     clone_of: "CampaignInfo | None" = None
+    _qualname: str | None = field(default=None, init=False, repr=False)
 
     @property
     def kind(self) -> str:
@@ -132,7 +133,12 @@ class CampaignInfo:
 
     @property
     def qualname(self) -> str:
-        return f'"{self.program.name}"."{self.name}"'
+        """``"Program"."Campaign"``: the key of its runs and activities
+        (made once: every run reads it)."""
+        q = self._qualname
+        if q is None:
+            q = self._qualname = f'"{self.program.name}"."{self.name}"'
+        return q
 
     @property
     def description(self) -> str:

@@ -22,6 +22,13 @@ a later process. Layout, schema version 1:
   values (JSON).
 * ``runs`` — run history: (person, campaign, time), read by qualification
   rules and ``campaign was run``.
+
+Both logs are indexed on ``person`` alone: every lookup is one person's
+(a history filter, a qualification rule, a person's activities), and a
+person has few rows, so the narrow index answers it by reading them, while
+each event, which writes to both, pays far less than for the wider
+``(person, type, asset)`` and ``(person, campaign, at)`` of earlier stores
+(still used where they exist: the queries suit either).
 * ``queue`` — paused runs (and any work due later): kind, person, campaign,
   due time, resume step, run id, context (JSON).
 * ``schedules`` — the last occurrence of each batch schedule that ran.
@@ -33,9 +40,10 @@ is written; two processes creating one new file race safely under the write
 lock. Another process's action makes ``BEGIN IMMEDIATE`` wait up to
 ``timeout`` seconds (``$CAMPAIGNLANG_BUSY_TIMEOUT``, default 5), then
 ``StoreError``: the store is busy. Every SQLite error inside a transaction
-becomes a ``StoreError`` after the rollback. At each BEGIN the cached
-activity id and, when the schema changed, the field layout are re-read: another
-process may have written since.
+becomes a ``StoreError`` after the rollback. At each BEGIN, when another
+connection has committed since (``PRAGMA data_version``; never for
+``:memory:``), the cached activity id, run counter, clock and field layout
+are re-read.
 
 Transactions: ``with store.transaction():`` is one action. The outermost
 ``transaction`` begins, commits on success and rolls back on *any* exception,
@@ -90,10 +98,10 @@ CREATE INDEX program_members_person ON program_members (person);
 CREATE TABLE activities (id INTEGER PRIMARY KEY, person INTEGER, type TEXT NOT NULL,
                          campaign TEXT, run INTEGER, at TEXT NOT NULL, asset TEXT,
                          attributes TEXT NOT NULL, old TEXT, new TEXT);
-CREATE INDEX activities_person ON activities (person, type, asset);
+CREATE INDEX activities_person ON activities (person);
 CREATE TABLE runs (id INTEGER PRIMARY KEY, person INTEGER NOT NULL, campaign TEXT NOT NULL,
                    at TEXT NOT NULL, run INTEGER NOT NULL);
-CREATE INDEX runs_person ON runs (person, campaign, at);
+CREATE INDEX runs_person ON runs (person);
 CREATE TABLE queue (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, person INTEGER NOT NULL,
                     campaign TEXT NOT NULL, due TEXT NOT NULL, step INTEGER NOT NULL DEFAULT 0,
                     run INTEGER, context TEXT NOT NULL DEFAULT '{}');
@@ -505,6 +513,8 @@ class Store:
     #: had some value is still current while it has that value (the engine
     #: hands the person an event was fired for to the runs it starts)
     people_writes: int = 0
+    #: ``columns_for`` SELECT -> the same with ``WHERE id=?`` (``person``)
+    _by_id: dict[str, str] = {}
 
     def __init__(self, path: str = ":memory:", *, timeout: float | None = None,
                  verify: bool = True):
@@ -517,6 +527,7 @@ class Store:
         self.timeout = busy_timeout() if timeout is None else float(timeout)
         self._depth = 0
         self._buffer: list[tuple] = []
+        self._by_id = {}
         self._next_activity: int | None = None
         self._on_rollback: list = []
         self._schema_seen: int | None = None
@@ -734,6 +745,7 @@ class Store:
         mem._buffer = []
         mem._next_activity = None
         mem._meta = {}
+        mem._by_id = {}
         mem._fresh = False
         mem._on_rollback = []
         mem.timeout = self.timeout
@@ -779,6 +791,12 @@ class Store:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", next(iter(values.items())))
         else:
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
+
+    def set_meta_if_changed(self, key: str, value: str) -> None:
+        """``set_meta``, unless the transaction's cache says it holds ``value``."""
+        if self._depth and self._meta.get(key, _MISSING) == value:
+            return
+        self.set_meta(key, value)
 
     def run_counter(self) -> int:
         """Inside a transaction: the next run id, past every id the run
@@ -893,7 +911,10 @@ class Store:
             row = self.db.execute("SELECT * FROM people WHERE id=?", (pid,)).fetchone()
             return self._person(row) if row else None
         sql, layout = fields
-        row = self.db.execute(sql + " WHERE id=?", (pid,)).fetchone()
+        by_id = self._by_id.get(sql)
+        if by_id is None:
+            by_id = self._by_id[sql] = sql + " WHERE id=?"
+        row = self.db.execute(by_id, (pid,)).fetchone()
         return Person(row[0], row, layout, bool(row[1]), self._full_row) if row else None
 
     def columns_for(self, keys: Any) -> tuple[str, dict[str, tuple[int, str]]]:
