@@ -221,6 +221,8 @@ class Engine(Evaluator):
         self._trigger_indexes: dict[str, dict[Any, list[tuple[CampaignInfo, ast.Trigger]]]] = {}
         self._emit_plans: dict[tuple, tuple[tuple[CampaignInfo, TokenContext], ...]] = {}
         self._event_json: dict[tuple[str, str], str] = {}
+        #: (event kind, id of the form or email Ref) -> (activity type, attribute, asset key, Ref)
+        self._event_assets: dict[tuple[str, int], tuple[str, str, str, ast.Ref]] = {}
         self._columns: dict[Any, tuple[Any, Any]] = {}
         self._token_keys: set[str] | None = None
         for c in self.model.campaigns:
@@ -729,17 +731,24 @@ class Engine(Evaluator):
                   field_name: str | None, to: Any, from_: Any) -> None:
         now = self.clock.iso
         if kind in ("fills out form", "opens email", "clicks link in email"):
-            asset_kind, type_, attr = _ASSET_EVENTS[kind]
-            ref = self._need(target, kind)
-            try:
-                key = self.asset_key(asset_kind, ref, None)
-            except InvalidSmartList as exc:
-                raise RunError(str(exc)) from None
+            hit = self._event_assets.get((kind, id(target)))   # by identity: hashing a Ref costs more
+            if hit is None or hit[3] is not target:
+                asset_kind, type_, attr = _ASSET_EVENTS[kind]
+                ref = self._need(target, kind)
+                try:
+                    key = self.asset_key(asset_kind, ref, None)
+                except InvalidSmartList as exc:
+                    raise RunError(str(exc)) from None
+                if len(self._event_assets) >= 4096:
+                    self._event_assets.clear()
+                hit = self._event_assets[(kind, id(target))] = (type_, attr, key, ref)
+            type_, attr, key, ref = hit
             if attrs:
                 self.store.add_activity(person.id, type_, None, None, now, {attr: key, **attrs}, key)
+                self._host_emit(person, kind, asset=key, name=ref.name, attributes=attrs)
             else:
                 self.store.add_activity_json(person.id, type_, None, None, now, self._asset_json(attr, key), key)
-            self._host_emit(person, kind, asset=key, name=ref.name, attributes=attrs)
+                self._emit_indexed(person, kind, key, ref.name)
         elif kind == "visits web page":
             page = self._need(target, kind).name
             self.store.add_activity(person.id, "Visit Web Page", None, None, now, {"page": page, **attrs}, page)
@@ -1056,10 +1065,7 @@ class Engine(Evaluator):
         stamp = self.store.people_writes
         pid = person.id
         if kind in _INDEX_DECIDES and not event.get("attributes"):
-            # the index alone decides, and the trigger tokens are the event's
-            # name: the campaigns and their contexts are worked out once
-            for c, ctx in self._emit_plan(kind, event[attr], event.get("name", "")):
-                work.append(("start", c, pid, ctx, cause, "trigger", person, stamp))
+            self._emit_indexed(person, kind, event[attr], event.get("name", ""))
             return
         if attr is not None:   # only the triggers on this form, page, email, field, list or program
             candidates = self._trigger_index(kind).get(event.get(attr), ())
@@ -1081,6 +1087,20 @@ class Engine(Evaluator):
                 tokens = self._trigger_tokens(kind, event)
             ctx = self.own_context(c, None, tokens)
             work.append(("start", c, pid, ctx, cause, "trigger", person, stamp))
+
+    def _emit_indexed(self, person: Person, kind: str, value: Any, name: str) -> None:
+        """``_host_emit`` of an event without attributes whose kind the trigger
+        index alone decides (``_INDEX_DECIDES``): the campaigns it starts and
+        their token contexts (the event's name) are worked out once."""
+        if kind not in self._triggers:
+            return
+        plan = self._emit_plan(kind, value, name)
+        if plan:
+            cause = self._run_stack[-1].cause if self._run_stack else ()
+            pid, stamp = person.id, self.store.people_writes
+            append = self._work.append
+            for c, ctx in plan:
+                append(("start", c, pid, ctx, cause, "trigger", person, stamp))
 
     def _emit_plan(self, kind: str, value: Any, name: str) -> tuple[tuple[CampaignInfo, TokenContext], ...]:
         """The (campaign, token context) pairs an event of ``kind`` on
@@ -1260,12 +1280,9 @@ class _Action:
             if exc is None:
                 try:
                     e._drain()
-                    store = e.store
-                    store.set_run_counter(e._next_run, not e._unrecorded_runs)
-                    store.set_meta_if_changed("clock", e.clock.iso)
                     result = self.result
-                    result.last_activity = store.last_activity_id()
-                    result.first_activity = store.first_activity_id()
+                    result.first_activity, result.last_activity = e.store.end_action(
+                        e._next_run, not e._unrecorded_runs, e.clock.iso)
                 except OverflowError as overflow:
                     raise self._overflow(overflow) from None
             elif isinstance(exc, OverflowError):
@@ -1275,7 +1292,10 @@ class _Action:
             self._leave(failed)   # rolls back
             raise
         self._finish()
-        self._leave(exc)   # commits, or rolls back on exc (which goes on)
+        if self.outer:
+            e.store._end(exc)   # commits (flushing first), or rolls back on exc (which goes on)
+        else:
+            e.store._depth -= 1
         return False
 
     def _leave(self, exc: BaseException | None) -> None:

@@ -297,6 +297,9 @@ def _decimal_cmp(raw: Any, literal: str) -> Any:
 
 _MISSING = object()
 
+#: column -> the UPDATE ``flush`` writes it with (made once: every event flushes)
+_UPDATE_SQL: dict[str, str] = {}
+
 
 # --------------------------------------------------------------------------
 # Records
@@ -792,6 +795,19 @@ class Store:
         else:
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
 
+    def end_action(self, next_run: int, recorded: bool, clock: str) -> tuple[int, int]:
+        """What every action does last, in one call (every event is one):
+        ``set_run_counter(next_run, recorded)``, the clock into meta when it
+        moved, and (first, last): the ids of the activities before the
+        transaction began and of its last one."""
+        assert self._depth and self._next_activity is not None, "end_action ends a transaction"
+        if not recorded and next_run != self._run_counter:
+            self.set_metas({"next_run": str(next_run)})
+        self._run_counter = next_run
+        if self._meta.get("clock", _MISSING) != clock:
+            self.set_meta("clock", clock)
+        return self._activity_base - 1, self._next_activity - 1
+
     def set_meta_if_changed(self, key: str, value: str) -> None:
         """``set_meta``, unless the transaction's cache says it holds ``value``."""
         if self._depth and self._meta.get(key, _MISSING) == value:
@@ -1236,7 +1252,10 @@ class Store:
         updates = self._updates
         if updates:
             for col, rows in updates.items():
-                self.db.executemany(f'UPDATE people SET "{col}"=? WHERE id=?', rows)
+                sql = _UPDATE_SQL.get(col)
+                if sql is None:
+                    sql = _UPDATE_SQL[col] = f'UPDATE people SET "{col}"=? WHERE id=?'
+                self.db.executemany(sql, rows)
             self._updates = self._updated = None
         if self._member_ops:
             self._flush_members()
