@@ -182,3 +182,19 @@ def test_sigint_mid_batch_leaves_the_store_as_before(tmp_path):
                           capture_output=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert _snapshot(db) != before
+
+
+def test_a_file_store_keeps_a_write_ahead_log_and_folds_it_back_on_close(tmp_path):
+    db = tmp_path / "s.db"
+    store = Store(str(db))
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 1   # NORMAL: the log syncs at checkpoints
+    with store.transaction():
+        store.set_meta("clock", "2026-02-01T00:00:00")
+    assert (tmp_path / "s.db-wal").exists()
+    store.close()
+    assert not (tmp_path / "s.db-wal").exists()
+    con = sqlite3.connect(db)   # what a copy of the closed file holds
+    assert con.execute("SELECT value FROM meta WHERE key='clock'").fetchone()[0] == "2026-02-01T00:00:00"
+    con.close()
+    assert Store(":memory:").db.execute("PRAGMA journal_mode").fetchone()[0] == "memory"
