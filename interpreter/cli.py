@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -247,12 +248,15 @@ def _open_engine(program, db: str | None, memory_note: bool = True, dry_run: boo
             if memory_note:
                 click.echo("using a store in memory (pass --db FILE to keep it)", err=True)
             store = Store(":memory:")
+        elif dry_run:   # read the file as it is, then work on a copy in memory
+            if not Path(db).exists():
+                _fail(f"no store {db}: plan reads a store and writes nothing (leave out --db to "
+                      f"plan against the people of --people alone)")
+            original = Store(db, write_ahead=False)
+            store = original.copy_to_memory()
+            original.close()
         else:
             store = Store(db)
-            if dry_run:
-                original = store
-                store = store.copy_to_memory()
-                original.close()
         return Engine(program, store)
     except CampaignError as exc:
         _fail(str(exc))

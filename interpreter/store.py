@@ -520,13 +520,16 @@ class Store:
     _by_id: dict[str, str] = {}
 
     def __init__(self, path: str = ":memory:", *, timeout: float | None = None,
-                 verify: bool = True):
+                 verify: bool = True, write_ahead: bool = True):
         """Open (or create) the store at ``path``. ``timeout``: seconds to
         wait for another process's write to end before saying the store is
         busy (default ``$CAMPAIGNLANG_BUSY_TIMEOUT``, else 5). ``verify``:
         run SQLite's ``quick_check`` on an existing file, so a damaged file
-        is refused now rather than half-way through an action."""
+        is refused now rather than half-way through an action.
+        ``write_ahead``: switch a file store to a write-ahead log (``False``
+        for a reader that must leave the file as it is: ``campaign plan``)."""
         self.path = str(path)
+        self.write_ahead = write_ahead
         self.timeout = busy_timeout() if timeout is None else float(timeout)
         self._depth = 0
         self._buffer: list[tuple] = []
@@ -592,7 +595,7 @@ class Store:
         if missing:
             raise StoreError(f"the store {self.path} is damaged: it has no table "
                              f"{', '.join(missing)}; restore it from a copy or start a new --db file")
-        if self.path != ":memory:":   # a campaign store, checked: now it may be changed
+        if self.path != ":memory:" and self.write_ahead:   # a campaign store, checked: now it may change
             try:
                 self._write_ahead()
             except sqlite3.DatabaseError as exc:
@@ -791,64 +794,27 @@ class Store:
         if key in self._meta:
             self._meta[key] = value
 
-    def get_metas(self, *keys: str) -> dict[str, str]:
-        """Several meta values (those present): from ``_meta`` inside a
-        transaction when it holds them all, else in one query."""
-        if self._depth:
-            meta = self._meta
-            if all(k in meta for k in keys):
-                return {k: meta[k] for k in keys if meta[k] is not None}   # type: ignore[misc]
-        marks = ", ".join("?" * len(keys))
-        return dict(self.db.execute(f"SELECT key, value FROM meta WHERE key IN ({marks})", keys).fetchall())
-
-    def set_metas(self, values: Mapping[str, str]) -> None:
-        """Several meta values; inside a transaction only those that changed
-        are written (most events move neither the clock nor the run counter)."""
-        if self._depth:
-            meta = self._meta
-            values = {k: v for k, v in values.items() if k not in meta or meta[k] != v}
-            if not values:
-                return
-            meta.update((k, v) for k, v in values.items() if k in meta)
-        if len(values) == 1:
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", next(iter(values.items())))
-        else:
-            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
-
     def end_action(self, next_run: int, recorded: bool, clock: str) -> tuple[int, int]:
-        """What every action does last, in one call (every event is one):
-        ``set_run_counter(next_run, recorded)``, the clock into meta when it
-        moved, and (first, last): the ids of the activities before the
+        """What every action does last, in one call (every event is one).
+        ``next_run`` is the next run id; ``recorded``: each id the action
+        gave out is in the run history (``record_run``), where the next
+        transaction finds it, so ``meta.next_run`` need not be written (an
+        event saves a statement). The clock goes into meta when it moved.
+        Returns (first, last): the ids of the activities before the
         transaction began and of its last one."""
         assert self._depth and self._next_activity is not None, "end_action ends a transaction"
         if not recorded and next_run != self._run_counter:
-            self.set_metas({"next_run": str(next_run)})
+            self.set_meta("next_run", str(next_run))
         self._run_counter = next_run
         if self._meta.get("clock", _MISSING) != clock:
             self.set_meta("clock", clock)
         return self._activity_base - 1, self._next_activity - 1
-
-    def set_meta_if_changed(self, key: str, value: str) -> None:
-        """``set_meta``, unless the transaction's cache says it holds ``value``."""
-        if self._depth and self._meta.get(key, _MISSING) == value:
-            return
-        self.set_meta(key, value)
 
     def run_counter(self) -> int:
         """Inside a transaction: the next run id, past every id the run
         history records and past ``meta.next_run``."""
         assert self._depth, "run_counter is read inside a transaction"
         return self._run_counter
-
-    def set_run_counter(self, n: int, recorded: bool) -> None:
-        """At the end of an action: ``n`` is the next run id. ``recorded``:
-        each id it gave out is in the run history (``record_run``), where
-        the next transaction finds it, so ``meta.next_run`` need not be
-        written: an event saves a statement."""
-        assert self._depth, "set_run_counter is called inside a transaction"
-        if not recorded and n != self._run_counter:
-            self.set_metas({"next_run": str(n)})
-        self._run_counter = n
 
     # -- fields --------------------------------------------------------------
 
@@ -1327,13 +1293,6 @@ class Store:
         row = self.db.execute("SELECT max(id) FROM activities").fetchone()
         self._next_activity = self._activity_base = (row[0] or 0) + 1
         return row[0] or 0
-
-    def first_activity_id(self) -> int:
-        """Inside an action: the id of the last activity before it began
-        (read once per transaction, with the first activity's id)."""
-        if self._depth and self._next_activity is not None:
-            return self._activity_base - 1
-        return self.last_activity_id()
 
     def has_activity(self, pid: int, type_: str, asset: str, since: str | None = None) -> bool:
         self.flush()

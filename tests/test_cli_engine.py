@@ -172,6 +172,28 @@ def test_plan_writes_nothing(project):
     assert "(plan: nothing was written)" in r.stdout
 
 
+def test_plan_against_a_missing_store_creates_nothing(project):
+    r = invoke("plan", "p.campaign", "Webinar A/Parent True", "--db", "typo.db")
+    assert r.exit_code == 2
+    assert r.stderr == ("error: no store typo.db: plan reads a store and writes nothing (leave out --db "
+                        "to plan against the people of --people alone)\n")
+    assert not (project / "typo.db").exists()
+
+
+def test_plan_leaves_a_store_of_an_older_release_in_its_journal_mode(project):
+    # stores written before the write-ahead log keep SQLite's rollback journal
+    # until a command that writes opens them; plan is not one
+    invoke("people", "import", "people.csv", "--db", "s.db", "--fields", "p.campaign")
+    con = sqlite3.connect(project / "s.db")
+    assert con.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    con.close()
+    before = (project / "s.db").read_bytes()
+    r = invoke("plan", "p.campaign", "Webinar A/Parent True", "--db", "s.db")
+    assert r.exit_code == 0, r.output
+    assert (project / "s.db").read_bytes() == before
+    assert sorted(p.name for p in project.iterdir() if p.name.startswith("s.db")) == ["s.db"]
+
+
 def test_campaign_test_reports_and_exits(project):
     r = invoke("test", "p.campaign")
     assert r.exit_code == 1
