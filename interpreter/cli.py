@@ -252,7 +252,7 @@ def _open_engine(program, db: str | None, memory_note: bool = True, dry_run: boo
             if not Path(db).exists():
                 _fail(f"no store {db}: plan reads a store and writes nothing (leave out --db to "
                       f"plan against the people of --people alone)")
-            original = Store(db, write_ahead=False)
+            original = Store(db)
             store = original.copy_to_memory()
             original.close()
         else:

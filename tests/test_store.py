@@ -186,7 +186,10 @@ def test_sigint_mid_batch_leaves_the_store_as_before(tmp_path):
 
 def test_a_file_store_keeps_a_write_ahead_log_and_folds_it_back_on_close(tmp_path):
     db = tmp_path / "s.db"
-    store = Store(str(db))
+    plain = Store(str(db))   # the default: SQLite's rollback journal
+    assert plain.db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    plain.close()
+    store = Store(str(db), write_ahead=True)
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 1   # NORMAL: the log syncs at checkpoints
     with store.transaction():
@@ -197,4 +200,5 @@ def test_a_file_store_keeps_a_write_ahead_log_and_folds_it_back_on_close(tmp_pat
     con = sqlite3.connect(db)   # what a copy of the closed file holds
     assert con.execute("SELECT value FROM meta WHERE key='clock'").fetchone()[0] == "2026-02-01T00:00:00"
     con.close()
-    assert Store(":memory:").db.execute("PRAGMA journal_mode").fetchone()[0] == "memory"
+    assert Store(str(db)).db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"   # the file keeps it
+    assert Store(":memory:", write_ahead=True).db.execute("PRAGMA journal_mode").fetchone()[0] == "memory"
