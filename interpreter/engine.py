@@ -221,6 +221,8 @@ class Engine(Evaluator):
         self._trigger_indexes: dict[str, dict[Any, list[tuple[CampaignInfo, ast.Trigger]]]] = {}
         self._emit_plans: dict[tuple, tuple[tuple[CampaignInfo, TokenContext], ...]] = {}
         self._event_json: dict[tuple[str, str], str] = {}
+        #: campaign id -> (campaign, smart list predicate, qualifies every time) (``_start``)
+        self._start_info: dict[int, tuple[CampaignInfo, Callable[[Person], bool], bool]] = {}
         #: (event kind, id of the form or email Ref) -> (activity type, attribute, asset key, Ref)
         self._event_assets: dict[tuple[str, int], tuple[str, str, str, ast.Ref]] = {}
         self._columns: dict[Any, tuple[Any, Any]] = {}
@@ -945,11 +947,15 @@ class Engine(Evaluator):
         pid = person.id
         if person.deleted or pid in self._stopped:
             return False
-        if check_smart_list and not self.smart_list_pred(c.smart_list, c.program)(person):
+        info = self._start_info.get(c.id)
+        if info is None or info[0] is not c:
+            # the smart list's predicate, and whether the rule is "every time"
+            # (the common rule of trigger campaigns: nothing to read), once
+            info = self._start_info[c.id] = (c, self.smart_list_pred(c.smart_list, c.program),
+                                             c.qualify is not None and c.qualify.rule == "every time")
+        if check_smart_list and not info[1](person):
             return False
-        if check_rule and c.qualify is not None and c.qualify.rule == "every time":
-            check_rule = False   # the common rule of trigger campaigns: nothing to read
-        if check_rule and not self.rule_allows(c, person):
+        if check_rule and not info[2] and not self.rule_allows(c, person):
             return False
         n = self._runs_per_person.get(pid, 0) + 1
         if n > self.max_runs_per_person:
@@ -999,13 +1005,14 @@ class Engine(Evaluator):
 
     def _drain(self) -> None:
         work = self._work
+        store = self.store
         while work:
             item = work.popleft()
             tag = item[0]
             if tag == "start":
                 _, c, pid, ctx, cause, source, person, stamp = item
-                if stamp != self.store.people_writes:   # someone wrote a field since: read again
-                    person = self.store.person(pid, self._campaign_columns(c))
+                if stamp != store.people_writes:   # someone wrote a field since: read again
+                    person = store.person(pid, self._campaign_columns(c))
                 if person is None or person.deleted:
                     continue
                 self._start(c, person, ctx, cause, source)
@@ -1094,7 +1101,9 @@ class Engine(Evaluator):
         their token contexts (the event's name) are worked out once."""
         if kind not in self._triggers:
             return
-        plan = self._emit_plan(kind, value, name)
+        plan = self._emit_plans.get((kind, value, name))
+        if plan is None:
+            plan = self._emit_plan(kind, value, name)
         if plan:
             cause = self._run_stack[-1].cause if self._run_stack else ()
             pid, stamp = person.id, self.store.people_writes
@@ -1252,12 +1261,12 @@ class _Action:
         # the store's transaction (Store.transaction, without its object)
         self.outer = not store._depth
         if self.outer:
-            store._begin()
+            saved, e._next_run = store.begin_action()
         else:
             store._depth += 1
+            saved, e._next_run = store.get_meta("clock"), store.run_counter()
         e._in_action = True
         try:
-            saved = store.get_meta("clock")   # answered from the store's cache: every event is an action
             if saved and saved != e.clock.iso and parse_time(saved) > e.clock.now:
                 e.clock._reset(parse_time(saved))   # another process moved it on
                 e._clock_before = e.clock.now
@@ -1266,7 +1275,6 @@ class _Action:
             e._runs_per_person.clear()
             e._stopped.clear()
             e._steps_action = 0
-            e._next_run = store.run_counter()
             e._unrecorded_runs = False
         except BaseException as exc:
             self._finish()
@@ -1280,6 +1288,12 @@ class _Action:
             if exc is None:
                 try:
                     e._drain()
+                    if self.outer:   # the common case, in one call: meta, flush, COMMIT
+                        self._finish()
+                        result = self.result
+                        result.first_activity, result.last_activity = e.store.commit_action(
+                            e._next_run, not e._unrecorded_runs, e.clock.iso)
+                        return False
                     result = self.result
                     result.first_activity, result.last_activity = e.store.end_action(
                         e._next_run, not e._unrecorded_runs, e.clock.iso)
@@ -1289,13 +1303,11 @@ class _Action:
                 raise self._overflow(exc) from None
         except BaseException as failed:
             self._finish()
-            self._leave(failed)   # rolls back
+            if e.store._depth:   # not yet rolled back (commit_action rolls back what it fails)
+                self._leave(failed)
             raise
         self._finish()
-        if self.outer:
-            e.store._end(exc)   # commits (flushing first), or rolls back on exc (which goes on)
-        else:
-            e.store._depth -= 1
+        self._leave(exc)   # an inner action leaves its part to the outer one; exc goes on
         return False
 
     def _leave(self, exc: BaseException | None) -> None:

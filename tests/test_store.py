@@ -202,3 +202,16 @@ def test_a_file_store_keeps_a_write_ahead_log_and_folds_it_back_on_close(tmp_pat
     con.close()
     assert Store(str(db)).db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"   # the file keeps it
     assert Store(":memory:", write_ahead=True).db.execute("PRAGMA journal_mode").fetchone()[0] == "memory"
+
+
+def test_none_still_binds_as_null_with_the_store_loaded():
+    # the store registers an adapter for None (binding NULL was an adapter miss
+    # per value); it must change nothing of what SQLite receives
+    import campaignlang.store  # noqa: F401
+
+    con = sqlite3.connect(":memory:")
+    assert con.execute("SELECT ? IS NULL, typeof(?)", (None, None)).fetchone() == (1, "null")
+    con.execute("CREATE TABLE t (a TEXT NOT NULL)")
+    with pytest.raises(sqlite3.IntegrityError):
+        con.execute("INSERT INTO t VALUES (?)", (None,))
+    con.close()
