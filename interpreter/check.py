@@ -254,6 +254,14 @@ def _merge(diags: list[Diagnostic]) -> list[Diagnostic]:
 # Shared state and helpers
 
 
+def _in_workspace(c: CampaignInfo) -> str:
+    """A campaign with its workspace: the qualified name says it outside the
+    Default workspace (``"EMEA"."P"."C"``), words say it inside."""
+    if c.program.workspace.name == DEFAULT_WORKSPACE:
+        return f"{c.qualname} of workspace {_q(DEFAULT_WORKSPACE)}"
+    return c.qualname
+
+
 def _q(name: str) -> str:
     return f'"{name}"'
 
@@ -1114,8 +1122,7 @@ def check_call_graph(ctx: Context) -> None:
         span = e.step.campaign.span
         verb = "execute" if e.kind == "execute" else "request"
         if e.cross_workspace:
-            ctx.error("CL207", f"{e.caller.qualname} of workspace {_q(e.caller.workspace.name)} cannot "
-                               f"{verb} {t.qualname} of workspace {_q(t.workspace.name)}", span,
+            ctx.error("CL207", f"{_in_workspace(e.caller)} cannot {verb} {_in_workspace(t)}", span,
                       hint=f"{verb} campaign reaches campaigns of its own workspace only")
             continue
         if e.kind == "execute" and t.kind != "executable":

@@ -135,16 +135,10 @@ def program_from_text(text: str, name: str = "<input>") -> CheckedProgram:
     return result.program
 
 
-@functools.lru_cache(maxsize=1024)   # an event stream names the same few assets again and again
-@functools.lru_cache(maxsize=4096)
-def _cached_ref(text: str) -> ast.Ref:
-    """``parse_campaign_ref``, once per text (a stream of events names a few
-    forms over and over; a Ref is immutable)."""
-    return parse_campaign_ref(text)
-
-
-def parse_campaign_ref(text: str) -> ast.Ref:
-    """``'"P"."C"'``, ``"P/C"`` or a bare ``"C"`` -> a reference."""
+@functools.lru_cache(maxsize=4096)   # an event stream names the same few assets again and again
+def parse_qualified_ref(text: str) -> tuple[str | None, ast.Ref]:
+    """``'"P"."C"'``, ``'"W"."P"."C"'`` (a program outside the Default
+    workspace), ``"P/C"`` or a bare ``"C"`` -> (workspace or None, reference)."""
     s = text.strip()
     if s.startswith('"'):
         parts, i = [], 0
@@ -167,14 +161,22 @@ def parse_campaign_ref(text: str) -> ast.Ref:
                     raise RunError(f"cannot read the campaign {text!r}")
                 i += 1
         if len(parts) == 1:
-            return ast.Ref(None, parts[0])
+            return None, ast.Ref(None, parts[0])
         if len(parts) == 2:
-            return ast.Ref(parts[0], parts[1])
+            return None, ast.Ref(parts[0], parts[1])
+        if len(parts) == 3:
+            return parts[0], ast.Ref(parts[1], parts[2])
         raise RunError(f"cannot read the campaign {text!r}")
     if "/" in s:
         prog, _, name = s.rpartition("/")
-        return ast.Ref(prog, name)
-    return ast.Ref(None, s)
+        return None, ast.Ref(prog, name)
+    return None, ast.Ref(None, s)
+
+
+def parse_campaign_ref(text: str) -> ast.Ref:
+    """``'"P"."C"'``, ``"P/C"`` or a bare ``"C"`` -> a reference (the
+    workspace of a three-part name is dropped: ``parse_qualified_ref``)."""
+    return parse_qualified_ref(text)[1]
 
 
 class Engine(Evaluator):
@@ -223,8 +225,9 @@ class Engine(Evaluator):
         self._event_json: dict[tuple[str, str], str] = {}
         #: campaign id -> (campaign, smart list predicate, qualifies every time) (``_start``)
         self._start_info: dict[int, tuple[CampaignInfo, Callable[[Person], bool], bool]] = {}
-        #: (event kind, id of the form or email Ref) -> (activity type, attribute, asset key, Ref)
-        self._event_assets: dict[tuple[str, int], tuple[str, str, str, ast.Ref]] = {}
+        #: (event kind, ids of the form or email Ref and of the program it is named in)
+        #: -> (activity type, attribute, asset key, Ref)
+        self._event_assets: dict[tuple[str, int, int], tuple[str, str, str, ast.Ref]] = {}
         self._columns: dict[Any, tuple[Any, Any]] = {}
         self._token_keys: set[str] | None = None
         for c in self.model.campaigns:
@@ -249,10 +252,12 @@ class Engine(Evaluator):
 
     def register_webhook(self, name: str, handler: Handler) -> None:
         """Answer ``call webhook`` of the webhook ``name`` (``"Enrich"``,
-        ``'"P"."Enrich"'`` or ``"P/Enrich"``) with ``handler(request) ->
+        ``'"P"."Enrich"'``, ``"P/Enrich"`` or ``'"W"."P"."Enrich"'``) with ``handler(request) ->
         (status, json_body)``; without one, calls are only recorded."""
-        ref = parse_campaign_ref(name)
+        workspace, ref = parse_qualified_ref(name)
         key = f'"{ref.program}"."{ref.name}"' if ref.program else ref.name
+        if workspace is not None:
+            key = f'"{workspace}".{key}'
         self._webhooks[key] = handler
 
     def cancel(self) -> None:
@@ -266,10 +271,11 @@ class Engine(Evaluator):
     def campaign(self, ref: CampaignInfo | ast.Ref | str) -> CampaignInfo:
         if isinstance(ref, CampaignInfo):
             return ref
+        here = None
         if isinstance(ref, str):
             text = ref.strip()
-            ref = parse_campaign_ref(text)
-            if not text.startswith('"') and "/" in text:
+            ref, here = self._split_ref(text)
+            if here is None and not text.startswith('"') and "/" in text:
                 # names may hold "/": take the first split that names a campaign
                 for i, ch in enumerate(text):
                     if ch == "/":
@@ -280,14 +286,54 @@ class Engine(Evaluator):
                 else:
                     if self.model.resolve("campaign", ast.Ref(None, text), None).found is not None:
                         ref = ast.Ref(None, text)
-        res = self.model.resolve("campaign", ref, None)
+        res = self.model.resolve("campaign", ref, here)
+        if res.found is None and res.ambiguous and ref.program is not None and here is None:
+            # a program name several workspaces use: the one that has the campaign
+            hits = [found for found in (self.model.resolve("campaign", ast.Ref(None, ref.name), p).found
+                                        for p in res.ambiguous if isinstance(p, ProgramInfo))
+                    if found is not None and found.program.name == ref.program]
+            if len(hits) == 1:
+                return hits[0]
         if res.found is None:
             what = f'"{ref.program}"."{ref.name}"' if ref.program else f'"{ref.name}"'
+            if here is not None:
+                what = f'{here.quoted}."{ref.name}"'
             if res.ambiguous:
-                raise RunError(f"campaign {what} is ambiguous: write \"Program\".\"Campaign\"")
+                spaces = {getattr(c, "workspace", None) for c in res.ambiguous}
+                form = ('\"Workspace\".\"Program\".\"Campaign\"' if len(spaces) > 1 else
+                        '\"Program\".\"Campaign\"')
+                raise RunError(f"campaign {what} is ambiguous: write {form}")
             hint = f"; did you mean {res.suggestion}?" if res.suggestion else ""
             raise RunError(f"no campaign {what}{hint}")
         return res.found
+
+    def _split_ref(self, text: str) -> tuple[ast.Ref, ProgramInfo | None]:
+        """A name given to the API or the command line as (reference, the
+        program to resolve it in): ``"W"."P"."N"`` and ``W/P/N`` (W a
+        workspace with a program P) name N in program P of workspace W;
+        ``"P"."N"``, ``P/N`` and ``N`` resolve as the language resolves them."""
+        workspace, ref = parse_qualified_ref(text)
+        s = text.strip()
+        if workspace is None and not s.startswith('"') and s.count("/") >= 2:
+            ws, _, rest = s.partition("/")
+            w = self.model.workspaces.get(ws)
+            if w is not None:
+                cand = parse_campaign_ref(rest)
+                if cand.program in w.programs:
+                    workspace, ref = ws, cand
+        if workspace is None:
+            return ref, None
+        return self._in_workspace(workspace, ref)
+
+    def _in_workspace(self, workspace: str, ref: ast.Ref) -> tuple[ast.Ref, ProgramInfo]:
+        """``"W"."P"."N"``: (``"N"``, program P of workspace W), to resolve
+        N inside it."""
+        ws = self.model.workspaces.get(workspace)
+        prog = ws.programs.get(ref.program) if ws is not None and ref.program is not None else None
+        if prog is None:
+            raise RunError(f'no program "{ref.program}" in workspace "{workspace}"' if ws is not None
+                           else f'no workspace "{workspace}"')
+        return ast.Ref(None, ref.name), prog
 
     def person_id(self, who: int | str | Person) -> int:
         if isinstance(who, Person):
@@ -319,10 +365,11 @@ class Engine(Evaluator):
         return p.get(ast.name_key(found[0]))
 
     def list_key(self, ref: ast.Ref | str) -> str:
+        here = None
         if isinstance(ref, str):
-            ref = parse_campaign_ref(ref)
+            ref, here = self._split_ref(ref)
         try:
-            return self.asset_key("list", ref, None)
+            return self.asset_key("list", ref, here)
         except InvalidSmartList as exc:
             raise RunError(str(exc)) from None
 
@@ -693,8 +740,12 @@ class Engine(Evaluator):
                 raise RunError("a campaign is requested through request, not fire")
             if trigger.__class__ is str and len(_FIRE_KINDS) < 1024:
                 _FIRE_KINDS[trigger] = kind
+        here = None
         if target.__class__ is str:
-            target = _cached_ref(target) if kind != "visits web page" else ast.Ref(None, target)
+            if kind == "visits web page":
+                target = ast.Ref(None, target)
+            else:
+                target, here = self._split_ref(target)
         attrs = ({k: (literal_text(v) if isinstance(v, ast.Node) else v) for k, v in attributes.items()}
                  if attributes else {})
         pids = [p if p.__class__ is int else self.person_id(p) for p in people]
@@ -708,7 +759,7 @@ class Engine(Evaluator):
                 # also when a list, status or field change emits the event (_host_emit)
                 self._event_attributes = attrs
                 try:
-                    self._fire_one(kind, person, target, attrs, field_name, to, from_)
+                    self._fire_one(kind, person, target, attrs, field_name, to, from_, here)
                 finally:
                     self._event_attributes = None
         return result
@@ -730,20 +781,20 @@ class Engine(Evaluator):
         return target
 
     def _fire_one(self, kind: str, person: Person, target: ast.Ref | None, attrs: dict[str, Any],
-                  field_name: str | None, to: Any, from_: Any) -> None:
+                  field_name: str | None, to: Any, from_: Any, here: ProgramInfo | None = None) -> None:
         now = self.clock.iso
         if kind in ("fills out form", "opens email", "clicks link in email"):
-            hit = self._event_assets.get((kind, id(target)))   # by identity: hashing a Ref costs more
+            hit = self._event_assets.get((kind, id(target), id(here)))   # by identity: hashing a Ref costs more
             if hit is None or hit[3] is not target:
                 asset_kind, type_, attr = _ASSET_EVENTS[kind]
                 ref = self._need(target, kind)
                 try:
-                    key = self.asset_key(asset_kind, ref, None)
+                    key = self.asset_key(asset_kind, ref, here)
                 except InvalidSmartList as exc:
                     raise RunError(str(exc)) from None
                 if len(self._event_assets) >= 4096:
                     self._event_assets.clear()
-                hit = self._event_assets[(kind, id(target))] = (type_, attr, key, ref)
+                hit = self._event_assets[(kind, id(target), id(here))] = (type_, attr, key, ref)
             type_, attr, key, ref = hit
             if attrs:
                 self.store.add_activity(person.id, type_, None, None, now, {attr: key, **attrs}, key)
@@ -781,7 +832,10 @@ class Engine(Evaluator):
                 self._host_emit(person, kind, field=key, field_name=found[0], old=old, new=current,
                                 attributes=attrs)
         elif kind in ("added to list", "removed from list"):
-            key = self.list_key(self._need(target, kind))
+            try:
+                key = self.asset_key("list", self._need(target, kind), here)
+            except InvalidSmartList as exc:
+                raise RunError(str(exc)) from None
             if kind == "added to list":
                 self.add_to_list(None, person, key)
             else:
@@ -791,7 +845,8 @@ class Engine(Evaluator):
             if to is None:
                 raise RunError("'program status is changed' needs 'to \"Status\"'")
             try:
-                prog = self.find_program(ref.name if ref.program is None else ref.program, None)
+                prog = here if here is not None else self.find_program(
+                    ref.name if ref.program is None else ref.program, None)
                 self.change_status(None, person, prog, literal_text(to))
             except (InvalidSmartList, StepError) as exc:
                 raise RunError(str(exc)) from None
@@ -1052,7 +1107,8 @@ class Engine(Evaluator):
         if not self._webhooks:
             return None
         if program is not None:
-            h = self._webhooks.get(f'"{program.name}"."{webhook.name}"')
+            h = self._webhooks.get(f'{program.quoted}."{webhook.name}"') or \
+                self._webhooks.get(f'"{program.name}"."{webhook.name}"')
             if h is not None:
                 return h
         return self._webhooks.get(webhook.name)

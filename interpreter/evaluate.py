@@ -445,13 +445,14 @@ class Evaluator:
         return res.found
 
     def asset_key(self, kind: str, ref: ast.Ref, here: ProgramInfo | None) -> str:
-        """The store's key of a list, form or email: ``"Program"."Name"``."""
+        """The store's key of a list, form or email: ``"Program"."Name"``
+        (``"Workspace"."Program"."Name"`` outside the Default workspace)."""
         key = ("key:" + kind, ref.program, ref.name, id(here))
         found = self._resolved.get(key)
         if found is None:
             node = self.resolve(kind, ref, here)
             prog = self.model.program_of_asset(kind, node)
-            found = self._resolved[key] = f'"{prog.name}"."{node.name}"' if prog else f'"{node.name}"'
+            found = self._resolved[key] = f'{prog.quoted}."{node.name}"' if prog else f'"{node.name}"'
         return found
 
     def find_program(self, name: str, here: ProgramInfo | None) -> ProgramInfo:
@@ -468,7 +469,7 @@ class Evaluator:
 
     @staticmethod
     def program_key(program: ProgramInfo) -> str:
-        return program.name
+        return program.key
 
     # -- tokens ------------------------------------------------------------------
 
@@ -1781,7 +1782,7 @@ class Evaluator:
         except InvalidSmartList as exc:
             raise StepError(str(exc)) from None
         prog = self.model.program_of_asset("webhook", hook)
-        key = f'"{prog.name}"."{hook.name}"' if prog else f'"{hook.name}"'
+        key = f'{prog.quoted}."{hook.name}"' if prog else f'"{hook.name}"'
         person, ctx = run.person, run.frame.ctx
         url = self.render(hook.url, person, ctx, escape=url_escape) if hook.url is not None else ""
         payload = self.render(hook.payload, person, ctx, escape=json_escape) if hook.payload is not None else None

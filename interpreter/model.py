@@ -77,6 +77,27 @@ class ProgramInfo:
     forms: dict[str, ast.Form] = field(factory=dict)
     emails: dict[str, ast.Email] = field(factory=dict)
     webhooks: dict[str, ast.Webhook] = field(factory=dict)
+    _quoted: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def quoted(self) -> str:
+        """The program as keys name it: ``"Program"``, and ``"Workspace"."Program"``
+        outside the Default workspace (program names are unique per
+        workspace only, §2: two workspaces' "Webinar" must not share run
+        history, lists or members)."""
+        q = self._quoted
+        if q is None:
+            q = f'"{self.name}"'
+            if self.workspace.name != DEFAULT_WORKSPACE:
+                q = f'"{self.workspace.name}".{q}'
+            self._quoted = q
+        return q
+
+    @property
+    def key(self) -> str:
+        """The store's key of the program (its members, its statuses): the
+        name, and ``"Workspace"."Program"`` outside the Default workspace."""
+        return self.name if self.workspace.name == DEFAULT_WORKSPACE else self.quoted
 
     @property
     def description(self) -> str:
@@ -133,11 +154,12 @@ class CampaignInfo:
 
     @property
     def qualname(self) -> str:
-        """``"Program"."Campaign"``: the key of its runs and activities
-        (made once: every run reads it)."""
+        """``"Program"."Campaign"`` (``"Workspace"."Program"."Campaign"``
+        outside the Default workspace): its name in messages and the key of
+        its runs and activities (made once: every run reads it)."""
         q = self._qualname
         if q is None:
-            q = self._qualname = f'"{self.program.name}"."{self.name}"'
+            q = self._qualname = f'{self.program.quoted}."{self.name}"'
         return q
 
     @property

@@ -611,3 +611,71 @@ def test_a_queued_run_reads_the_person_again_after_another_run_wrote():
     e.add_person("ann@example.com", {"Country": "US"})
     e.fire("fills out form", ["ann@example.com"], "F")
     assert moments(e, "ann@example.com") == ["C saw DE"]
+
+
+# -- programs of one name in two workspaces (names are unique per workspace, §2) -----------
+
+TWO_WEBINARS = """
+workspace "EMEA" {
+    program "Webinar" {
+        list "Attendees"
+        form "Register"
+        campaign "Invite" batch {
+            smart list { filter lead.Country is "DE" }
+            flow { add to list "Attendees"; change program status "Webinar" to "Invited" }
+        }
+        campaign "Registered" trigger {
+            smart list { trigger fills out form "Register" }
+            flow { interesting moment web "EMEA registration" }
+            qualify every time
+        }
+    }
+}
+program "Webinar" {
+    statuses "Invited", "Attended"
+    list "Attendees"
+    form "Register"
+    campaign "Invite" batch {
+        smart list { filter lead.Country is "DE" }
+        flow { interesting moment milestone "default invite" }
+    }
+    campaign "Check" batch {
+        smart list { filter member of list "Attendees" }
+        flow { interesting moment milestone "in the default list" }
+    }
+    campaign "Registered" trigger {
+        smart list { trigger fills out form "Register" }
+        flow { interesting moment web "default registration" }
+        qualify every time
+    }
+}
+"""
+
+
+def test_same_named_programs_in_two_workspaces_keep_their_own_history_lists_and_members():
+    e = make(TWO_WEBINARS.replace('program "Webinar" {\n        list',
+                                  'program "Webinar" {\n        statuses "Invited", "Attended"\n        list'))
+    e.add_person("ann@example.com", {"Country": "DE"})
+    # each Invite qualifies once: the run history of one is not the other's
+    assert e.run_batch('"EMEA"."Webinar"."Invite"').entered == [1]
+    assert e.run_batch("EMEA/Webinar/Invite").entered == []
+    assert e.run_batch('"Default"."Webinar"."Invite"').entered == [1]
+    # ann is in EMEA's list, not in the Default program's list of the same name
+    assert e.in_list("ann@example.com", '"EMEA"."Webinar"."Attendees"')
+    assert not e.in_list("ann@example.com", '"Default"."Webinar"."Attendees"')
+    with pytest.raises(RunError, match=r'list "Webinar"."Attendees" is ambiguous'):
+        e.in_list("ann@example.com", '"Webinar"."Attendees"')
+    assert e.run_batch("Webinar/Check").entered == []   # only the Default program has a Check
+    statuses = {a.asset: a.new for a in acts(e, "ann@example.com", "Change Program Status")}
+    assert statuses == {'"EMEA"."Webinar"': "Invited"}
+    # an event names its form with the workspace; each program's trigger hears its own
+    e.fire("fills out form", ["ann@example.com"], '"EMEA"."Webinar"."Register"')
+    e.fire("fills out form", ["ann@example.com"], 'Default/Webinar/Register')
+    assert moments(e, "ann@example.com") == ["default invite", "EMEA registration", "default registration"]
+    logged = {(a.type, a.campaign) for a in acts(e, "ann@example.com")}
+    assert ("Add to List", '"EMEA"."Webinar"."Invite"') in logged
+    assert ("Interesting Moment", '"Webinar"."Invite"') in logged
+    with pytest.raises(RunError, match=r'ambiguous: write "Workspace"."Program"."Campaign"'):
+        e.campaign('"Webinar"."Invite"')
+    with pytest.raises(RunError, match='no program "Nope" in workspace "EMEA"'):
+        e.campaign('"EMEA"."Nope"."Invite"')

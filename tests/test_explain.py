@@ -78,7 +78,7 @@ def test_each_call_path_and_the_scope_it_reads(model):
         (["Fresh", "Score It"], "+0", 'program "Leaf"', None),
     ]
     text = render_report(report)
-    assert "through the parent token context of \"Top\".\"Start\"" in text
+    assert "through the parent token context of \"W\".\"Top\".\"Start\"" in text
     assert "without parent token context" in text
 
 
