@@ -222,12 +222,11 @@ class Engine(Evaluator):
         self._triggers: dict[str, list[tuple[CampaignInfo, ast.Trigger]]] = {}
         self._trigger_indexes: dict[str, dict[Any, list[tuple[CampaignInfo, ast.Trigger]]]] = {}
         self._emit_plans: dict[tuple, tuple[tuple[CampaignInfo, TokenContext], ...]] = {}
-        self._event_json: dict[tuple[str, str], str] = {}
-        #: campaign id -> (campaign, smart list predicate, qualifies every time) (``_start``)
-        self._start_info: dict[int, tuple[CampaignInfo, Callable[[Person], bool], bool]] = {}
         #: (event kind, ids of the form or email Ref and of the program it is named in)
-        #: -> (activity type, attribute, asset key, Ref)
-        self._event_assets: dict[tuple[str, int, int], tuple[str, str, str, ast.Ref]] = {}
+        #: -> (activity type, attribute, asset key, Ref, the activity's attributes as JSON)
+        self._event_assets: dict[tuple[str, int, int], tuple[str, str, str, ast.Ref, str]] = {}
+        #: name text -> ``_split_ref`` of it (a stream of events names a few assets)
+        self._split_refs: dict[str, tuple[ast.Ref, ProgramInfo | None]] = {}
         self._columns: dict[Any, tuple[Any, Any]] = {}
         self._token_keys: set[str] | None = None
         for c in self.model.campaigns:
@@ -312,6 +311,14 @@ class Engine(Evaluator):
         program to resolve it in): ``"W"."P"."N"`` and ``W/P/N`` (W a
         workspace with a program P) name N in program P of workspace W;
         ``"P"."N"``, ``P/N`` and ``N`` resolve as the language resolves them."""
+        hit = self._split_refs.get(text)
+        if hit is None:
+            if len(self._split_refs) >= 4096:
+                self._split_refs.clear()
+            hit = self._split_refs[text] = self._split_ref_of(text)
+        return hit
+
+    def _split_ref_of(self, text: str) -> tuple[ast.Ref, ProgramInfo | None]:
         workspace, ref = parse_qualified_ref(text)
         s = text.strip()
         if workspace is None and not s.startswith('"') and s.count("/") >= 2:
@@ -794,13 +801,14 @@ class Engine(Evaluator):
                     raise RunError(str(exc)) from None
                 if len(self._event_assets) >= 4096:
                     self._event_assets.clear()
-                hit = self._event_assets[(kind, id(target), id(here))] = (type_, attr, key, ref)
-            type_, attr, key, ref = hit
+                hit = self._event_assets[(kind, id(target), id(here))] = (type_, attr, key, ref,
+                                                                          dumps({attr: key}))
+            type_, attr, key, ref, plain = hit
             if attrs:
                 self.store.add_activity(person.id, type_, None, None, now, {attr: key, **attrs}, key)
                 self._host_emit(person, kind, asset=key, name=ref.name, attributes=attrs)
-            else:
-                self.store.add_activity_json(person.id, type_, None, None, now, self._asset_json(attr, key), key)
+            else:   # the activity's attributes are the asset alone: encoded once
+                self.store.add_activity_json(person.id, type_, None, None, now, plain, key)
                 self._emit_indexed(person, kind, key, ref.name)
         elif kind == "visits web page":
             page = self._need(target, kind).name
@@ -852,16 +860,6 @@ class Engine(Evaluator):
                 raise RunError(str(exc)) from None
         elif kind == "person is created":
             self._host_emit(person, kind, attributes=attrs)
-
-    def _asset_json(self, attr: str, key: str) -> str:
-        """The attributes (canonical JSON) of an event's activity without
-        attributes of its own, encoded once per form, email or page."""
-        hit = self._event_json.get((attr, key))
-        if hit is None:
-            if len(self._event_json) >= 4096:
-                self._event_json.clear()
-            hit = self._event_json[(attr, key)] = dumps({attr: key})
-        return hit
 
     def _event_value(self, type_: str, node: Any) -> Any:
         if isinstance(node, ast.Null):
@@ -1002,15 +1000,9 @@ class Engine(Evaluator):
         pid = person.id
         if person.deleted or pid in self._stopped:
             return False
-        info = self._start_info.get(c.id)
-        if info is None or info[0] is not c:
-            # the smart list's predicate, and whether the rule is "every time"
-            # (the common rule of trigger campaigns: nothing to read), once
-            info = self._start_info[c.id] = (c, self.smart_list_pred(c.smart_list, c.program),
-                                             c.qualify is not None and c.qualify.rule == "every time")
-        if check_smart_list and not info[1](person):
+        if check_smart_list and not self.matches(c.smart_list, person, c.program):
             return False
-        if check_rule and not info[2] and not self.rule_allows(c, person):
+        if check_rule and not self.rule_allows(c, person):
             return False
         n = self._runs_per_person.get(pid, 0) + 1
         if n > self.max_runs_per_person:
@@ -1123,13 +1115,13 @@ class Engine(Evaluator):
         if self._event_attributes and "attributes" not in event:
             event["attributes"] = self._event_attributes
         attr = _EVENT_KEY.get(kind)
+        if kind in _INDEX_DECIDES and not event.get("attributes"):
+            self._emit_indexed(person, kind, event[attr], event.get("name", ""))
+            return
         cause = self._run_stack[-1].cause if self._run_stack else ()
         work = self._work
         stamp = self.store.people_writes
         pid = person.id
-        if kind in _INDEX_DECIDES and not event.get("attributes"):
-            self._emit_indexed(person, kind, event[attr], event.get("name", ""))
-            return
         if attr is not None:   # only the triggers on this form, page, email, field, list or program
             candidates = self._trigger_index(kind).get(event.get(attr), ())
             if not candidates:
@@ -1170,21 +1162,19 @@ class Engine(Evaluator):
     def _emit_plan(self, kind: str, value: Any, name: str) -> tuple[tuple[CampaignInfo, TokenContext], ...]:
         """The (campaign, token context) pairs an event of ``kind`` on
         ``value`` without attributes starts (``_INDEX_DECIDES`` kinds),
-        in campaign order; made once per event value."""
-        key = (kind, value, name)
-        plan = self._emit_plans.get(key)
-        if plan is None:
-            event = {_EVENT_KEY[kind]: value, "name": name}
-            tokens = self._trigger_tokens(kind, event)
-            started: set[int] = set()
-            out = []
-            for c, _trig in self._trigger_index(kind).get(value, ()):
-                if c.id not in started:
-                    started.add(c.id)
-                    out.append((c, self.own_context(c, None, tokens)))
-            if len(self._emit_plans) >= 4096:
-                self._emit_plans.clear()
-            plan = self._emit_plans[key] = tuple(out)
+        in campaign order; made once per event value (``_emit_indexed``
+        looks it up in ``_emit_plans`` first)."""
+        event = {_EVENT_KEY[kind]: value, "name": name}
+        tokens = self._trigger_tokens(kind, event)
+        started: set[int] = set()
+        out = []
+        for c, _trig in self._trigger_index(kind).get(value, ()):
+            if c.id not in started:
+                started.add(c.id)
+                out.append((c, self.own_context(c, None, tokens)))
+        if len(self._emit_plans) >= 4096:
+            self._emit_plans.clear()
+        plan = self._emit_plans[(kind, value, name)] = tuple(out)
         return plan
 
     def _trigger_index(self, kind: str) -> dict[Any, list[tuple[CampaignInfo, ast.Trigger]]]:

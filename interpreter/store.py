@@ -748,7 +748,7 @@ class Store:
             + "".join(", (SELECT value FROM meta WHERE key=?)" for _ in hot), hot).fetchone()
         self._next_activity = self._activity_base = (row[0] or 0) + 1
         self._run_counter = max((row[1] or 0) + 1, int(row[2] or 1))
-        self._meta = {"next_run": row[2], **dict(zip(hot, row[3:]))}
+        self._meta = dict(zip(hot, row[3:]))
         self._fresh = True
 
     def _rollback(self) -> None:
