@@ -334,6 +334,8 @@ class SmartList(Node):
     expression: str | None = None
     members: tuple[Node, ...] = _tuple()
     span: Span | None = _span()
+    #: the span of the ``logic "..."`` string (``logic.parse_logic`` places its nodes in it)
+    expression_span: Span | None = _span()
 
     @property
     def filters(self) -> tuple[Node, ...]:
@@ -890,7 +892,7 @@ def _child_values(value: Any) -> Iterator[Node]:
 def children(node: Node) -> Iterator[Node]:
     """Direct child nodes, in field order."""
     for a in attrs.fields(type(node)):
-        if a.name == "span":
+        if a.name.endswith("span"):
             continue
         yield from _child_values(getattr(node, a.name))
 
@@ -920,7 +922,7 @@ def dump(node: Node) -> dict[str, Any]:
     """A JSON-able dict: ``{"node": "ChangeScore", ..., "span": {...}}``."""
     out: dict[str, Any] = {"node": type(node).__name__}
     for a in attrs.fields(type(node)):
-        if a.name == "span":
+        if a.name.endswith("span"):
             continue
         out[a.name.rstrip("_")] = _dump_value(getattr(node, a.name))
     span = node.span

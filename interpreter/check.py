@@ -94,7 +94,6 @@ Imports ``source``, ``errors``, ``ast``, ``loader``, ``model``, ``graph``,
 from __future__ import annotations
 
 import difflib
-import re
 from collections import deque
 from collections.abc import Mapping
 from typing import Any, Iterable, Iterator
@@ -108,6 +107,7 @@ from .errors import Diagnostic, Related, error, warning
 from .graph import (MAX_DEPTH, CallGraph, build_call_graph, find_cycle, reach,
                     strongly_connected, written_by)
 from .loader import Loaded, load_text
+from .logic import LogicError, parse_logic
 from .model import DEFAULT_WORKSPACE, CampaignInfo, Model, ProgramInfo, Resolution, build_model
 from .source import SourceFile, Span
 from .stdlib.filters import OPS_BY_TYPE
@@ -1643,97 +1643,14 @@ def check_smart_lists(ctx: Context) -> None:
     _self_inclusion(ctx)
 
 
-_LOGIC_TOKEN = re.compile(r"\s*(?:(\d+)|(and|or)\b|(\()|(\))|(\S+))", re.IGNORECASE)
-
-
-#: parentheses in advanced smart list logic (the logic parsers recurse per level)
-MAX_LOGIC_DEPTH = 50
-
-
 def logic_problem(expression: str, count: int) -> tuple[str, str | None] | None:
     """What is wrong with an advanced logic expression over ``count``
-    filters, as (message, hint), or None. The grammar: ``expr := term
-    (("and" | "or") term)*`` with one operator per level; ``term := N |
-    "(" expr ")"``."""
-    if count < 3:
-        return (f"advanced logic needs three or more filters; this smart list has {count}",
-                "use smart list (all) or smart list any for fewer filters")
-    depth = deepest = 0
-    for ch in expression:   # the parsers below recurse per parenthesis
-        depth += (ch == "(") - (ch == ")")
-        deepest = max(deepest, depth)
-    if deepest > MAX_LOGIC_DEPTH:
-        return (f"logic {_q(expression[:40])}: parentheses nest {deepest} deep",
-                f"nest them at most {MAX_LOGIC_DEPTH} deep")
-    tokens: list[tuple[str, str]] = []
-    pos = 0
-    text = expression.rstrip()
-    while pos < len(text):
-        m = _LOGIC_TOKEN.match(text, pos)
-        if m is None:  # pragma: no cover - the pattern matches any non-blank
-            break
-        pos = m.end()
-        if m.group(1):
-            tokens.append(("num", m.group(1)))
-        elif m.group(2):
-            tokens.append(("op", m.group(2).lower()))
-        elif m.group(3):
-            tokens.append(("(", "("))
-        elif m.group(4):
-            tokens.append((")", ")"))
-        else:
-            return (f"logic {_q(expression)}: unexpected '{m.group(5)}'",
-                    'write filter numbers, and, or and parentheses: "1 and (2 or 3)"')
-    i = 0
-    numbers: list[int] = []
-
-    def term() -> tuple[str, str | None] | None:
-        nonlocal i
-        if i >= len(tokens):
-            return (f"logic {_q(expression)} ends too soon", "a filter number or '(' is missing")
-        kind, val = tokens[i]
-        if kind == "num":
-            numbers.append(int(val))
-            i += 1
-            return None
-        if kind == "(":
-            i += 1
-            p = expr()
-            if p:
-                return p
-            if i >= len(tokens) or tokens[i][0] != ")":
-                return (f"logic {_q(expression)} has an unclosed '('", "add the missing ')'")
-            i += 1
-            return None
-        return (f"logic {_q(expression)}: expected a filter number or '(', found '{val}'", None)
-
-    def expr() -> tuple[str, str | None] | None:
-        nonlocal i
-        p = term()
-        if p:
-            return p
-        op = None
-        while i < len(tokens) and tokens[i][0] == "op":
-            if op is not None and tokens[i][1] != op:
-                return (f"logic {_q(expression)} mixes 'and' and 'or' without parentheses",
-                        "put parentheses where and and or meet: \"1 and (2 or 3)\"")
-            op = tokens[i][1]
-            i += 1
-            p = term()
-            if p:
-                return p
-        return None
-
-    p = expr()
-    if p:
-        return p
-    if i < len(tokens):
-        return (f"logic {_q(expression)}: unexpected '{tokens[i][1]}'",
-                "join filter numbers with and or or")
-    bad = [n for n in numbers if not 1 <= n <= count]
-    if bad:
-        return (f"logic {_q(expression)} names filter {bad[0]}, but the smart list has {count} filters",
-                f"number the filters 1 to {count}, in order")
+    filters, as (message, hint), or None: ``logic.parse_logic`` in the
+    language's grammar (``strict``)."""
+    try:
+        parse_logic(expression, count, strict=True)
+    except LogicError as exc:
+        return exc.message, exc.hint
     return None
 
 
@@ -1743,20 +1660,7 @@ def _logic(ctx: Context, sl: ast.SmartList, note: list[Related]) -> None:
     p = logic_problem(sl.expression or "", len(sl.filters))
     if p is None:
         return
-    ctx.error("CL503", p[0], _logic_span(ctx, sl), hint=p[1], related=note)
-
-
-_LOGIC_STRING = re.compile(r'\blogic\s*("(?:[^"\\\n]|\\.)*")')
-
-
-def _logic_span(ctx: Context, sl: ast.SmartList) -> Span:
-    """The span of the logic string (the AST keeps only the smart list's)."""
-    src = ctx.sources.get(sl.span.file)
-    if src is not None:
-        m = _LOGIC_STRING.search(src.text, sl.span.start, sl.span.end)
-        if m is not None:
-            return src.span(m.start(1), m.end(1))
-    return sl.span
+    ctx.error("CL503", p[0], sl.expression_span or sl.span, hint=p[1], related=note)
 
 
 def _self_inclusion(ctx: Context) -> None:

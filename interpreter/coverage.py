@@ -27,9 +27,7 @@ changes, and a run without ``--coverage`` pays nothing:
   override wraps that closure so that each call records the step for the
   campaign of the frame running it (clones share their source's nodes);
 * ``Evaluator._wait_due(run, node)`` — called for every ``wait`` reached (a
-  wait has no closure);
-* ``Evaluator.step(run, node)`` — only for an evaluator that dispatches each
-  step there instead of compiling (the class checks which it has).
+  wait has no closure).
 
 The branch a choice took comes from the evaluator's existing ``trace`` hook
 (the list ``campaign explain --person`` reads): a choice appends one entry,
@@ -247,10 +245,6 @@ class CoverageEngine(Engine):
     tests/test_coverage.py fails if the evaluator stops dispatching through
     them."""
 
-    #: the evaluator compiles each step once into a closure (``compile_step``);
-    #: an evaluator without it dispatches every step through ``step``
-    _compiles = hasattr(Engine, "compile_step")
-
     def __init__(self, program: Any, store: Any = None, clock: Any = None, *, coverage: Coverage,
                  **options: Any) -> None:
         super().__init__(program, store, clock, **options)
@@ -291,12 +285,6 @@ class CoverageEngine(Engine):
         def covered(run: Any) -> None:
             self._covered(run, step, lambda: fn(run))
         return covered
-
-    def step(self, run: Any, step: ast.Node) -> None:
-        if self._compiles:      # steps were wrapped when compiled
-            super().step(run, step)
-        else:
-            self._covered(run, step, lambda: super(CoverageEngine, self).step(run, step))
 
     def _wait_due(self, run: Any, step: ast.Wait) -> Any:
         campaign = self._campaign_of(run)

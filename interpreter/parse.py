@@ -1017,10 +1017,10 @@ class _Builder:
 
     def smart_list(self, meta, children):
         name, logic, block = children
-        kind, expression, _ = logic if logic is not None else ("all", None, None)
+        kind, expression, expression_span = logic if logic is not None else ("all", None, None)
         members = tuple(m for m in (self.guarded(self.member, p) for p in block) if m is not None)
         return ast.SmartList(self.string(name) if name is not None else None, kind, expression,
-                             members, span=self.sp(meta))
+                             members, span=self.sp(meta), expression_span=expression_span)
 
     # -- blocks and phrases -------------------------------------------------
 
