@@ -1288,7 +1288,7 @@ class _Action:
     store's hook puts the clock back). A class, not a generator: every
     event is an action."""
 
-    __slots__ = ("engine", "name", "result", "outer")
+    __slots__ = ("engine", "name", "result", "tx")
 
     def __init__(self, engine: Engine, name: str, campaign: str | None):
         if engine._in_action:
@@ -1304,13 +1304,9 @@ class _Action:
     def __enter__(self) -> ActionResult:
         e = self.engine
         store = e.store
-        # the store's transaction (Store.transaction, without its object)
-        self.outer = not store._depth
-        if self.outer:
-            saved, e._next_run = store.begin_action()
-        else:
-            store._depth += 1
-            saved, e._next_run = store.get_meta("clock"), store.run_counter()
+        tx = self.tx = store.transaction()   # the store's own: outermost BEGINs, nested joins
+        tx.__enter__()
+        saved, e._next_run = store.get_meta("clock"), store.run_counter()
         e._in_action = True
         try:
             if saved and saved != e.clock.iso and parse_time(saved) > e.clock.now:
@@ -1334,22 +1330,19 @@ class _Action:
             if exc is None:
                 try:
                     e._drain()
-                    if self.outer:   # the common case, in one call: meta, flush, COMMIT
-                        self._finish()
-                        result = self.result
-                        result.first_activity, result.last_activity = e.store.commit_action(
-                            e._next_run, not e._unrecorded_runs, e.clock.iso)
-                        return False
                     result = self.result
                     result.first_activity, result.last_activity = e.store.end_action(
                         e._next_run, not e._unrecorded_runs, e.clock.iso)
+                    self._finish()
+                    self.tx.__exit__(None, None, None)   # the outermost flushes and commits
+                    return False
                 except OverflowError as overflow:
                     raise self._overflow(overflow) from None
             elif isinstance(exc, OverflowError):
                 raise self._overflow(exc) from None
         except BaseException as failed:
             self._finish()
-            if e.store._depth:   # not yet rolled back (commit_action rolls back what it fails)
+            if e.store.in_transaction:   # not yet rolled back (a failed COMMIT rolls back itself)
                 self._leave(failed)
             raise
         self._finish()
@@ -1357,11 +1350,8 @@ class _Action:
         return False
 
     def _leave(self, exc: BaseException | None) -> None:
-        store = self.engine.store
-        if self.outer:
-            store._end(exc)
-        else:
-            store._depth -= 1
+        """Leave the store's transaction after ``exc``: the outermost rolls back."""
+        self.tx.__exit__(type(exc) if exc is not None else None, exc, None)
 
     def _overflow(self, exc: OverflowError) -> RunError:
         """A date past 9999-12-31, a number past 64 bits."""

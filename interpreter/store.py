@@ -673,7 +673,8 @@ class Store:
         return _Transaction(self)
 
     def _begin(self) -> None:
-        """BEGIN the outermost transaction (``_Transaction.__enter__``)."""
+        """BEGIN the outermost transaction (``_Transaction.__enter__``): the
+        hot meta values and the run counter come with it (``_begun``)."""
         try:
             self.db.execute("BEGIN IMMEDIATE")
             self._begun()
@@ -806,20 +807,6 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
         if key in self._meta:
             self._meta[key] = value
-
-    def begin_action(self) -> tuple[str | None, int]:
-        """BEGIN an action's transaction (the outermost): returns the clock
-        the store holds and the next run id (``run_counter``), from the
-        cache ``_begun`` keeps fresh: every event is an action."""
-        self._begin()
-        return self._meta.get("clock"), self._run_counter
-
-    def commit_action(self, next_run: int, recorded: bool, clock: str) -> tuple[int, int]:
-        """``end_action``, then flush and COMMIT (``_end``): an action's last
-        call. Returns ``end_action``'s (first, last) activity ids."""
-        ids = self.end_action(next_run, recorded, clock)
-        self._end(None)
-        return ids
 
     def end_action(self, next_run: int, recorded: bool, clock: str) -> tuple[int, int]:
         """What every action does last, in one call (every event is one).
