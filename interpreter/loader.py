@@ -69,7 +69,7 @@ def find_root(path: Path) -> Path:
     return start
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     try:
         rel = os.path.relpath(path, Path.cwd())
     except ValueError:  # another drive on Windows
@@ -90,7 +90,7 @@ def read_text(path: Path) -> str:
         raise LoadError(f"cannot read {path}: {exc.strerror}") from None
 
 
-class _Loader:
+class Loader:
     def __init__(self, root: Path | None):
         self.root = root.resolve() if root else None
         self.results: list[ParseResult] = []
@@ -104,7 +104,7 @@ class _Loader:
         if key in self.done or key in self.stack:
             return
         text = self.read(key, path)
-        self.load(key, text, display or _display(path), path.resolve().parent)
+        self.load(key, text, display or display_path(path), path.resolve().parent)
 
     def read(self, key: str, path: Path) -> str:
         """The text of a file (a hook: the REPL reads each file once)."""
@@ -157,7 +157,7 @@ class _Loader:
             lexical = Path(os.path.normpath(target))
             how = " through a symbolic link" if lexical.is_relative_to(self.root) else ""
             self.diags.append(error("CL002", f"import \"{imp.path}\" leaves the project root{how}", span,
-                                    hint=f"imports must stay under {_display(self.root)}/"))
+                                    hint=f"imports must stay under {display_path(self.root)}/"))
             return
         key = str(resolved)
         if key in self.stack:
@@ -176,7 +176,7 @@ class _Loader:
                                     hint=f"did you mean \"{close[0]}\"?" if close else None))
             return
         try:
-            self.load_file(resolved, _display(resolved))
+            self.load_file(resolved, display_path(resolved))
         except LoadError as exc:
             self.diags.append(error("CL002", str(exc), span))
 
@@ -210,9 +210,9 @@ def load_paths(paths: Sequence[str | os.PathLike], root: str | os.PathLike | Non
             files.append(path)
     if not files:
         raise LoadError(f"no .campaign files in {', '.join(str(p) for p in paths)}")
-    loader = _Loader(Path(root) if root else find_root(files[0]))
+    loader = Loader(Path(root) if root else find_root(files[0]))
     for f in files:
-        loader.load_file(f, str(f) if not f.is_absolute() else _display(f))
+        loader.load_file(f, str(f) if not f.is_absolute() else display_path(f))
     diags = sorted(set(loader.diags), key=Diagnostic.sort_key)
     return Loaded(tuple(loader.results), tuple(diags), loader.root)
 
@@ -221,7 +221,7 @@ def load_text(text: str, name: str = "<input>", root: str | os.PathLike | None =
     """Load a program given as text; relative imports resolve against ``root``
     (default: the current folder)."""
     base = Path(root) if root else Path.cwd()
-    loader = _Loader(base)
+    loader = Loader(base)
     loader.load("<text>:" + name, text, name, base)
     diags = sorted(set(loader.diags), key=Diagnostic.sort_key)
     return Loaded(tuple(loader.results), tuple(diags), loader.root)

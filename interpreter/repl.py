@@ -216,7 +216,7 @@ def history_path() -> Path:
 # Loading: files read once, parses cached
 
 
-class _SessionLoader(_loader._Loader):
+class _SessionLoader(_loader.Loader):
     """The loader's rules (imports, the root, cycles) with two changes for a
     session: files are read once into ``snapshot`` (what is loaded does not
     change behind the user's back), and parses are cached by name and text."""
@@ -441,7 +441,7 @@ class Session:
         ld = _SessionLoader(self._root_for(files), snapshot, self._parses)
         for f in files:
             p = Path(f)
-            ld.load_file(p, f if not p.is_absolute() else _loader._display(p))
+            ld.load_file(p, f if not p.is_absolute() else _loader.display_path(p))
         folder = self.cwd
         if items:
             ld.load("<text>:" + WORKING, "\n\n".join(i.text for i in items) + "\n", WORKING, folder)
@@ -602,14 +602,14 @@ class Session:
             self._statement(s, candidate, wrapped, out)
 
     def _statement(self, s: ast.Node, candidate: CheckResult, wrapped: str, out: _Output) -> None:
-        from .runner import TestResult, _TestRun
+        from .runner import ACTIONS, TestResult, TestRun, perform
 
         e = self.engine
         first = e.store.last_activity_id()
-        if isinstance(s, (ast.ExpectField, ast.ExpectList, ast.ExpectStatus, ast.ExpectActivity)):
+        if not isinstance(s, ACTIONS):   # an expectation
             result = TestResult("<prompt>", INPUT, 0)
             assert candidate.program is not None
-            _TestRun(e, candidate.program, result).statement(s)
+            TestRun(e, candidate.program, result).statement(s)
             if result.failures:
                 for f in result.failures:
                     out(f"FAIL  {f.message}")
@@ -617,34 +617,22 @@ class Session:
             else:
                 out("ok")
             return
+        existed = isinstance(s, ast.PersonStmt) and e.store.find_person(s.email) is not None
+        results = perform(e, s)
         if isinstance(s, ast.PersonStmt):
-            existed = e.store.find_person(s.email) is not None
-            e.add_person(s.email, {a.name: a.value for a in s.fields})
-            results = [e.run_due()]
             head = f"{'updated' if existed else 'added'} {s.email}"
         elif isinstance(s, ast.ForStmt):
-            results = [e.run_steps(s.email, s.steps), e.run_due()]
             head = f"ran {_plural(len(s.steps), 'step')} for {s.email}"
         elif isinstance(s, ast.RunStmt):
-            tokens = {t.name: t.value for t in s.tokens} or None
-            results = [e.run_batch(s.campaign, tokens=tokens)]
-            results.append(e.run_due())
             head = f"ran {results[0].campaign}: {_plural(len(results[0].entered), 'person', 'people')} entered"
         elif isinstance(s, ast.RequestStmt):
-            tokens = {t.name: t.value for t in s.tokens} or None
-            results = [e.request(s.campaign, list(s.people), tokens=tokens)]
-            results.append(e.run_due())
             head = f"requested {results[0].campaign} for {', '.join(s.people)}"
         elif isinstance(s, ast.FireStmt):
-            results = [e.fire(s.trigger, list(s.people), attributes={a.name: a.value for a in s.attributes})]
-            results.append(e.run_due())
             what = " ".join(wrapped[s.trigger.span.start:s.trigger.span.end].split()) if s.trigger.span else s.trigger.kind
             head = f"fired {what} for {', '.join(s.people)}"
-        elif isinstance(s, ast.AdvanceStmt):
-            results = [e.advance(s.duration)]
+        else:
+            assert isinstance(s, ast.AdvanceStmt)
             head = f"advanced {s.duration.text} to {_show_value(e.now)}"
-        else:  # pragma: no cover - the parser builds only these
-            raise CampaignError(f"unknown statement {type(s).__name__}")
         self._summary(head, results, first, out)
 
     def _summary(self, head: str, results: Sequence["ActionResult"], first: int, out: _Output,
@@ -717,7 +705,7 @@ class Session:
         n = len(loaded.results)
         out(f"checked {_plural(n, 'file')}: {summary_line(result.diagnostics)}")
         for k in changed:
-            out(f"note: {_loader._display(Path(k))} changed since it was loaded; :load it to use the new version")
+            out(f"note: {_loader.display_path(Path(k))} changed since it was loaded; :load it to use the new version")
         if not result.ok:
             out.failed = True
 
