@@ -29,7 +29,8 @@ from pathlib import Path
 
 from campaignlang.clock import Clock, iso
 from campaignlang.engine import Engine, program_from_text
-from campaignlang.store import Store, dumps
+from campaignlang.store import Store
+from campaignlang.values import dumps
 
 HERE = Path(__file__).resolve().parent
 

@@ -111,6 +111,7 @@ from .logic import LogicError, parse_logic
 from .model import DEFAULT_WORKSPACE, CampaignInfo, Model, ProgramInfo, Resolution, build_model
 from .source import SourceFile, Span
 from .stdlib.filters import OPS_BY_TYPE
+from .stdlib.types import TYPES
 
 #: The named checks, in the order they run, with the codes each owns.
 CHECKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -151,9 +152,7 @@ TRIGGER_TARGETS = {
     "clicks link in email": "email", "added to list": "list", "removed from list": "list",
 }
 
-_NEEDS = {"text": "text", "email": "text", "integer": "a whole number", "decimal": "a number",
-          "score": "a whole number", "boolean": "true or false", "date": "a date",
-          "datetime": "a date-time"}
+_NEEDS = {name: t.needs for name, t in TYPES.items()}
 
 
 class RefTable(Mapping):
@@ -314,15 +313,16 @@ def _describe(v: ast.Node) -> str:
 
 def _literal_fits(v: ast.Node, ftype: str) -> bool:
     """A literal (no token) against a field type, as filters compare it."""
-    if ftype in ("text", "email"):
-        return isinstance(v, ast.String)
-    if ftype in ("integer", "decimal", "score"):
-        return isinstance(v, ast.Number)
-    if ftype in ("date", "datetime"):
-        return isinstance(v, (ast.Date, ast.DateTime))
-    if ftype == "boolean":
-        return isinstance(v, ast.Boolean)
-    return True
+    family = TYPES[ftype].family if ftype in TYPES else None
+    if family is None:
+        return True
+    return isinstance(v, _LITERALS[family])
+
+
+#: the literal nodes each family of field types compares with (``stdlib.types.TYPES``)
+_LITERALS: dict[str, tuple[type, ...]] = {
+    "text": (ast.String,), "number": (ast.Number,), "date": (ast.Date, ast.DateTime), "boolean": (ast.Boolean,),
+}
 
 
 def _has_tokens(v: ast.Node) -> bool:
@@ -1546,30 +1546,15 @@ def _value_ok(v: ast.Node, ftype: str) -> bool:
     """A literal value of ``change data value`` against the field type."""
     if isinstance(v, ast.Null):
         return True
-    if ftype in ("text", "email"):
+    if ftype in TYPES and TYPES[ftype].family == "text":
         return isinstance(v, (ast.String, ast.Template))
-    if ftype in ("integer", "score"):
+    if ftype in TYPES and TYPES[ftype].whole:
         return isinstance(v, ast.Number) and isinstance(v.value, int)
-    if ftype == "decimal":
-        return isinstance(v, ast.Number)
-    if ftype in ("date", "datetime"):
-        return isinstance(v, (ast.Date, ast.DateTime))
-    if ftype == "boolean":
-        return isinstance(v, ast.Boolean)
-    return True
+    return _literal_fits(v, ftype)
 
 
-_TOKEN_FITS = {
-    "text": ("text", "number", "score", "date", "boolean"), "email": ("text",),
-    "integer": ("number",), "score": ("number",), "decimal": ("number",),
-    "date": ("date",), "datetime": ("date",), "boolean": ("boolean",),
-}
-_FIELD_FITS = {
-    "text": None, "email": ("email", "text"),
-    "integer": ("integer", "score"), "score": ("integer", "score"),
-    "decimal": ("integer", "score", "decimal"), "date": ("date", "datetime"),
-    "datetime": ("date", "datetime"), "boolean": ("boolean",),
-}
+_TOKEN_FITS = {name: t.token_fits for name, t in TYPES.items()}
+_FIELD_FITS = {name: t.field_fits for name, t in TYPES.items()}
 
 
 def _types_value(ctx: Context, c: CampaignInfo, v: ast.Node, ftype: str, fname: str,

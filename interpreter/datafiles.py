@@ -46,7 +46,8 @@ from . import ast
 from .clock import iso, parse_time
 from .errors import RunError
 from .model import Model
-from .store import convert
+from .stdlib.types import TYPES
+from .values import convert
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import ActionResult, Engine
@@ -57,16 +58,8 @@ class DataFileError(RunError):
     file, the row or line, the column or key, and the reason."""
 
 
-#: what each type accepts, said after a value that does not fit
-EXPECTED = {
-    "integer": "a whole number",
-    "score": "a whole number",
-    "decimal": "a number such as 3.5",
-    "boolean": "true or false (yes/no and 1/0 are accepted too)",
-    "date": "a date written 2026-12-01",
-    "datetime": "a date-time written 2026-12-01T09:30",
-    "email": "an email address such as ann@example.com",
-}
+#: what each type accepts, said after a value that does not fit (``stdlib.types.TYPES``)
+EXPECTED = {name: t.expected for name, t in TYPES.items() if t.expected is not None}
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 EMAIL = "email address"

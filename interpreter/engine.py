@@ -56,9 +56,10 @@ from .clock import Clock, iso, parse_time
 from .environment import Environment
 from .errors import DiagnosticError, RunError, StoreError
 from .evaluate import (EndRun, Evaluator, Frame, InvalidSmartList, Pause, Run, StepError, TokenContext,
-                       format_value, literal_text, trigger_tokens)
+                       literal_text, trigger_tokens)
 from .model import CampaignInfo, Model, ProgramInfo
-from .store import Activity, Membership, Person, Store, convert, dumps
+from .store import Activity, Membership, Person, Store
+from .values import convert, dumps, format_value
 
 MAX_API_PEOPLE = 100
 

@@ -68,8 +68,9 @@ from .clock import Clock, iso
 from .environment import Binding, Environment, Layer
 from .logic import FilterRef, Logic, LogicError, Not, parse_logic
 from .model import CampaignInfo, Model, ProgramInfo
-from .store import ENCODERS as _ENCODE
-from .store import Person, Store, convert, dumps, to_json_value
+from .store import Person, Store
+from .values import ENCODERS as _ENCODE
+from .values import convert, dumps, format_value, to_json_value
 
 # --------------------------------------------------------------------------
 # Control flow of a run
@@ -173,19 +174,6 @@ def trigger_tokens(kind: str, name: str, attributes: dict[str, Any] | None = Non
     for k, v in (attributes or {}).items():
         out[ast.name_key(k)] = "" if v is None else format_value(v)
     return out
-
-
-def format_value(value: Any) -> str:
-    """A typed value as a token renders it."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, _dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, _dt.date):
-        return value.isoformat()
-    return str(value)
 
 
 def literal_text(node: Any) -> str:

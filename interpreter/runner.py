@@ -55,7 +55,8 @@ from .errors import CampaignError, Diagnostic
 from .evaluate import literal_text
 from .render import GUTTER_STYLE, Style, excerpt, location, render_text
 from .source import SourceFile, Span
-from .store import Activity, convert
+from .store import Activity
+from .values import convert
 
 if TYPE_CHECKING:  # pragma: no cover
     from .coverage import Coverage

@@ -61,24 +61,24 @@ a new reader of these tables must flush first too. ``iter_people`` streams
 people a chunk at a time, and ``columns_for`` lets a caller read only the
 columns it needs: a ``Person`` reads the rest of its row when asked.
 
-Imports ``errors`` and ``ast`` (``name_key``) only.
+Imports ``errors`` and ``values`` (the conversions of field values) only.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import re
 import sqlite3
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from attrs import frozen
 
-from .ast import name_key
 from .errors import StoreError
+from .stdlib.types import TYPES
+from .values import INT_LIMIT, decode, dumps, encode
 
 SCHEMA_VERSION = 1
 
@@ -110,175 +110,6 @@ CREATE INDEX queue_person ON queue (person, campaign);
 CREATE TABLE schedules (campaign TEXT PRIMARY KEY, last TEXT NOT NULL) WITHOUT ROWID;
 """
 
-_INT_TYPES = ("integer", "score", "boolean")
-
-
-# --------------------------------------------------------------------------
-# Values: Python <-> SQLite, per field type
-
-
-def encode(type_: str, value: Any) -> Any:
-    """A typed Python value -> its column value."""
-    if value is None:
-        return None
-    if type_ == "boolean":
-        return 1 if value else 0
-    if type_ in ("integer", "score"):
-        return int(value)
-    if type_ == "decimal":
-        return str(value)
-    if type_ == "datetime":
-        return value.isoformat(timespec="seconds")
-    if type_ == "date":
-        return value.isoformat()
-    return str(value)
-
-
-#: per field type, ``encode`` of a value that is not None (compiled steps call it directly)
-ENCODERS: dict[str, Any] = {
-    "boolean": lambda v: 1 if v else 0, "integer": int, "score": int, "decimal": str,
-    "datetime": lambda v: v.isoformat(timespec="seconds"), "date": lambda v: v.isoformat(),
-    "text": str, "email": str,
-}
-
-
-def decode(type_: str, raw: Any) -> Any:
-    """A column value -> the typed Python value."""
-    if raw is None:
-        return None
-    if type_ == "boolean":
-        return bool(raw)
-    if type_ in ("integer", "score"):
-        return int(raw)
-    if type_ == "decimal":
-        return Decimal(str(raw))
-    if type_ == "datetime":
-        return _dt.datetime.fromisoformat(raw)
-    if type_ == "date":
-        return _dt.date.fromisoformat(raw)
-    return raw
-
-
-#: SQLite integers are 64-bit; a larger whole number is refused, never an OverflowError
-_INT_LIMIT = 2 ** 63
-
-
-class _OutOfRange(ValueError):
-    pass
-
-
-def _int_in_range(n: Any, type_: str) -> Any:
-    if not -_INT_LIMIT < n < _INT_LIMIT:
-        raise _OutOfRange(f"{str(n)[:30]} is too large for a{'n' if type_[0] in 'aeiou' else ''} "
-                          f"{type_} field (at most 19 digits)")
-    return n
-
-
-_TRUE = {"true", "yes", "1", "y", "t"}
-_FALSE = {"false", "no", "0", "n", "f"}
-
-
-def convert(type_: str, value: Any) -> Any:
-    """Any value (text from a file, a token, a literal) -> the field's type;
-    ``ValueError`` with a readable message when it does not fit. Empty text
-    is empty (None) for every type but text."""
-    if value is None:
-        return None
-    if isinstance(value, str) and type_ not in ("text", "email"):
-        value = value.strip()
-        if value == "":
-            return None
-    try:
-        if type_ in ("text", "email"):
-            if isinstance(value, bool):
-                return "true" if value else "false"
-            if isinstance(value, _dt.datetime):
-                return value.isoformat(sep=" ", timespec="seconds")
-            if isinstance(value, _dt.date):
-                return value.isoformat()
-            return str(value)
-        if type_ == "boolean":
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, int):
-                return value != 0
-            text = str(value).casefold()
-            if text in _TRUE:
-                return True
-            if text in _FALSE:
-                return False
-            raise ValueError
-        if type_ in ("integer", "score"):
-            if isinstance(value, bool):
-                raise ValueError
-            if isinstance(value, int):
-                return _int_in_range(value, type_)
-            if isinstance(value, (Decimal, float)):
-                if value != value or value != int(_int_in_range(value, type_)):
-                    raise ValueError
-                return int(value)
-            text = str(value).replace(",", "")
-            d = Decimal(text)
-            # range first: int() of 1e400000000 would take minutes (SQLite holds 64 bits)
-            if not d.is_finite() or d != d.to_integral_value():
-                raise ValueError
-            return int(_int_in_range(d, type_))
-        if type_ == "decimal":
-            if isinstance(value, bool):
-                raise ValueError
-            d = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).replace(",", ""))
-            if not d.is_finite():
-                raise ValueError
-            return d
-        if type_ == "date":
-            if isinstance(value, _dt.datetime):
-                return value.date()
-            if isinstance(value, _dt.date):
-                return value
-            text = str(value)
-            return _dt.date.fromisoformat(text[:10]) if len(text) > 10 and text[10] in "T " else _dt.date.fromisoformat(text)
-        if type_ == "datetime":
-            if isinstance(value, _dt.datetime):
-                return value.replace(microsecond=0, tzinfo=None)
-            if isinstance(value, _dt.date):
-                return _dt.datetime.combine(value, _dt.time())
-            text = str(value)
-            if len(text) == 10:
-                return _dt.datetime.combine(_dt.date.fromisoformat(text), _dt.time())
-            return _dt.datetime.fromisoformat(text.replace(" ", "T", 1)).replace(microsecond=0, tzinfo=None)
-    except _OutOfRange as exc:
-        raise ValueError(str(exc)) from None
-    except (ValueError, InvalidOperation, TypeError, ArithmeticError):
-        pass
-    raise ValueError(f"{value!r} is not a{'n' if type_[0] in 'aeiou' else ''} {type_}")
-
-
-def to_json_value(value: Any) -> Any:
-    """A typed value as it appears in the activity log (JSON)."""
-    if isinstance(value, _dt.datetime):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, _dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                            default=to_json_value)
-
-
-def dumps(value: Any) -> str:
-    """Canonical JSON: sorted keys, no spaces, non-ASCII kept."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if type(value) is int:
-        return str(value)
-    return _ENCODER.encode(value)
 
 
 def _casefold(x: Any) -> Any:
@@ -865,7 +696,7 @@ class Store:
             for key, name, type_ in sorted(missing):
                 col = _column_name(key, taken)
                 taken.add(col)
-                sqltype = "INTEGER" if type_ in _INT_TYPES else "TEXT"
+                sqltype = TYPES[type_].column if type_ in TYPES else "TEXT"
                 self.db.execute(f'ALTER TABLE people ADD COLUMN "{col}" {sqltype}')
                 self.db.execute("INSERT INTO fields VALUES (?, ?, ?, ?)", (key, name, type_, col))
             self._load_fields()
@@ -1031,7 +862,7 @@ class Store:
         per column and written with ``executemany`` at the next read or
         commit (a batch's field updates go in bulk). Later updates of the
         same column come later in its buffer, so the last one wins."""
-        if raw.__class__ is int and not -_INT_LIMIT <= raw < _INT_LIMIT:
+        if raw.__class__ is int and not -INT_LIMIT <= raw < INT_LIMIT:
             # what sqlite3 raises, now rather than at the flush
             raise OverflowError("Python int too large to convert to SQLite INTEGER")
         if raw.__class__ is str and not raw.isascii():

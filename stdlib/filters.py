@@ -8,6 +8,7 @@ accepted spelling to its canonical operator and the operands it takes.
 from __future__ import annotations
 
 from campaignlang import ast
+from campaignlang.stdlib.types import TYPES
 from campaignlang.stdlib.vocabulary import Opt, Phrase, Slot
 
 #: spelling -> (canonical operator, operands). Operands: "values" (a comma
@@ -30,17 +31,8 @@ OPERATORS: dict[str, tuple[str, str]] = {
     "in past": ("in past", "duration"), "in future": ("in future", "duration"),
 }
 
-#: operators by field type (the checker's type rules, §4)
-TEXT_OPS = ("is", "is not", "contains", "not contains", "starts with", "not starts with",
-            "is empty", "is not empty")
-NUMBER_OPS = ("is", "is not", ">", ">=", "<", "<=", "between", "is empty", "is not empty")
-DATE_OPS = ("is", "is not", "before", "after", "on or before", "on or after", "between",
-            "in past", "in future", "is empty", "is not empty")
-BOOLEAN_OPS = ("is", "is not", "is empty", "is not empty")
-OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
-    "text": TEXT_OPS, "email": TEXT_OPS, "integer": NUMBER_OPS, "decimal": NUMBER_OPS,
-    "score": NUMBER_OPS, "date": DATE_OPS, "datetime": DATE_OPS, "boolean": BOOLEAN_OPS,
-}
+#: operators by field type (the checker's type rules, §4): ``types.TYPES``
+OPS_BY_TYPE: dict[str, tuple[str, ...]] = {name: t.operators for name, t in TYPES.items()}
 
 _PAST = Opt(("in past", Slot("within", "duration")))
 

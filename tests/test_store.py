@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from campaignlang.errors import StoreError
-from campaignlang.store import SCHEMA_VERSION, Store, convert
+from campaignlang.store import SCHEMA_VERSION, Store
+from campaignlang.values import convert
 
 FIELDS = {"email address": ("Email Address", "email"), "country": ("Country", "text"),
           "lead score": ("Lead Score", "score")}
