@@ -106,7 +106,7 @@ from .environment import Binding, Environment
 from .errors import Diagnostic, Related, error, warning
 from .graph import (MAX_DEPTH, CallGraph, build_call_graph, find_cycle, reach,
                     strongly_connected, written_by)
-from .loader import Loaded, load_text
+from .loader import Loaded
 from .logic import LogicError, parse_logic
 from .model import DEFAULT_WORKSPACE, CampaignInfo, Model, ProgramInfo, Resolution, build_model
 from .source import SourceFile, Span
@@ -231,11 +231,6 @@ def check(loaded: Loaded, **options: Any) -> CheckResult:
     if not any(d.is_error for d in diags):
         program = CheckedProgram(model, sources, refs, ctx.graph)
     return CheckResult(tuple(diags), model, sources, program, refs, ctx.graph)
-
-
-def check_text(text: str, name: str = "<input>") -> CheckResult:
-    """Check a program given as text (relative imports from the current folder)."""
-    return check(load_text(text, name))
 
 
 def _merge(diags: list[Diagnostic]) -> list[Diagnostic]:

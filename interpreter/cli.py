@@ -203,7 +203,7 @@ def explain(path: str, campaign: str, tokens: tuple[str, ...], person: str | Non
     if person is not None:
         # why this person did or did not qualify: computed on a copy of the
         # store, so explaining writes nothing
-        from .engine import explain_person, render_explanation
+        from .explain import explain_person, render_explanation
 
         engine = _open_engine(_program_or_exit(path), db)
         try:
@@ -463,9 +463,9 @@ def people() -> None:
               help="A .campaign file whose custom fields the people may have.")
 def people_import(file: str, db: str | None, fields_path: str | None) -> None:
     """Import people from a CSV or JSON file (a person already in the store is updated)."""
-    from .engine import program_from_text
+    from .api import compile_text
 
-    program = _program_or_exit(fields_path) if fields_path else program_from_text("")
+    program = _program_or_exit(fields_path) if fields_path else compile_text("")
     engine = _open_engine(program, db)
     mark = engine.store.commits
     try:

@@ -375,8 +375,6 @@ def replay(engine: "Engine", path: str | Path) -> list["ActionResult"]:
     every line is validated first, then the events run in one transaction
     (each still its own action for the runs-per-person limit); any failure,
     an interrupt included, leaves the store and the clock as before."""
-    from .engine import replay_events
-
     events = read_events(path, engine.model)
     if events and events[0].at < engine.now:
         raise DataFileError(f"{path}: line {events[0].line}, key 'at': {events[0].data['at']} is before "
@@ -393,3 +391,45 @@ def replay(engine: "Engine", path: str | Path) -> list["ActionResult"]:
     except BaseException:
         engine.clock._reset(before)
         raise
+
+
+def people_records(path: str | Path, model: Model) -> list[dict[str, Any]]:
+    """People from a CSV or JSON file as plain records (``read_people``'s
+    ``records``): ``campaignlang.read_people``."""
+    return read_people(path, model).records
+
+
+def event_records(path: str | Path, model: Model | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """Events from a JSON lines file as (line number, event object)."""
+    return [(e.line, e.data) for e in read_events(path, model)]
+
+
+def replay_events(engine: "Engine", events: Sequence[tuple[int, dict[str, Any]]], source: str = "events",
+                  create_people: bool = True) -> list["ActionResult"]:
+    """Replay events in time order: advance to each event's time (running
+    what falls due), then fire it. People missing from the store are created."""
+    results = []
+    last = None
+    for n, ev in events:
+        try:
+            at = parse_time(str(ev["at"]))
+        except ValueError as exc:
+            raise RunError(f"{source}:{n}: {exc}") from None
+        if last is not None and at < last:
+            raise RunError(f"{source}:{n}: events must come in time order ({ev['at']} is before the previous event)")
+        if at < engine.now:
+            raise RunError(f"{source}:{n}: {ev['at']} is before the store's clock ({iso(engine.now)})")
+        last = at
+        results.append(engine.advance(at))
+        people = ev["person"] if isinstance(ev["person"], list) else [ev["person"]]
+        for who in people:
+            if create_people and engine.store.find_person(str(who)) is None:
+                results.append(engine.add_person(str(who)) and engine.advance(None))
+        kind = " ".join(str(ev["trigger"]).split())
+        target = ev.get("name")
+        try:
+            results.append(engine.fire(kind, people, target, ev.get("attributes") or {},
+                                       field_name=ev.get("field"), to=ev.get("to"), from_=ev.get("from")))
+        except RunError as exc:
+            raise RunError(f"{source}:{n}: {exc}") from None
+    return results

@@ -35,7 +35,8 @@ Choices where the spec is silent (docs/language.md, "The engine"):
   stop the whole action with ``RunError`` (rolled back).
 
 Imports ``ast``, ``check`` (``CheckedProgram``), ``clock``, ``environment``,
-``errors``, ``evaluate``, ``model``, ``store``.
+``errors``, ``evaluate``, ``model``, ``store``, ``values``; never ``datafiles``,
+``explain`` or ``runner`` (they import it).
 """
 
 from __future__ import annotations
@@ -51,13 +52,13 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from attrs import define, field
 
 from . import ast
-from .check import CheckedProgram, check
+from .check import CheckedProgram
 from .clock import Clock, iso, parse_time
 from .environment import Environment
-from .errors import DiagnosticError, RunError, StoreError
+from .errors import RunError, StoreError
 from .evaluate import (EndRun, Evaluator, Frame, InvalidSmartList, Pause, Run, StepError, TokenContext,
                        literal_text, trigger_tokens)
-from .model import CampaignInfo, Model, ProgramInfo
+from .model import CampaignInfo, ProgramInfo
 from .store import Activity, Membership, Person, Store
 from .values import convert, dumps, format_value
 
@@ -118,24 +119,6 @@ def _later(t: _dt.datetime, delta: _dt.timedelta | ast.Duration) -> _dt.datetime
                        f"past 9999-12-31, the last date the clock can hold") from None
 
 
-def load_program(paths: Sequence[str | Path]) -> CheckedProgram:
-    """Load and check files; ``DiagnosticError`` when the program has errors."""
-    from .loader import load_paths
-    result = check(load_paths(paths))
-    if result.program is None:
-        raise DiagnosticError(result.errors)
-    return result.program
-
-
-def program_from_text(text: str, name: str = "<input>") -> CheckedProgram:
-    """Check program text; ``DiagnosticError`` when it has errors."""
-    from .check import check_text
-    result = check_text(text, name)
-    if result.program is None:
-        raise DiagnosticError(result.errors)
-    return result.program
-
-
 @functools.lru_cache(maxsize=4096)   # an event stream names the same few assets again and again
 def parse_qualified_ref(text: str) -> tuple[str | None, ast.Ref]:
     """``'"P"."C"'``, ``'"W"."P"."C"'`` (a program outside the Default
@@ -191,7 +174,7 @@ class Engine(Evaluator):
                  max_steps: int | None = None, max_people: int | None = None):
         if not isinstance(program, CheckedProgram):
             raise TypeError("the engine runs only a CheckedProgram: check the program first "
-                            "(check.check(...).program, or engine.load_program)")
+                            "(check.check(...).program, or campaignlang.compile_text / compile_paths)")
         if store is None:
             store = Store(":memory:")
         elif not isinstance(store, Store):
@@ -1366,161 +1349,3 @@ class _Action:
         e._result = None
         e._work.clear()
         e._run_stack.clear()
-
-
-# --------------------------------------------------------------------------
-# campaign explain PATH CAMPAIGN --person EMAIL
-
-
-def explain_person(engine: Engine, campaign: CampaignInfo | ast.Ref | str, who: int | str) -> dict[str, Any]:
-    """Why a person does or does not qualify for a campaign now: each filter
-    with the person's value and whether it holds, the smart list's logic,
-    the qualification rule and the person's last run, and — when the person
-    qualifies — the path a run would take (choices taken, activities), from
-    a dry run on a copy of the store. Writes nothing."""
-    c = engine.campaign(campaign)
-    pid = engine.person_id(who)
-    person = engine.store.person(pid)
-    assert person is not None
-    sources = engine.program.sources
-
-    def text(node: ast.Node) -> str:
-        sp = node.span
-        if sp is None or sp.file not in sources:
-            return type(node).__name__
-        return " ".join(sources[sp.file].text[sp.start:sp.end].split())
-
-    sl = c.smart_list
-    filters = []
-    for number, f in enumerate(sl.filters if sl else (), 1):
-        entry: dict[str, Any] = {"number": number, "filter": text(f)}
-        try:
-            entry["holds"] = engine.filter_pred(f, c.program)(person)
-        except InvalidSmartList as exc:
-            entry["holds"] = False
-            entry["invalid"] = str(exc)
-        if isinstance(f, ast.FieldFilter):
-            found = engine.model.field(f.field.name)
-            if found is not None:
-                entry["value"] = format_value(person.get(ast.name_key(found[0])))
-                entry["field"] = found[0]
-        elif isinstance(f, ast.ListFilter):
-            try:
-                entry["value"] = "member" if engine.store.in_list(engine.asset_key("list", f.list, c.program), pid) \
-                    else "not a member"
-            except InvalidSmartList:
-                pass
-        elif isinstance(f, ast.ProgramFilter):
-            try:
-                m = engine.store.membership(engine.program_key(engine.find_program(f.program, c.program)), pid)
-                entry["value"] = "not a member" if m is None else f"member, status {m.status or 'none'}"
-            except InvalidSmartList:
-                pass
-        filters.append(entry)
-    smart_list_holds = engine.matches(sl, person, c.program)
-    rule = c.rule
-    last = engine.store.last_run(pid, c.qualname)
-    rule_allows = engine.rule_allows(c, person)
-    report: dict[str, Any] = {
-        "format_version": 1,
-        "campaign": c.qualname, "kind": c.kind, "person": person.email, "time": iso(engine.now),
-        "logic": (sl.expression if sl is not None and sl.logic == "advanced" else (sl.logic if sl else "all")),
-        "triggers": [text(t) for t in (sl.triggers if sl else ())],
-        "filters": filters,
-        "smart list holds": smart_list_holds,
-        "rule": rule.rule + (f" {rule.period.text}" if rule.period is not None else ""),
-        "last run": last,
-        "rule allows": rule_allows,
-        "qualifies": smart_list_holds and rule_allows,
-        "choices": [], "activities": [],
-    }
-    if report["qualifies"] and c.kind != "executable":
-        copy = Engine(engine.program, engine.store.copy_to_memory(), Clock(engine.now))
-        copy.trace = []
-        with copy._action("explain", c.qualname):
-            copy._start(c, copy.store.person(pid), TokenContext.own(c), (), "explain", check_smart_list=False)
-        report["choices"] = copy.trace
-        report["activities"] = [a.to_json() for a in copy.store.activities(person=pid)
-                                if a.id > engine.store.last_activity_id()]
-        copy.store.close()
-    return report
-
-
-def render_explanation(report: dict[str, Any]) -> str:
-    """``campaign explain --person`` as text."""
-    yes = {True: "yes", False: "no"}
-    lines = [f"{report['person']} and {report['campaign']} ({report['kind']}) at {report['time']}:"]
-    for t in report["triggers"]:
-        lines.append(f"  trigger  {t}  (needs the event)")
-    if not report["filters"]:
-        lines.append("  no filters: everyone who reaches it qualifies" if report["kind"] == "executable"
-                     else "  no filters")
-    for f in report["filters"]:
-        value = f" — the person's value: {f['value'] or 'empty'}" if "value" in f else ""
-        why = f" (invalid: {f['invalid']})" if "invalid" in f else ""
-        lines.append(f"  {f['number']}. {'holds' if f['holds'] else 'fails'}  {f['filter']}{value}{why}")
-    lines.append(f"  smart list ({report['logic']}): {'holds' if report['smart list holds'] else 'fails'}")
-    lines.append(f"  qualification rule: qualify {report['rule']}; last run: {report['last run'] or 'never'}; "
-                 f"allows: {yes[report['rule allows']]}")
-    lines.append(f"  qualifies now: {yes[report['qualifies']]}")
-    for ch in report["choices"]:
-        taken = "else" if ch["else"] else f"branch {ch['branch']}"
-        lines.append(f"  choice '{ch['step']}' (line {ch['line']}) in {ch['campaign']}: {taken}"
-                     + (", does nothing" if ch["does nothing"] else ""))
-    if report["activities"]:
-        lines.append("  a run now would do:")
-        for a in report["activities"]:
-            attrs = ", ".join(f"{k}={v!r}" for k, v in a["attributes"].items())
-            lines.append(f"    {a['type']}  [{a['campaign'] or '-'}] {attrs}")
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------
-# Data files (LANGUAGE.md §11): people (CSV or JSON) and events (JSON lines)
-
-
-def read_people(path: str | Path, model: Model) -> list[dict[str, Any]]:
-    """People from a CSV or JSON file, validated whole, duplicates merged
-    (``datafiles.read_people``; ``RunError`` names the row, column and reason)."""
-    from .datafiles import read_people as _read
-
-    return _read(path, model).records
-
-
-def read_events(path: str | Path, model: Model | None = None) -> list[tuple[int, dict[str, Any]]]:
-    """Events from a JSON lines file, validated whole: (line number, event
-    object) (``datafiles.read_events``)."""
-    from .datafiles import read_events as _read
-
-    return [(e.line, e.data) for e in _read(path, model)]
-
-
-def replay_events(engine: Engine, events: Sequence[tuple[int, dict[str, Any]]], source: str = "events",
-                  create_people: bool = True) -> list[ActionResult]:
-    """Replay events in time order: advance to each event's time (running
-    what falls due), then fire it. People missing from the store are created."""
-    results = []
-    last = None
-    for n, ev in events:
-        try:
-            at = parse_time(str(ev["at"]))
-        except ValueError as exc:
-            raise RunError(f"{source}:{n}: {exc}") from None
-        if last is not None and at < last:
-            raise RunError(f"{source}:{n}: events must come in time order ({ev['at']} is before the previous event)")
-        if at < engine.now:
-            raise RunError(f"{source}:{n}: {ev['at']} is before the store's clock ({iso(engine.now)})")
-        last = at
-        results.append(engine.advance(at))
-        people = ev["person"] if isinstance(ev["person"], list) else [ev["person"]]
-        for who in people:
-            if create_people and engine.store.find_person(str(who)) is None:
-                results.append(engine.add_person(str(who)) and engine.advance(None))
-        kind = " ".join(str(ev["trigger"]).split())
-        target = ev.get("name")
-        try:
-            results.append(engine.fire(kind, people, target, ev.get("attributes") or {},
-                                       field_name=ev.get("field"), to=ev.get("to"), from_=ev.get("from")))
-        except RunError as exc:
-            raise RunError(f"{source}:{n}: {exc}") from None
-    return results

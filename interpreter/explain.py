@@ -15,10 +15,14 @@ parent's context, which caller passed it. API-passed values are not known
 statically; the report says where they would apply.
 
 Also here: ``find_campaign`` reads the command line's CAMPAIGN argument
-(``'"P"."C"'``, ``"P/C"`` or a bare name).
+(``'"P"."C"'``, ``"P/C"`` or a bare name); and ``explain_person`` (``campaign
+explain --person``): why a person does or does not qualify for a campaign
+now, and what a run would do, from a dry run on a copy of the store.
 
-Imports ``ast``, ``model``, ``environment``, ``graph`` and ``check`` (for
-the tokens a campaign uses); nothing imports it but the command line.
+Imports ``ast``, ``model``, ``environment``, ``graph``; ``check`` (for the
+tokens a campaign uses) and ``engine`` (for the dry run) inside the
+functions that need them, so the static explanation loads no engine.
+Nothing imports it but the command line, the REPL and the API.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
@@ -34,6 +38,9 @@ from . import ast
 from .environment import Binding, Environment, Layer
 from .graph import CallEdge, CallGraph, build_call_graph, flat_steps
 from .model import CampaignInfo, Model
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import Engine
 
 #: enough paths for any real program; more are summarised
 MAX_PATHS = 50
@@ -303,3 +310,115 @@ def render_reports(reports: list[TokenReport], fmt: str = "text") -> str:
     if fmt == "json":
         return json.dumps({"format_version": 1, "tokens": [r.to_json() for r in reports]}, indent=2)
     return "\n\n".join(render_report(r) for r in reports)
+
+
+# --------------------------------------------------------------------------
+# campaign explain PATH CAMPAIGN --person EMAIL
+
+
+def explain_person(engine: "Engine", campaign: "CampaignInfo | ast.Ref | str", who: int | str) -> dict[str, Any]:
+    """Why a person does or does not qualify for a campaign now: each filter
+    with the person's value and whether it holds, the smart list's logic,
+    the qualification rule and the person's last run, and — when the person
+    qualifies — the path a run would take (choices taken, activities), from
+    a dry run on a copy of the store. Writes nothing."""
+    from .clock import Clock, iso
+    from .engine import Engine
+    from .evaluate import InvalidSmartList, TokenContext
+    from .values import format_value
+
+    c = engine.campaign(campaign)
+    pid = engine.person_id(who)
+    person = engine.store.person(pid)
+    assert person is not None
+    sources = engine.program.sources
+
+    def text(node: ast.Node) -> str:
+        sp = node.span
+        if sp is None or sp.file not in sources:
+            return type(node).__name__
+        return " ".join(sources[sp.file].text[sp.start:sp.end].split())
+
+    sl = c.smart_list
+    filters = []
+    for number, f in enumerate(sl.filters if sl else (), 1):
+        entry: dict[str, Any] = {"number": number, "filter": text(f)}
+        try:
+            entry["holds"] = engine.filter_pred(f, c.program)(person)
+        except InvalidSmartList as exc:
+            entry["holds"] = False
+            entry["invalid"] = str(exc)
+        if isinstance(f, ast.FieldFilter):
+            found = engine.model.field(f.field.name)
+            if found is not None:
+                entry["value"] = format_value(person.get(ast.name_key(found[0])))
+                entry["field"] = found[0]
+        elif isinstance(f, ast.ListFilter):
+            try:
+                entry["value"] = "member" if engine.store.in_list(engine.asset_key("list", f.list, c.program), pid) \
+                    else "not a member"
+            except InvalidSmartList:
+                pass
+        elif isinstance(f, ast.ProgramFilter):
+            try:
+                m = engine.store.membership(engine.program_key(engine.find_program(f.program, c.program)), pid)
+                entry["value"] = "not a member" if m is None else f"member, status {m.status or 'none'}"
+            except InvalidSmartList:
+                pass
+        filters.append(entry)
+    smart_list_holds = engine.matches(sl, person, c.program)
+    rule = c.rule
+    last = engine.store.last_run(pid, c.qualname)
+    rule_allows = engine.rule_allows(c, person)
+    report: dict[str, Any] = {
+        "format_version": 1,
+        "campaign": c.qualname, "kind": c.kind, "person": person.email, "time": iso(engine.now),
+        "logic": (sl.expression if sl is not None and sl.logic == "advanced" else (sl.logic if sl else "all")),
+        "triggers": [text(t) for t in (sl.triggers if sl else ())],
+        "filters": filters,
+        "smart list holds": smart_list_holds,
+        "rule": rule.rule + (f" {rule.period.text}" if rule.period is not None else ""),
+        "last run": last,
+        "rule allows": rule_allows,
+        "qualifies": smart_list_holds and rule_allows,
+        "choices": [], "activities": [],
+    }
+    if report["qualifies"] and c.kind != "executable":
+        copy = Engine(engine.program, engine.store.copy_to_memory(), Clock(engine.now))
+        copy.trace = []
+        with copy._action("explain", c.qualname):
+            copy._start(c, copy.store.person(pid), TokenContext.own(c), (), "explain", check_smart_list=False)
+        report["choices"] = copy.trace
+        report["activities"] = [a.to_json() for a in copy.store.activities(person=pid)
+                                if a.id > engine.store.last_activity_id()]
+        copy.store.close()
+    return report
+
+
+def render_explanation(report: dict[str, Any]) -> str:
+    """``campaign explain --person`` as text."""
+    yes = {True: "yes", False: "no"}
+    lines = [f"{report['person']} and {report['campaign']} ({report['kind']}) at {report['time']}:"]
+    for t in report["triggers"]:
+        lines.append(f"  trigger  {t}  (needs the event)")
+    if not report["filters"]:
+        lines.append("  no filters: everyone who reaches it qualifies" if report["kind"] == "executable"
+                     else "  no filters")
+    for f in report["filters"]:
+        value = f" — the person's value: {f['value'] or 'empty'}" if "value" in f else ""
+        why = f" (invalid: {f['invalid']})" if "invalid" in f else ""
+        lines.append(f"  {f['number']}. {'holds' if f['holds'] else 'fails'}  {f['filter']}{value}{why}")
+    lines.append(f"  smart list ({report['logic']}): {'holds' if report['smart list holds'] else 'fails'}")
+    lines.append(f"  qualification rule: qualify {report['rule']}; last run: {report['last run'] or 'never'}; "
+                 f"allows: {yes[report['rule allows']]}")
+    lines.append(f"  qualifies now: {yes[report['qualifies']]}")
+    for ch in report["choices"]:
+        taken = "else" if ch["else"] else f"branch {ch['branch']}"
+        lines.append(f"  choice '{ch['step']}' (line {ch['line']}) in {ch['campaign']}: {taken}"
+                     + (", does nothing" if ch["does nothing"] else ""))
+    if report["activities"]:
+        lines.append("  a run now would do:")
+        for a in report["activities"]:
+            attrs = ", ".join(f"{k}={v!r}" for k, v in a["attributes"].items())
+            lines.append(f"    {a['type']}  [{a['campaign'] or '-'}] {attrs}")
+    return "\n".join(lines)

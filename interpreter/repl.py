@@ -848,7 +848,7 @@ class Session:
             return
         c = self._find_campaign(target)
         if opts["person"]:
-            from .engine import explain_person, render_explanation
+            from .explain import explain_person, render_explanation
 
             for who in opts["person"]:
                 out(render_explanation(explain_person(self.engine, c, _strip_arg(who))))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from campaignlang.check import check_text
+from campaignlang.api import check_text
 from campaignlang.errors import RunError
 
 from engine_helpers import acts, make

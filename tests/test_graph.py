@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from campaignlang.check import check_text
+from campaignlang.api import check_text
 from campaignlang.cli import main
 from campaignlang.graph import build_call_graph, reach, render_graph
 

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from campaignlang.check import check_text
+from campaignlang.api import check_text
 from campaignlang.errors import RunError
 
 from engine_helpers import acts, make

@@ -32,7 +32,8 @@ from hypothesis import given, settings, strategies as st
 
 from campaignlang import ast
 from campaignlang.clock import Clock
-from campaignlang.engine import Engine, load_program
+from campaignlang.api import compile_paths
+from campaignlang.engine import Engine
 from campaignlang.errors import RunError
 from campaignlang.evaluate import TokenContext, json_escape, url_escape
 from engine_helpers import make_unchecked
@@ -79,7 +80,7 @@ def handler(request):
 
 def scenario(store=None, chunk: int | None = None) -> Engine:
     """The fixed script of actions; returns the engine (its store holds the outcome)."""
-    program = load_program([HERE / "golden.campaign"])
+    program = compile_paths([HERE / "golden.campaign"])
     e = Engine(program, store, Clock(dt.datetime(2026, 1, 5, 9, 0)))
     if chunk is not None:
         e.batch_chunk = chunk
@@ -150,7 +151,7 @@ def test_small_chunks_give_the_same_log_and_store():
 
 
 def test_a_failed_batch_leaves_nothing_of_its_buffers():
-    program = load_program([HERE / "golden.campaign"])
+    program = compile_paths([HERE / "golden.campaign"])
     e = Engine(program, None, Clock(dt.datetime(2026, 1, 5, 9, 0)))
     e.import_people(people())
     e.batch_chunk = 5
