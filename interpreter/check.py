@@ -96,7 +96,7 @@ from __future__ import annotations
 import difflib
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import attrs
 from attrs import field, frozen
@@ -114,17 +114,7 @@ from .stdlib.filters import OPS_BY_TYPE
 from .stdlib.types import TYPES
 
 #: The named checks, in the order they run, with the codes each owns.
-CHECKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("resolve names", "check_names", ("CL101", "CL103")),
-    ("duplicates", "check_duplicates", ("CL102",)),
-    ("campaign kinds", "check_campaign_kinds", ("CL202", "CL203", "CL204", "CL209", "CL502")),
-    ("call graph", "check_call_graph", ("CL201", "CL207", "CL208")),
-    ("depth and cycles", "check_depth_and_cycles", ("CL205", "CL206")),
-    ("tokens", "check_tokens", ("CL401", "CL402")),
-    ("types", "check_types", ("CL301", "CL403")),
-    ("smart lists", "check_smart_lists", ("CL501", "CL503", "CL504")),
-    ("reachability", "check_reachability", ("CL601", "CL602")),
-)
+#: the named checks, in order: ``CHECKS`` at the end of the module (title, function, codes it owns)
 
 #: §8: the activity types the engine records (``expect activity "..."``)
 ACTIVITY_TYPES = (
@@ -215,15 +205,15 @@ class CheckResult:
         return tuple(d for d in self.diagnostics if not d.is_error)
 
 
-def check(loaded: Loaded, **options: Any) -> CheckResult:
+def check(loaded: Loaded) -> CheckResult:
     """Check loaded modules (their CL001/CL002 included) and return the result."""
     model = build_model(loaded.modules)
     sources = loaded.sources
     ctx = Context(model, sources)
     diags = list(loaded.diagnostics)
     if not any(d.is_error for d in diags):
-        for _title, name, _codes in CHECKS:
-            globals()[name](ctx)
+        for _title, run_check, _codes in CHECKS:
+            run_check(ctx)
         diags += _merge(ctx.diagnostics)
     diags.sort(key=Diagnostic.sort_key)
     program = None
@@ -1296,12 +1286,12 @@ def check_tokens(ctx: Context) -> None:
             if c.id in in_cycle:
                 own = set(needed)     # the cycle is the mistake (CL206)
                 trig = True
-            elif callers and all(e.context for e in callers):
+            elif callers and all(e.parent_context for e in callers):
                 inherited = set(needed)
                 for e in callers:
                     inherited &= guaranteed[e.caller.id]
                 own = own | inherited
-            trig = trig or any(e.context and triggered[e.caller.id] for e in callers)
+            trig = trig or any(e.parent_context and triggered[e.caller.id] for e in callers)
         guaranteed[c.id] = own
         triggered[c.id] = trig
     ctx.guaranteed = guaranteed
@@ -1333,7 +1323,7 @@ def _undefined_token(ctx: Context, c: CampaignInfo, tok: ast.TokenRef, notes: li
         if not callers:
             where += f"; nothing executes {c.qualname} with parent token context"
         for e in callers:
-            if not e.context:
+            if not e.parent_context:
                 related.append(Related(f"{e.caller.qualname} executes it without parent token context",
                                        e.step.span))
             elif key not in ctx.guaranteed[e.caller.id]:
@@ -1395,7 +1385,7 @@ class _Declarations:
             callers = graph.acyclic_callers(c) if c.kind == "executable" else []
             use_own = not callers
             for e in callers:
-                if not e.context:
+                if not e.parent_context:
                     use_own = True
                     continue
                 result.extend(out.get(e.caller.id, []))
@@ -1846,3 +1836,17 @@ def _trigger_cycles(ctx: Context) -> None:
                          "leaves out people already handled, stops the loop",
                     related=[Related(f"{by_id[a].qualname} fires a trigger of {by_id[b].qualname}", via[(a, b)].span)
                              for a, b in edges[1:]])
+
+
+#: the named checks in the order ``check`` runs them: (title, function, the codes it owns)
+CHECKS: tuple[tuple[str, Callable[[Context], None], tuple[str, ...]], ...] = (
+    ("resolve names", check_names, ("CL101", "CL103")),
+    ("duplicates", check_duplicates, ("CL102",)),
+    ("campaign kinds", check_campaign_kinds, ("CL202", "CL203", "CL204", "CL209", "CL502")),
+    ("call graph", check_call_graph, ("CL201", "CL207", "CL208")),
+    ("depth and cycles", check_depth_and_cycles, ("CL205", "CL206")),
+    ("tokens", check_tokens, ("CL401", "CL402")),
+    ("types", check_types, ("CL301", "CL403")),
+    ("smart lists", check_smart_lists, ("CL501", "CL503", "CL504")),
+    ("reachability", check_reachability, ("CL601", "CL602")),
+)

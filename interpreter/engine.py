@@ -417,7 +417,6 @@ class Engine(Evaluator):
     _step_limit: int = sys.maxsize
 
     def _host_tick(self) -> None:
-        self.steps_run += 1
         self._steps_action += 1
         if self._steps_action > self._step_limit:   # one comparison per step on the hot path
             self._tick_check()

@@ -258,10 +258,6 @@ def _interval(field_type: str, value: Any) -> tuple[Any, Any]:
     return start, start + _DAY
 
 
-def _months_back(t: Any, months: int) -> Any:
-    return t - _dt.timedelta(days=30 * months)
-
-
 # --------------------------------------------------------------------------
 # Frames of a run
 
@@ -336,7 +332,6 @@ class Evaluator:
         self.trace: list[dict[str, Any]] | None = None
         self._visiting: set[int] = set()
         self._sql_visiting: set[int] = set()
-        self.steps_run = 0
         # compiled flows, environments and contexts (see "compiled flows")
         self._flows: dict[tuple[int, int], tuple[Any, Sequence[Any]]] = {}
         self._envs: dict[int, tuple[ProgramInfo, Environment]] = {}
@@ -914,7 +909,7 @@ class Evaluator:
         return None
 
     def _host_tick(self) -> None:
-        self.steps_run += 1
+        pass
 
     # -- compiled flows (compile once, run many) ----------------------------------
     #

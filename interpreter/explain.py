@@ -89,7 +89,7 @@ def _path_json(p: PathValue) -> dict[str, Any]:
     out: dict[str, Any] = {
         "start": _campaign_json(p.start),
         "links": [{"from": _campaign_json(e.caller), "to": _campaign_json(e.target),
-                   "use_parent_token_context": e.context,
+                   "use_parent_token_context": e.parent_context,
                    "line": e.step.span.line if e.step.span else None} for e in p.links],
         "defined": p.binding is not None,
         "value": value_text(p.binding.value) if p.binding else None,
@@ -208,7 +208,7 @@ def _lookup_along(path: list[CallEdge], name: str) -> tuple[Binding | None, Laye
     start = path[0].caller
     contexts: list[tuple[CampaignInfo, Environment]] = [(start, start.env())]
     for e in path:
-        if e.context:
+        if e.parent_context:
             contexts.append((e.target, e.target.env()))
         else:
             contexts = [(e.target, e.target.env())]
@@ -287,7 +287,7 @@ def render_report(report: TokenReport) -> str:
         else:
             chain = _kind(row.start)
             for e in row.links:
-                word = "with parent token context" if e.context else "without parent token context"
+                word = "with parent token context" if e.parent_context else "without parent token context"
                 chain += f"\n    > executes {_kind(e.target)} {word} (line {e.step.span.line})"
             lines.append(f"  {chain}")
         if row.binding is None:

@@ -97,7 +97,6 @@ class Loader:
         self.diags: list[Diagnostic] = []
         self.done: dict[str, ParseResult] = {}   # key: resolved path or std name
         self.stack: list[str] = []
-        self.import_spans: list = []
 
     def load_file(self, path: Path, display: str | None = None) -> None:
         key = str(path.resolve())

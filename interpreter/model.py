@@ -240,9 +240,6 @@ class Model:
         res = self.resolve("campaign", ast.Ref(program, name), None, workspace)
         return res.found
 
-    def all_workspace_programs(self, ws: WorkspaceInfo) -> list[ProgramInfo]:
-        return list(ws.programs.values())
-
     def find_program(self, name: str, workspace: WorkspaceInfo | None) -> Resolution:
         if workspace is not None and name in workspace.programs:
             return Resolution(workspace.programs[name])
