@@ -119,10 +119,9 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers see of the lazy names
     from .datafiles import ImportReport, import_people
     from .datafiles import people_records as read_people
     from .engine import ActionResult, Engine
-    from .explain import explain_person
-    from .explain import render_explanation as render_person_report
     from .evaluate import WebhookRequest
-    from .explain import TokenReport
+    from .explain import TokenReport, explain_person
+    from .explain import render_explanation as render_person_report
     from .explain import render_report as render_token_report
     from .format import format_source
     from .loader import Loaded, load_text

@@ -104,8 +104,7 @@ from attrs import field, frozen
 from . import ast
 from .environment import Binding, Environment
 from .errors import Diagnostic, Related, error, warning
-from .graph import (MAX_DEPTH, CallGraph, build_call_graph, find_cycle, reach,
-                    strongly_connected, written_by)
+from .graph import MAX_DEPTH, CallGraph, build_call_graph, find_cycle, reach, strongly_connected, written_by
 from .loader import Loaded
 from .logic import LogicError, parse_logic
 from .model import DEFAULT_WORKSPACE, CampaignInfo, Model, ProgramInfo, Resolution, build_model
@@ -353,7 +352,8 @@ def tokens_in(node: ast.Node) -> Iterator[ast.TokenRef]:
             continue
         names = _TOKEN_FIELDS.get(type(n))
         if names is None:
-            names = _TOKEN_FIELDS[type(n)] = tuple(a.name for a in attrs.fields(type(n)) if a.name != "span")
+            names = _TOKEN_FIELDS[type(n)] = tuple(a.name for a in attrs.fields(type(n))  # type: ignore[arg-type]
+                                                   if a.name != "span")
         for name in names:
             v = getattr(n, name)
             if isinstance(v, ast.Node):
@@ -955,10 +955,10 @@ def check_duplicates(ctx: Context) -> None:
                       hint="standard fields exist without a declaration; remove this one")
             continue
         scope = {"program": "per workspace", "field": "among person fields"}.get(d.kind, "per program")
-        first = getattr(d.first, "name", d.name)
+        first_name = getattr(d.first, "name", d.name)
         ctx.error("CL102", f"duplicate {d.kind} {_q(d.name)}", d.second.span,
                   hint=f"{d.kind} names are unique {scope}; rename one",
-                  related=[Related(f"the first {d.kind} {_q(first)} is here", d.first.span)])
+                  related=[Related(f"the first {d.kind} {_q(first_name)} is here", d.first.span)])
     scopes: list[list[ast.TokenDecl]] = []
     for ws in ctx.model.workspaces.values():
         scopes.append(list(ws.tokens))
@@ -1104,7 +1104,7 @@ def check_call_graph(ctx: Context) -> None:
         t = e.target
         if t is None:
             continue
-        span = e.step.campaign.span
+        span = e.step.campaign.span  # type: ignore[attr-defined]  # an execute or request step
         verb = "execute" if e.kind == "execute" else "request"
         if e.cross_workspace:
             ctx.error("CL207", f"{_in_workspace(e.caller)} cannot {verb} {_in_workspace(t)}", span,
@@ -1247,13 +1247,13 @@ def campaign_tokens(ctx: Context, f: Facts) -> Iterator[tuple[ast.TokenRef, list
             asset = ctx.target(step.webhook)
             how = "called"
         else:
-            asset = ctx.target(step.email)
+            asset = ctx.target(step.email)  # type: ignore[attr-defined]  # send email, send alert
             how = "sent"
         if asset is None:
             # a step inherited from a clone source written later in the file
             # is resolved on first use, where it is written
             kind = "webhook" if how == "called" else "email"
-            ref = step.webhook if how == "called" else step.email
+            ref = step.webhook if how == "called" else step.email  # type: ignore[attr-defined]
             asset = ctx.resolve(kind, ref, f.flow_origin.program, report=False)
         if asset is not None:
             via = [Related(f"{how} by {c.qualname} here", step.span)]
@@ -1394,7 +1394,7 @@ class _Declarations:
             if use_own and own is not None:
                 result.append(own)
             seen: set[int] = set()
-            out[c.id] = [b for b in result if not (id(b.node) in seen or seen.add(id(b.node)))]
+            out[c.id] = [b for b in result if not (id(b.node) in seen or seen.add(id(b.node)))]  # type: ignore[func-returns-value]
         return out
 
 
@@ -1702,7 +1702,7 @@ def check_reachability(ctx: Context) -> None:
         _dead_branches(ctx, choice)
     # Any execute or request naming it counts (an invalid one is its own
     # finding, CL201/CL207/CL208: no second one here).
-    targets = {id(ctx.target(step.campaign)) for step in ctx.written_calls}
+    targets = {id(ctx.target(step.campaign)) for step in ctx.written_calls}  # type: ignore[attr-defined]
     targets |= {id(ctx.target(stmt.campaign)) for test in m.tests for stmt in test.statements
                 if isinstance(stmt, ast.RequestStmt)}
     for f in ctx.all_facts:

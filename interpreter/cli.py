@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 
@@ -75,11 +75,12 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True)
 def parse_cmd(path: str, fmt: str) -> None:
     """Print the syntax tree of one file, with spans."""
+    from pathlib import Path
+
     from . import ast
     from .loader import read_text
     from .parse import parse
     from .render import render_text
-    from pathlib import Path
 
     try:
         text = read_text(Path(path))
@@ -543,8 +544,7 @@ def test_cmd(paths: tuple[str, ...], pattern: str | None, fmt: str, with_coverag
     from .check import check as run_check
     from .loader import load_paths
     from .render import render_text
-    from .runner import (TestResult, broken_file_result, format_results, results_json, results_junit,
-                         run_tests)
+    from .runner import TestResult, broken_file_result, format_results, results_json, results_junit, run_tests
 
     files: list[str] = []
     seen: set[Path] = set()

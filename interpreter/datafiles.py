@@ -424,7 +424,8 @@ def replay_events(engine: "Engine", events: Sequence[tuple[int, dict[str, Any]]]
         people = ev["person"] if isinstance(ev["person"], list) else [ev["person"]]
         for who in people:
             if create_people and engine.store.find_person(str(who)) is None:
-                results.append(engine.add_person(str(who)) and engine.advance(None))
+                engine.add_person(str(who))
+                results.append(engine.advance(None))
         kind = " ".join(str(ev["trigger"]).split())
         target = ev.get("name")
         try:

@@ -47,7 +47,7 @@ import sys
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 from attrs import define, field
 
@@ -56,8 +56,18 @@ from .check import CheckedProgram
 from .clock import Clock, iso, parse_time
 from .environment import Environment
 from .errors import RunError, StoreError
-from .evaluate import (EndRun, Evaluator, Frame, InvalidSmartList, Pause, Run, StepError, TokenContext,
-                       literal_text, trigger_tokens)
+from .evaluate import (
+    EndRun,
+    Evaluator,
+    Frame,
+    InvalidSmartList,
+    Pause,
+    Run,
+    StepError,
+    TokenContext,
+    literal_text,
+    trigger_tokens,
+)
 from .model import CampaignInfo, ProgramInfo
 from .store import Activity, Membership, Person, Store
 from .values import convert, dumps, format_value
@@ -496,11 +506,12 @@ class Engine(Evaluator):
         self._host_emit(person, "person is created")
         return pid, True
 
-    def _token_values(self, campaign: CampaignInfo, tokens: Mapping[str, Any] | Iterable | None) -> dict[str, str] | None:
+    def _token_values(self, campaign: CampaignInfo,
+                      tokens: Mapping[str, Any] | Iterable | None) -> dict[str, str] | None:
         if not tokens:
             return None
         if not isinstance(tokens, Mapping):
-            tokens = {t.name: t.value for t in tokens}   # TokenDecl nodes (a test's `with tokens`)
+            tokens = {t.name: t.value for t in tokens}  # type: ignore[union-attr]  # TokenDecl nodes (`with tokens`)
         if len(tokens) > MAX_API_TOKENS:
             raise RunError(f"at most {MAX_API_TOKENS} tokens per call; {len(tokens)} were given")
         env = campaign.env()
@@ -1106,7 +1117,7 @@ class Engine(Evaluator):
         stamp = self.store.people_writes
         pid = person.id
         if attr is not None:   # only the triggers on this form, page, email, field, list or program
-            candidates = self._trigger_index(kind).get(event.get(attr), ())
+            candidates = self._trigger_index(kind).get(event.get(attr)) or []
             if not candidates:
                 return
         started: set[int] = set()
@@ -1307,7 +1318,7 @@ class _Action:
             raise
         return self.result
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         e = self.engine
         try:
             if exc is None:

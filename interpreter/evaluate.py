@@ -26,7 +26,8 @@ Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
   run`` as indexed subqueries) with exactly the same case and null rules;
   tests/test_pushdown.py checks the two paths select the same people.
 * Smart list logic: ALL, ANY, or advanced (``1 and (2 or not 3)``), parsed by
-  ``logic.parse_logic`` (the checker's parser, in its runtime mode). A filter that cannot be evaluated (an unknown field, list,
+  ``logic.parse_logic`` (the checker's parser, in its runtime mode). A
+  filter that cannot be evaluated (an unknown field, list,
   or a value of the wrong type: the checker's CL501) makes the smart list
   *invalid*, and an invalid smart list qualifies nobody, as in Marketo.
 * Steps (§5): each appends its activity; a field, list or program change that
@@ -57,10 +58,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from json.encoder import encode_basestring as _jstr   # what dumps() does to a str
 import re
 import urllib.parse
 from decimal import Decimal
+from json.encoder import encode_basestring as _jstr  # what dumps() does to a str
 from typing import Any, Callable, Sequence
 
 from . import ast
@@ -596,8 +597,8 @@ class Evaluator:
             except ValueError as exc:
                 raise InvalidSmartList(str(exc)) from None
             if op in ("is", "is not"):
-                s = frozenset(nums)
-                hit = f"({0 in s} if ({v} := {get}) is None else {v} in {gen.const(s)})"
+                allowed = frozenset(nums)
+                hit = f"({0 in allowed} if ({v} := {get}) is None else {v} in {gen.const(allowed)})"
                 return hit if op == "is" else f"(not {hit})"
             if op == "between":
                 lo, hi = nums[0], nums[1]
@@ -631,8 +632,8 @@ class Evaluator:
             except ValueError as exc:
                 raise InvalidSmartList(str(exc)) from None
             if op in ("is", "is not"):
-                tests = " or ".join(f"{gen.const(lo)} <= {v} < {gen.const(hi)}" for lo, hi in ivs) or "False"
-                hit = f"(({v} := {get}) is not None and ({tests}))"
+                within = " or ".join(f"{gen.const(lo)} <= {v} < {gen.const(hi)}" for lo, hi in ivs) or "False"
+                hit = f"(({v} := {get}) is not None and ({within}))"
                 return hit if op == "is" else f"(not {hit})"
             if op == "between":
                 lo, hi = ivs[0][0], ivs[1][1]
@@ -1012,13 +1013,15 @@ class Evaluator:
             key = ast.name_key(name)
             fmt = {"date": "%b %d, %Y", "time": "%I:%M %p", "datetime": "%Y-%m-%d %H:%M:%S"}.get(key)
             if fmt is not None:   # read the clock at each use: a context outlives a clock advance
-                bound = lambda p: clock.now.strftime(fmt)
+                def system(p: Person, fmt: str = fmt) -> str:
+                    return clock.now.strftime(fmt)
+                bound = system
         elif ns in ("campaign", "program"):
             c = ctx.campaign
             if c is not None:
-                found = _described(c if ns == "campaign" else c.program, name)
-                if found is not None:
-                    bound = found
+                described = _described(c if ns == "campaign" else c.program, name)
+                if described is not None:
+                    bound = described
         elif ns == "member":
             c = ctx.campaign
             if c is not None:
@@ -1141,7 +1144,7 @@ class Evaluator:
         if hit is not None:
             return hit
         store, clock = self.store, self.clock
-        write = store.list_add if adding else store.list_remove
+        add_member, remove_member = store.list_add, store.list_remove
         type_ = "Add to List" if adding else "Remove from List"
         kind = "added to list" if adding else "removed from list"
         attrs = dumps({"list": lkey})
@@ -1150,7 +1153,7 @@ class Evaluator:
         emit = self._host_emit
 
         def list_write(run: Run | None, person: Person) -> None:
-            if (write(lkey, person.id, clock.iso) if adding else write(lkey, person.id)):
+            if (add_member(lkey, person.id, clock.iso) if adding else remove_member(lkey, person.id)):
                 if run is None:
                     add(person.id, type_, None, None, clock.iso, attrs, lkey)
                 else:
@@ -1222,7 +1225,7 @@ class Evaluator:
 
         def change_rendered(run: Run) -> None:
             person = run.person
-            text = bind(node, run.frames[-1].ctx)
+            text: Any = bind(node, run.frames[-1].ctx)
             if text.__class__ is not str:
                 text = text(person)
             if is_text:
@@ -1263,7 +1266,7 @@ class Evaluator:
             if fixed is not None:
                 op, amount = fixed
             else:
-                text = bind(node, run.frames[-1].ctx)
+                text: Any = bind(node, run.frames[-1].ctx)
                 if text.__class__ is not str:
                     text = text(person)
                 parsed = parsed_texts.get(text, False)
@@ -1492,6 +1495,7 @@ class Evaluator:
         # each target resolved now; one that does not resolve fails when the
         # run reaches it (the targets before it have been removed by then)
         targets: list[tuple[CampaignInfo | None, str | None]] = []
+        target: Any
         for target in step.campaigns:
             if isinstance(target, ast.ThisCampaign):
                 targets.append((None, None))
@@ -1525,6 +1529,7 @@ class Evaluator:
         branches = []
         for number, branch in enumerate(step.branches, 1):
             pred = None
+            fn: Callable[[Run], None] | None
             if branch.condition is not None:
                 try:
                     pred = self.filter_pred(branch.condition, here)
@@ -1563,7 +1568,7 @@ class Evaluator:
             tick()
             fn = compiled[index]
             if fn is None:   # a wait
-                step = steps[index]
+                step: Any = steps[index]
                 due = self._wait_due(run, step)
                 if due is not None:
                     if not top:
@@ -1680,7 +1685,7 @@ class _Source:
         ns = dict(self.ns)
         exec(compile(src, "<smart list>", "exec"), ns)
         pred = ns["_pred"]
-        pred.source = expression   # type: ignore[attr-defined]  (for debugging: print(pred.source))
+        pred.source = expression   # type: ignore[attr-defined]  # for debugging: print(pred.source)
         return pred
 
 

@@ -161,8 +161,8 @@ def find_campaign(model: Model, text: str) -> tuple[CampaignInfo | None, str | N
     if len(found) == 1:
         return found[0], None
     if len(found) > 1:
-        names = ", ".join(c.qualname for c in found[:5])
-        return None, f"campaign {text!r} is ambiguous: {names}; write it as '\"Program\".\"Campaign\"'"
+        listed = ", ".join(c.qualname for c in found[:5])
+        return None, f"campaign {text!r} is ambiguous: {listed}; write it as '\"Program\".\"Campaign\"'"
     qualnames = {f"{c.program.name}/{c.name}": c for c in model.campaigns}
     names = {c.name: c for c in model.campaigns}
     hint = ""
@@ -244,7 +244,7 @@ def explain_token(model: Model, campaign: CampaignInfo, token: str,
 def tokens_used(model: Model, campaign: CampaignInfo, refs: dict | None = None) -> list[str]:
     """The My Tokens a campaign's flow (and the emails and webhooks it uses)
     refer to, in order of first use; those its scope declares when none."""
-    from .check import tokens_in   # the checker's token walk
+    from .check import tokens_in  # the checker's token walk
     names: dict[str, str] = {}
     origin = campaign
     while origin.node.flow is None and origin.clone_of is not None and origin.clone_of is not campaign:

@@ -438,6 +438,6 @@ def render_graph(model: Model, fmt: str = "dot") -> str:
             if not e.valid:
                 words.append("invalid")
             arrow = "-.->" if e.kind == "request" else "-->"
-            label = f"|{', '.join(words)}|" if words else ""   # fixed words: nothing to escape
-            lines.append(f"  {a} {arrow}{label} {b}")
+            edge_label = f"|{', '.join(words)}|" if words else ""   # fixed words: nothing to escape
+            lines.append(f"  {a} {arrow}{edge_label} {b}")
     return "\n".join(lines) + "\n"

@@ -531,7 +531,7 @@ def _describe(exc: UnexpectedInput, src: Any, work: str) -> tuple[Diagnostic, tu
     if label:
         message, hint = label
         if tok.type == "NAME" and message.startswith("names of things"):
-            hint = f'write "{tok}"' 
+            hint = f'write "{tok}"'
     elif tok.type == "RBRACE" and "RBRACE" not in expected:
         message = "unexpected '}': there is no open block here to close"
         hint = "remove this brace, or look for an extra '}' above"
@@ -1102,7 +1102,7 @@ class _Builder:
                 continue
         if probe is not None:
             kw = "trigger" if isinstance(probe, ast.Trigger) else "filter"
-            raise PhraseError(f"a smart list line starts with 'filter' or 'trigger'", self.tsp(head),
+            raise PhraseError("a smart list line starts with 'filter' or 'trigger'", self.tsp(head),
                               hint=f"write {kw} {' '.join(str(a) for a in p.atoms)}")
         raise PhraseError(f"a smart list line starts with 'filter' or 'trigger', not {_token_words(head)}",
                           self.tsp(head), hint='write filter lead.Country is "US" or trigger fills out form "F"')
@@ -1418,7 +1418,8 @@ class _Builder:
             raise PhraseError(f"the choice block of '{entry.words}' has no branches", span,
                               hint="write if CONDITION then ... on its own line")
         head_pairs = tuple((s.name, head_values[s.name]) for s in _slots(pattern[:split]) if s.name in head_values)
-        head_pairs += tuple((o.flag, True) for o in pattern[:split] if isinstance(o, Opt) and o.flag and head_values.get(o.flag))
+        head_pairs += tuple((o.flag, True) for o in pattern[:split]
+                            if isinstance(o, Opt) and o.flag and head_values.get(o.flag))
         return ast.Choice(entry.words, head_pairs, tuple(branches), span=span)
 
     def branch(self, entry: Phrase, line: _Phrase, rest: Sequence[Any], head_values: dict,
@@ -1437,7 +1438,7 @@ class _Builder:
                          and atoms[k - 1].type != "DOT"), None)
             if then is None:
                 raise PhraseError("a choice branch needs 'then' after its condition", line.span,
-                                  hint=f"write if CONDITION then ...")
+                                  hint="write if CONDITION then ...")
             if then == start:
                 raise PhraseError("a choice branch needs a condition before 'then'", self.tsp(atoms[then]))
             cond = self.filter(atoms[start:then], self.atoms_span(atoms[start:then]))

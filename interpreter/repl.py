@@ -335,7 +335,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, rich: bool,
 
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for i, h in enumerate(headers):
-            table.add_column(h, overflow="fold", ratio=(2 if i == len(headers) - 1 else 1) if i >= len(headers) - wrap else None)
+            table.add_column(h, overflow="fold",
+                             ratio=(2 if i == len(headers) - 1 else 1) if i >= len(headers) - wrap else None)
         for r in rows:
             table.add_row(*r)
         buf = io.StringIO()
@@ -628,7 +629,8 @@ class Session:
         elif isinstance(s, ast.RequestStmt):
             head = f"requested {results[0].campaign} for {', '.join(s.people)}"
         elif isinstance(s, ast.FireStmt):
-            what = " ".join(wrapped[s.trigger.span.start:s.trigger.span.end].split()) if s.trigger.span else s.trigger.kind
+            span = s.trigger.span
+            what = " ".join(wrapped[span.start:span.end].split()) if span else s.trigger.kind
             head = f"fired {what} for {', '.join(s.people)}"
         else:
             assert isinstance(s, ast.AdvanceStmt)
@@ -801,7 +803,8 @@ class Session:
 
     def cmd_fire(self, arg: str, out: _Output) -> None:
         if not arg:
-            out.error('usage: :fire TRIGGER for "EMAIL" [{ attributes }], e.g. :fire visits web page "/pricing" for "ann@example.com"')
+            out.error('usage: :fire TRIGGER for "EMAIL" [{ attributes }], '
+                      'e.g. :fire visits web page "/pricing" for "ann@example.com"')
             return
         self._statements("fire " + arg, out)
 
@@ -1066,7 +1069,8 @@ def _complete(session: Session, before: str) -> Iterator[tuple[str, int, str]]:
         partial = m.group(1) or ""
         for f in names["fields"]:
             spelled = _field_spelling(f)
-            if spelled.casefold().startswith(partial.casefold()) or f.casefold().startswith(partial.strip('"').casefold()):
+            if (spelled.casefold().startswith(partial.casefold())
+                    or f.casefold().startswith(partial.strip('"').casefold())):
                 yield spelled, -len(partial), "field"
         return
 

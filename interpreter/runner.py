@@ -61,7 +61,8 @@ from .values import convert
 if TYPE_CHECKING:  # pragma: no cover
     from .coverage import Coverage
 
-__all__ = ["Failure", "TestResult", "TestRun", "ACTIONS", "perform", "select_tests", "run_tests", "run_test", "broken_file_result",
+__all__ = ["Failure", "TestResult", "TestRun", "ACTIONS", "perform", "select_tests", "run_tests", "run_test",
+           "broken_file_result",
            "format_result", "format_failures", "format_results", "summary", "results_json", "results_junit"]
 
 #: the name of the one failing result of a file that does not check

@@ -72,7 +72,7 @@ import re
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Literal, Mapping, Sequence
 
 from attrs import frozen
 
@@ -313,7 +313,7 @@ class _Transaction:
             store._begin()
             self.outer = True
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         store = self.store
         if not self.outer:
             store._depth -= 1
@@ -1100,7 +1100,8 @@ class Store:
     def activities(self, person: int | None = None, type_: str | None = None,
                    since: str | None = None, after_id: int = 0) -> list[Activity]:
         self.flush()
-        cond, params = ["a.id > ?"], [after_id]
+        cond: list[str] = ["a.id > ?"]
+        params: list[Any] = [after_id]
         if person is not None:
             cond.append("a.person = ?")
             params.append(person)
@@ -1159,7 +1160,7 @@ class Store:
             runs = self._runs = []
             self._ran = {}
         runs.append((pid, campaign, at, run))
-        self._ran[(pid, campaign)] = at   # type: ignore[index]   (the clock never goes back)
+        self._ran[(pid, campaign)] = at   # type: ignore[index]  # the clock never goes back
         if len(runs) >= 4096:
             self.flush()
 

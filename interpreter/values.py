@@ -21,6 +21,7 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+
 def encode(type_: str, value: Any) -> Any:
     """A typed Python value -> its column value."""
     if value is None:
@@ -140,7 +141,9 @@ def convert(type_: str, value: Any) -> Any:
             if isinstance(value, _dt.date):
                 return value
             text = str(value)
-            return _dt.date.fromisoformat(text[:10]) if len(text) > 10 and text[10] in "T " else _dt.date.fromisoformat(text)
+            if len(text) > 10 and text[10] in "T ":
+                return _dt.date.fromisoformat(text[:10])
+            return _dt.date.fromisoformat(text)
         if type_ == "datetime":
             if isinstance(value, _dt.datetime):
                 return value.replace(microsecond=0, tzinfo=None)

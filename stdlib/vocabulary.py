@@ -15,6 +15,8 @@ from typing import Any
 
 from attrs import field, frozen
 
+from campaignlang.source import as_tuple
+
 #: What a slot kind accepts, in the language's words (for "expected ...").
 SLOT_WORDS: dict[str, str] = {
     "field": "a field like lead.Country or lead.\"Lead Score\"",
@@ -37,7 +39,7 @@ class Slot:
 
     name: str
     kind: str
-    choices: tuple[str, ...] = field(default=(), converter=tuple)
+    choices: tuple[str, ...] = field(default=(), converter=as_tuple)
 
     def describe(self) -> str:
         if self.kind == "word":
@@ -49,7 +51,7 @@ class Slot:
 class Opt:
     """An optional group; ``flag`` names a bool argument set when present."""
 
-    items: tuple[Any, ...] = field(converter=tuple)
+    items: tuple[Any, ...] = field(converter=as_tuple)
     flag: str | None = None
 
 
@@ -72,8 +74,8 @@ class Phrase:
     (``change data value lead.F {`` ... ``then to V``)."""
 
     words: str
-    pattern: tuple[Any, ...] = field(converter=tuple)
-    node: type = None
+    pattern: tuple[Any, ...] = field(converter=as_tuple)
+    node: Any = None   # the AST class the phrase builds (None: a marker phrase)
     fixed: dict[str, Any] = field(factory=dict)
     usage: str = ""
 
