@@ -116,6 +116,7 @@ class RestSource:
     timeout: float = 30.0
     sleep: Callable[[float], None] = time.sleep
     max_tries: int = 6
+    page_size: int = tables.MAX_RETURN
     client: Any = None
     calls: int = 0
     saved: dict[str, dict[str, Any]] = field(factory=dict)
@@ -211,11 +212,11 @@ class RestSource:
         out: list[dict[str, Any]] = []
         offset = 0
         while True:
-            page = dict(params or {}, maxReturn=tables.MAX_RETURN, offset=offset)
+            page = dict(params or {}, maxReturn=self.page_size, offset=offset)
             body = self._call(path, page)
             result = body.get("result") or []
             out.extend(result)
-            if len(result) < tables.MAX_RETURN:
+            if len(result) < self.page_size:
                 break
             offset += len(result)
         if self.save:
