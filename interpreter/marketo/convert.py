@@ -73,7 +73,7 @@ class Skipped:
 class ImportResult:
     files: dict[str, str]                      # file name -> text (laid out by fmt)
     skipped: list[Skipped]
-    ids: dict[str, dict[str, str]]             # kind -> Marketo id -> language name
+    ids: dict[str, dict[str, list[str]]]       # kind -> Marketo id -> [workspace, program, name]
     counts: dict[str, int] = field(factory=dict)
 
 
@@ -123,7 +123,7 @@ class Converter:
         self.inst = inst
         self.flows = flows or {}
         self.skipped: list[Skipped] = []
-        self.ids: dict[str, dict[str, str]] = {k: {} for k in
+        self.ids: dict[str, dict[str, list[str]]] = {k: {} for k in
                                                ("campaigns", "programs", "lists", "smart_lists",
                                                 "emails", "forms", "folders")}
         self.folders = {f["id"]: f for f in inst.folders
@@ -510,7 +510,7 @@ class Converter:
     def program(self, p: dict, out: list[str]) -> None:
         pname = p["name"]
         ws = self._workspace(p)
-        self.ids["programs"][str(p["id"])] = pname
+        self.ids["programs"][str(p["id"])] = [ws, pname]
         where = _q(pname)
         out.append(f"program {_q(pname)} {{")
         if isinstance(p.get("description"), str) and p["description"].strip():
@@ -530,22 +530,22 @@ class Converter:
         mine = lambda records: sorted((r for r in records if self._program_of(r) is p), key=lambda r: r["id"])  # noqa: E731
         for r in mine(self.inst.static_lists):
             out.append(f"list {_q(r['name'])}")
-            self.ids["lists"][str(r["id"])] = f"{pname}.{r['name']}"
+            self.ids["lists"][str(r["id"])] = [ws, pname, r["name"]]
         for r in mine(self.inst.smart_lists):
-            self.ids["smart_lists"][str(r["id"])] = f"{pname}.{r['name']}"
+            self.ids["smart_lists"][str(r["id"])] = [ws, pname, r["name"]]
             rules = (self.inst.smart_list_rules.get(r["id"]) or {}).get("rules")
             self.smart_list(f"smart list {_q(r['name'])}", rules, f"{where}.{_q(r['name'])}", pname, None, out)
         for r in mine(self.inst.forms):
             out.append(f"form {_q(r['name'])}")
-            self.ids["forms"][str(r["id"])] = f"{pname}.{r['name']}"
+            self.ids["forms"][str(r["id"])] = [ws, pname, r["name"]]
         for r in mine(self.inst.emails):
-            self.email(r, pname, out)
+            self.email(r, ws, pname, out)
         for c in mine(self.inst.campaigns):
             self.campaign(c, ws, pname, out)
         out.append("}")
 
-    def email(self, r: dict, pname: str, out: list[str]) -> None:
-        self.ids["emails"][str(r["id"])] = f"{pname}.{r['name']}"
+    def email(self, r: dict, ws: str, pname: str, out: list[str]) -> None:
+        self.ids["emails"][str(r["id"])] = [ws, pname, r["name"]]
         items: list[str] = []
         for word, key in (("subject", "subject"), ("from", "fromEmail")):
             v = r.get(key)
@@ -586,7 +586,7 @@ class Converter:
                                     f"none of its {need}s is expressible, and a {kind} campaign needs one"
                                     + (f" ({inner})" if inner else "")), out)
             return
-        self.ids["campaigns"][str(c["id"])] = f"{ws}/{pname}/{cname}"
+        self.ids["campaigns"][str(c["id"])] = [ws, pname, cname]
         flow = self.flows.get((ws, pname, cname))
         if flow is None:
             body += [FLOW_MARK, "flow {}"]
@@ -641,7 +641,7 @@ class Converter:
 
     def folder(self, fid: int, out: list[str]) -> None:
         f = self.folders[fid]
-        self.ids["folders"][str(fid)] = str(f.get("name"))
+        self.ids["folders"][str(fid)] = [self._workspace(f), str(f.get("name"))]
         out.append(f"folder {_q(str(f['name']))} {{")
         self.tokens(("Folder", fid), _q(str(f["name"])), out)
         self.contents(fid, self._workspace(f), out)

@@ -28,6 +28,7 @@ from attrs import define, field
 from .. import ast
 from ..check import check
 from ..errors import LoadError
+from ..format import quote
 from ..loader import load_paths
 from ..parse import parse
 from ..render import render_text
@@ -95,6 +96,11 @@ def hand_written_flows(texts: dict[str, str]) -> dict[CampaignKey, str]:
     return flows
 
 
+def _where(key: CampaignKey) -> str:
+    parts = key if key[0] != DEFAULT_WORKSPACE else key[1:]
+    return ".".join(quote(p) for p in parts)
+
+
 def _check_files(files: dict[str, str]) -> None:
     """Write ``files`` to a scratch folder and check them; raise when any error."""
     with tempfile.TemporaryDirectory(prefix="campaign-import-") as tmp:
@@ -124,10 +130,9 @@ def import_instance(inst: Instance, out: str | Path) -> ImportOutcome:
         _modules(before)          # a broken project is refused before anything changes
     result = convert(inst, flows)
     _check_files(result.files)
-    kept = sorted(".".join(f'"{p}"' for p in key[1:]) for key in flows
-                  if f"{key[0]}/{key[1]}/{key[2]}" in result.ids["campaigns"].values())
-    dropped = sorted(".".join(f'"{p}"' for p in key[1:]) for key in flows
-                     if f"{key[0]}/{key[1]}/{key[2]}" not in result.ids["campaigns"].values())
+    imported = {tuple(v) for v in result.ids["campaigns"].values()}
+    kept = sorted(_where(key) for key in flows if key in imported)
+    dropped = sorted(_where(key) for key in flows if key not in imported)
     changes = compare(_modules(before), _modules(result.files)) if before else []
     # write: into a scratch folder beside, then each file moved into place
     out.mkdir(parents=True, exist_ok=True)
