@@ -765,8 +765,11 @@ def drift(path: str, from_dir: str | None, url: str | None, client_id: str | Non
               help="Marketo ids -> names (default: marketo-ids.json beside the project).")
 @click.option("--events-out", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the replayed events as JSON lines (what campaign events reads).")
+@click.option("--window", default="1 hour", show_default=True, metavar="DURATION",
+              help="How long after the simulator's step Marketo's may be logged and still match.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def replay(extract: str, path: str, ids_file: str | None, events_out: str | None, fmt: str) -> None:
+def replay(extract: str, path: str, ids_file: str | None, events_out: str | None, window: str,
+           fmt: str) -> None:
     """Replay a Marketo Bulk Activity Extract through the simulator and compare
     what the campaigns at PATH did with what Marketo's did. Exit 1 on a difference."""
     from .marketo.project import entry_file, ids_of
@@ -794,8 +797,15 @@ def replay(extract: str, path: str, ids_file: str | None, events_out: str | None
     if events_out is not None:
         types = {a.id: a for a in tables.ACTIVITY_TYPES if a.id is not None}
         write_events(events_of(rows, ids, types), events_out)
+    import re as _re
+    from datetime import timedelta
+
+    m = _re.fullmatch(r"\s*(\d+)\s+(second|minute|hour|day)s?\s*", window)
+    if m is None:
+        _fail(f"--window takes a duration like 30 minutes or 1 hour, not {window!r}")
+    span = timedelta(**{m.group(2) + "s": int(m.group(1))})
     try:
-        result, engine = run_replay(program, rows, ids)
+        result, engine = run_replay(program, rows, ids, window=span)
     except MarketoError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:

@@ -106,8 +106,9 @@ def test_imported_text_says_what_marketo_has(tmp_path):
     assert 'campaign "Route EMEA" trigger inactive {' in emea
     assert (out / "fields.campaign").read_text().endswith('fields { "Region": text }\n')
     ids = json.loads((out / "marketo-ids.json").read_text())
-    assert ids["campaigns"]["1202"] == "Default/Scoring/Country Change"
-    assert ids["campaigns"]["2101"] == "EMEA/EMEA Routing/Route EMEA"
+    assert ids["campaigns"]["1202"] == ["Default", "Scoring", "Country Change"]
+    assert ids["campaigns"]["2101"] == ["EMEA", "EMEA Routing", "Route EMEA"]
+    assert ids["forms"]["6002"] == ["Default", "Scoring", "Contact Us"]
 
 
 def test_reimport_gives_the_same_text_and_keeps_hand_written_flows(tmp_path):

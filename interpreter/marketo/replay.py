@@ -14,7 +14,8 @@ comparison. The rules (docs/marketo.md, "Replaying an activity export"):
   extract's first activity. Batch schedules fall due as the clock passes them.
 * A row **with** a campaign id is what Marketo's campaign did: *expected*.
   The simulator's activities that carry a campaign are what the code did.
-  Both are counted per (person, campaign, activity type), for the activity
+  Both are paired per (person, campaign, activity type) in time order, a
+  pair at most ``WINDOW`` (an hour; ``--window``) apart, for the activity
   types the extract holds (an extract is filtered by type: a type it does
   not hold is not compared), and reported per campaign and type as matched,
   missing (Marketo did it, the code did not) and extra (the reverse), with the
@@ -34,13 +35,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections import Counter
+import datetime as _dt
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from attrs import define, field
 
-from ..clock import Clock, iso
+from ..clock import Clock, iso, parse_time
 from ..engine import Engine, replay_events
 from ..errors import CampaignError
 from ..format import quote
@@ -55,6 +56,8 @@ COLUMNS = ("marketoGUID", "leadId", "activityDate", "activityTypeId", "campaignI
 EMAIL = "lead-{}@marketo.invalid"
 #: differing people listed per campaign and type
 FIRST_PEOPLE = 5
+#: how far apart a Marketo activity and a simulated one may be and still match
+WINDOW = _dt.timedelta(hours=1)
 
 
 @define
@@ -241,7 +244,8 @@ def events_of(rows: Sequence[Row], ids: Ids, types: dict[int, tables.ActivityTyp
 
 
 def replay(program: Any, rows: Sequence[Row], ids: Ids,
-           types: dict[int, tables.ActivityType] | None = None) -> tuple[ReplayResult, Engine]:
+           types: dict[int, tables.ActivityType] | None = None,
+           window: _dt.timedelta = WINDOW) -> tuple[ReplayResult, Engine]:
     """Replay ``rows`` through ``program`` (a checked program) in a store in
     memory and compare; the engine is returned for inspection."""
     types = types or dict((a.id, a) for a in tables.ACTIVITY_TYPES if a.id is not None)
@@ -264,15 +268,15 @@ def replay(program: Any, rows: Sequence[Row], ids: Ids,
     except CampaignError as exc:
         raise MarketoError(f"the replay stopped: {exc}") from None
     errors = sum(r.errors for r in results if r is not None)
-    return compare(engine, rows, ids, types, len(events), unresolved, len(leads), errors), engine
+    return compare(engine, rows, ids, types, len(events), unresolved, len(leads), errors, window), engine
 
 
 def compare(engine: Engine, rows: Sequence[Row], ids: Ids, types: dict[int, tables.ActivityType],
-            events: int, unresolved: int, people: int, errors: int) -> ReplayResult:
+            events: int, unresolved: int, people: int, errors: int,
+            window: _dt.timedelta = WINDOW) -> ReplayResult:
     present = {r.type_id for r in rows}
     compared = {types[t].language for t in present if t in types and types[t].language}
-    expected: Counter = Counter()
-    first_expected: dict[tuple, dict[str, Any]] = {}
+    expected: dict[tuple, list[tuple[_dt.datetime, dict[str, Any]]]] = {}
     unknown: set[int] = set()
     for r in rows:
         if r.campaign is None:
@@ -284,36 +288,66 @@ def compare(engine: Engine, rows: Sequence[Row], ids: Ids, types: dict[int, tabl
         if camp is None:
             unknown.add(r.campaign)
             continue
-        key = (r.lead, camp, kind.language)
-        expected[key] += 1
-        first_expected.setdefault(key, {"marketoGUID": r.guid, "activityDate": iso(r.at),
-                                        "activityTypeId": r.type_id, "primaryAttributeValue": r.primary,
-                                        "attributes": r.attributes})
+        expected.setdefault((r.lead, camp, kind.language), []).append(
+            (r.at, {"marketoGUID": r.guid, "activityDate": iso(r.at), "activityTypeId": r.type_id,
+                    "primaryAttributeValue": r.primary, "attributes": r.attributes}))
     lead_of = {EMAIL.format(lead): lead for lead in {r.lead for r in rows}}
-    actual: Counter = Counter()
-    first_actual: dict[tuple, dict[str, Any]] = {}
+    actual: dict[tuple, list[tuple[_dt.datetime, dict[str, Any]]]] = {}
     for a in engine.store.activities():
         if a.campaign is None or a.type not in compared:
             continue
         lead = lead_of.get(a.email or "")
         if lead is None:
             continue
-        key = (lead, a.campaign, a.type)
-        actual[key] += 1
-        first_actual.setdefault(key, {"at": a.at, "type": a.type, "attributes": a.attributes})
+        actual.setdefault((lead, a.campaign, a.type), []).append(
+            (parse_time(a.at), {"at": a.at, "type": a.type, "attributes": a.attributes}))
     tallies: dict[tuple[str, str], Tally] = {}
+    differing: dict[tuple[str, str], list[tuple[str, int, Difference]]] = {}
     for key in sorted(set(expected) | set(actual)):
         lead, camp, type_ = key
         t = tallies.setdefault((camp, type_), Tally(camp, type_))
-        e, s = expected.get(key, 0), actual.get(key, 0)
-        t.matched += min(e, s)
-        t.missing += max(e - s, 0)
-        t.extra += max(s - e, 0)
-        if e != s and len(t.people) < FIRST_PEOPLE:
-            first = ({"in_marketo": first_expected[key]} if e > s else {"in_simulator": first_actual[key]})
-            t.people.append(Difference(lead, max(e - s, 0), max(s - e, 0), first))
+        matched, missing, extra = _pair(expected.get(key, []), actual.get(key, []), window)
+        t.matched += matched
+        t.missing += len(missing)
+        t.extra += len(extra)
+        if missing or extra:
+            # the person's first differing activity, on whichever side it is
+            side = ([("in_marketo", m) for m in missing[:1]] + [("in_simulator", x) for x in extra[:1]])
+            label, (when, act) = min(side, key=lambda s: s[1][0])
+            differing.setdefault((camp, type_), []).append(
+                (iso(when), lead, Difference(lead, len(missing), len(extra), {label: act})))
+    # the first differing people: in the order their first differing activity happened
+    for k, found in differing.items():
+        found.sort(key=lambda x: (x[0], x[1]))
+        tallies[k].people = [d for _, _, d in found[:FIRST_PEOPLE]]
     return ReplayResult(len(rows), events, unresolved, people, [tallies[k] for k in sorted(tallies)],
                         sorted(compared), sorted(unknown), errors)
+
+
+def _pair(marketo: list, simulated: list, window: _dt.timedelta) -> tuple[int, list, list]:
+    """Pair one person's activities of one campaign and type in time order:
+    a simulated activity at time s matches a Marketo one at e when
+    s <= e <= s + ``window`` (the simulator acts at the event's time; Marketo
+    logs the campaign's step then or a little later, never before).
+    (matched, missing, extra)."""
+    marketo, simulated = sorted(marketo, key=lambda x: x[0]), sorted(simulated, key=lambda x: x[0])
+    i = j = matched = 0
+    missing, extra = [], []
+    while i < len(marketo) and j < len(simulated):
+        e, s = marketo[i][0], simulated[j][0]
+        if s <= e <= s + window:
+            matched += 1
+            i += 1
+            j += 1
+        elif e > s + window:
+            extra.append(simulated[j])
+            j += 1
+        else:
+            missing.append(marketo[i])
+            i += 1
+    missing += marketo[i:]
+    extra += simulated[j:]
+    return matched, missing, extra
 
 
 def write_events(events: Iterable[dict[str, Any]], path: str | Path) -> int:
