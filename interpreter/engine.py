@@ -1062,18 +1062,19 @@ class Engine(Evaluator):
                     person = store.person(pid, self._campaign_columns(c))
                 if person is None or person.deleted:
                     continue
-                self._start(c, person, ctx, cause, source)
+                # the filters were judged when the event happened (_host_emit, §12.1)
+                self._start(c, person, ctx, cause, source, check_smart_list=False)
             elif tag == "request":
-                _, c, pid, ctx, cause, source, requester = item
+                _, c, pid, ctx, cause, source, requester, qualified = item
                 person = self.store.person(pid, self._campaign_columns(c))
                 if person is None or person.deleted:
                     continue
                 self.store.add_activity(pid, "Campaign is Requested", c.qualname, None, iso(self.clock.now),
                                         {"campaign": c.qualname, "source": source,
                                          "requested by": requester}, c.qualname)
-                if not c.active or not self._admits(c, source):
+                if not qualified or not c.active or not self._admits(c, source):
                     continue
-                self._start(c, person, ctx, cause, source)
+                self._start(c, person, ctx, cause, source, check_smart_list=False)
 
     # -- host hooks ------------------------------------------------------------------
 
@@ -1081,7 +1082,10 @@ class Engine(Evaluator):
                        api: dict[str, str] | None, cause: tuple[str, ...]) -> None:
         trig = trigger_tokens("campaign is requested", requester, {"Source": source})
         ctx = self.own_context(target, api, trig)
-        self._work.append(("request", target, person.id, ctx, cause, source, requester))
+        # §12.1: the filters are judged at the request, on the person as the
+        # requesting step (or the API call) finds them; the rule when the run starts
+        qualified = self.matches(target.smart_list, person, target.program)
+        self._work.append(("request", target, person.id, ctx, cause, source, requester, qualified))
 
     def _host_request(self, run: Run, target: CampaignInfo) -> None:
         requester = run.frame.campaign.name if run.frame.campaign is not None else "test setup"
@@ -1138,6 +1142,10 @@ class Engine(Evaluator):
             if not hit:
                 continue
             started.add(c.id)
+            # §12.1: the filters are judged now, on the person as the event left
+            # them; the qualification rule when the queued run starts (_drain)
+            if not self.matches(c.smart_list, person, c.program):
+                continue
             if tokens is None:
                 tokens = self._trigger_tokens(kind, event)
             ctx = self.own_context(c, None, tokens)
@@ -1156,8 +1164,10 @@ class Engine(Evaluator):
             cause = self._run_stack[-1].cause if self._run_stack else ()
             pid, stamp = person.id, self.store.people_writes
             append = self._work.append
+            matches = self.matches
             for c, ctx in plan:
-                append(("start", c, pid, ctx, cause, "trigger", person, stamp))
+                if matches(c.smart_list, person, c.program):   # judged at the event (§12.1)
+                    append(("start", c, pid, ctx, cause, "trigger", person, stamp))
 
     def _emit_plan(self, kind: str, value: Any, name: str) -> tuple[tuple[CampaignInfo, TokenContext], ...]:
         """The (campaign, token context) pairs an event of ``kind`` on
