@@ -100,3 +100,77 @@ def test_qualification_rule_is_judged_when_the_run_starts():
     e.add_person("ann@example.com")
     e.run_batch("P/Twice")   # two 'added to list' events in one action
     assert moments(e, "ann@example.com") == ["once"]
+
+
+# -- the other items of §12, pinned ----------------------------------------------
+
+CONTEXTS = """
+program "Central" {
+    tokens { my.Who = "central" }
+    email "E" { subject "s {{my.Who}}"; from "a@example.com"; body "b {{my.Who}}" }
+    webhook "W" { url "https://example.com/{{my.Who}}"; method post; payload "{{my.Who}}" }
+}
+program "A" {
+    tokens { my.Who = "A"; my.X = "ax" }
+    list "L"
+    campaign "Send" batch {
+        smart list { filter lead.Email is not empty }
+        flow {
+            send email "Central"."E"
+            send alert "Central"."E" to "owner@example.com"
+            execute campaign "B"."Mid" use parent token context
+        }
+    }
+    campaign "Hook" trigger {
+        smart list { trigger campaign is requested from api }
+        flow {
+            call webhook "Central"."W"
+            remove from flow "A"."Hook"
+            interesting moment web "after the remove"
+        }
+    }
+    campaign "First" trigger { smart list { trigger added to list "L" }; flow { interesting moment web "first" } }
+    campaign "Second" trigger { smart list { trigger added to list "L" }; flow { interesting moment web "second" } }
+    campaign "Adder" batch { smart list { filter lead.Email is not empty }; flow { add to list "L" } }
+}
+program "B" {
+    tokens { my.Who = "B"; my.Y = "by"; my.X = "bx" }
+    campaign "Mid" executable { flow { execute campaign "C"."Leaf" use parent token context } }
+}
+program "C" {
+    tokens { my.Who = "C"; my.Y = "cy"; my.X = "cx"; my.Z = "cz" }
+    campaign "Leaf" executable { flow { interesting moment web "leaf {{my.Who}} {{my.X}} {{my.Y}} {{my.Z}}" } }
+}
+"""
+
+
+def test_assets_take_the_senders_tokens_and_chains_pass_context_as_run():
+    e = make(CONTEXTS)
+    e.add_person("ann@example.com")
+    e.run_batch("A/Send")
+    mail = acts(e, "ann@example.com", "Send Email")[0].attributes
+    assert (mail["subject"], mail["body"]) == ("s A", "b A")                 # §12.3
+    assert acts(e, "ann@example.com", "Send Alert")[0].attributes["subject"] == "s A"
+    assert moments(e, "ann@example.com") == ["leaf A ax by cz"]              # §12.4
+    e.request("A/Hook", ["ann@example.com"])
+    hook = acts(e, "ann@example.com", "Call Webhook")[0].attributes
+    assert (hook["url"], hook["payload"]) == ("https://example.com/A", "A")
+    assert "after the remove" not in moments(e, "ann@example.com")           # §12.10
+
+
+def test_campaigns_on_one_event_start_in_declaration_order():
+    e = make(CONTEXTS)
+    e.add_person("ann@example.com")
+    e.run_batch("A/Adder")
+    assert moments(e, "ann@example.com") == ["first", "second"]              # §12.9
+
+
+def test_a_token_the_campaign_cannot_see_is_refused_naming_both():
+    import pytest
+
+    from campaignlang.errors import RunError
+    e = make(CONTEXTS)
+    e.add_person("ann@example.com")
+    with pytest.raises(RunError, match=r'"A"."Send" cannot see a token my.Q'):
+        e.run_batch("A/Send", tokens={"my.Q": "1"})
+    assert acts(e, "ann@example.com", "Send Email") == []                    # §12.11
