@@ -49,22 +49,28 @@ def main() -> None:
 def check(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
     """Check .campaign files (and their imports) for errors."""
     from .check import check as run_check
-    from .loader import load_paths
+    from .errors import Diagnostic
+    from .loader import load_each
     from .render import render_json, render_text, summary_line
 
     try:
-        loaded = load_paths(paths)
+        loads = load_each(paths)   # each file on its own, with its imports ("What a file sees")
     except LoadError as exc:
         _fail(str(exc))
-    result = run_check(loaded)
-    diags = result.diagnostics
+    found: set[Diagnostic] = set()
+    sources: dict = {}
+    for loaded in loads:
+        result = run_check(loaded)
+        found.update(result.diagnostics)
+        sources.update(result.sources)
+    diags = sorted(found, key=Diagnostic.sort_key)
     if fmt == "json":
         click.echo(render_json(diags))
     else:
         if diags:
-            click.echo(render_text(diags, result.sources, color=_color()))
+            click.echo(render_text(diags, sources, color=_color()))
             click.echo()
-        files = len(loaded.results)
+        files = len(sources)
         click.echo(f"checked {files} file{'s' if files != 1 else ''}: {summary_line(diags)}")
     failing = any(d.is_error for d in diags) or (strict and diags)
     sys.exit(1 if failing else 0)
@@ -98,7 +104,8 @@ def parse_cmd(path: str, fmt: str) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 if a file would change.")
-@click.option("--diff", "show_diff", is_flag=True, help="Print what would change as a unified diff.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Change nothing; print what would change as a unified diff; exit 1 if a file would change.")
 def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
     """Format .campaign files in the canonical layout, keeping comments."""
     import difflib
@@ -106,19 +113,14 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
 
     from .errors import DiagnosticError
     from .format import format_source
-    from .loader import read_text
+    from .loader import campaign_files, read_text
     from .render import render_text
     from .source import SourceFile
 
-    files: list[Path] = []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            files.extend(sorted(path.rglob("*.campaign")))
-        elif path.exists():
-            files.append(path)
-        else:
-            _fail(f"no such file: {p}")
+    try:
+        files = campaign_files(paths)   # nothing selected: exit 2, as check
+    except LoadError as exc:
+        _fail(str(exc))
     changed = broken = 0
     for f in files:
         try:
@@ -146,31 +148,48 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
     verb = "would change" if (check_only or show_diff) else "changed"
     click.echo(f"{total} file{'s' if total != 1 else ''} checked, {changed} {verb}"
                + (f", {broken} with syntax errors" if broken else ""), err=check_only)
-    sys.exit(1 if broken or (check_only and changed) else 0)
+    # --diff, like --check (and ruff's --diff), exits 1 when a file would change
+    sys.exit(1 if broken or ((check_only or show_diff) and changed) else 0)
 
 
 # --- checker commands (graph, explain --token) --------------------------------
 
 
-def _check_path(path: str):
+def _check_path(path: str, campaign: str | None = None):
     """Load and check PATH: (loaded, check result). A file that cannot be
-    read stops the command (exit 2)."""
+    read stops the command (exit 2). A folder stands for its entry files
+    (those no other file in it imports), each with its imports: the one
+    whose program has CAMPAIGN, or the only one ("What a file sees")."""
     from .check import check as run_check
-    from .loader import load_paths
+    from .explain import find_campaign
+    from .loader import entry_points, load_each
 
     try:
-        loaded = load_paths([path])
+        loads = entry_points(load_each([path]))
     except LoadError as exc:
         _fail(str(exc))
-    return loaded, run_check(loaded)
+    if len(loads) == 1:
+        return loads[0], run_check(loads[0])
+    names = [ld.results[-1].source.name for ld in loads]
+    if campaign is None:
+        _fail(f"{path} holds {len(loads)} files that no other file in it imports ({', '.join(names)}): "
+              f"name one of them, or add a file that imports them all")
+    checked = [(ld, run_check(ld)) for ld in loads]
+    having = [(ld, res) for ld, res in checked if find_campaign(res.model, campaign)[0] is not None]
+    if len(having) == 1:
+        return having[0]
+    if not having:
+        _fail(f"no file in {path} has a campaign {campaign} ({len(loads)} files: {', '.join(names)})")
+    _fail(f"{campaign} is in {len(having)} files of {path} that do not import each other "
+          f"({', '.join(ld.results[-1].source.name for ld, _ in having)}): name one of them")
 
 
-def _load_checked(path: str):
+def _load_checked(path: str, campaign: str | None = None):
     """Load and check PATH for a command that reads its model; syntax and
     import errors stop the command (exit 1), other findings do not."""
     from .render import render_text
 
-    loaded, result = _check_path(path)
+    loaded, result = _check_path(path, campaign)
     if not loaded.ok:
         click.echo(render_text(loaded.diagnostics, result.sources, color=False), err=True)
         _fail(f"{path} has syntax or import errors (see campaign check)", 1)
@@ -205,7 +224,7 @@ def explain(path: str, campaign: str, tokens: tuple[str, ...], person: str | Non
         # store, so explaining writes nothing
         from .engine import explain_person, render_explanation
 
-        engine = _open_engine(_program_or_exit(path), db)
+        engine = _open_engine(_program_or_exit(path, campaign), db)
         try:
             report = explain_person(engine, campaign, person)
         except CampaignError as exc:
@@ -214,7 +233,7 @@ def explain(path: str, campaign: str, tokens: tuple[str, ...], person: str | Non
         return
     from .explain import explain_token, find_campaign, render_reports, tokens_used
 
-    result = _load_checked(path)
+    result = _load_checked(path, campaign)
     target, why = find_campaign(result.model, campaign)
     if target is None:
         _fail(why or f"no campaign {campaign!r}")
@@ -228,11 +247,11 @@ def explain(path: str, campaign: str, tokens: tuple[str, ...], person: str | Non
 # --- engine commands (run, request, events, people, plan, explain --person) -----
 
 
-def _program_or_exit(path: str):
+def _program_or_exit(path: str, campaign: str | None = None):
     """Load and check PATH; a program with errors is refused (exit 1)."""
     from .render import render_text
 
-    _, result = _check_path(path)
+    _, result = _check_path(path, campaign)
     if result.program is None:
         click.echo(render_text(result.errors, result.sources, color=_color()), err=True)
         _fail(f"{path} has errors; the engine runs only a program without errors (see campaign check)", 1)
@@ -372,7 +391,7 @@ def _echo_summary(summary: dict, fmt: str, trace: bool, verb: str, people_label:
 def run(path: str, campaign: str, db: str | None, people_file: str | None, tokens: tuple[str, ...],
         dry_run: bool, trace: bool, fmt: str) -> None:
     """Run a batch campaign now (CAMPAIGN is '"Program"."Campaign"' or Program/Campaign)."""
-    program = _program_or_exit(path)
+    program = _program_or_exit(path, campaign)
     engine = _open_engine(program, db, dry_run=dry_run)
     mark = engine.store.commits
     try:
@@ -403,7 +422,7 @@ def run(path: str, campaign: str, db: str | None, people_file: str | None, token
 def request(path: str, campaign: str, people: tuple[str, ...], db: str | None, tokens: tuple[str, ...],
             trace: bool, fmt: str) -> None:
     """Request a trigger campaign for people, as the API does."""
-    program = _program_or_exit(path)
+    program = _program_or_exit(path, campaign)
     engine = _open_engine(program, db)
     mark = engine.store.commits
     try:
@@ -493,7 +512,7 @@ def plan(path: str, campaign: str, db: str | None, people_file: str | None, toke
     every action that would happen. Writes nothing."""
     from .engine import ActionResult
 
-    program = _program_or_exit(path)
+    program = _program_or_exit(path, campaign)
     engine = _open_engine(program, db, memory_note=db is None, dry_run=True)
     try:
         if people_file:
@@ -538,40 +557,24 @@ def test_cmd(paths: tuple[str, ...], pattern: str | None, fmt: str, with_coverag
     Each file is loaded (with its imports) and checked on its own; every
     test runs against a fresh store in memory. A file that does not check
     is one failing result, its diagnostics shown. Exit 1 when a test fails."""
-    from pathlib import Path
-
     from .check import check as run_check
-    from .loader import load_paths
+    from .loader import load_each
     from .render import render_text
     from .runner import (TestResult, broken_file_result, format_results, results_json, results_junit,
                          run_tests)
 
-    files: list[str] = []
-    seen: set[Path] = set()
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            found = [str(f) for f in sorted(path.rglob("*.campaign"))]
-        elif path.exists():
-            found = [p]
-        else:
-            _fail(f"no such file: {p}")
-        for f in found:
-            if Path(f).resolve() not in seen:
-                seen.add(Path(f).resolve())
-                files.append(f)
+    try:   # each file on its own, with its imports, as check does ("What a file sees")
+        loads = load_each(paths)
+    except LoadError as exc:
+        _fail(str(exc))
     coverage = None
     if with_coverage:
         from .coverage import Coverage
         coverage = Coverage()
     results: list[TestResult] = []
-    for f in files:
-        try:
-            loaded = load_paths([f])
-        except LoadError as exc:
-            _fail(str(exc))
+    for loaded in loads:
         checked = run_check(loaded)
-        name = loaded.results[-1].source.name if loaded.results else f
+        name = loaded.results[-1].source.name
         if checked.program is None:
             if fmt == "text":
                 click.echo(render_text(checked.errors, checked.sources, color=_color()), err=True)
@@ -580,6 +583,9 @@ def test_cmd(paths: tuple[str, ...], pattern: str | None, fmt: str, with_coverag
         if coverage is not None:
             coverage.add_program(checked.program)
         results.extend(run_tests(checked.program, files=[name], pattern=pattern, coverage=coverage))
+    if not results:   # nothing selected is an error, as for check (exit 2, not pytest's 5)
+        _fail(f"no test matches -k {pattern!r} in {', '.join(paths)}" if pattern
+              else f"no tests in {', '.join(paths)}")
     failed = sum(not r.passed for r in results)
     if fmt == "json":
         click.echo(json.dumps(results_json(results, coverage), indent=2, ensure_ascii=False))

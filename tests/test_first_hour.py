@@ -1,0 +1,97 @@
+"""The first hour (issue 13): what a new user meets on the command line,
+through the real command (click's CliRunner)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from campaignlang.cli import main
+
+
+def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None):
+    return CliRunner().invoke(main, list(args), env=env, input=input)
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "campaign.toml").write_text("")
+    return tmp_path
+
+
+# -- nothing selected is an error (exit 2, as check) ------------------------------------
+
+def test_an_empty_folder_is_an_error_for_every_command(here: Path):
+    (here / "empty").mkdir()
+    for cmd in ("check", "test", "fmt"):
+        r = invoke(cmd, "empty")
+        assert r.exit_code == 2, (cmd, r.output)
+        assert r.stderr == "error: no .campaign files in empty\n"
+
+
+def test_fmt_diff_exits_1_when_a_file_would_change(here: Path):
+    (here / "a.campaign").write_text('program "P" {   list "L" }\n')
+    r = invoke("fmt", "--diff", "a.campaign")
+    assert r.exit_code == 1 and "+++ a.campaign (formatted)" in r.stdout
+    assert (here / "a.campaign").read_text() == 'program "P" {   list "L" }\n'   # unchanged
+    (here / "b.campaign").write_text('program "P" {\n    list "L"\n}\n')
+    assert invoke("fmt", "--diff", "b.campaign").exit_code == 0
+
+
+# -- one rule for what a file sees ------------------------------------------------------
+
+SHARED = 'tokens { my.Score = +5 }\n'
+USER = '''program "P" {
+    campaign "C" batch {
+        smart list { filter lead.Email is not empty }
+        flow { change score lead."Lead Score" by {{my.Score}} }
+    }
+}
+
+test "scores" {
+    person "ann@example.com"
+    run "P"."C"
+    expect "ann@example.com"."Lead Score" == 5
+}
+'''
+
+
+def test_a_file_sees_itself_and_its_imports_in_every_command(here: Path):
+    (here / "proj").mkdir()
+    (here / "proj" / "shared.campaign").write_text(SHARED)
+    (here / "proj" / "user.campaign").write_text(USER)
+    results = {
+        "check DIR": invoke("check", "proj"),
+        "check FILE": invoke("check", "proj/user.campaign"),
+        "test DIR": invoke("test", "proj"),
+        "run DIR": invoke("run", "proj", "P/C"),
+        "run FILE": invoke("run", "proj/user.campaign", "P/C"),
+    }
+    for what, r in results.items():   # the token is declared in a file user does not import
+        assert r.exit_code == 1, what
+        assert "CL401" in r.output, what
+    # importing it makes every command agree the other way
+    (here / "proj" / "user.campaign").write_text('import "shared.campaign"\n' + USER)
+    for args in (("check", "proj"), ("check", "proj/user.campaign"), ("test", "proj"),
+                 ("run", "proj", "P/C"), ("run", "proj/user.campaign", "P/C")):
+        r = invoke(*args)
+        assert r.exit_code == 0, (args, r.output)
+
+
+def test_a_folder_names_the_file_that_has_the_campaign(here: Path):
+    (here / "proj").mkdir()
+    (here / "proj" / "a.campaign").write_text(
+        'program "A" { campaign "C" batch { smart list { filter lead.Email is not empty }; '
+        'flow { interesting moment web "a" } } }\n')
+    (here / "proj" / "b.campaign").write_text(
+        'program "B" { campaign "C" batch { smart list { filter lead.Email is not empty }; '
+        'flow { interesting moment web "b" } } }\n')
+    assert invoke("run", "proj", "A/C").exit_code == 0
+    r = invoke("run", "proj", "C")
+    assert r.exit_code == 2 and "name one of them" in r.stderr
+    r = invoke("graph", "proj")
+    assert r.exit_code == 2 and "proj/a.campaign, proj/b.campaign" in r.stderr
