@@ -11,6 +11,7 @@ commands that need them, so ``campaign check`` starts fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,12 +27,52 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
-def _color(ctx_stream=None) -> bool:
-    return sys.stdout.isatty()
+#: ``--color``: auto (a terminal, NO_COLOR unset, TERM not dumb), always, never
+_COLOR_MODE = "auto"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _color(err: bool = False) -> bool:
+    """Whether to colour stdout (or stderr): ``render.use_color``, the one rule."""
+    from .render import use_color
+
+    return use_color(sys.stderr if err else sys.stdout, _COLOR_MODE)
+
+
+def _show(text: str, err: bool = False) -> None:
+    """Echo text that may hold colour (click strips ANSI off a terminal
+    unless told: the decision is ``_color``'s)."""
+    click.echo(text, err=err, color=_color(err))
+
+
+def _set_color(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    global _COLOR_MODE
+    if value is not None:
+        _COLOR_MODE = value
+
+
+def _color_option() -> click.Option:
+    return click.Option(["--color"], type=click.Choice(["auto", "always", "never"]), default=None,
+                        expose_value=False, is_eager=True, callback=_set_color,
+                        help="Colour the output: auto (a terminal, unless NO_COLOR is set or TERM=dumb), "
+                             "always or never.")
+
+
+class _Group(click.Group):
+    """A group whose every command (and sub-group's) takes ``--color``."""
+
+    group_class = type
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not any(p.name == "color" for p in cmd.params):
+            cmd.params.append(_color_option())
+        super().add_command(cmd, name)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="campaign")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              expose_value=False, is_eager=True, callback=_set_color,
+              help="Colour the output: auto (a terminal, unless NO_COLOR is set or TERM=dumb), always or never.")
 def main() -> None:
     """campaignlang: Marketo-style smart campaigns as code.
 
@@ -68,7 +109,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
         click.echo(render_json(diags))
     else:
         if diags:
-            click.echo(render_text(diags, sources, color=_color()))
+            _show(render_text(diags, sources, color=_color()))
             click.echo()
         files = len(sources)
         click.echo(f"checked {files} file{'s' if files != 1 else ''}: {summary_line(diags)}")
@@ -93,7 +134,7 @@ def parse_cmd(path: str, fmt: str) -> None:
         _fail(str(exc))
     result = parse(text, path)
     if result.diagnostics:
-        click.echo(render_text(result.diagnostics, {path: result.source}, color=_color()), err=True)
+        _show(render_text(result.diagnostics, {path: result.source}, color=_color(err=True)), err=True)
     if fmt == "json":
         click.echo(json.dumps(ast.dump(result.module), indent=2, ensure_ascii=False))
     else:
@@ -131,7 +172,8 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
             out = format_source(text, str(f))
         except DiagnosticError as exc:
             broken += 1
-            click.echo(render_text(exc.diagnostics, {str(f): SourceFile(str(f), text)}, color=_color()), err=True)
+            _show(render_text(exc.diagnostics, {str(f): SourceFile(str(f), text)}, color=_color(err=True)),
+                  err=True)
             continue
         if out == text:
             continue
@@ -191,7 +233,7 @@ def _load_checked(path: str, campaign: str | None = None):
 
     loaded, result = _check_path(path, campaign)
     if not loaded.ok:
-        click.echo(render_text(loaded.diagnostics, result.sources, color=False), err=True)
+        _show(render_text(loaded.diagnostics, result.sources, color=_color(err=True)), err=True)
         _fail(f"{path} has syntax or import errors (see campaign check)", 1)
     return result
 
@@ -253,7 +295,7 @@ def _program_or_exit(path: str, campaign: str | None = None):
 
     _, result = _check_path(path, campaign)
     if result.program is None:
-        click.echo(render_text(result.errors, result.sources, color=_color()), err=True)
+        _show(render_text(result.errors, result.sources, color=_color(err=True)), err=True)
         _fail(f"{path} has errors; the engine runs only a program without errors (see campaign check)", 1)
     return result.program
 
@@ -303,13 +345,14 @@ def _tokens(pairs: tuple[str, ...]) -> dict[str, str] | None:
 def _with_progress(engine, action):
     """Run ``action()`` with a progress bar on stderr when it is a terminal
     (none when piped)."""
-    if not sys.stderr.isatty():
+    if not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
         return action()
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("running"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    console = Console(stderr=True, no_color=not _color(err=True))
+    with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("run", total=None)
         engine.progress = lambda done, total: bar.update(task, completed=done, total=total)
         try:
@@ -577,7 +620,7 @@ def test_cmd(paths: tuple[str, ...], pattern: str | None, fmt: str, with_coverag
         name = loaded.results[-1].source.name
         if checked.program is None:
             if fmt == "text":
-                click.echo(render_text(checked.errors, checked.sources, color=_color()), err=True)
+                _show(render_text(checked.errors, checked.sources, color=_color(err=True)), err=True)
             results.append(broken_file_result(name, checked.errors, checked.sources))
             continue
         if coverage is not None:
@@ -593,19 +636,21 @@ def test_cmd(paths: tuple[str, ...], pattern: str | None, fmt: str, with_coverag
         click.echo(results_junit(results))
     else:
         # the diagnostics of a file that does not check went to stderr above
-        click.echo(format_results(results, coverage, color=_color(), diagnostics=False))
+        _show(format_results(results, coverage, color=_color(), diagnostics=False))
     sys.exit(1 if failed else 0)
 
 
 @main.command()
 @click.argument("path", required=False, type=click.Path())
-def repl(path: str | None) -> None:
+@click.option("--db", type=click.Path(dir_okay=False),
+              help="Work on this SQLite store (created when missing) instead of one in memory.")
+def repl(path: str | None, db: str | None) -> None:
     """Try things at a prompt: declarations, test statements and :commands
     (:help lists them). With PATH, load that file (or folder) first. When
     stdin is not a terminal, read entries line by line: printf '...' | campaign repl."""
     from .repl import main as repl_main
 
-    sys.exit(repl_main(path))
+    sys.exit(repl_main(path, color=_COLOR_MODE, db=db))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -95,3 +95,51 @@ def test_a_folder_names_the_file_that_has_the_campaign(here: Path):
     assert r.exit_code == 2 and "name one of them" in r.stderr
     r = invoke("graph", "proj")
     assert r.exit_code == 2 and "proj/a.campaign, proj/b.campaign" in r.stderr
+
+
+# -- colour: --color auto|always|never, NO_COLOR, TERM=dumb -------------------------------
+
+BROKEN = 'program "P" {\n    campaign "C" batch {\n        smart list { filter lead.Cuntry is "US" }\n    }\n}\n'
+
+
+def test_color_option_on_every_command(here: Path):
+    (here / "bad.campaign").write_text(BROKEN)
+    assert "\x1b[" in invoke("check", "bad.campaign", "--color", "always").stdout
+    assert "\x1b[" in invoke("--color", "always", "check", "bad.campaign").stdout
+    assert "\x1b[" not in invoke("check", "bad.campaign", "--color", "never").stdout
+    assert "\x1b[" not in invoke("check", "bad.campaign").stdout          # auto, not a terminal
+    r = invoke("check", "bad.campaign", "--color", "sometimes")
+    assert r.exit_code == 2
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    import os
+    import sys
+
+    pexpect = pytest.importorskip("pexpect")
+    full_env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    full_env.update(env)
+    child = pexpect.spawn(sys.executable, ["-m", "campaignlang.cli", *args], cwd=str(cwd),
+                          env=full_env, encoding="utf-8", timeout=60)
+    child.expect(pexpect.EOF)
+    return child.before
+
+
+def test_no_color_and_term_dumb_are_honoured_on_a_terminal(here: Path):
+    (here / "bad.campaign").write_text(BROKEN)
+    assert "\x1b[" in _on_a_terminal(["check", "bad.campaign"], {"TERM": "xterm"}, here)
+    assert "\x1b[" not in _on_a_terminal(["check", "bad.campaign"], {"TERM": "xterm", "NO_COLOR": "1"}, here)
+    assert "\x1b[" not in _on_a_terminal(["check", "bad.campaign"], {"TERM": "dumb"}, here)
+    assert "\x1b[" in _on_a_terminal(["check", "bad.campaign", "--color", "always"], {"TERM": "dumb"}, here)
+
+
+# -- repl --db ------------------------------------------------------------------------------
+
+def test_repl_db_keeps_the_session_store(here: Path):
+    r = invoke("repl", "--db", "s.db", input='person "ann@example.com"\n:advance 2 days\n')
+    assert r.exit_code == 0, r.output
+    r = invoke("repl", "--db", "s.db", input=':people\n:advance 1 day\n')
+    assert "ann@example.com" in r.stdout and "2026-01-04" in r.stdout
+    (here / "not.db").write_text("x")
+    r = invoke("repl", "--db", "not.db", input="")
+    assert r.exit_code == 2 and "not a campaign store" in r.output
