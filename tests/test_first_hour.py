@@ -143,3 +143,16 @@ def test_repl_db_keeps_the_session_store(here: Path):
     (here / "not.db").write_text("x")
     r = invoke("repl", "--db", "not.db", input="")
     assert r.exit_code == 2 and "not a campaign store" in r.output
+
+
+# -- a byte-order mark shifts nothing ----------------------------------------------------
+
+def test_a_byte_order_mark_does_not_shift_columns(here: Path):
+    line = 'program "P" { campaign "C" batch { smart list { filter lead.Cuntry is "US" } } }\n'
+    (here / "plain.campaign").write_text(line, encoding="utf-8")
+    (here / "bom.campaign").write_text("\ufeff" + line, encoding="utf-8")
+    plain = json.loads(invoke("check", "plain.campaign", "--format", "json").stdout)["diagnostics"][0]
+    bom = json.loads(invoke("check", "bom.campaign", "--format", "json").stdout)["diagnostics"][0]
+    assert (bom["line"], bom["column"], bom["end_column"]) == (plain["line"], plain["column"], plain["end_column"])
+    text = invoke("check", "bom.campaign").stdout
+    assert "bom.campaign:1:56" in text and "\n1 | program" in text
