@@ -139,9 +139,11 @@ class ImportReport:
     updated: int = 0
     merged: int = 0
     rows: int = 0
+    emails: list[str] = field(factory=list)   # the people of the file, in file order
 
     def summary(self, db: str | None = None) -> str:
-        text = (f"imported {self.created + self.updated} people ({self.created} new, {self.updated} updated)"
+        n = self.created + self.updated
+        text = (f"imported {n} {'person' if n == 1 else 'people'} ({self.created} new, {self.updated} updated)"
                 + (f" into {db}" if db else ""))
         if self.merged:
             text += (f"; {self.merged} duplicate email{'s' if self.merged != 1 else ''} merged "
@@ -275,7 +277,8 @@ def import_people(engine: "Engine", path: str | Path) -> ImportReport:
     action: a bad row imports nothing."""
     people = read_people(path, engine.model)
     created, updated = engine.import_people(people.records)
-    return ImportReport(created, updated, people.merged, people.rows)
+    return ImportReport(created, updated, people.merged, people.rows,
+                        [str(r["Email Address"]) for r in people.records])
 
 
 # --------------------------------------------------------------------------

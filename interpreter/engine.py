@@ -470,8 +470,12 @@ class Engine(Evaluator):
     def import_people(self, records: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
         """Create or update many people in one action: (created, updated)."""
         created = updated = 0
+        progress = self.progress   # the CLI's progress bar: (done, total)
+        total = len(records) if isinstance(records, Sequence) else 0
         with self._action("import people"):
-            for rec in records:
+            for n, rec in enumerate(records):
+                if progress is not None and n % 500 == 0:
+                    progress(n, total)
                 rec = dict(rec)
                 email = None
                 for k in list(rec):
@@ -482,6 +486,8 @@ class Engine(Evaluator):
                 new = self._upsert(str(email), rec)[1]
                 created += new
                 updated += not new
+        if progress is not None:
+            progress(total, total)
         return created, updated
 
     def _upsert(self, email: str, fields: Mapping[str, Any] | None) -> tuple[int, bool]:
@@ -533,15 +539,22 @@ class Engine(Evaluator):
             out[found[0].name] = literal_text(value) if isinstance(value, (ast.Node, str)) else format_value(value)
         return out
 
-    def run_batch(self, campaign: CampaignInfo | ast.Ref | str,
-                  tokens: Mapping[str, Any] | None = None) -> ActionResult:
-        """Run a batch campaign now: its smart list evaluated at this moment,
-        its people in id order (``tokens``: API-passed My Tokens)."""
+    def batch_call(self, campaign: CampaignInfo | ast.Ref | str,
+                   tokens: Mapping[str, Any] | None = None) -> tuple[CampaignInfo, dict[str, str] | None]:
+        """What ``run_batch`` would run, checked without running it: the batch
+        campaign and its API-passed tokens; a ``RunError`` for anything else
+        (a command checks its arguments before it writes anything)."""
         c = self.campaign(campaign)
         if c.kind != "batch":
             raise RunError(f"{c.qualname} is a{'n' if c.kind[0] == 'e' else ''} {c.kind} campaign; "
                            f"only a batch campaign can be run (use request or fire for trigger campaigns)")
-        api = self._token_values(c, tokens)
+        return c, self._token_values(c, tokens)
+
+    def run_batch(self, campaign: CampaignInfo | ast.Ref | str,
+                  tokens: Mapping[str, Any] | None = None) -> ActionResult:
+        """Run a batch campaign now: its smart list evaluated at this moment,
+        its people in id order (``tokens``: API-passed My Tokens)."""
+        c, api = self.batch_call(campaign, tokens)
         with self._action("run", c.qualname) as result:
             self._batch(c, api, result)
         return result
@@ -692,6 +705,21 @@ class Engine(Evaluator):
                 tokens: Mapping[str, Any] | None = None, source: str = "api") -> ActionResult:
         """Request a trigger campaign for people, as the API does (§6.6, §7):
         at most 100 people and 100 tokens; never an executable."""
+        c, api = self.request_call(campaign, tokens, source)
+        people = list(people)
+        if len(people) > MAX_API_PEOPLE:
+            raise RunError(f"at most {MAX_API_PEOPLE} people per request; {len(people)} were given")
+        pids = [self.person_id(p) for p in people]
+        with self._action("request", c.qualname) as result:
+            for pid in pids:
+                person = self.store.person(pid)
+                self._queue_request(person, c, source, "API", api, ())
+        return result
+
+    def request_call(self, campaign: CampaignInfo | ast.Ref | str, tokens: Mapping[str, Any] | None = None,
+                     source: str = "api") -> tuple[CampaignInfo, dict[str, str] | None]:
+        """What ``request`` would start, checked without starting it (as
+        ``batch_call``): the requestable campaign and its API-passed tokens."""
         c = self.campaign(campaign)
         if c.kind == "executable":
             raise RunError(f"{c.qualname} is an executable campaign: it runs only from "
@@ -703,16 +731,7 @@ class Engine(Evaluator):
         if not self._admits(c, source):
             raise RunError(f"{c.qualname} has no 'campaign is requested' trigger admitting {source} "
                            f"(add: trigger campaign is requested from {source})")
-        people = list(people)
-        if len(people) > MAX_API_PEOPLE:
-            raise RunError(f"at most {MAX_API_PEOPLE} people per request; {len(people)} were given")
-        api = self._token_values(c, tokens)
-        pids = [self.person_id(p) for p in people]
-        with self._action("request", c.qualname) as result:
-            for pid in pids:
-                person = self.store.person(pid)
-                self._queue_request(person, c, source, "API", api, ())
-        return result
+        return c, self._token_values(c, tokens)
 
     @staticmethod
     def _admits(c: CampaignInfo, source: str) -> bool:
@@ -1520,7 +1539,10 @@ def replay_events(engine: Engine, events: Sequence[tuple[int, dict[str, Any]]], 
     what falls due), then fire it. People missing from the store are created."""
     results = []
     last = None
-    for n, ev in events:
+    progress, total = engine.progress, len(events)
+    for done, (n, ev) in enumerate(events):
+        if progress is not None and done % 200 == 0:
+            progress(done, total)
         try:
             at = parse_time(str(ev["at"]))
         except ValueError as exc:
@@ -1542,4 +1564,6 @@ def replay_events(engine: Engine, events: Sequence[tuple[int, dict[str, Any]]], 
                                        field_name=ev.get("field"), to=ev.get("to"), from_=ev.get("from")))
         except RunError as exc:
             raise RunError(f"{source}:{n}: {exc}") from None
+    if progress is not None:
+        progress(total, total)
     return results

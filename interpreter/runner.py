@@ -489,21 +489,33 @@ def _ms(ms: float) -> str:
     return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
-def _json_short(v: Any) -> str:
+def _json_short(v: Any, limit: int | None = 40) -> str:
     s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
-    return s if len(s) <= 40 else s[:37] + "..."
+    return s if limit is None or len(s) <= limit else s[:limit - 3] + "..."
 
 
-def _activity_table(rows: list[dict], with_email: bool) -> list[str]:
-    shown = rows[-ACTIVITY_ROWS:]
+def activity_details(a: dict, limit: int | None = 40) -> str:
+    """An activity's old and new values and attributes as the test report
+    shows them (``null -> 5; change=+5; field=Lead Score``): text as it is,
+    other values as JSON without escaping non-ASCII; ``limit`` cuts each
+    value. ``campaign --trace``, ``plan --detail`` and ``activities`` print
+    the same (one rule for showing a value to a person)."""
+    details = []
+    if "old" in a:
+        details.append(f"{_json_short(a['old'], limit)} -> {_json_short(a['new'], limit)}")
+    details += [f"{k}={_json_short(v, limit)}" for k, v in a["attributes"].items()]
+    return "; ".join(details)
+
+
+def activity_table(rows: list[dict], with_email: bool, last: int | None = ACTIVITY_ROWS,
+                   limit: int | None = 40) -> list[str]:
+    """Activities (``Activity.to_json()`` dicts) as an aligned table: time,
+    person, type, campaign, details; the ``last`` rows only."""
+    shown = rows[-last:] if last is not None else rows
     table = [("time", *(("person",) if with_email else ()), "type", "campaign", "details")]
     for a in shown:
-        details = []
-        if "old" in a:
-            details.append(f"{_json_short(a['old'])} -> {_json_short(a['new'])}")
-        details += [f"{k}={_json_short(v)}" for k, v in a["attributes"].items()]
         table.append((a["at"].replace("T", " "), *((a.get("email") or "-",) if with_email else ()),
-                      a["type"], a["campaign"] or "-", "; ".join(details)))
+                      a["type"], a["campaign"] or "-", activity_details(a, limit)))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
     lines = []
     if len(rows) > len(shown):
@@ -546,7 +558,7 @@ def _render_failure(result: TestResult, f: Failure, style: _Style,
         else:
             lines.append(f"{pad}{eq} activities of {what}:")
             by_type = f.activities_of is not None and f.activities_of.startswith("type ")
-            lines += [f"{pad}    {row}" for row in _activity_table(f.activities, with_email=by_type)]
+            lines += [f"{pad}    {row}" for row in activity_table(f.activities, with_email=by_type)]
             if shown_before is not None:
                 shown_before[what] = f.activities
     return lines

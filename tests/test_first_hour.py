@@ -156,3 +156,147 @@ def test_a_byte_order_mark_does_not_shift_columns(here: Path):
     assert (bom["line"], bom["column"], bom["end_column"]) == (plain["line"], plain["column"], plain["end_column"])
     text = invoke("check", "bom.campaign").stdout
     assert "bom.campaign:1:56" in text and "\n1 | program" in text
+
+
+# -- a failed command leaves no store behind, and nothing in an existing one ----------------
+
+RUNNABLE = '''program "P" {
+    tokens { my.S = +1 }
+    campaign "C" batch {
+        smart list { filter lead.Email is not empty }
+        flow { change score lead."Lead Score" by {{my.S}} }
+    }
+}
+'''
+
+
+def test_a_failed_command_leaves_no_store_file(here: Path):
+    (here / "p.campaign").write_text(RUNNABLE)
+    (here / "bad.csv").write_text("Email,Contry\nann@example.com,US\n")
+    r = invoke("run", "p.campaign", "P/C", "--people", "bad.csv", "--db", "s.db")
+    assert r.exit_code == 2 and not (here / "s.db").exists()
+    r = invoke("people", "import", "bad.csv", "--db", "s.db")
+    assert r.exit_code == 2 and not (here / "s.db").exists()
+    r = invoke("run", "p.campaign", "P/Nope", "--db", "s.db")
+    assert r.exit_code == 2 and not (here / "s.db").exists()
+    (here / "bad.jsonl").write_text('{"nonsense": 1}\n')
+    r = invoke("events", "p.campaign", "bad.jsonl", "--db", "s.db")
+    assert r.exit_code == 2 and not (here / "s.db").exists()
+
+
+def test_arguments_are_refused_before_people_are_imported(here: Path):
+    (here / "p.campaign").write_text(RUNNABLE)
+    (here / "good.csv").write_text("Email\nann@example.com\n")
+    assert invoke("people", "import", "good.csv", "--db", "s.db").exit_code == 0
+    (here / "more.csv").write_text("Email\nbob@example.com\n")
+    r = invoke("run", "p.campaign", "P/C", "--people", "more.csv", "--db", "s.db", "--token", "my.Q=1")
+    assert r.exit_code == 2 and "cannot see a token my.Q" in r.stderr
+    listing = invoke("people", "list", "--db", "s.db", "--format", "csv").stdout
+    assert "bob@example.com" not in listing and "ann@example.com" in listing
+
+
+def test_dry_runs_never_offer_to_keep_the_store(here: Path):
+    (here / "p.campaign").write_text(RUNNABLE)
+    for args in (("run", "p.campaign", "P/C", "--dry-run"), ("plan", "p.campaign", "P/C")):
+        r = invoke(*args)
+        assert r.exit_code == 0 and "pass --db" not in r.stderr, args
+    r = invoke("run", "p.campaign", "P/C", "--dry-run", "--db", "missing.db")
+    assert r.exit_code == 2 and "run --dry-run reads a store" in r.stderr and "plan" not in r.stderr
+    assert not (here / "missing.db").exists()
+
+
+# -- rendering values as the test report does; plan summary and detail ----------------------
+
+SHOWN = '''fields { "Region": text }
+program "Scoring" {
+    tokens { my.S = +5 }
+    campaign "Change Score" batch {
+        smart list { filter lead.Email is not empty }
+        flow {
+            change score lead."Lead Score" by {{my.S}}
+            change data value lead.Region to "Île-de-France"
+            interesting moment web "say \\"hi\\""
+        }
+    }
+    campaign "Api" trigger {
+        smart list { trigger campaign is requested from api }
+        flow { interesting moment web "requested" }
+        qualify every time
+    }
+}
+'''
+
+
+@pytest.fixture
+def shown(here: Path) -> Path:
+    (here / "r.campaign").write_text(SHOWN, encoding="utf-8")
+    (here / "pp.csv").write_text("Email,Country\nann@example.com,FR\nbob@example.com,US\n")
+    return here
+
+
+def test_trace_shows_values_as_the_test_report_does(shown: Path):
+    r = invoke("run", "r.campaign", "Scoring/Change Score", "--people", "pp.csv", "--trace")
+    assert r.exit_code == 0, r.output
+    assert 'null -> Île-de-France; field=Region' in r.stdout
+    assert 'null -> 5; change=+5; field=Lead Score' in r.stdout
+    assert 'description=say "hi"; type=web' in r.stdout
+    assert '["Scoring"."Change Score"]' in r.stdout
+    assert "\\u00ce" not in r.stdout and '\\"' not in r.stdout
+
+
+def test_plan_prints_a_summary_and_the_detail_on_request(shown: Path):
+    r = invoke("plan", "r.campaign", "Scoring/Change Score", "--people", "pp.csv")
+    assert r.exit_code == 0, r.output
+    assert "2 people entered" in r.stdout and "ann@example.com" not in r.stdout
+    assert "(pass --detail for every action, per person)" in r.stdout
+    r = invoke("plan", "r.campaign", "Scoring/Change Score", "--people", "pp.csv", "--detail")
+    assert "ann@example.com:" in r.stdout and "null -> Île-de-France; field=Region" in r.stdout
+    out = json.loads(invoke("plan", "r.campaign", "Scoring/Change Score", "--people", "pp.csv",
+                            "--format", "json").stdout)
+    assert "activities" not in out and out["entered"] == ["ann@example.com", "bob@example.com"]
+
+
+# -- request: --person a b, --people FILE ------------------------------------------------
+
+def test_request_takes_several_emails_after_one_person_and_a_people_file(shown: Path):
+    r = invoke("request", "r.campaign", "Scoring/Api", "--people", "pp.csv", "--db", "s.db")
+    assert r.exit_code == 0, r.output
+    assert "imported 2 people (2 new, 0 updated)" in r.stderr and "2 people entered" in r.stdout
+    r = invoke("request", "r.campaign", "Scoring/Api", "--person", "ann@example.com", "bob@example.com",
+               "--db", "s.db")
+    assert r.exit_code == 0 and "2 people entered" in r.stdout, r.output
+    r = invoke("request", "r.campaign", "Scoring/Api", "--person", "ann@example.com", "--person",
+               "bob@example.com", "--db", "s.db")
+    assert r.exit_code == 0 and "2 people entered" in r.stdout
+    r = invoke("request", "r.campaign", "Scoring/Api", "ann@example.com", "--db", "s.db")
+    assert r.exit_code == 2 and "emails go after --person" in r.stderr
+
+
+# -- reading a store: people list, activities ------------------------------------------------
+
+def test_people_list_and_activities_read_a_store(shown: Path):
+    assert invoke("run", "r.campaign", "Scoring/Change Score", "--people", "pp.csv", "--db", "s.db").exit_code == 0
+    assert invoke("request", "r.campaign", "Scoring/Api", "--person", "bob@example.com",
+                  "--db", "s.db").exit_code == 0
+    r = invoke("people", "list", "--db", "s.db")
+    assert r.exit_code == 0 and r.stdout.splitlines()[-1] == "2 people"
+    assert "Île-de-France" in r.stdout
+    r = invoke("people", "list", "--db", "s.db", "--format", "csv", "--field", "country", "--email", "bob")
+    assert r.stdout == "id,Email Address,Country\n2,bob@example.com,US\n"
+    people = json.loads(invoke("people", "list", "--db", "s.db", "--format", "json").stdout)["people"]
+    assert people[0]["fields"]["Lead Score"] == 5 and people[0]["fields"]["Region"] == "Île-de-France"
+    r = invoke("people", "list", "--db", "s.db", "--field", "Regoin")
+    assert r.exit_code == 2 and "did you mean 'Region'?" in r.stderr
+    r = invoke("activities", "--db", "s.db", "--type", "interesting moment", "--person", "bob@example.com")
+    assert r.exit_code == 0 and r.stdout.splitlines()[-1] == "2 activities"
+    assert "description=requested; type=web" in r.stdout
+    rows = json.loads(invoke("activities", "--db", "s.db", "--campaign", "Scoring/Api",
+                             "--format", "json").stdout)["activities"]
+    assert [a["type"] for a in rows] == ["Campaign is Requested", "Interesting Moment"]
+    csv_out = invoke("activities", "--db", "s.db", "--type", "Change Data Value", "--format", "csv").stdout
+    assert csv_out.splitlines()[0] == "id,at,email,type,campaign,run,old,new,attributes"
+    assert len(csv_out.splitlines()) == 3 and ",Île-de-France," in csv_out
+    r = invoke("activities", "--db", "s.db", "--type", "intresting moment")
+    assert r.exit_code == 2 and "did you mean 'Interesting Moment'?" in r.stderr
+    r = invoke("activities", "--db", "missing.db")
+    assert r.exit_code == 2 and not (shown / "missing.db").exists()
