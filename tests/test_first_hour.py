@@ -300,3 +300,17 @@ def test_people_list_and_activities_read_a_store(shown: Path):
     assert r.exit_code == 2 and "did you mean 'Interesting Moment'?" in r.stderr
     r = invoke("activities", "--db", "missing.db")
     assert r.exit_code == 2 and not (shown / "missing.db").exists()
+
+
+# -- progress bars on a terminal, never in a pipe -----------------------------------------
+
+def test_long_commands_show_progress_on_a_terminal_only(here: Path):
+    (here / "big.csv").write_text("Email\n" + "".join(f"p{i}@example.com\n" for i in range(3000)))
+    (here / "p.campaign").write_text(RUNNABLE)
+    out = _on_a_terminal(["people", "import", "big.csv"], {"TERM": "xterm"}, here)
+    assert "importing big.csv" in out and "3000/3000" in out
+    out = _on_a_terminal(["plan", "p.campaign", "P/C", "--people", "big.csv"], {"TERM": "xterm"}, here)
+    assert "planning" in out and "3000 people entered" in out
+    assert "importing" not in _on_a_terminal(["people", "import", "big.csv"], {"TERM": "dumb"}, here)
+    r = invoke("people", "import", "big.csv")   # a pipe
+    assert r.exit_code == 0 and "importing" not in r.output and "\x1b" not in r.output
