@@ -314,3 +314,26 @@ def test_long_commands_show_progress_on_a_terminal_only(here: Path):
     assert "importing" not in _on_a_terminal(["people", "import", "big.csv"], {"TERM": "dumb"}, here)
     r = invoke("people", "import", "big.csv")   # a pipe
     assert r.exit_code == 0 and "importing" not in r.output and "\x1b" not in r.output
+
+
+# -- graph marks cycles ------------------------------------------------------------------
+
+CYCLE = '''program "P" {
+    campaign "Start" batch { smart list { filter lead.Email is not empty }; flow { execute campaign "A" } }
+    campaign "A" executable { flow { execute campaign "B" } }
+    campaign "B" executable { flow { execute campaign "A" } }
+    campaign "X" executable { flow { execute campaign "X" } }
+}
+'''
+
+
+def test_graph_marks_cycles_and_gives_no_level_0_inside_one(here: Path):
+    (here / "cyc.campaign").write_text(CYCLE)
+    dot = invoke("graph", "cyc.campaign").stdout
+    assert "level 0" not in dot.replace('"Start\\nbatch · level 0"', "")
+    assert 'c2 [label="A\\nexecutable · in a cycle · level 1"' in dot
+    assert 'c3 [label="B\\nexecutable · in a cycle"' in dot
+    assert 'c2 -> c3 [color=red, penwidth=2, label="cycle"];' in dot
+    assert 'c4 -> c4 [color=red, penwidth=2, label="cycle"];' in dot
+    mermaid = invoke("graph", "cyc.campaign", "--format", "mermaid").stdout
+    assert "c2 -->|cycle| c3" in mermaid and "class c2,c3,c4 cycle" in mermaid
