@@ -34,6 +34,7 @@ for types (it calls this module's readers through thin wrappers).
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import re
@@ -161,9 +162,13 @@ def _columns(path: str, names: Sequence[str], model: Model, where: str) -> list[
             raise DataFileError(f"{path}: {where}, column {i}: the column has no name")
         found = model.field(col)
         if found is None:
+            names = model.field_names()
+            # did you mean: compared case-insensitively, "Email" (the alias) included
+            folded = {n.casefold(): n for n in [*names, "Email"]}
+            close = difflib.get_close_matches(col.casefold(), list(folded), n=1)
+            guess = f"did you mean '{folded[close[0]]}'? " if close else ""
             raise DataFileError(f"{path}: {where}: the {'key' if where.startswith('person') else 'column'} "
-                                f"'{col}' names no field; the fields are: "
-                                + ", ".join(model.field_names()))
+                                f"'{col}' names no field; {guess}the fields are: " + ", ".join(names))
         if found[0] in seen:
             raise DataFileError(f"{path}: {where}: the columns '{seen[found[0]]}' and '{col}' both name "
                                 f"the field '{found[0]}'")

@@ -337,3 +337,20 @@ def test_graph_marks_cycles_and_gives_no_level_0_inside_one(here: Path):
     assert 'c4 -> c4 [color=red, penwidth=2, label="cycle"];' in dot
     mermaid = invoke("graph", "cyc.campaign", "--format", "mermaid").stdout
     assert "c2 -->|cycle| c3" in mermaid and "class c2,c3,c4 cycle" in mermaid
+
+
+# -- smaller: did you mean for a misspelt column; "1 person"; "unexpected word" --------------
+
+def test_a_misspelt_column_gets_did_you_mean(here: Path):
+    (here / "bc.csv").write_text("Emial,Contry,lead score\na@example.com,US,1\n")
+    r = invoke("people", "import", "bc.csv")
+    assert r.exit_code == 2
+    assert "the column 'Emial' names no field; did you mean 'Email'? the fields are: City," in r.stderr
+    (here / "bc.csv").write_text("Email,Contry\na@example.com,US\n")
+    assert "the column 'Contry' names no field; did you mean 'Country'?" in invoke("people", "import", "bc.csv").stderr
+
+
+def test_one_person_is_one_person(here: Path):
+    (here / "one.csv").write_text("Email\na@example.com\n")
+    r = invoke("people", "import", "one.csv", "--db", "s.db")
+    assert r.stdout == "imported 1 person (1 new, 0 updated) into s.db\n"
