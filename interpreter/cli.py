@@ -447,7 +447,7 @@ def _echo_summary(summary: dict, fmt: str, trace: bool, verb: str, people_label:
 def _echo_by_person(activities: list[dict]) -> None:
     """``--trace`` and ``plan --detail``: each person's activities, values
     shown as the test report shows them (``runner.activity_details``)."""
-    from .runner import activity_details
+    from .show import activity_details
 
     by_person: dict[str, list[dict]] = {}
     for a in activities:

@@ -59,6 +59,7 @@ from .evaluate import (EndRun, Evaluator, Frame, InvalidSmartList, Pause, Run, S
                        format_value, literal_text, trigger_tokens)
 from .model import CampaignInfo, Model, ProgramInfo
 from .store import Activity, Membership, Person, Store, convert, dumps
+from .show import activity_details
 
 MAX_API_PEOPLE = 100
 
@@ -1503,13 +1504,13 @@ def render_explanation(report: dict[str, Any]) -> str:
     lines.append(f"  qualifies now: {yes[report['qualifies']]}")
     for ch in report["choices"]:
         taken = "else" if ch["else"] else f"branch {ch['branch']}"
-        lines.append(f"  choice '{ch['step']}' (line {ch['line']}) in {ch['campaign']}: {taken}"
+        where = f"{ch['file']}:{ch['line']}" if ch.get("file") else f"line {ch['line']}"
+        lines.append(f"  choice '{ch['step']}' ({where}) in {ch['campaign']}: {taken}"
                      + (", does nothing" if ch["does nothing"] else ""))
     if report["activities"]:
         lines.append("  a run now would do:")
         for a in report["activities"]:
-            attrs = ", ".join(f"{k}={v!r}" for k, v in a["attributes"].items())
-            lines.append(f"    {a['type']}  [{a['campaign'] or '-'}] {attrs}")
+            lines.append(f"    {a['type']}  [{a['campaign'] or '-'}]  {activity_details(a, None)}".rstrip())
     return "\n".join(lines)
 
 

@@ -1511,6 +1511,7 @@ class Evaluator:
                 fn = self.compile_step(branch.step, here)
             branches.append((pred, fn, number, branch.condition is None, branch.step is None))
         kind, line = step.kind, (step.span.line if step.span else None)
+        file = step.span.file if step.span else None
 
         def choice(run: Run) -> None:
             person = run.person
@@ -1518,7 +1519,7 @@ class Evaluator:
                 if pred is not None and not pred(person):
                     continue
                 if self.trace is not None:
-                    self.trace.append({"campaign": run.frames[-1].key, "step": kind, "line": line,
+                    self.trace.append({"campaign": run.frames[-1].key, "step": kind, "file": file, "line": line,
                                        "branch": number, "else": is_else, "does nothing": nothing})
                 if fn is not None:
                     fn(run)
@@ -1574,6 +1575,7 @@ class Evaluator:
                     continue
             if self.trace is not None:
                 self.trace.append({"campaign": run.frame.key, "step": step.kind,
+                                   "file": step.span.file if step.span else None,
                                    "line": step.span.line if step.span else None,
                                    "branch": number, "else": branch.condition is None,
                                    "does nothing": branch.step is None})

@@ -56,6 +56,7 @@ from .evaluate import literal_text
 from .render import _GUTTER_STYLE, _excerpt, _location, _Style, render_text
 from .source import SourceFile, Span
 from .store import Activity, convert
+from .show import activity_details
 
 if TYPE_CHECKING:  # pragma: no cover
     from .coverage import Coverage
@@ -487,24 +488,6 @@ _FAIL_STYLE = "\x1b[1;31m"
 
 def _ms(ms: float) -> str:
     return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
-
-
-def _json_short(v: Any, limit: int | None = 40) -> str:
-    s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
-    return s if limit is None or len(s) <= limit else s[:limit - 3] + "..."
-
-
-def activity_details(a: dict, limit: int | None = 40) -> str:
-    """An activity's old and new values and attributes as the test report
-    shows them (``null -> 5; change=+5; field=Lead Score``): text as it is,
-    other values as JSON without escaping non-ASCII; ``limit`` cuts each
-    value. ``campaign --trace``, ``plan --detail`` and ``activities`` print
-    the same (one rule for showing a value to a person)."""
-    details = []
-    if "old" in a:
-        details.append(f"{_json_short(a['old'], limit)} -> {_json_short(a['new'], limit)}")
-    details += [f"{k}={_json_short(v, limit)}" for k, v in a["attributes"].items()]
-    return "; ".join(details)
 
 
 def activity_table(rows: list[dict], with_email: bool, last: int | None = ACTIVITY_ROWS,

@@ -354,3 +354,40 @@ def test_one_person_is_one_person(here: Path):
     (here / "one.csv").write_text("Email\na@example.com\n")
     r = invoke("people", "import", "one.csv", "--db", "s.db")
     assert r.stdout == "imported 1 person (1 new, 0 updated) into s.db\n"
+
+
+# -- explain names the file of a line ------------------------------------------------------
+
+def test_explain_names_the_file_with_the_line(here: Path):
+    (here / "scoring.campaign").write_text('''program "Scoring" {
+    tokens { my.Score = +0 }
+    campaign "Change" executable {
+        flow { change score lead."Lead Score" by {{my.Score}} }
+        qualify every time
+    }
+}
+''')
+    (here / "main.campaign").write_text('''import "scoring.campaign"
+program "Web" {
+    tokens { my.Score = +10 }
+    campaign "Parent" batch {
+        smart list { filter lead.Email is not empty }
+        flow {
+            execute campaign "Scoring"."Change" use parent token context
+            change data value lead.Country {
+                if lead.Country is "US" then to "USA"
+                else to "Elsewhere"
+            }
+        }
+    }
+}
+''')
+    r = invoke("explain", "main.campaign", "Scoring/Change", "--token", "my.Score")
+    assert r.exit_code == 0, r.output
+    assert "with parent token context (main.campaign:7)" in r.stdout
+    (here / "one.csv").write_text("Email\nann@example.com\n")
+    assert invoke("people", "import", "one.csv", "--db", "s.db").exit_code == 0
+    r = invoke("explain", "main.campaign", "Web/Parent", "--person", "ann@example.com", "--db", "s.db")
+    assert r.exit_code == 0, r.output
+    assert "choice 'change data value' (main.campaign:8)" in r.stdout
+    assert "null -> Elsewhere; field=Country" in r.stdout
