@@ -38,6 +38,7 @@ from . import ast
 from .environment import Binding, Environment, Layer
 from .graph import CallEdge, CallGraph, build_call_graph, flat_steps
 from .model import CampaignInfo, Model
+from .show import activity_details
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
@@ -288,7 +289,8 @@ def render_report(report: TokenReport) -> str:
             chain = _kind(row.start)
             for e in row.links:
                 word = "with parent token context" if e.parent_context else "without parent token context"
-                chain += f"\n    > executes {_kind(e.target)} {word} (line {e.step.span.line})"
+                at = f"{e.step.span.file}:{e.step.span.line}"   # several files may be loaded
+                chain += f"\n    > executes {_kind(e.target)} {word} ({at})"
             lines.append(f"  {chain}")
         if row.binding is None:
             lines.append(f"    = undefined: my.{report.token} renders blank")
@@ -414,11 +416,11 @@ def render_explanation(report: dict[str, Any]) -> str:
     lines.append(f"  qualifies now: {yes[report['qualifies']]}")
     for ch in report["choices"]:
         taken = "else" if ch["else"] else f"branch {ch['branch']}"
-        lines.append(f"  choice '{ch['step']}' (line {ch['line']}) in {ch['campaign']}: {taken}"
+        where = f"{ch['file']}:{ch['line']}" if ch.get("file") else f"line {ch['line']}"
+        lines.append(f"  choice '{ch['step']}' ({where}) in {ch['campaign']}: {taken}"
                      + (", does nothing" if ch["does nothing"] else ""))
     if report["activities"]:
         lines.append("  a run now would do:")
         for a in report["activities"]:
-            attrs = ", ".join(f"{k}={v!r}" for k, v in a["attributes"].items())
-            lines.append(f"    {a['type']}  [{a['campaign'] or '-'}] {attrs}")
+            lines.append(f"    {a['type']}  [{a['campaign'] or '-'}]  {activity_details(a, None)}".rstrip())
     return "\n".join(lines)
