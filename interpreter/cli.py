@@ -775,7 +775,6 @@ def replay(extract: str, path: str, ids_file: str | None, events_out: str | None
     from .marketo.project import entry_file, ids_of
     from .marketo.replay import Ids, events_of, read_extract, replay as run_replay, write_events
     from .marketo.source import MarketoError
-    from .marketo import tables
 
     try:
         entry = entry_file(path)
@@ -795,8 +794,7 @@ def replay(extract: str, path: str, ids_file: str | None, events_out: str | None
     program = _program_or_exit(str(entry))
     ids = Ids(ids_data)
     if events_out is not None:
-        types = {a.id: a for a in tables.ACTIVITY_TYPES if a.id is not None}
-        write_events(events_of(rows, ids, types), events_out)
+        write_events(events_of(rows, ids, ids.activity_types()), events_out)
     import re as _re
     from datetime import timedelta
 

@@ -245,7 +245,7 @@ def test_live_import_pages_and_saves_what_the_offline_import_reads(tmp_path, htt
     result = run("import", "marketo", "--out", str(out_live), "--url", httpserver.url_for("/rest"),
                  "--client-id", "client", "--client-secret", "s3cret", "--save", str(saved))
     assert result.exit_code == 0, result.output
-    assert f"saved 32 API responses in {saved}" in result.stdout
+    assert f"saved 33 API responses in {saved}" in result.stdout
     import_json(out_saved, "--from", str(saved))
     assert texts(out_live) == texts(out_saved)
     assert texts(out_live) == texts(_offline(tmp_path))

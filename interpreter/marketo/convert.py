@@ -44,6 +44,11 @@ from ..stdlib.types import FIELD_ALIASES, STANDARD_FIELDS
 from . import tables
 from .source import Instance, folder_ref
 
+#: a duration as Marketo's conditions write it: "30 days"
+_DURATION = re.compile(r"(\d+)\s+(minute|hour|day|week|month)s?")
+#: a {{...}} reference to a namespace the language does not have
+_FOREIGN_TOKEN = re.compile(r"\{\{(?!\s*(my|lead|campaign|program|member|trigger|system)\.)")
+
 FLOW_MARK = "# flow not readable through Marketo's REST API: imported empty; write its steps here"
 SKIP_PREFIX = "# not imported"
 ENTRY_FILE = "marketo.campaign"
@@ -145,7 +150,7 @@ class Converter:
                     table.setdefault(r["name"].casefold(), (prog["name"], r["name"]))
         self.custom_fields: dict[str, tuple[str, str]] = {}   # key -> (name, type)
         for f in inst.fields:
-            rest = f.get("rest") if isinstance(f.get("rest"), dict) else {}
+            rest: dict[str, Any] = f["rest"] if isinstance(f.get("rest"), dict) else {}
             display = f.get("displayName")
             ftype = tables.FIELD_DATA_TYPES.get(str(f.get("dataType", "")).lower())
             if not isinstance(display, str) or ftype is None:
@@ -249,7 +254,7 @@ class Converter:
     def _in_past(self, cond: dict) -> str:
         op = str(cond.get("operator", "")).strip().lower()
         vals = self._values(cond)
-        m = re.fullmatch(r"(\d+)\s+(minute|hour|day|week|month)s?", vals[0].strip().lower()) if len(vals) == 1 else None
+        m = _DURATION.fullmatch(vals[0].strip().lower()) if len(vals) == 1 else None
         if op != "in past" or m is None:
             raise _Skip("condition", f"{tables.DATE_OF_ACTIVITY} {op} {', '.join(vals)}",
                         "only 'in past N days|hours|weeks|months' is expressible")
@@ -335,7 +340,7 @@ class Converter:
         if operands == "none":
             return f"filter {field_text} {op}"
         if operands == "duration":
-            m = re.fullmatch(r"(\d+)\s+(minute|hour|day|week|month)s?", vals[0].strip().lower()) if len(vals) == 1 else None
+            m = _DURATION.fullmatch(vals[0].strip().lower()) if len(vals) == 1 else None
             if m is None:
                 raise _Skip("filter", where, "not a duration like '30 days'")
             return f"filter {field_text} {op} {_duration(int(m.group(1)), m.group(2))}"
@@ -480,7 +485,7 @@ class Converter:
                 if kind is None:
                     raise _Skip("token", f"my.{tname} ({ttype})", "a token type the language does not know")
                 if kind == "text":
-                    if "{{" in text and re.search(r"\{\{(?!\s*(my|lead|campaign|program|member|trigger|system)\.)", text):
+                    if _FOREIGN_TOKEN.search(text):
                         raise _Skip("token", f"my.{tname}", "a {{...}} reference the language does not know")
                     value = _q(text)
                 elif kind == "number":
@@ -527,7 +532,9 @@ class Converter:
         if str(p.get("type", "")).lower() == "nurture":
             self._skip(where, _Skip("program", "engagement program streams", "the language has no streams"), out)
         self.tokens(("Program", p["id"]), where, out)
-        mine = lambda records: sorted((r for r in records if self._program_of(r) is p), key=lambda r: r["id"])  # noqa: E731
+        def mine(records: list[dict]) -> list[dict]:
+            return sorted((r for r in records if self._program_of(r) is p), key=lambda r: r["id"])
+
         for r in mine(self.inst.static_lists):
             out.append(f"list {_q(r['name'])}")
             self.ids["lists"][str(r["id"])] = [ws, pname, r["name"]]
@@ -556,7 +563,7 @@ class Converter:
                     continue
                 v = v.get("value")
             if isinstance(v, str) and v.strip():
-                if "{{" in v and re.search(r"\{\{(?!\s*(my|lead|campaign|program|member|trigger|system)\.)", v):
+                if _FOREIGN_TOKEN.search(v):
                     self._skip(f"{_q(pname)}.{_q(r['name'])}",
                                _Skip("email", f"{word} {v!r}", "a {{...}} reference the language does not know"), items)
                     continue
@@ -709,6 +716,9 @@ def convert(inst: Instance, flows: dict[CampaignKey, str] | None = None) -> Impo
     if field_lines:
         files[FIELDS_FILE] = _layout("\n".join([HEADER, "fields {", *field_lines, "}"]) + "\n", FIELDS_FILE)
     files[ENTRY_FILE] = _layout("\n".join([HEADER] + [f"import {_q(n)}" for n in names]) + "\n", ENTRY_FILE)
+    # the instance's own ids of the activity types the replay reads (ids.json)
+    conv.ids["activity_types"] = {str(k): [v.marketo] for k, v in sorted(
+        tables.resolve_activity_types(inst.activity_types).items())}
     counts: dict[str, int] = {}
     for s in conv.skipped:
         counts[s.kind] = counts.get(s.kind, 0) + 1

@@ -401,3 +401,6 @@ ERROR_MEANINGS: dict[str, str] = {
 }
 #: Asset API browse endpoints return at most this many records a call.
 MAX_RETURN = 200
+#: Marketo's rate limit: at most this many calls in any RATE_WINDOW seconds.
+RATE_CALLS = 100
+RATE_WINDOW = 20.0
