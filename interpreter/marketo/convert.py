@@ -88,6 +88,11 @@ class _Skip(Exception):
         self.kind, self.text, self.reason = kind, text, reason
 
 
+def _list(value: Any) -> list[Any]:
+    """A JSON array, or nothing when the response holds something else there."""
+    return value if isinstance(value, list) else []
+
+
 def _q(text: str) -> str:
     return _fmt.quote(text)
 
@@ -240,7 +245,7 @@ class Converter:
 
     @staticmethod
     def _conditions(rule: dict) -> tuple[dict | None, list[dict]]:
-        conds = [c for c in rule.get("conditions") or [] if isinstance(c, dict)]
+        conds = [c for c in _list(rule.get("conditions")) if isinstance(c, dict)]
         primary = next((c for c in conds if c.get("isPrimary")), conds[0] if conds else None)
         return primary, [c for c in conds if c is not primary]
 
@@ -412,7 +417,7 @@ class Converter:
         rules = rules or {}
         body: list[str] = []
         n_triggers = 0
-        for rule in rules.get("triggers") or []:
+        for rule in _list(rules.get("triggers")):
             if not isinstance(rule, dict):
                 self._skip(where, _Skip("trigger", str(rule), "not a rule object"), body)
                 continue
@@ -427,7 +432,7 @@ class Converter:
                 self._skip(where, exc, body)
             self._flush(where, body)
         kept: list[int] = []      # Marketo filter numbers (1-based) written
-        for k, rule in enumerate(rules.get("filters") or [], 1):
+        for k, rule in enumerate(_list(rules.get("filters")), 1):
             try:
                 if not isinstance(rule, dict):
                     raise _Skip("filter", str(rule), "not a rule object")
@@ -437,7 +442,7 @@ class Converter:
                 self.pending.clear()
                 self._skip(where, exc, body)
             self._flush(where, body)
-        total = len(rules.get("filters") or [])
+        total = len(_list(rules.get("filters")))
         match = str(rules.get("filterMatchType", "all")).strip().lower()
         logic = ""
         if match == "any":
@@ -522,11 +527,14 @@ class Converter:
             out.append(f"description {_q(p['description'])}")
         channel = self.channels.get(str(p.get("channel", "")).casefold())
         if channel is not None:
-            statuses = sorted((s for s in channel.get("progressionStatuses") or []
-                               if isinstance(s, dict) and s.get("name") != "Not in Program"),
-                              key=lambda s: (s.get("step", 0), str(s.get("name"))))
-            if statuses:
-                out.append("statuses " + ", ".join(_q(str(s["name"])) for s in statuses))
+            listed = channel.get("progressionStatuses")
+            statuses = sorted((s for s in (listed if isinstance(listed, list) else [])
+                               if isinstance(s, dict) and isinstance(s.get("name"), str)
+                               and s["name"].strip() and s["name"] != "Not in Program"),
+                              key=lambda s: (s["step"] if isinstance(s.get("step"), int) else 0, s["name"]))
+            names = list(dict.fromkeys(s["name"] for s in statuses))    # a status once
+            if names:
+                out.append("statuses " + ", ".join(_q(n) for n in names))
         elif p.get("channel"):
             self._skip(where, _Skip("statuses", str(p.get("channel")), "channel not in channels.json"), out)
         if str(p.get("type", "")).lower() == "nurture":
@@ -650,7 +658,7 @@ class Converter:
         f = self.folders[fid]
         self.ids["folders"][str(fid)] = [self._workspace(f), str(f.get("name"))]
         out.append(f"folder {_q(str(f['name']))} {{")
-        self.tokens(("Folder", fid), _q(str(f["name"])), out)
+        self.tokens(("Folder", fid), f"folder {_q(str(f['name']))}", out)
         self.contents(fid, self._workspace(f), out)
         out.append("}")
 
