@@ -418,6 +418,10 @@ class MarketoAPI:
             ("GET", r"/rest/asset/v1/smartList/byName\.json", self._asset_smart_list_by_name),
             ("GET", r"/rest/asset/v1/staticLists\.json", self._asset_static_lists),
             ("GET", rf"/rest/asset/v1/staticList/{n}\.json", self._asset_static_list),
+            ("GET", r"/rest/asset/v1/emails\.json", self._asset_emails),
+            ("GET", rf"/rest/asset/v1/email/{n}\.json", self._asset_email),
+            ("GET", r"/rest/asset/v1/forms\.json", self._asset_forms),
+            ("GET", rf"/rest/asset/v1/form/{n}\.json", self._asset_form),
             ("GET", r"/campaignlang/v1/clock\.json", self._clock),
             ("POST", r"/campaignlang/v1/clock/advance\.json", self._advance),
         ]
@@ -1201,6 +1205,33 @@ class MarketoAPI:
     def _asset_static_list(self, req: Request, lid: str) -> dict[str, Any]:
         self._list(lid)
         return {"result": [self.assets.static_list_json(int(lid))]}
+
+    def _in_folder(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        folder = self._folder_param(req)
+        if folder is None:
+            return items
+        return [i for i in items if i["folder"].get("value", i["folder"].get("id")) == folder[0]
+                and i["folder"]["type"].lower() == folder[1].lower()]
+
+    def _asset_emails(self, req: Request) -> dict[str, Any]:
+        return self._browse(req, self._in_folder(req, [self.assets.email_json(i + 1)
+                                                       for i in range(len(self.assets.emails))]))
+
+    def _asset_email(self, req: Request, eid: str) -> dict[str, Any]:
+        n = int(eid)
+        if not 1 <= n <= len(self.assets.emails):
+            raise ApiError("702", f"No data found: no email with id {n}")
+        return {"result": [self.assets.email_json(n)]}
+
+    def _asset_forms(self, req: Request) -> dict[str, Any]:
+        return self._browse(req, self._in_folder(req, [self.assets.form_json(i + 1)
+                                                       for i in range(len(self.assets.forms))]))
+
+    def _asset_form(self, req: Request, fid: str) -> dict[str, Any]:
+        n = int(fid)
+        if not 1 <= n <= len(self.assets.forms):
+            raise ApiError("702", f"No data found: no form with id {n}")
+        return {"result": [self.assets.form_json(n)]}
 
     # -- the clock (extensions) ------------------------------------------------------------
 

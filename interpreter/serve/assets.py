@@ -29,6 +29,15 @@ from ..model import DEFAULT_WORKSPACE, Model, ProgramInfo, WorkspaceInfo
 #: the created/updated time of every asset: the program's text has no history
 ASSET_TIME = "2026-01-01T00:00:00Z+0000"
 
+#: history filters and triggers whose target is an asset (named ``Program.Name``), by its kind
+_HISTORY_ASSETS = {"filled out form": "form", "was sent email": "email", "opened email": "email",
+                   "clicked link in email": "email", "campaign was run": "campaign"}
+_TRIGGER_ASSETS = {"fills out form": "form", "opens email": "email", "clicks link in email": "email",
+                   "added to list": "list", "removed from list": "list"}
+#: ``campaign is requested`` sources as Marketo spells them (tables.REQUEST_SOURCES, reversed)
+_REQUEST_SOURCES = {"flow action": "Marketo Flow Action", "api": "Web Service API",
+                    "sales insight": "Sales Insight"}
+
 #: the language's field-filter operators -> Marketo's (the reverse of tables.OPERATORS)
 _MARKETO_OPERATORS = {">": "greater than", ">=": "at least", "<": "less than", "<=": "at most"}
 
@@ -74,6 +83,8 @@ class Assets:
             (p, n) for p in model.programs for n in p.smart_lists]
         self.smart_list_ids = {(p.id, n): i + 1 for i, (p, n) in enumerate(self.smart_lists)}
         self.smart_list_base = len(self.smart_lists)
+        self.emails: list[tuple[ProgramInfo, str]] = [(p, n) for p in model.programs for n in p.emails]
+        self.forms: list[tuple[ProgramInfo, str]] = [(p, n) for p in model.programs for n in p.forms]
 
     # -- ids -----------------------------------------------------------------------
 
@@ -134,10 +145,12 @@ class Assets:
                 "headStart": False}
 
     def folder_json(self, f: Folder) -> dict[str, Any]:
+        # a workspace's folder is a system folder, as Marketo's roots are: an
+        # importer places what it holds at the top of the workspace
         return {"name": f.name, "description": None, "createdAt": ASSET_TIME, "updatedAt": ASSET_TIME,
                 "url": None, "folderId": {"id": f.id, "type": "Folder"}, "folderType": "Marketing Folder",
                 "parent": None if f.parent is None else self._folder_ref(f.parent),
-                "path": f.path, "isArchive": False, "isSystem": False, "accessZoneId": 1,
+                "path": f.path, "isArchive": False, "isSystem": f.node is None, "accessZoneId": 1,
                 "workspace": f.workspace, "id": f.id}
 
     def program_folder_json(self, p: ProgramInfo) -> dict[str, Any]:
@@ -250,8 +263,8 @@ class Assets:
             return {"filterMatchType": "all", "triggers": [], "filters": []}
         match = {"all": "all", "any": "any", "advanced": "advanced"}[sl.logic]
         out: dict[str, Any] = {"filterMatchType": match,
-                               "triggers": [self._trigger_json(i + 1, t) for i, t in enumerate(sl.triggers)],
-                               "filters": [self._filter_json(i + 1, f) for i, f in enumerate(sl.filters)]}
+                               "triggers": [self._trigger_json(i + 1, t, here) for i, t in enumerate(sl.triggers)],
+                               "filters": [self._filter_json(i + 1, f, here) for i, f in enumerate(sl.filters)]}
         if sl.logic == "advanced" and sl.expression:
             out["customRuleLogic"] = sl.expression
         return out
@@ -266,7 +279,17 @@ class Assets:
     def _cond(name: str | None, op: str, values: list[str], primary: bool) -> dict[str, Any]:
         return {"activityAttributeName": name, "operator": op, "values": values, "isPrimary": primary}
 
-    def _filter_json(self, n: int, f: ast.Node) -> dict[str, Any]:
+    def _asset_name(self, kind: str, ref: ast.Ref, here: ProgramInfo) -> str:
+        """An asset as Marketo's rule values name it: ``Program.Name``."""
+        found = self.model.resolve(kind, ref, here).found
+        if found is None:
+            return literal_text(ref)
+        if kind == "campaign":
+            return f"{found.program.name}.{found.name}"
+        prog = self.model.program_of_asset(kind, found)
+        return f"{prog.name}.{found.name}" if prog is not None else found.name
+
+    def _filter_json(self, n: int, f: ast.Node, here: ProgramInfo) -> dict[str, Any]:
         if isinstance(f, ast.FieldFilter):
             op = _MARKETO_OPERATORS.get(f.op, f.op)
             values = [literal_text(v) for v in f.values]
@@ -274,20 +297,21 @@ class Assets:
                     "operator": op, "conditions": [self._cond(None, op, values, True)]}
         if isinstance(f, ast.ListFilter):
             rule = tables.filter_for_phrase("member of list")
-            return self._membership(n, rule, "not in" if f.negated else "in", [literal_text(f.list)])
+            return self._membership(n, rule, "not in" if f.negated else "in", [self._asset_name("list", f.list, here)])
         if isinstance(f, ast.SmartListFilter):
             rule = tables.filter_for_phrase("member of smart list")
-            return self._membership(n, rule, "in", [literal_text(f.smart_list)])
+            return self._membership(n, rule, "in", [self._asset_name("smart list", f.smart_list, here)])
         if isinstance(f, ast.ProgramFilter):
             rule = tables.filter_for_phrase("member of program")
             out = self._membership(n, rule, "not in" if f.negated else "in", [f.program])
             if f.status is not None and rule is not None:
-                status = dict(rule.constraints).get("Status") and "Status"
-                out["conditions"].append(self._cond(status, "is", [f.status], False))
+                out["conditions"].append(self._cond("Status", "is", [f.status], False))
             return out
         if isinstance(f, ast.HistoryFilter):
             rule = tables.filter_for_phrase(f.kind)
-            out = self._membership(n, rule, "occurs", [literal_text(f.target)])
+            kind = _HISTORY_ASSETS.get(f.kind)
+            target = self._asset_name(kind, f.target, here) if kind else f.target.name
+            out = self._membership(n, rule, "occurs", [target])
             if f.within is not None:
                 out["conditions"].append(self._cond(tables.DATE_OF_ACTIVITY, "in past",
                                                     [literal_text(f.within)], False))
@@ -301,20 +325,21 @@ class Assets:
         return {"id": n, "name": name, "ruleType": name, "operator": op,
                 "conditions": [Assets._cond(primary, op, values, True)]}
 
-    def _trigger_json(self, n: int, t: ast.Trigger) -> dict[str, Any]:
+    def _trigger_json(self, n: int, t: ast.Trigger, here: ProgramInfo) -> dict[str, Any]:
         rule = tables.trigger_for_phrase(t.kind)
         name = rule.marketo if rule is not None else t.kind
         conditions: list[dict[str, Any]] = []
         primary = rule.primary if rule is not None else None
         if t.kind == "campaign is requested":
             source = t.source or "flow action"
-            marketo_source = {v: k for k, v in tables.REQUEST_SOURCES.items()}.get(source, source)
-            if source != "any":
-                conditions.append(self._cond(primary, "is", [marketo_source.title().replace("Api", "API")], True))
+            if source != "any":   # any source: no condition, as in Marketo
+                conditions.append(self._cond(primary, "is", [_REQUEST_SOURCES[source]], True))
         elif t.field is not None:
             conditions.append(self._cond(primary, "is", [self._field_display(t.field)], True))
         elif t.target is not None:
-            conditions.append(self._cond(primary, "is", [literal_text(t.target)], True))
+            kind = _TRIGGER_ASSETS.get(t.kind)
+            target = self._asset_name(kind, t.target, here) if kind else t.target.name
+            conditions.append(self._cond(primary, "is", [target], True))
         keyword = {v: k for k, v in (rule.constraints if rule is not None else ())}
         for word, value in (("to", t.to), ("from", t.from_)):
             if value is not None:
@@ -327,6 +352,28 @@ class Assets:
         p, name = self.lists[list_id - 1]
         return {"id": list_id, "name": name, "description": "", "createdAt": ASSET_TIME,
                 "updatedAt": ASSET_TIME, "folder": {"id": p.id, "type": "Program"}, "computedUrl": None,
+                "workspace": p.workspace.name}
+
+    def email_json(self, email_id: int) -> dict[str, Any]:
+        p, name = self.emails[email_id - 1]
+        node = p.emails[name]
+
+        def text(value: Any) -> dict[str, Any] | None:
+            return None if value is None else {"type": "Text", "value": literal_text(value)}
+
+        return {"id": email_id, "name": name, "description": "", "createdAt": ASSET_TIME,
+                "updatedAt": ASSET_TIME, "url": None, "subject": text(node.subject),
+                "fromName": None, "fromEmail": text(node.sender), "replyEmail": None,
+                "folder": {"type": "Program", "value": p.id, "folderName": p.name}, "operational": False,
+                "textOnly": False, "publishToMSI": False, "webView": False, "status": "approved",
+                "template": None, "workspace": p.workspace.name, "isOpenTrackingDisabled": False,
+                "version": 2, "autoCopyToText": True, "preHeader": None}
+
+    def form_json(self, form_id: int) -> dict[str, Any]:
+        p, name = self.forms[form_id - 1]
+        return {"id": form_id, "name": name, "description": "", "createdAt": ASSET_TIME,
+                "updatedAt": ASSET_TIME, "url": None, "status": "approved",
+                "folder": {"type": "Program", "value": p.id, "folderName": p.name},
                 "workspace": p.workspace.name}
 
     def all_folders(self) -> Iterator[dict[str, Any]]:
