@@ -651,13 +651,10 @@ def serve(path: str, db: str | None, host: str, port: int, client_id: str | None
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     logging.getLogger("campaignlang.serve").setLevel(logging.WARNING)
 
-    def ready(server: Any) -> None:
-        bound = port
-        for s in server.servers:
-            for sock in s.sockets:
-                bound = sock.getsockname()[1]
+    def ready(bound: int) -> None:
         where = "in memory" if db is None else db
-        click.echo(f"serving {path} on http://{host}:{bound} (store {where}, clock {engine.now.isoformat()})",
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"serving {path} on http://{shown}:{bound} (store {where}, clock {engine.now.isoformat()})",
                    err=True)
         sys.stderr.flush()
 

@@ -78,11 +78,25 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def serve(api: MarketoAPI, host: str = "127.0.0.1", port: int = 8080,
           on_ready: Any = None) -> None:
-    """Serve ``api`` until interrupted (uvicorn, one process, one worker)."""
+    """Serve ``api`` until interrupted (uvicorn, one process, one worker).
+    The socket is bound here, before uvicorn starts, so an address in use
+    is an ``OSError`` for the caller (one line, not a log), and ``on_ready``
+    receives the port actually bound (``port=0``: a free one)."""
+    import socket
+
     import uvicorn
 
-    config = uvicorn.Config(create_app(api), host=host, port=port, access_log=False,
-                            log_level="warning", lifespan="on", server_header=False)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    config = uvicorn.Config(create_app(api), access_log=False, log_level="warning", lifespan="on",
+                            server_header=False)
     server = uvicorn.Server(config)
     if on_ready is not None:
         original = server.startup
@@ -90,7 +104,10 @@ def serve(api: MarketoAPI, host: str = "127.0.0.1", port: int = 8080,
         async def startup(sockets: Any = None) -> None:
             await original(sockets=sockets)
             if server.started:
-                on_ready(server)
+                on_ready(sock.getsockname()[1])
 
         server.startup = startup  # type: ignore[method-assign]
-    server.run()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
