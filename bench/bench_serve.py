@@ -3,8 +3,9 @@
 A real server process (``campaign serve --db FILE``, the store in SQLite's
 write-ahead log, as ``serve`` opens it) and this process as its client
 (the standard library's ``http.client`` on one kept-alive connection: a
-lean client, so the figure is the server's, not a client library's), each figure against a baseline timed in the same run: the same
-work through the engine in-process, on the same kind of store.
+lean client, so the figure is the server's, not a client library's), each
+figure against a baseline timed in the same run: the same work through the
+engine in-process, on the same kind of store.
 
 * request: a one-person Request Campaign with a My Token
   (``POST /rest/v1/campaigns/{id}/trigger.json``), against

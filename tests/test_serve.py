@@ -242,7 +242,7 @@ def test_an_unknown_campaign_too_many_people_and_bad_bodies_change_nothing(serve
     assert "my.Nope" in _refused(server, lambda: _post(
         server.url, f"/rest/v1/campaigns/{WITH_CONTEXT}/trigger.json", unseen, token))["message"]
     for cid in (FLOWS_ONLY, INVITE, CHANGE_SCORE):
-        assert _refused(server, lambda: _post(server.url, f"/rest/v1/campaigns/{cid}/trigger.json", one, token)
+        assert _refused(server, lambda c=cid: _post(server.url, f"/rest/v1/campaigns/{c}/trigger.json", one, token)
                         )["code"] == "1003"
     assert _refused(server, lambda: _post(server.url, f"/rest/v1/campaigns/{WITH_CONTEXT}/schedule.json",
                                           {"input": {}}, token))["code"] == "1003"
@@ -316,9 +316,8 @@ def test_concurrent_clients_lose_no_write(server: Any) -> None:
 
 
 def test_serve_refuses_to_start_without_credentials(tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
     from campaignlang.cli import main
+    from click.testing import CliRunner
 
     res = CliRunner().invoke(main, ["serve", str(Path(__file__).parent / "serve" / "webinar.campaign")],
                              env={"CAMPAIGN_SERVE_CLIENT_ID": "", "CAMPAIGN_SERVE_CLIENT_SECRET": ""})

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
-
 import campaignlang
+import pytest
 from campaignlang.serve.api import MarketoAPI
 
 PROGRAM = Path(__file__).parent / "serve" / "webinar.campaign"

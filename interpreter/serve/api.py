@@ -818,14 +818,8 @@ class MarketoAPI:
         inp = body.get("input")
         if not isinstance(inp, dict):
             raise ApiError("701", "input cannot be blank: send {\"input\": {\"leads\": [{\"id\": N}]}}")
-        if c.kind != "trigger":
-            raise ApiError("1003", f"Invalid data: campaign {c.id} ({c.qualname}) is a{'n' if c.kind[0] == 'e' else ''} "
-                                   f"{c.kind} campaign; only a trigger campaign can be requested")
-        if not c.active:
-            raise ApiError("1003", f"Invalid data: campaign {c.id} ({c.qualname}) is inactive")
-        if not self.engine._admits(c, "api"):
-            raise ApiError("1003", f"Invalid data: campaign {c.id} ({c.qualname}) has no 'campaign is requested' "
-                                   f"trigger admitting the API (Web Service API)")
+        # the campaign's kind, activity and `campaign is requested ... from api` are the
+        # engine's rule (Engine.request): its refusal is 1003, before anything runs
         leads = inp.get("leads")
         if not isinstance(leads, list) or not leads:
             raise ApiError("701", "leads cannot be blank")
@@ -846,9 +840,6 @@ class MarketoAPI:
         inp = body.get("input", {})
         if not isinstance(inp, dict):
             raise ApiError("1003", "input must be an object")
-        if c.kind != "batch":
-            raise ApiError("1003", f"Invalid data: campaign {c.id} ({c.qualname}) is a{'n' if c.kind[0] == 'e' else ''} "
-                                   f"{c.kind} campaign; only a batch campaign can be scheduled")
         if inp.get("cloneToProgramName"):
             raise ApiError("703", "The feature is not enabled: cloneToProgramName (the simulator "
                                   "cannot clone programs)")
@@ -1046,7 +1037,8 @@ class MarketoAPI:
         size = self._int(req, "batchSize", MAX_PAGE, 1, MAX_PAGE)
         store = self.engine.store
         store.flush()
-        cond, params = [], []
+        cond: list[str] = []
+        params: list[Any] = []
         if kind == "d":
             # a date token: activities at or after it; the last id read so far is then the position
             cond.append("at >= ?")
