@@ -660,6 +660,7 @@ def serve(path: str, db: str | None, host: str, port: int, client_id: str | None
 
     try:
         run_server(api, host=host, port=port, on_ready=ready)
+        click.echo("stopped", err=True)
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     finally:

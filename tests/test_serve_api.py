@@ -231,3 +231,26 @@ def test_serve_advance_moves_the_store_clock_before_serving(tmp_path: Path) -> N
     db = tmp_path / "store.db"
     with Server(db, "--advance", "3 days") as s:
         assert "clock 2026-01-04T00:00:00" in "".join(s.stderr_lines)
+
+
+def test_serve_stops_on_sigterm_and_sigint_and_keeps_what_it_wrote(tmp_path: Path) -> None:
+    import signal
+
+    import requests
+
+    from serve_helpers import CLIENT_ID, CLIENT_SECRET, Server
+
+    db = tmp_path / "store.db"
+    for n, sig in enumerate((signal.SIGTERM, signal.SIGINT)):
+        s = Server(db)
+        tok = requests.get(f"{s.url}/identity/oauth/token", timeout=10, params={
+            "grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}).json()
+        out = requests.post(f"{s.url}/rest/v1/leads.json", json={"input": [{"email": f"kept{n}@example.com"}]},
+                            headers={"Authorization": f"Bearer {tok['access_token']}"}, timeout=10).json()
+        assert out["result"] == [{"id": n + 1, "status": "created"}]
+        s.proc.send_signal(sig)
+        assert s.proc.wait(20) == 0
+        assert "Traceback" not in "".join(s.stderr_lines)
+    engine = campaignlang.Engine(campaignlang.compile_paths([str(PROGRAM)]), str(db))
+    assert [p.email for p in engine.people()] == ["kept0@example.com", "kept1@example.com"]
+    engine.store.close()

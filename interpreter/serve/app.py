@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from typing import Any
 
 from starlette.requests import Request
@@ -107,7 +108,21 @@ def serve(api: MarketoAPI, host: str = "127.0.0.1", port: int = 8080,
                 on_ready(sock.getsockname()[1])
 
         server.startup = startup  # type: ignore[method-assign]
+    # uvicorn stops gracefully on SIGINT and SIGTERM, then raises the signal
+    # again for the handler that was there before: here, a quiet return
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         server.run(sockets=[sock])
+    except (KeyboardInterrupt, _Stopped):
+        pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         sock.close()
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise _Stopped()
