@@ -237,7 +237,6 @@ def test_serve_stops_on_sigterm_and_sigint_and_keeps_what_it_wrote(tmp_path: Pat
     import signal
 
     import requests
-
     from serve_helpers import CLIENT_ID, CLIENT_SECRET, Server
 
     db = tmp_path / "store.db"
