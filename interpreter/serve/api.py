@@ -281,8 +281,8 @@ class MarketoAPI:
                 if path.startswith("/identity/"):
                     return self._identity(req)
                 self._form_get(req)
+                self._authorize(req)   # before routing: no token, no view of what exists
                 handler, args = self._route(req)
-                self._authorize(req)
                 out = handler(req, *args)
                 out.setdefault("success", True)
                 return 200, {"requestId": request_id, **out}
