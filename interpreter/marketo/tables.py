@@ -366,6 +366,43 @@ def field_language_name(name: str) -> str:
     return known.language if known is not None else name.strip()
 
 
+#: Lead field ``dataType`` (``GET /rest/v1/leads/describe.json``) -> the
+#: language's field type (§2). A custom field of another type (reference,
+#: formula...) cannot be declared; a rule on it is kept as a comment.
+FIELD_DATA_TYPES: dict[str, str] = {
+    "string": "text", "text": "text", "phone": "text", "url": "text", "textarea": "text",
+    "email": "email",
+    "integer": "integer",
+    "float": "decimal", "currency": "decimal",
+    "score": "score",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "datetime",
+}
+
+
+# --------------------------------------------------------------------------
+# REST error codes (error-codes.md). The client re-authenticates on the first
+# set, waits and retries on the second, and stops with the message otherwise.
+
+#: access token invalid / expired: get a new token, then retry
+AUTH_ERROR_CODES: frozenset[str] = frozenset({"601", "602"})
+#: rate limit (606), concurrent-access limit (615), time-out (604),
+#: temporarily unavailable (608), system error (611), transient (713):
+#: wait (doubling) and retry
+RETRY_ERROR_CODES: frozenset[str] = frozenset({"604", "606", "608", "611", "615", "713"})
+#: what each code means, for messages
+ERROR_MEANINGS: dict[str, str] = {
+    "601": "access token invalid", "602": "access token expired", "603": "access denied",
+    "604": "request time-out", "606": "rate limit exceeded (100 calls in 20 seconds)",
+    "607": "daily quota reached", "608": "API temporarily unavailable", "609": "invalid JSON",
+    "610": "requested resource not found", "611": "system error",
+    "615": "concurrent access limit reached", "702": "no data found", "713": "transient error",
+}
+#: Asset API browse endpoints return at most this many records a call.
+MAX_RETURN = 200
+
+
 # --------------------------------------------------------------------------
 # The local REST server (campaignlang.serve, ``campaign serve``)
 
