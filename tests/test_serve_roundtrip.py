@@ -17,7 +17,6 @@ import pytest
 
 pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
-pytest.importorskip("campaignlang.marketo.source", reason="campaign import marketo (issue 17) is not here")
 
 import campaignlang  # noqa: E402
 from campaignlang.serve.api import MarketoAPI  # noqa: E402
