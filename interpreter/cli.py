@@ -1142,5 +1142,70 @@ def replay(extract: str, path: str, ids_file: str | None, events_out: str | None
     sys.exit(0 if result.matched else 1)
 
 
+# --- serve: a local Marketo behind Marketo's REST API (docs/serve.md) -----------
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--db", type=click.Path(dir_okay=False), help="The SQLite store (created when missing).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on (127.0.0.1: this machine only).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+              help="The port (0: any free port; the chosen one is printed).")
+@click.option("--client-id", envvar="CAMPAIGN_SERVE_CLIENT_ID", metavar="ID",
+              help="The API user's client id (or $CAMPAIGN_SERVE_CLIENT_ID).")
+@click.option("--client-secret", envvar="CAMPAIGN_SERVE_CLIENT_SECRET", metavar="SECRET",
+              help="The API user's client secret (or $CAMPAIGN_SERVE_CLIENT_SECRET; never printed).")
+@click.option("--token-ttl", default=3600, show_default=True, type=click.IntRange(1, 86400),
+              help="Seconds an access token lives.")
+@click.option("--advance", "advance_by", metavar="DURATION",
+              help="Advance the virtual clock first (e.g. '3 days'), running what falls due.")
+@click.option("--max-body", default=1_048_576, show_default=True, type=click.IntRange(1024, 64 << 20),
+              help="The largest request body accepted, in bytes (Marketo: 1 MB).")
+def serve(path: str, db: str | None, host: str, port: int, client_id: str | None, client_secret: str | None,
+          token_ttl: int, advance_by: str | None, max_body: int) -> None:
+    """Serve the program at PATH behind Marketo's REST API, on a virtual
+    clock: point any Marketo client at http://HOST:PORT (docs/serve.md)."""
+    import logging
+
+    if not client_id or not client_secret:
+        _fail("serve needs --client-id and --client-secret (or $CAMPAIGN_SERVE_CLIENT_ID and "
+              "$CAMPAIGN_SERVE_CLIENT_SECRET): the one API user it accepts")
+    try:
+        from .serve.api import MarketoAPI
+        from .serve.app import serve as run_server
+    except ImportError as exc:
+        _fail(f"serve needs the 'serve' extra (pip install 'campaignlang[serve]'): {exc}")
+    program = _program_or_exit(path)
+    from .store import Store
+    from .engine import Engine
+
+    try:
+        store = Store(":memory:") if db is None else Store(db, write_ahead=True)
+        engine = Engine(program, store)
+        if advance_by:
+            engine.advance(advance_by)
+    except CampaignError as exc:
+        _fail(str(exc))
+    api = MarketoAPI(engine, client_id, client_secret, token_ttl=token_ttl, max_body=max_body)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("campaignlang.serve").setLevel(logging.WARNING)
+
+    def ready(bound: int) -> None:
+        where = "in memory" if db is None else db
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"serving {path} on http://{shown}:{bound} (store {where}, clock {engine.now.isoformat()})",
+                   err=True)
+        sys.stderr.flush()
+
+    try:
+        run_server(api, host=host, port=port, on_ready=ready)
+        click.echo("stopped", err=True)
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    finally:
+        store.close()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
