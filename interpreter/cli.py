@@ -44,7 +44,8 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True,
+              help="text for people; json (LANGUAGE.md §10); sarif (SARIF 2.1.0, for code hosts).")
 @click.option("--strict", is_flag=True, help="Count warnings as errors for the exit code.")
 def check(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
     """Check .campaign files (and their imports) for errors."""
@@ -60,6 +61,9 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
     diags = result.diagnostics
     if fmt == "json":
         click.echo(render_json(diags))
+    elif fmt == "sarif":
+        from .sarif import render_sarif
+        click.echo(render_sarif(diags, result.sources))
     else:
         if diags:
             click.echo(render_text(diags, result.sources, color=_color()))
@@ -600,6 +604,29 @@ def repl(path: str | None) -> None:
     from .repl import main as repl_main
 
     sys.exit(repl_main(path))
+
+
+# --- review commands (schema, diff, report) ------------------------------------
+
+
+@main.command("schema")
+@click.argument("name", required=False)
+@click.option("--list", "list_all", is_flag=True, help="List the names of the schemas.")
+def schema_cmd(name: str | None, list_all: bool) -> None:
+    """Print the JSON Schema of a command's JSON output (NAME: check, test,
+    run, plan, diff, sarif ...; --list shows them all)."""
+    from . import schemas
+
+    if list_all or name is None:
+        if name is not None:
+            _fail("give a schema NAME or --list, not both")
+        for n in schemas.names():
+            click.echo(f"{n:<16} {schemas.load(n).get('title', '')}")
+        return
+    try:
+        click.echo(schemas.dumps(name))
+    except schemas.SchemaNotFound:
+        _fail(f"no schema {name!r}; the schemas are: {', '.join(schemas.names())}")
 
 
 if __name__ == "__main__":  # pragma: no cover
