@@ -629,5 +629,38 @@ def schema_cmd(name: str | None, list_all: bool) -> None:
         _fail(f"no schema {name!r}; the schemas are: {', '.join(schemas.names())}")
 
 
+@main.command("diff")
+@click.argument("old", metavar="OLD")
+@click.argument("new", metavar="NEW")
+@click.option("--people", "people_file", type=click.Path(dir_okay=False),
+              help="Run both versions over these people (CSV or JSON), in memory, and compare outcomes.")
+@click.option("--events", "events_file", type=click.Path(dir_okay=False),
+              help="With --people: replay these events (JSON lines) through both versions.")
+@click.option("--until", default=None, metavar="DURATION",
+              help="With --people: then advance the virtual clock this long (e.g. '1 week').")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="markdown: to paste into a pull request.")
+def diff_cmd(old: str, new: str, people_file: str | None, events_file: str | None, until: str | None,
+             fmt: str) -> None:
+    """What changed between two versions of a program, in the language's
+    terms (OLD and NEW: files, or REV:PATH read from git). Exit 0: no
+    change; 1: changes; 2: the diff could not be made."""
+    from .diff import DiffError, diff_versions, read_version, render_markdown, render_text, to_json
+
+    if (events_file or until) and not people_file:
+        _fail("--events and --until need --people")
+    try:
+        result = diff_versions(read_version(old), read_version(new), people_file, events_file, until)
+    except (DiffError, CampaignError) as exc:
+        _fail(str(exc))
+    if fmt == "json":
+        click.echo(json.dumps(to_json(result), indent=2, ensure_ascii=False))
+    elif fmt == "markdown":
+        click.echo(render_markdown(result), nl=False)
+    else:
+        click.echo(render_text(result))
+    sys.exit(1 if result.changed else 0)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

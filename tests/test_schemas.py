@@ -112,6 +112,11 @@ SAMPLES: dict[str, list[Argv]] = {
         lambda t: ["parse", LIFECYCLE],
         lambda t: ["parse", "tests/diagnostics/CL001-syntax-errors.campaign"],
     ],
+    "diff": [
+        lambda t: ["diff", LIFECYCLE, LIFECYCLE, "--format", "json"],
+        lambda t: ["diff", LIFECYCLE, _requestable(t), "--people", PEOPLE, "--events", _events(t),
+                   "--until", "1 week", "--format", "json"],
+    ],
     "sarif": [
         lambda t: ["check", "--format", "sarif", LIFECYCLE],
         lambda t: ["check", "--format", "sarif", "tests/diagnostics/CL205-execute-too-deep.campaign",
