@@ -662,5 +662,46 @@ def diff_cmd(old: str, new: str, people_file: str | None, events_file: str | Non
     sys.exit(1 if result.changed else 0)
 
 
+@main.command("report")
+@click.argument("path", type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="The folder to write index.html into (created when missing).")
+@click.option("--db", type=click.Path(dir_okay=False), help="Counts per step from a plan on a copy of this store.")
+@click.option("--people", "people_file", type=click.Path(dir_okay=False),
+              help="Counts per step from a plan over these people (CSV or JSON).")
+@click.option("--events", "events_file", type=click.Path(dir_okay=False),
+              help="With --db or --people: replay these events (JSON lines) too.")
+@click.option("--until", default=None, metavar="DURATION",
+              help="With --db or --people: then advance the virtual clock this long.")
+@click.option("--coverage", "with_coverage", is_flag=True, help="Run the tests and show what they reached.")
+@click.option("--title", default=None, help="The page's title (default: PATH).")
+def report_cmd(path: str, out_dir: str, db: str | None, people_file: str | None, events_file: str | None,
+               until: str | None, with_coverage: bool, title: str | None) -> None:
+    """Write one self-contained HTML page showing the program: the call graph
+    by depth, each campaign's smart list and flow, and with --db/--people
+    the counts per step, with --coverage what the tests reached."""
+    from .report import Measures, measure_scenario, measure_tests, render_report
+
+    if (events_file or until) and not (db or people_file):
+        _fail("--events and --until need --db or --people")
+    result = _load_checked(path)
+    measures = Measures()
+    try:
+        if db or people_file:
+            measure_scenario(result, measures, db, people_file, events_file, until)
+        if with_coverage:
+            measure_tests(result, measures)
+    except CampaignError as exc:
+        _fail(str(exc), 1 if result.program is None else 2)
+    page = render_report(result, title or path, measures)
+    target = Path(out_dir)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "index.html").write_text(page, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {target / 'index.html'}: {exc.strerror or exc}")
+    click.echo(f"wrote {target / 'index.html'}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

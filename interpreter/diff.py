@@ -35,9 +35,9 @@ field, the same step kind) is "changed", shown old and new.
 With people (``--people FILE``), both versions run over the same people, in
 memory, with the real engine (`simulate`): for every campaign in both
 versions, who passes its smart list's filters (qualification as a trigger
-campaign judges it at an event, or as a batch at run time); then every batch
-campaign runs once, in declaration order, the events of ``--events FILE``
-are replayed, and the clock advances by ``--until``. The outcome of a person
+campaign judges it at an event, or as a batch at run time); then the review
+scenario of ``scenario.py`` runs (every batch campaign once, in declaration
+order; the events of ``--events FILE``; the clock advanced by ``--until``). The outcome of a person
 is the set of campaigns whose filters they pass and their activity log
 (without ids and run numbers, which number differently when runs differ).
 
@@ -45,8 +45,8 @@ Exit codes (the CLI): 0 when nothing changed, 1 when something did, 2 when
 the diff could not be made, as diff(1).
 
 Imports ``ast``, ``check``, ``loader``, ``graph``, ``model``, ``errors``,
-``source``; the engine, the store and ``datafiles`` only inside
-`simulate`. Runs ``git`` (never a shell) only in `read_version`.
+``source``; the engine, the store, ``datafiles`` and ``scenario`` only
+inside `simulate`. Runs ``git`` (never a shell) only in `read_version`.
 """
 
 from __future__ import annotations
@@ -603,9 +603,10 @@ def _activity_line(a: Any) -> str:
 def simulate(version: Version, people_file: str, events_file: str | None = None,
              until: str | None = None) -> Outcome:
     """Run one version over the people (in memory; see the module docstring)."""
-    from .datafiles import import_people, replay
+    from .datafiles import import_people
     from .engine import Engine
     from .errors import CampaignError
+    from .scenario import play
     from .store import Store
 
     program = version.result.program
@@ -624,19 +625,8 @@ def simulate(version: Version, people_file: str, events_file: str | None = None,
         for c in version.model.campaigns:
             outcome.qualifies[c.qualname] = {p.email for p in people
                                              if engine.matches(c.smart_list, p, c.program)}
-        for c in version.model.campaigns:
-            if c.kind == "batch":
-                r = engine.run_batch(c)
-                outcome.runs += r.runs
-                outcome.errors += r.errors
-        if events_file:
-            for r in replay(engine, events_file):
-                outcome.runs += r.runs
-                outcome.errors += r.errors
-        if until:
-            r = engine.advance(until)
-            outcome.runs += r.runs
-            outcome.errors += r.errors
+        played = play(engine, events_file, until)
+        outcome.runs, outcome.errors = played.runs, played.errors
         for a in engine.store.activities():
             outcome.activities.setdefault(a.email or "-", []).append(_activity_line(a))
     except DiffError:
