@@ -132,6 +132,17 @@ def _layout(result: CheckResult) -> tuple[list[_Box], list[_Edge], CallGraph, in
             edge = edges[key] = _Edge(e.caller, e.target, e.kind, e.context, e.valid)
         edge.cycle = edge.cycle or id(e) in graph.cyclic
         edge.too_deep = edge.too_deep or id(e.step) in deep_steps
+    # an executable that only a cycle reaches (graph.reach measures it from
+    # itself, level 0): drawn one column right of its callers, "in a cycle"
+    only_cycle = [boxes[c.id] for c in model.campaigns if c.kind == "executable"
+                  and c.id in cycle_members and not graph.acyclic_callers(c)]
+    for box in only_cycle:
+        box.levels = "in a cycle"
+        box.col = 1
+    for _ in range(3):
+        for box in only_cycle:
+            cols = [boxes[e.caller.id].col for e in graph.executed_by(box.c) if e.caller.id != box.c.id]
+            box.col = min(cols) + 1 if cols else 1
     # too deep: the target of such a step sits one column past the limit
     for edge in edges.values():
         if edge.too_deep:
@@ -426,7 +437,7 @@ def _flow(c: CampaignInfo, sources: dict[str, SourceFile], ran: _Hits, tested: _
 
 
 def _ratio(r: dict[str, Any]) -> str:
-    return "-" if not r["total"] else f"{r['reached']}/{r['total']}"
+    return "none" if not r["total"] else f"{r['reached']}/{r['total']}"
 
 
 def _campaign(c: CampaignInfo, box: _Box, graph: CallGraph, result: CheckResult, measures: Measures,
@@ -442,8 +453,8 @@ def _campaign(c: CampaignInfo, box: _Box, graph: CallGraph, result: CheckResult,
         meta.append(f'<span class="runs">{n} run{"s" if n != 1 else ""} in the scenario</span>')
     if tested.on and c.qualname in tested.summary:
         s = tested.summary[c.qualname]
-        meta.append(f'<span class="cov">tests reached {_ratio(s["steps"])} steps, '
-                    f'{_ratio(s["branches"])} branches</span>')
+        branches = f', {_ratio(s["branches"])} branches' if s["branches"]["total"] else ""
+        meta.append(f'<span class="cov">tests reached {_ratio(s["steps"])} steps{branches}</span>')
     desc = f'<p class="desc">{_e(c.description)}</p>' if c.description else ""
     who = ""
     callers = {(e.caller.qualname, e.kind): e for e in graph.edges if e.target is c}
@@ -657,7 +668,8 @@ def measure_scenario(result: CheckResult, measures: Measures, db: str | None = N
         what.append(f"the events of {events_file}")
     if until:
         what.append(f"then {until}")
-    what.append(f"{played.runs} run{'s' if played.runs != 1 else ''}, "
+    runs = sum(played.runs_by_campaign.values())
+    what.append(f"{runs} run{'s' if runs != 1 else ''} (executed campaigns included), "
                 f"{played.errors} error{'s' if played.errors != 1 else ''}; nothing was written")
     measures.scenario_note = "; ".join(what)
 
