@@ -49,7 +49,7 @@ Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
   blank; ``:default=`` applies to an empty value. ``bind`` folds a template
   once per context (My Tokens, campaign, program and trigger tokens), leaving
   a function of the person for lead and member tokens; contexts are shared
-  wherever they would be equal (``own_context``, ``child_context``).
+  wherever they would be equal (``own_context``, ``TokenContext.for_child``).
 
 Imports ``ast``, ``environment``, ``model``, ``store``, ``clock``, ``errors``.
 """

@@ -128,8 +128,7 @@ def facts(modules: Iterable[ast.Module]) -> _Facts:
 
     def campaign(c: ast.Campaign, ws: str, pname: str) -> None:
         lines: dict[str, str] = {}
-        logic = "all"
-        members: list[Any] = []
+        logic, members = "all", list[str]()
         for item in c.items:
             if isinstance(item, ast.SmartList):
                 logic, members = _smart_list_text(item)
@@ -186,9 +185,10 @@ def compare(left: Iterable[ast.Module], right: Iterable[ast.Module]) -> list[Cha
         out.extend(_members(key, x.members, y.members))
     for tkey in sorted(set(a.tokens) | set(b.tokens)):
         x_t, y_t = a.tokens.get(tkey), b.tokens.get(tkey)
-        if (x_t and x_t[1]) != (y_t and y_t[1]):
-            tname = (x_t or y_t)[0]   # type: ignore[index]
-            out.append(Change(tkey[0], f"token my.{tname}", x_t[1] if x_t else None, y_t[1] if y_t else None))
+        x_line, y_line = (x_t[1] if x_t else None), (y_t[1] if y_t else None)
+        if x_line != y_line:
+            tname = x_t[0] if x_t else y_t[0] if y_t else tkey[1]
+            out.append(Change(tkey[0], f"token my.{tname}", x_line, y_line))
     for akey in sorted(set(a.assets) | set(b.assets)):
         if a.assets.get(akey) != b.assets.get(akey):
             out.append(Change(akey[0], akey[1], a.assets.get(akey), b.assets.get(akey)))
