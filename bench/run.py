@@ -123,7 +123,7 @@ def measure_startup(quick: bool) -> dict:
 
 def measure_filters(quick: bool, people: int = 100_000) -> list[dict]:
     from campaignlang.api import compile_text
-from campaignlang.engine import Engine
+    from campaignlang.engine import Engine
     from campaignlang.store import Store
 
     program = compile_text(bench_engine.PROGRAM, "bench.campaign")
@@ -137,7 +137,7 @@ from campaignlang.engine import Engine
             ("filters: 3 filters, ALL", "Bench/Batch", bench_engine.plain_batch_filter),
             ("filters: 6 filters, advanced logic", "Bench/Filters", bench_engine.plain_rich_filter(engine.now))):
         c = engine.campaign(campaign)
-        pred = engine.smart_list_pred(c.smart_list, c.program)
+        pred = engine.evaluator.smart_list_pred(c.smart_list, c.program)
         want = [p.id for p in persons if plain(p)]          # decodes the values (both read them)
         assert [p.id for p in persons if pred(p)] == want, name
         ours, theirs = [], []
@@ -158,7 +158,7 @@ from campaignlang.engine import Engine
 def worker(args: argparse.Namespace) -> None:
     """``--worker populate|engine|plain --db PATH [--people N]``: one JSON line out."""
     from campaignlang.api import compile_text
-from campaignlang.engine import Engine
+    from campaignlang.engine import Engine
     from campaignlang.store import Store
 
     program = compile_text(bench_engine.PROGRAM, "bench.campaign")
@@ -287,7 +287,7 @@ TRIGGER_PROGRAM = 'program "Events" {' + TRIGGERS + "\n}\n"
 
 def measure_triggers(quick: bool) -> list[dict]:
     from campaignlang.api import compile_text
-from campaignlang.engine import Engine
+    from campaignlang.engine import Engine
     from campaignlang.store import Store
 
     program = compile_text(TRIGGER_PROGRAM, "events.campaign")

@@ -18,16 +18,17 @@ span of the node, so the same file loaded by several test files (each file
 is checked on its own) merges into one row, and a clone — whose flow is its
 source's nodes — is counted under its own name.
 
-How it is recorded. ``CoverageEngine`` subclasses the engine and overrides
-the evaluator's public step dispatch; nothing in the engine or the evaluator
-changes, and a run without ``--coverage`` pays nothing:
+How it is recorded. ``CoverageEngine`` is the engine with the two observing
+methods of the evaluator's host protocol (``evaluate.Host``) filled in;
+nothing in the engine or the evaluator changes, and a run without
+``--coverage`` pays nothing:
 
-* ``Evaluator.compile_step(step, here)`` — the evaluator compiles every step
-  (top-level, a child flow's, a choice branch's) once into a closure; the
-  override wraps that closure so that each call records the step for the
-  campaign of the frame running it (clones share their source's nodes);
-* ``Evaluator._wait_due(run, node)`` — called for every ``wait`` reached (a
-  wait has no closure).
+* ``step_compiled(step, fn)`` — the evaluator compiles every step
+  (top-level, a child flow's, a choice branch's) once into a closure and
+  hands it to its host; coverage wraps it so that each call records the step
+  for the campaign of the frame running it (clones share their source's nodes);
+* ``wait_reached(run, step)`` — called for every ``wait`` reached (a wait has
+  no closure).
 
 The branch a choice took comes from the evaluator's existing ``trace`` hook
 (the list ``campaign explain --person`` reads): a choice appends one entry,
@@ -250,7 +251,7 @@ class CoverageEngine(Engine):
         super().__init__(program, store, clock, **options)
         self.coverage = coverage
         coverage.add_program(program)
-        self.trace = []
+        self.evaluator.trace = []
 
     def _campaign_of(self, run: Any) -> Any:
         key = run.frames[-1].key
@@ -262,7 +263,7 @@ class CoverageEngine(Engine):
         campaign = self._campaign_of(run)
         if campaign is not None:
             self.coverage.hit_step(campaign, step)
-        trace = self.trace
+        trace = self.evaluator.trace
         if not isinstance(step, ast.Choice) or trace is None:
             go()
             return
@@ -279,15 +280,12 @@ class CoverageEngine(Engine):
                     self.coverage.hit_branch(campaign, step, None)
             del trace[mark:]
 
-    def compile_step(self, step: ast.Node, here: Any) -> Any:
-        fn = super().compile_step(step, here)   # type: ignore[misc]
-
+    def step_compiled(self, step: ast.Node, fn: Any) -> Any:
         def covered(run: Any) -> None:
             self._covered(run, step, lambda: fn(run))
         return covered
 
-    def _wait_due(self, run: Any, step: ast.Wait) -> Any:
+    def wait_reached(self, run: Any, step: ast.Wait) -> None:
         campaign = self._campaign_of(run)
         if campaign is not None:
             self.coverage.hit_step(campaign, step)
-        return super()._wait_due(run, step)

@@ -624,7 +624,7 @@ def simulate(version: Version, people_file: str, events_file: str | None = None,
         outcome.people = len(people)
         for c in version.model.campaigns:
             outcome.qualifies[c.qualname] = {p.email for p in people
-                                             if engine.matches(c.smart_list, p, c.program)}
+                                             if engine.evaluator.matches(c.smart_list, p, c.program)}
         played = play(engine, events_file, until)
         outcome.runs, outcome.errors = played.runs, played.errors
         for a in engine.store.activities():

@@ -173,8 +173,11 @@ def parse_campaign_ref(text: str) -> ast.Ref:
     return parse_qualified_ref(text)[1]
 
 
-class Engine(Evaluator):
-    """Runs a checked program against a store on a virtual clock."""
+class Engine:
+    """Runs a checked program against a store on a virtual clock. It has an
+    ``Evaluator`` (``self.evaluator``) and is its host (``evaluate.Host``:
+    ``request_campaign``, ``emit``, ``listens``, ``remove_from_flow``,
+    ``webhook_handler``, ``tick``, ``step_compiled``, ``wait_reached``)."""
 
     #: people a batch reads (and whose memberships it reads ahead) at a time
     batch_chunk: int = 2000
@@ -194,7 +197,11 @@ class Engine(Evaluator):
             clock = Clock(parse_time(saved) if saved else None)
         elif saved and parse_time(saved) > clock.now:
             raise RunError(f"the store's clock is at {saved}; a clock cannot start before it")
-        super().__init__(program.model, store, clock)
+        self.model = program.model
+        self.store = store
+        self.clock = clock
+        #: the evaluator of filters, steps and tokens; this engine is its ``Host``
+        self.evaluator = Evaluator(program.model, store, clock, host=self)
         self.program = program
         self.max_runs_per_person = max_runs_per_person
         self.max_steps = max_steps
@@ -257,7 +264,7 @@ class Engine(Evaluator):
         """Stop the running action (from another thread): it raises
         ``RunError`` and rolls back."""
         self._cancel.set()
-        self._step_limit = -1   # the next step's check (_host_tick) sees it
+        self._step_limit = -1   # the next step's check (tick) sees it
 
     # -- lookups -----------------------------------------------------------------
 
@@ -370,7 +377,7 @@ class Engine(Evaluator):
         if isinstance(ref, str):
             ref, here = self._split_ref(ref)
         try:
-            return self.asset_key("list", ref, here)
+            return self.evaluator.asset_key("list", ref, here)
         except InvalidSmartList as exc:
             raise RunError(str(exc)) from None
 
@@ -382,10 +389,10 @@ class Engine(Evaluator):
 
     def membership(self, who: int | str, program: str) -> Membership | None:
         try:
-            prog = self.find_program(program, None)
+            prog = self.evaluator.find_program(program, None)
         except InvalidSmartList as exc:
             raise RunError(str(exc)) from None
-        return self.store.membership(self.program_key(prog), self.person_id(who))
+        return self.store.membership(self.evaluator.program_key(prog), self.person_id(who))
 
     def activities(self, who: int | str | None = None, type_: str | None = None) -> list[Activity]:
         """The activity log, of one person (deleted people included) or all."""
@@ -423,10 +430,10 @@ class Engine(Evaluator):
         self._next_run += 1
         return n
 
-    #: steps an action may run before ``_host_tick`` looks closer (max_steps; -1 once cancelled)
+    #: steps an action may run before ``tick`` looks closer (max_steps; -1 once cancelled)
     _step_limit: int = sys.maxsize
 
-    def _host_tick(self) -> None:
+    def tick(self) -> None:
         self._steps_action += 1
         if self._steps_action > self._step_limit:   # one comparison per step on the hot path
             self._tick_check()
@@ -494,7 +501,7 @@ class Engine(Evaluator):
             person = self.store.person(pid)
             for key, value in values.items():
                 try:
-                    self._set_field(None, person, key, self.store.field_names.get(key, key), value,
+                    self.evaluator._set_field(None, person, key, self.store.field_names.get(key, key), value,
                                     reason="update")
                 except StepError as exc:
                     raise RunError(f"{email}: {exc}") from None
@@ -509,7 +516,7 @@ class Engine(Evaluator):
             raise RunError(str(exc)) from None
         person = self.store.person(pid)
         self.store.add_activity(pid, "New Person", None, None, iso(now), {"email": email})
-        self._host_emit(person, "person is created")
+        self.emit(person, "person is created")
         return pid, True
 
     def _token_values(self, campaign: CampaignInfo,
@@ -584,11 +591,11 @@ class Engine(Evaluator):
         if sl is None or not sl.filters:
             return None   # a batch without filters runs for nobody (CL502)
         try:
-            where, params, rest = self.sql_for_smart_list(sl, c.program)
+            where, params, rest = self.evaluator.sql_for_smart_list(sl, c.program)
             if rest and sl.logic == "all":
-                return where, params, self.all_of(rest, c.program)
+                return where, params, self.evaluator.all_of(rest, c.program)
             if rest:
-                return None, [], self.smart_list_pred(sl, c.program)
+                return None, [], self.evaluator.smart_list_pred(sl, c.program)
             return where, params, None
         except InvalidSmartList:
             return None
@@ -630,7 +637,7 @@ class Engine(Evaluator):
         if rule is not None:
             where = rule[0] if where is None else f"({where}) AND {rule[0]}"
             params = [*params, *rule[1]]
-        ctx = self.own_context(c, api)
+        ctx = self.evaluator.own_context(c, api)
         start = self._start
         n = 0
         for person in self._iter_batch_people(c, where, params, pred):
@@ -660,19 +667,19 @@ class Engine(Evaluator):
             for n in ast.walk(root):
                 try:
                     if isinstance(n, ast.FieldRef):
-                        keys.add(self.field_spec(n.name)[0])
+                        keys.add(self.evaluator.field_spec(n.name)[0])
                     elif isinstance(n, ast.TokenRef) and n.namespace == "lead":
-                        keys.add(self.field_spec(n.name)[0])
+                        keys.add(self.evaluator.field_spec(n.name)[0])
                     elif isinstance(n, ast.ExecuteCampaign):
-                        child = self.resolve("campaign", n.campaign, here)
+                        child = self.evaluator.resolve("campaign", n.campaign, here)
                         todo += [(child.smart_list, child.program), (child.flow, child.program)]
                     elif isinstance(n, ast.SmartListFilter):
-                        target = self.resolve("smart list", n.smart_list, here)
+                        target = self.evaluator.resolve("smart list", n.smart_list, here)
                         todo.append((target, self.model.program_of_asset("smart list", target)))
                     elif isinstance(n, (ast.SendEmail, ast.SendAlert)):
-                        todo.append((self.resolve("email", n.email, here), here))
+                        todo.append((self.evaluator.resolve("email", n.email, here), here))
                     elif isinstance(n, ast.CallWebhook):
-                        todo.append((self.resolve("webhook", n.webhook, here), here))
+                        todo.append((self.evaluator.resolve("webhook", n.webhook, here), here))
                 except InvalidSmartList:
                     pass
         columns = self._columns_of(keys)
@@ -699,7 +706,7 @@ class Engine(Evaluator):
                         for n in ast.walk(b.value):
                             if isinstance(n, ast.TokenRef) and n.namespace == "lead":
                                 try:
-                                    keys.add(self.field_spec(n.name)[0])
+                                    keys.add(self.evaluator.field_spec(n.name)[0])
                                 except InvalidSmartList:
                                     pass
             self._token_keys = keys
@@ -797,7 +804,7 @@ class Engine(Evaluator):
             for pid in pids:
                 person = self.store.person(pid, columns)
                 # the event's attributes reach the trigger tokens of the runs it starts,
-                # also when a list, status or field change emits the event (_host_emit)
+                # also when a list, status or field change emits the event (emit)
                 self._event_attributes = attrs
                 try:
                     self._fire_one(kind, person, target, attrs, field_name, to, from_, here)
@@ -830,7 +837,7 @@ class Engine(Evaluator):
                 asset_kind, type_, attr = _ASSET_EVENTS[kind]
                 ref = self._need(target, kind)
                 try:
-                    key = self.asset_key(asset_kind, ref, here)
+                    key = self.evaluator.asset_key(asset_kind, ref, here)
                 except InvalidSmartList as exc:
                     raise RunError(str(exc)) from None
                 if len(self._event_assets) >= 4096:
@@ -840,14 +847,14 @@ class Engine(Evaluator):
             type_, attr, key, ref, plain = hit
             if attrs:
                 self.store.add_activity(person.id, type_, None, None, now, {attr: key, **attrs}, key)
-                self._host_emit(person, kind, asset=key, name=ref.name, attributes=attrs)
+                self.emit(person, kind, asset=key, name=ref.name, attributes=attrs)
             else:   # the activity's attributes are the asset alone: encoded once
                 self.store.add_activity_json(person.id, type_, None, None, now, plain, key)
                 self._emit_indexed(person, kind, key, ref.name)
         elif kind == "visits web page":
             page = self._need(target, kind).name
             self.store.add_activity(person.id, "Visit Web Page", None, None, now, {"page": page, **attrs}, page)
-            self._host_emit(person, kind, asset=page, name=page, attributes=attrs)
+            self.emit(person, kind, asset=page, name=page, attributes=attrs)
         elif kind in ("data value changes", "score is changed"):
             if field_name is None:
                 raise RunError(f"'{kind}' needs a field")
@@ -864,36 +871,36 @@ class Engine(Evaluator):
                         person._set(key, value)
                         self.store.add_activity(person.id, "Change Score", None, None, now,
                                                 {"field": found[0], "reason": "event"}, key, old, value)
-                        self._host_emit(person, kind, field=key, field_name=found[0], old=old, new=value,
+                        self.emit(person, kind, field=key, field_name=found[0], old=old, new=value,
                                         attributes=attrs)
                 else:
-                    self._set_field(None, person, key, found[0], value, reason="event")
+                    self.evaluator._set_field(None, person, key, found[0], value, reason="event")
             else:
                 current = person.get(key)
                 old = self._event_value(found[1], from_) if from_ is not None else current
-                self._host_emit(person, kind, field=key, field_name=found[0], old=old, new=current,
+                self.emit(person, kind, field=key, field_name=found[0], old=old, new=current,
                                 attributes=attrs)
         elif kind in ("added to list", "removed from list"):
             try:
-                key = self.asset_key("list", self._need(target, kind), here)
+                key = self.evaluator.asset_key("list", self._need(target, kind), here)
             except InvalidSmartList as exc:
                 raise RunError(str(exc)) from None
             if kind == "added to list":
-                self.add_to_list(None, person, key)
+                self.evaluator.add_to_list(None, person, key)
             else:
-                self.remove_from_list(None, person, key)
+                self.evaluator.remove_from_list(None, person, key)
         elif kind == "program status is changed":
             ref = self._need(target, kind)
             if to is None:
                 raise RunError("'program status is changed' needs 'to \"Status\"'")
             try:
-                prog = here if here is not None else self.find_program(
+                prog = here if here is not None else self.evaluator.find_program(
                     ref.name if ref.program is None else ref.program, None)
-                self.change_status(None, person, prog, literal_text(to))
+                self.evaluator.change_status(None, person, prog, literal_text(to))
             except (InvalidSmartList, StepError) as exc:
                 raise RunError(str(exc)) from None
         elif kind == "person is created":
-            self._host_emit(person, kind, attributes=attrs)
+            self.emit(person, kind, attributes=attrs)
 
     def _event_value(self, type_: str, node: Any) -> Any:
         if isinstance(node, ast.Null):
@@ -914,7 +921,7 @@ class Engine(Evaluator):
             run = Run(self._new_run_id(), p, Frame(None, TokenContext(Environment(), None)), (), "setup")
             self._run_stack.append(run)
             try:
-                self.exec_steps(run, steps, 0, top=True)
+                self.evaluator.exec_steps(run, steps, 0, top=True)
             except Pause:
                 raise RunError("a for block cannot wait; use advance") from None
             except EndRun:
@@ -1028,7 +1035,7 @@ class Engine(Evaluator):
             self.store.add_activity(person.id, "Error", item.campaign, item.run, iso(self.clock.now),
                                     {"message": f"campaign {item.campaign} no longer exists; its paused run ended"})
             return
-        ctx = self.own_context(c, ctx_data.get("api"), ctx_data.get("trigger"))
+        ctx = self.evaluator.own_context(c, ctx_data.get("api"), ctx_data.get("trigger"))
         run = Run(item.run, person, Frame(c, ctx), tuple(ctx_data.get("cause", ())), ctx_data.get("source", ""))
         self._execute(run, item.step)
 
@@ -1039,9 +1046,9 @@ class Engine(Evaluator):
         pid = person.id
         if person.deleted or pid in self._stopped:
             return False
-        if check_smart_list and not self.matches(c.smart_list, person, c.program):
+        if check_smart_list and not self.evaluator.matches(c.smart_list, person, c.program):
             return False
-        if check_rule and not self.rule_allows(c, person):
+        if check_rule and not self.evaluator.rule_allows(c, person):
             return False
         n = self._runs_per_person.get(pid, 0) + 1
         if n > self.max_runs_per_person:
@@ -1077,7 +1084,7 @@ class Engine(Evaluator):
         assert c is not None
         self._run_stack.append(run)
         try:
-            self.exec_steps(run, c.steps, start, top=True)
+            self.evaluator.exec_steps(run, c.steps, start, top=True)
         except Pause as pause:
             ctx = run.top.ctx
             self.store.enqueue("wait", run.person.id, c.qualname, iso(pause.due), pause.step, run.id,
@@ -1101,7 +1108,7 @@ class Engine(Evaluator):
                     person = store.person(pid, self._campaign_columns(c))
                 if person is None or person.deleted:
                     continue
-                # the filters were judged when the event happened (_host_emit, §12.1)
+                # the filters were judged when the event happened (emit, §12.1)
                 self._start(c, person, ctx, cause, source, check_smart_list=False)
             elif tag == "request":
                 _, c, pid, ctx, cause, source, requester, qualified = item
@@ -1120,17 +1127,17 @@ class Engine(Evaluator):
     def _queue_request(self, person: Person, target: CampaignInfo, source: str, requester: str,
                        api: dict[str, str] | None, cause: tuple[str, ...]) -> None:
         trig = trigger_tokens("campaign is requested", requester, {"Source": source})
-        ctx = self.own_context(target, api, trig)
+        ctx = self.evaluator.own_context(target, api, trig)
         # §12.1: the filters are judged at the request, on the person as the
         # requesting step (or the API call) finds them; the rule when the run starts
-        qualified = self.matches(target.smart_list, person, target.program)
+        qualified = self.evaluator.matches(target.smart_list, person, target.program)
         self._work.append(("request", target, person.id, ctx, cause, source, requester, qualified))
 
-    def _host_request(self, run: Run, target: CampaignInfo) -> None:
+    def request_campaign(self, run: Run, target: CampaignInfo) -> None:
         requester = run.frame.campaign.name if run.frame.campaign is not None else "test setup"
         self._queue_request(run.person, target, "flow action", requester, None, run.cause)
 
-    def _host_remove_from_flow(self, person: Person, campaign: CampaignInfo) -> None:
+    def remove_from_flow(self, person: Person, campaign: CampaignInfo) -> None:
         self.store.remove_queued(person.id, campaign.qualname)
         if self._work:
             keep = deque(item for item in self._work
@@ -1138,7 +1145,7 @@ class Engine(Evaluator):
             self._work.clear()
             self._work.extend(keep)
 
-    def _host_webhook(self, webhook: ast.Webhook, program: ProgramInfo | None) -> Handler | None:
+    def webhook_handler(self, webhook: ast.Webhook, program: ProgramInfo | None) -> Handler | None:
         if not self._webhooks:
             return None
         if program is not None:
@@ -1151,7 +1158,7 @@ class Engine(Evaluator):
     #: the attributes of the event being fired (``fire``), while it is fired
     _event_attributes: dict[str, Any] | None = None
 
-    def _host_emit(self, person: Person, kind: str, **event: Any) -> None:
+    def emit(self, person: Person, kind: str, **event: Any) -> None:
         candidates = self._triggers.get(kind)
         if not candidates:
             return
@@ -1183,15 +1190,15 @@ class Engine(Evaluator):
             started.add(c.id)
             # §12.1: the filters are judged now, on the person as the event left
             # them; the qualification rule when the queued run starts (_drain)
-            if not self.matches(c.smart_list, person, c.program):
+            if not self.evaluator.matches(c.smart_list, person, c.program):
                 continue
             if tokens is None:
                 tokens = self._trigger_tokens(kind, event)
-            ctx = self.own_context(c, None, tokens)
+            ctx = self.evaluator.own_context(c, None, tokens)
             work.append(("start", c, pid, ctx, cause, "trigger", person, stamp))
 
     def _emit_indexed(self, person: Person, kind: str, value: Any, name: str) -> None:
-        """``_host_emit`` of an event without attributes whose kind the trigger
+        """``emit`` of an event without attributes whose kind the trigger
         index alone decides (``_INDEX_DECIDES``): the campaigns it starts and
         their token contexts (the event's name) are worked out once."""
         if kind not in self._triggers:
@@ -1203,7 +1210,7 @@ class Engine(Evaluator):
             cause = self._run_stack[-1].cause if self._run_stack else ()
             pid, stamp = person.id, self.store.people_writes
             append = self._work.append
-            matches = self.matches
+            matches = self.evaluator.matches
             for c, ctx in plan:
                 if matches(c.smart_list, person, c.program):   # judged at the event (§12.1)
                     append(("start", c, pid, ctx, cause, "trigger", person, stamp))
@@ -1220,7 +1227,7 @@ class Engine(Evaluator):
         for c, _trig in self._trigger_index(kind).get(value, ()):
             if c.id not in started:
                 started.add(c.id)
-                out.append((c, self.own_context(c, None, tokens)))
+                out.append((c, self.evaluator.own_context(c, None, tokens)))
         if len(self._emit_plans) >= 4096:
             self._emit_plans.clear()
         plan = self._emit_plans[(kind, value, name)] = tuple(out)
@@ -1252,17 +1259,24 @@ class Engine(Evaluator):
             if trig.target is None:
                 return None
             asset_kind = "form" if kind == "fills out form" else "email" if "email" in kind else "list"
-            return self.asset_key(asset_kind, trig.target, here)
+            return self.evaluator.asset_key(asset_kind, trig.target, here)
         if kind in ("data value changes", "score is changed"):
-            return self.field_spec(trig.field.name)[0] if trig.field is not None else None
+            return self.evaluator.field_spec(trig.field.name)[0] if trig.field is not None else None
         if kind == "program status is changed":
             if trig.target is None:
                 return None
-            return self.program_key(self.find_program(trig.target.program or trig.target.name, here))
+            ev = self.evaluator
+            return ev.program_key(ev.find_program(trig.target.program or trig.target.name, here))
         return None
 
-    def _host_listens(self, kind: str) -> bool:
+    def listens(self, kind: str) -> bool:
         return kind in self._triggers
+
+    def step_compiled(self, step: ast.Node, fn: Callable[[Run], None]) -> Callable[[Run], None]:
+        return fn
+
+    def wait_reached(self, run: Run, step: ast.Wait) -> None:
+        pass
 
     def _trigger_tokens(self, kind: str, event: dict[str, Any]) -> dict[str, str]:
         attrs: dict[str, Any] = dict(event.get("attributes") or {})
@@ -1289,13 +1303,13 @@ class Engine(Evaluator):
         here = c.program
         if kind in ("fills out form", "opens email", "clicks link in email"):
             asset_kind = "form" if kind == "fills out form" else "email"
-            return trig.target is not None and self.asset_key(asset_kind, trig.target, here) == event["asset"]
+            return trig.target is not None and self.evaluator.asset_key(asset_kind, trig.target, here) == event["asset"]
         if kind == "visits web page":
             return trig.target is not None and trig.target.name == event["asset"]
         if kind in ("data value changes", "score is changed"):
             if trig.field is None:
                 return False
-            key, _name, ftype = self.field_spec(trig.field.name)
+            key, _name, ftype = self.evaluator.field_spec(trig.field.name)
             if key != event["field"]:
                 return False
             if trig.to is not None and not self._same(ftype, trig.to, event.get("new")):
@@ -1304,12 +1318,12 @@ class Engine(Evaluator):
                 return False
             return True
         if kind in ("added to list", "removed from list"):
-            return trig.target is not None and self.asset_key("list", trig.target, here) == event["list"]
+            return trig.target is not None and self.evaluator.asset_key("list", trig.target, here) == event["list"]
         if kind == "program status is changed":
             if trig.target is None:
                 return False
             name = trig.target.program or trig.target.name
-            if self.program_key(self.find_program(name, here)) != event["program"]:
+            if self.evaluator.program_key(self.evaluator.find_program(name, here)) != event["program"]:
                 return False
             if trig.to is not None and literal_text(trig.to) != event.get("new"):
                 return False

@@ -2,9 +2,11 @@
 
 ``Evaluator`` interprets the checked AST for one person at a time against the
 store and the virtual clock. The engine (``engine.py``) owns actions, the queue
-and trigger dispatch, and subclasses the evaluator; the few things a step
-needs from it (queue a requested run, emit a trigger event, end other runs of
-a campaign, find a webhook handler) are the ``_host_*`` methods below.
+and trigger dispatch, and *has* an evaluator: the few things a step needs from
+it (queue a requested run, emit a trigger event, end other runs of a campaign,
+find a webhook handler, count steps) are the small ``Host`` protocol below,
+which the engine implements; ``StandaloneHost`` lets the evaluator run (and be
+tested) without an engine.
 
 Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
 
@@ -62,7 +64,7 @@ import re
 import urllib.parse
 from decimal import Decimal
 from json.encoder import encode_basestring as _jstr  # what dumps() does to a str
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from . import ast
 from .clock import Clock, iso
@@ -314,15 +316,83 @@ PARENT_CONTEXT = "use parent token context"
 MAX_EXECUTE_DEPTH = 8   # a runtime guard; the checker limits chains to three levels (CL205)
 
 
+class Host(Protocol):
+    """What the evaluator needs from whoever runs it: the engine implements
+    it (``Engine``), ``StandaloneHost`` is the evaluator on its own. Steps
+    call these; nothing else of the host is known here.
+
+    * ``request_campaign(run, target)`` — queue a run of ``target`` for the
+      run's person (``request campaign``);
+    * ``emit(person, kind, **event)`` — a trigger event a step caused (a
+      field, score, list or status change), run after the current run;
+    * ``listens(kind)`` — whether an event of ``kind`` can start anything
+      (compiled steps skip building events nobody hears);
+    * ``remove_from_flow(person, campaign)`` — end the person's waiting and
+      queued runs of ``campaign``;
+    * ``webhook_handler(webhook, program)`` — the embedder's handler of a
+      webhook, or None (the call is only recorded);
+    * ``tick()`` — once per step (step limits, cancelling);
+    * ``step_compiled(step, fn)`` and ``wait_reached(run, step)`` — what
+      observes the flow (coverage) sees each compiled step, which it may
+      wrap, and each ``wait`` a run reaches."""
+
+    def request_campaign(self, run: "Run", target: CampaignInfo) -> None: ...
+
+    def emit(self, person: Person, kind: str, **event: Any) -> None: ...
+
+    def listens(self, kind: str) -> bool: ...
+
+    def remove_from_flow(self, person: Person, campaign: CampaignInfo) -> None: ...
+
+    def webhook_handler(self, webhook: ast.Webhook, program: ProgramInfo | None) -> Callable | None: ...
+
+    def tick(self) -> None: ...
+
+    def step_compiled(self, step: ast.Node, fn: Callable[["Run"], None]) -> Callable[["Run"], None]: ...
+
+    def wait_reached(self, run: "Run", step: ast.Wait) -> None: ...
+
+
+class StandaloneHost:
+    """The host of an evaluator used without the engine (tests, tools):
+    events go nowhere, webhooks are only recorded, a requested campaign is
+    an error (nothing would run it)."""
+
+    def request_campaign(self, run: "Run", target: CampaignInfo) -> None:
+        raise StepError(f"request campaign {target.qualname}: no engine runs requested campaigns here")
+
+    def emit(self, person: Person, kind: str, **event: Any) -> None:
+        pass
+
+    def listens(self, kind: str) -> bool:
+        return False
+
+    def remove_from_flow(self, person: Person, campaign: CampaignInfo) -> None:
+        pass
+
+    def webhook_handler(self, webhook: ast.Webhook, program: ProgramInfo | None) -> Callable | None:
+        return None
+
+    def tick(self) -> None:
+        pass
+
+    def step_compiled(self, step: ast.Node, fn: Callable[["Run"], None]) -> Callable[["Run"], None]:
+        return fn
+
+    def wait_reached(self, run: "Run", step: ast.Wait) -> None:
+        pass
+
+
 class Evaluator:
     """Filters, steps and tokens over one store and clock (see the module
-    docstring). The engine subclasses it and implements the ``_host_*``
-    methods."""
+    docstring), for a ``Host`` (the engine has an evaluator and is its host)."""
 
-    def __init__(self, model: Model, store: Store, clock: Clock):
+    def __init__(self, model: Model, store: Store, clock: Clock, host: Host | None = None):
         self.model = model
         self.store = store
         self.clock = clock
+        #: what runs the evaluator (the engine): see ``Host``
+        self.host: Host = host if host is not None else StandaloneHost()
         # compiled filters, keyed by node identity; the node is kept in the
         # value so its id cannot be reused while the entry lives
         self._filters: dict[tuple[int, int], tuple[Any, Pred]] = {}
@@ -900,23 +970,6 @@ class Evaluator:
         return self.store.add_activity(person.id if person is not None else None, type_, None, None,
                                        self.clock.iso, attributes, asset, old, new)
 
-    # -- host hooks (the engine implements them) --------------------------------------
-
-    def _host_request(self, run: Run, target: CampaignInfo) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    def _host_emit(self, person: Person, kind: str, **event: Any) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    def _host_remove_from_flow(self, person: Person, campaign: CampaignInfo) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    def _host_webhook(self, webhook: ast.Webhook, program: ProgramInfo | None) -> Callable | None:
-        return None
-
-    def _host_tick(self) -> None:
-        pass
-
     # -- compiled flows (compile once, run many) ----------------------------------
     #
     # A flow is compiled once per (steps, program) into one closure per step,
@@ -950,13 +1003,13 @@ class Evaluator:
             message = f"unknown step {type(step).__name__}"
         else:
             try:
-                return maker(self, step, here)
+                return self.host.step_compiled(step, maker(self, step, here))
             except (InvalidSmartList, StepError) as exc:
                 message = str(exc)
 
         def failing(run: Run) -> None:
             raise StepError(message)
-        return failing
+        return self.host.step_compiled(step, failing)
 
     def bind(self, node: Any, ctx: TokenContext, escape: Callable[[str], str] | None = None
              ) -> str | Callable[[Person], str]:
@@ -1081,11 +1134,6 @@ class Evaluator:
             self._contexts[key] = (campaign, ctx)
         return ctx
 
-    def _host_listens(self, kind: str) -> bool:
-        """Whether an event of ``kind`` can start anything (the engine knows
-        its trigger campaigns); compiled steps skip building events nobody hears."""
-        return True
-
     # -- writes shared by steps and events ------------------------------------------
     #
     # A field, list or status change is one rule whether a flow step or an
@@ -1109,8 +1157,8 @@ class Evaluator:
         enc = _ENCODE.get(stype or "text", str)
         update, set_field, add = store.update_field, store.set_field, store.add_activity_json
         attrs = dumps({"field": name, "reason": reason} if reason else {"field": name})
-        listens = self._host_listens("data value changes")
-        emit = self._host_emit
+        listens = self.host.listens("data value changes")
+        emit = self.host.emit
 
         def setter(run: Run | None, person: Person, value: Any) -> bool:
             old = person.get(key)
@@ -1154,8 +1202,8 @@ class Evaluator:
         kind = "added to list" if adding else "removed from list"
         attrs = dumps({"list": lkey})
         add = store.add_activity_json
-        listens = self._host_listens(kind)
-        emit = self._host_emit
+        listens = self.host.listens(kind)
+        emit = self.host.emit
 
         def list_write(run: Run | None, person: Person) -> None:
             if (add_member(lkey, person.id, clock.iso) if adding else remove_member(lkey, person.id)):
@@ -1190,8 +1238,8 @@ class Evaluator:
         attrs = dumps({"program": program.name})
         new_json = dumps(status)
         add = store.add_activity_json
-        listens = self._host_listens("program status is changed")
-        emit = self._host_emit
+        listens = self.host.listens("program status is changed")
+        emit = self.host.emit
         pname = program.name
 
         def change_status(run: Run | None, person: Person) -> None:
@@ -1259,8 +1307,8 @@ class Evaluator:
         generic = key == "email address" or col is None or stype is None
         enc = _ENCODE.get(stype or "text", str)
         update, set_field, add = store.update_field, store.set_field, store.add_activity_json
-        listens = self._host_listens("score is changed")
-        emit = self._host_emit
+        listens = self.host.listens("score is changed")
+        emit = self.host.emit
         what = node.text if isinstance(node, ast.TokenRef) else literal_text(node)
         attrs_of: dict[tuple[str, int], str] = {}
         parsed_texts = self._score_texts
@@ -1416,7 +1464,7 @@ class Evaluator:
             attrs: dict[str, Any] = {"webhook": key, "method": method, "url": url}
             if payload is not None:
                 attrs["payload"] = payload
-            handler = self._host_webhook(hook, prog)
+            handler = self.host.webhook_handler(hook, prog)
             if handler is None:
                 log(run, "Call Webhook", attrs, key)
                 return
@@ -1453,7 +1501,7 @@ class Evaluator:
 
         def request_campaign(run: Run) -> None:
             log(run, "Request Campaign", attrs, target.qualname)
-            self._host_request(run, target)
+            self.host.request_campaign(run, target)
         return request_campaign
 
     def _compile_execute_campaign(self, step: ast.ExecuteCampaign, here: ProgramInfo | None) -> Callable:
@@ -1523,7 +1571,7 @@ class Evaluator:
                     if campaign is None:
                         raise StepError("'this campaign' outside a campaign")
                 log(run, "Remove from Flow", {"campaign": campaign.qualname}, campaign.qualname)
-                self._host_remove_from_flow(run.person, campaign)
+                self.host.remove_from_flow(run.person, campaign)
                 if campaign.qualname in running:
                     end = True
             if end:
@@ -1569,12 +1617,13 @@ class Evaluator:
         """Run ``steps`` from ``start``; ``Pause`` at a top-level wait,
         ``EndRun`` when the run ends early."""
         compiled = self.compiled_steps(steps, run.frames[-1].program)
-        tick = self._host_tick
+        tick = self.host.tick
         for index in range(start, len(compiled)):
             tick()
             fn = compiled[index]
             if fn is None:   # a wait
                 step: Any = steps[index]
+                self.host.wait_reached(run, step)
                 due = self._wait_due(run, step)
                 if due is not None:
                     if not top:

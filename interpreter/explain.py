@@ -346,7 +346,7 @@ def explain_person(engine: "Engine", campaign: "CampaignInfo | ast.Ref | str", w
     for number, f in enumerate(sl.filters if sl else (), 1):
         entry: dict[str, Any] = {"number": number, "filter": text(f)}
         try:
-            entry["holds"] = engine.filter_pred(f, c.program)(person)
+            entry["holds"] = engine.evaluator.filter_pred(f, c.program)(person)
         except InvalidSmartList as exc:
             entry["holds"] = False
             entry["invalid"] = str(exc)
@@ -357,21 +357,23 @@ def explain_person(engine: "Engine", campaign: "CampaignInfo | ast.Ref | str", w
                 entry["field"] = found[0]
         elif isinstance(f, ast.ListFilter):
             try:
-                entry["value"] = "member" if engine.store.in_list(engine.asset_key("list", f.list, c.program), pid) \
+                lkey = engine.evaluator.asset_key("list", f.list, c.program)
+                entry["value"] = "member" if engine.store.in_list(lkey, pid) \
                     else "not a member"
             except InvalidSmartList:
                 pass
         elif isinstance(f, ast.ProgramFilter):
             try:
-                m = engine.store.membership(engine.program_key(engine.find_program(f.program, c.program)), pid)
+                prog = engine.evaluator.find_program(f.program, c.program)
+                m = engine.store.membership(engine.evaluator.program_key(prog), pid)
                 entry["value"] = "not a member" if m is None else f"member, status {m.status or 'none'}"
             except InvalidSmartList:
                 pass
         filters.append(entry)
-    smart_list_holds = engine.matches(sl, person, c.program)
+    smart_list_holds = engine.evaluator.matches(sl, person, c.program)
     rule = c.rule
     last = engine.store.last_run(pid, c.qualname)
-    rule_allows = engine.rule_allows(c, person)
+    rule_allows = engine.evaluator.rule_allows(c, person)
     report: dict[str, Any] = {
         "format_version": 1,
         "campaign": c.qualname, "kind": c.kind, "person": person.email, "time": iso(engine.now),
@@ -387,10 +389,10 @@ def explain_person(engine: "Engine", campaign: "CampaignInfo | ast.Ref | str", w
     }
     if report["qualifies"] and c.kind != "executable":
         copy = Engine(engine.program, engine.store.copy_to_memory(), Clock(engine.now))
-        copy.trace = []
+        copy.evaluator.trace = []
         with copy._action("explain", c.qualname):
             copy._start(c, copy.store.person(pid), TokenContext.own(c), (), "explain", check_smart_list=False)
-        report["choices"] = copy.trace
+        report["choices"] = copy.evaluator.trace
         report["activities"] = [a.to_json() for a in copy.store.activities(person=pid)
                                 if a.id > engine.store.last_activity_id()]
         copy.store.close()

@@ -234,21 +234,21 @@ def test_templates_render_as_their_parts_do(nodes, escape, first, seats, which):
         _TPL["e"] = e
     e = _TPL["e"]
     c, x = e.campaign("P/C"), e.campaign("P/X")
-    ctx = {"own": lambda: e.own_context(c), "api": lambda: e.own_context(c, {"Plain": "from api", "Empty": "x"}),
-           "trigger": lambda: e.own_context(c, None, {"name": "Form", "web page": "/w?a=1&b"}),
-           "child": lambda: e.own_context(c).for_child(x, False),
-           "child-parent": lambda: e.own_context(c, None, {"name": "T"}).for_child(x, True)}[which]()
+    ctx = {"own": lambda: e.evaluator.own_context(c), "api": lambda: e.evaluator.own_context(c, {"Plain": "from api", "Empty": "x"}),
+           "trigger": lambda: e.evaluator.own_context(c, None, {"name": "Form", "web page": "/w?a=1&b"}),
+           "child": lambda: e.evaluator.own_context(c).for_child(x, False),
+           "child-parent": lambda: e.evaluator.own_context(c, None, {"name": "T"}).for_child(x, True)}[which]()
     person = e.store.person(e.person_id("a@example.com"))
     person._vals.update({"first name": first, "seats": seats})
     for node in nodes:
-        got = e.render(node, person, ctx, escape=escape)
+        got = e.evaluator.render(node, person, ctx, escape=escape)
         # a template renders as its parts rendered one by one, the escape applied to
         # what tokens render and never to the template's own text
         if isinstance(node, ast.Template):
-            want = "".join(p if isinstance(p, str) else e.render(p, person, ctx, escape=escape)
+            want = "".join(p if isinstance(p, str) else e.evaluator.render(p, person, ctx, escape=escape)
                            for p in node.parts)
             assert got == want, node
-        assert e.render(node, person, ctx, escape=escape) == got   # folded once, the same again
+        assert e.evaluator.render(node, person, ctx, escape=escape) == got   # folded once, the same again
         if escape is None and isinstance(node, ast.TokenRef) and node.default:
             assert got != ""   # `:default=` fills an empty value
     assert isinstance(TokenContext.own(c).env, type(ctx.env))
