@@ -7,7 +7,7 @@ run setup steps — each one SQLite transaction: an exception or an interrupt
 anywhere inside leaves the store (and the clock) as before the action.
 
 Within an action, work is a FIFO queue. A batch selects its people with its
-smart list pushed down to SQL (``Evaluator.sql_for_smart_list``; what SQL
+smart list pushed down to the store (``Evaluator.pushdown``; what SQL
 cannot say is tested in Python) and its qualification rule in the same
 query, and runs them in id order, streamed a chunk at a time: a run changes
 only its own person, so streaming selects exactly what a snapshot taken
@@ -69,6 +69,7 @@ from .evaluate import (
     trigger_tokens,
 )
 from .model import CampaignInfo, ProgramInfo
+from .storage import AllOf, NotQ, Query, RanCampaign
 from .store import Activity, Membership, Person, Store
 from .values import convert, dumps, format_value
 
@@ -581,24 +582,32 @@ class Engine:
                 self.store.enqueue("batch", 0, c.qualname, iso(when), 0, None, {"api": api})
         return result
 
-    def _batch_selection(self, c: CampaignInfo) -> tuple[str | None, list[Any], Callable[[Person], bool] | None] | None:
-        """How to find who the batch reaches now: (SQL condition, its
-        parameters, the predicate of the filters left to Python or None);
-        None when nobody (no filters, or an invalid smart list). ALL logic
-        narrows in SQL and tests the rest in Python; ANY and advanced logic
-        with a filter SQL cannot express stay in Python."""
+    def _batch_selection(self, c: CampaignInfo) -> tuple[Query | None, Callable[[Person], bool] | None] | None:
+        """How to find who the batch reaches now: (the store query, the
+        predicate of the filters left to Python or None); None when nobody
+        (no filters, or an invalid smart list). ALL logic narrows in the
+        store and tests the rest in Python; ANY and advanced logic with a
+        filter the store cannot express stay in Python."""
         sl = c.smart_list
         if sl is None or not sl.filters:
             return None   # a batch without filters runs for nobody (CL502)
         try:
-            where, params, rest = self.evaluator.sql_for_smart_list(sl, c.program)
+            query, rest = self.evaluator.pushdown(sl, c.program)
             if rest and sl.logic == "all":
-                return where, params, self.evaluator.all_of(rest, c.program)
+                return query, self.evaluator.all_of(rest, c.program)
             if rest:
-                return None, [], self.evaluator.smart_list_pred(sl, c.program)
-            return where, params, None
+                return None, self.evaluator.smart_list_pred(sl, c.program)
+            return query, None
         except InvalidSmartList:
             return None
+
+    def _said(self, query: Query | None) -> tuple[str | None, list[Any]]:
+        """A query in the store's own terms (None: everyone)."""
+        if query is None:
+            return None, []
+        said = self.store.where(query)
+        assert said is not None, "pushdown keeps only what the store can say"
+        return said
 
     def _iter_batch_people(self, c: CampaignInfo, where: str | None, params: Sequence[Any],
                            pred: Callable[[Person], bool] | None) -> Iterator[Person]:
@@ -613,7 +622,7 @@ class Engine:
         sel = self._batch_selection(c)
         if sel is None:
             return []
-        return list(self._iter_batch_people(c, *sel))
+        return list(self._iter_batch_people(c, *self._said(sel[0]), sel[1]))
 
     def _batch(self, c: CampaignInfo, api: dict[str, str] | None, result: ActionResult) -> None:
         """Run a batch: its people streamed in id order (a chunk at a time,
@@ -623,7 +632,8 @@ class Engine:
         sel = self._batch_selection(c)
         if sel is None:
             return
-        where, params, pred = sel
+        query, pred = sel
+        where, params = self._said(query)
         progress = self.progress
         total = 0
         if self.max_people is not None or progress is not None:
@@ -633,10 +643,9 @@ class Engine:
                 total = sum(1 for _ in self._iter_batch_people(c, where, params, pred))
             if self.max_people is not None and total > self.max_people:
                 raise RunError(f"{c.qualname} reaches {total} people, more than the limit of {self.max_people}")
-        rule = self._rule_sql(c)
-        if rule is not None:
-            where = rule[0] if where is None else f"({where}) AND {rule[0]}"
-            params = [*params, *rule[1]]
+        rule = self._rule_query(c)
+        if rule is not None:   # the qualification rule in the same query
+            where, params = self._said(rule if query is None else AllOf((query, rule)))
         ctx = self.evaluator.own_context(c, api)
         start = self._start
         n = 0
@@ -712,16 +721,15 @@ class Engine:
             self._token_keys = keys
         return self._token_keys
 
-    def _rule_sql(self, c: CampaignInfo) -> tuple[str, list[Any]] | None:
-        """``rule_allows`` as an SQL condition on ``people`` (None: every time)."""
+    def _rule_query(self, c: CampaignInfo) -> Query | None:
+        """``rule_allows`` as a store query (None: every time)."""
         rule = c.rule
         if rule.rule == "every time":
             return None
-        sql = "NOT EXISTS (SELECT 1 FROM runs r WHERE r.person = people.id AND r.campaign = ?"
         if rule.rule == "once every" and rule.period is not None:
             since = self.clock.now - rule.period.delta + _dt.timedelta(seconds=1)
-            return sql + " AND r.at >= ?)", [c.qualname, iso(since)]
-        return sql + ")", [c.qualname]
+            return NotQ(RanCampaign(c.qualname, iso(since)))
+        return NotQ(RanCampaign(c.qualname))
 
     def request(self, campaign: CampaignInfo | ast.Ref | str, people: Sequence[int | str],
                 tokens: Mapping[str, Any] | None = None, source: str = "api") -> ActionResult:

@@ -22,7 +22,8 @@ Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
   function (``_Source``: ``def _pred(p): return ...``, the constants bound,
   store and clock reads as closures), so evaluating a smart list costs what a
   hand-written function costs. For a batch the whole smart list is pushed
-  down to SQL where SQL can say it (``sql_for_smart_list``: field operators,
+  down to the store where it can say it (``pushdown``: a store-neutral
+  ``storage.Query`` the store turns into SQL: field operators,
   decimals through ``dcmp``, ``in past``/``in future`` fixed at the clock,
   list, program and nested smart list membership, history and ``campaign was
   run`` as indexed subqueries) with exactly the same case and null rules;
@@ -71,9 +72,10 @@ from .clock import Clock, iso
 from .environment import Binding, Environment, Layer
 from .logic import FilterRef, Logic, LogicError, Not, parse_logic
 from .model import CampaignInfo, Model, ProgramInfo
+from .storage import AllOf, AnyOf, FieldTest, HasActivity, InList, InProgram, LogicOf, Query, RanCampaign
 from .store import Person, Store
-from .values import ENCODERS as _ENCODE
-from .values import convert, dumps, format_value, to_json_value
+from .values import convert, date_value, dumps, fold_text, format_value, interval, to_json_value
+from .values import number as _number
 
 # --------------------------------------------------------------------------
 # Control flow of a run
@@ -241,24 +243,6 @@ def url_escape(text: str) -> str:
 
 def json_escape(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)[1:-1]
-
-
-# --------------------------------------------------------------------------
-# Date intervals (docs/language.md, "Dates in filters")
-
-_DAY = _dt.timedelta(days=1)
-_MINUTE = _dt.timedelta(minutes=1)
-
-
-def _interval(field_type: str, value: Any) -> tuple[Any, Any]:
-    """The [lo, hi) a date or date-time literal stands for, in the field's domain."""
-    if field_type == "date":
-        d = value.date() if isinstance(value, _dt.datetime) else value
-        return d, d + _DAY
-    if isinstance(value, _dt.datetime):
-        return value, value + _MINUTE
-    start = _dt.datetime.combine(value, _dt.time())
-    return start, start + _DAY
 
 
 # --------------------------------------------------------------------------
@@ -699,7 +683,7 @@ class Evaluator:
                     return bounds[1] <= v <= bounds[2]
                 return f"{gen.const(window)}({get})"
             try:
-                ivs = [_interval(ftype, _date_value(d)) for d in values]
+                ivs = [interval(ftype, date_value(d)) for d in values]
             except ValueError as exc:
                 raise InvalidSmartList(str(exc)) from None
             if op in ("is", "is not"):
@@ -723,61 +707,64 @@ class Evaluator:
 
     # -- SQL pushdown (a batch's smart list) ---------------------------------------
 
-    def sql_for_smart_list(self, sl: ast.SmartList, here: ProgramInfo | None
-                           ) -> tuple[str | None, list[Any], list[ast.Node]]:
-        """(SQL condition, parameters, filters left for Python). ALL logic
+    def pushdown(self, sl: ast.SmartList, here: ProgramInfo | None) -> tuple[Query | None, list[ast.Node]]:
+        """The store-neutral query for the filters of ``sl`` the store can
+        select by (``storage``), and the filters left for Python. ALL logic
         pushes every filter it can; ANY and advanced logic push all or none.
         The logic is read as ``_compile_smart_list`` reads it: ANY, advanced
         with an expression (even over one filter: ``not 1``), else ALL."""
         filters = list(sl.filters)
-        parts: list[tuple[str, list[Any]] | None] = []
+        where = self.store.where
+        parts: list[Query | None] = []
         for f in filters:
             try:
-                parts.append(self.sql_for_filter(f, here))
+                q = self.pushdown_filter(f, here)
             except InvalidSmartList:
-                parts.append(None)
+                q = None
+            parts.append(q if q is not None and where(q) is not None else None)
         advanced = sl.logic == "advanced" and bool(sl.expression)
         if (sl.logic != "any" and not advanced) or (sl.logic == "any" and len(filters) <= 1):
-            pushed = [p for p in parts if p is not None]
+            pushed = tuple(p for p in parts if p is not None)
             rest = [f for f, p in zip(filters, parts) if p is None]
-            if not pushed:
-                return None, [], rest
-            # cheap tests first (SQLite tests AND terms in order on a scan): a
-            # column, then a Python function (cf, dcmp), then a subquery
-            pushed.sort(key=lambda part: _sql_cost(part[0]))
-            sql = " AND ".join(f"({s})" for s, _ in pushed)
-            params = [x for _, ps in pushed for x in ps]
-            return sql, params, rest
+            return (AllOf(pushed) if pushed else None), rest
         if any(p is None for p in parts):
-            return None, [], filters
+            return None, filters
         if sl.logic == "any":
-            sql = " OR ".join(f"({s})" for s, _ in parts)  # type: ignore[misc]
-            return sql, [x for _, ps in parts for x in ps], []  # type: ignore[misc]
+            return AnyOf(tuple(parts)), []  # type: ignore[arg-type]
         try:
             tree = parse_logic(sl.expression, len(filters))   # type: ignore[arg-type]
         except LogicError:
-            return None, [], filters
-        # parameters must follow the order the placeholders appear in
-        order: list[int] = []
+            return None, filters
+        return LogicOf(tree, tuple(parts)), []  # type: ignore[arg-type]
 
-        def visit(t: Logic) -> str:
-            if isinstance(t, FilterRef):
-                order.append(t.index)
-                return parts[t.index][0]  # type: ignore[index]
-            if isinstance(t, Not):
-                return f"NOT ({visit(t.operand)})"
-            return f"(({visit(t.left)}) {t.op.upper()} ({visit(t.right)}))"
-        sql = visit(tree)
-        return sql, [x for i in order for x in parts[i][1]], []  # type: ignore[index]
+    def selection(self, sl: ast.SmartList, here: ProgramInfo | None) -> tuple[str | None, list[Any], list[ast.Node]]:
+        """``pushdown`` said in the store's language: (condition or None,
+        its parameters, the filters left for Python)."""
+        query, rest = self.pushdown(sl, here)
+        if query is None:
+            return None, [], rest
+        said = self.store.where(query)
+        if said is None:   # pragma: no cover - every part was checked
+            return None, [], list(sl.filters)
+        return said[0], said[1], rest
 
-    def sql_for_filter(self, f: ast.Node, here: ProgramInfo | None) -> tuple[str, list[Any]] | None:
-        """An SQL condition equivalent to the filter, or None when it stays in
-        Python. What is relative to the clock (``in past``, ``in future``,
-        history ``in past N``) is fixed at the clock's time now: a batch
-        selects at one moment. Every rule is the Python filter's, case and
-        nulls included (tests/test_pushdown.py checks the two agree)."""
+    def pushdown_filter(self, f: ast.Node, here: ProgramInfo | None) -> Query | None:
+        """The filter as a store-neutral query (names resolved; what is
+        relative to the clock — ``in past``, ``in future``, history ``in past
+        N`` — fixed at the clock's time now: a batch selects at one moment),
+        or None when it stays in Python. The store must select exactly whom
+        the Python filter selects (tests/test_pushdown.py checks it)."""
         if isinstance(f, ast.HistoryFilter):
-            return self._sql_for_history(f, here)
+            since = None
+            if f.within is not None:
+                try:
+                    since = iso(self.clock.now - f.within.delta)
+                except OverflowError:
+                    return None
+            if f.kind == "campaign was run":
+                return RanCampaign(self.resolve("campaign", f.target, here).qualname, since)
+            type_, asset = self._history_asset(f, here)
+            return HasActivity(type_, asset, since)
         if isinstance(f, ast.SmartListFilter):
             target = self.resolve("smart list", f.smart_list, here)
             if id(target) in self._sql_visiting:
@@ -785,165 +772,26 @@ class Evaluator:
             prog = self.model.program_of_asset("smart list", target)
             self._sql_visiting.add(id(target))
             try:
-                where, params, rest = self.sql_for_smart_list(target, prog)
+                query, rest = self.pushdown(target, prog)
             finally:
                 self._sql_visiting.discard(id(target))
             if rest:
                 return None
-            return (where or "1"), params
+            return query if query is not None else AllOf(())
         if isinstance(f, ast.ListFilter):
-            lkey = self.asset_key("list", f.list, here)
-            neg = "NOT " if f.negated else ""
-            return (f"{neg}EXISTS (SELECT 1 FROM list_members lm WHERE lm.list = ? AND lm.person = people.id)",
-                    [lkey])
+            return InList(self.asset_key("list", f.list, here), f.negated)
         if isinstance(f, ast.ProgramFilter):
             pkey = self.program_key(self.find_program(f.program, here))
-            neg = "NOT " if f.negated else ""
-            if f.status is not None and not f.negated:
-                return ("EXISTS (SELECT 1 FROM program_members pm WHERE pm.program = ? AND "
-                        "pm.person = people.id AND pm.status = ?)", [pkey, f.status])
-            return (f"{neg}EXISTS (SELECT 1 FROM program_members pm WHERE pm.program = ? AND "
-                    "pm.person = people.id)", [pkey])
+            return InProgram(pkey, f.status, f.negated)
         if not isinstance(f, ast.FieldFilter):
             return None
-        key, _name, ftype = self.field_spec(f.field.name)
-        col = self.store.column(key)
-        if col is None:
-            return None
-        c = f'people."{col}"'
-        op = f.op
         if any(isinstance(v, (ast.Template, ast.TokenRef)) for v in f.values):
             return None
-        if op in ("is empty", "is not empty"):
-            if ftype in ("text", "email"):
-                sql = f"({c} IS NULL OR {c} = '')"
-            else:
-                sql = f"{c} IS NULL"
-            return (sql if op == "is empty" else f"NOT {sql}"), []
-        values = [literal_value(v) for v in f.values if not isinstance(v, ast.Duration)]
-        if ftype in ("text", "email"):
-            vals = [_fold_text(v) for v in values]
-            folded = f"coalesce(cf({c}), '')"
-            if op in ("is", "is not"):
-                sql = f"{folded} IN ({', '.join('?' * len(vals))})"
-                return (sql if op == "is" else f"NOT ({sql})"), vals
-            if op in ("contains", "not contains"):
-                sql = " OR ".join(f"instr({folded}, ?) > 0" for _ in vals)
-                return (f"({sql})" if op == "contains" else f"NOT ({sql})"), vals
-            if op in ("starts with", "not starts with"):
-                sql = " OR ".join(f"substr({folded}, 1, length(?)) = ?" for _ in vals)
-                params = [x for v in vals for x in (v, v)]
-                return (f"({sql})" if op == "starts with" else f"NOT ({sql})"), params
-            return None
-        if ftype == "boolean":
-            if op not in ("is", "is not") or not all(isinstance(v, bool) for v in values):
-                return None
-            want = set(values)
-            if want == {True, False}:
-                sql = "1"
-            elif want == {True}:
-                sql = f"coalesce({c}, 0) = 1"
-            else:
-                sql = f"coalesce({c}, 0) = 0"
-            return (sql if op == "is" else f"NOT ({sql})"), []
-        if ftype in ("integer", "score", "decimal"):
-            try:
-                nums = [_number(v) for v in values]
-            except ValueError:
-                return None
-            if ftype == "decimal" or any(not isinstance(n, int) for n in nums):
-                return self._sql_for_decimal(c, op, nums)
-            if op in ("is", "is not"):
-                zero = 0 in nums
-                if op == "is not":   # never matches empty (§12.5)
-                    return f"({c} IS NOT NULL AND {c} NOT IN ({', '.join('?' * len(nums))}))", nums
-                sql = (f"(({c} IS NOT NULL AND {c} IN ({', '.join('?' * len(nums))})) OR "
-                       f"({c} IS NULL AND {1 if zero else 0}))")
-                return sql, nums
-            if op == "between":
-                return f"({c} IS NOT NULL AND {c} BETWEEN ? AND ?)", nums[:2]
-            if op in (">", ">=", "<", "<="):
-                return f"({c} IS NOT NULL AND {c} {op} ?)", nums[:1]
-            return None
-        if ftype in ("date", "datetime"):
-            enc = (lambda x: x.isoformat()) if ftype == "date" else (lambda x: iso(x))
-            if op in ("in past", "in future"):
-                duration = next((v for v in f.values if isinstance(v, ast.Duration)), None)
-                if duration is None:
-                    return None
-                now, delta = self.clock.now, duration.delta
-                try:
-                    if ftype == "date":
-                        lo, hi = ((now - delta).date(), now.date()) if op == "in past" else \
-                            (now.date(), (now + delta).date())
-                    else:
-                        lo, hi = (now - delta, now) if op == "in past" else (now, now + delta)
-                except OverflowError:
-                    return None
-                return f"({c} IS NOT NULL AND {c} >= ? AND {c} <= ?)", [enc(lo), enc(hi)]
-            try:
-                ivs = [_interval(ftype, _date_value(v)) for v in values]
-            except ValueError:
-                return None
-            if op in ("is", "is not"):
-                sql = " OR ".join(f"({c} >= ? AND {c} < ?)" for _ in ivs)
-                params = [enc(x) for iv in ivs for x in iv]
-                sql = f"({c} IS NOT NULL AND ({sql}))"
-                return (sql if op == "is" else f"NOT {sql}"), params
-            if op == "between":
-                return f"({c} IS NOT NULL AND {c} >= ? AND {c} < ?)", [enc(ivs[0][0]), enc(ivs[1][1])]
-            lo, hi = ivs[0]
-            if op == "before":
-                return f"({c} IS NULL OR {c} < ?)", [enc(lo)]
-            if op == "on or before":
-                return f"({c} IS NULL OR {c} < ?)", [enc(hi)]
-            if op == "after":
-                return f"({c} IS NOT NULL AND {c} >= ?)", [enc(hi)]
-            if op == "on or after":
-                return f"({c} IS NOT NULL AND {c} >= ?)", [enc(lo)]
-        return None
-
-    @staticmethod
-    def _sql_for_decimal(c: str, op: str, nums: list[Any]) -> tuple[str, list[Any]] | None:
-        """Number filters compared exactly as ``Decimal`` compares: a decimal
-        column is stored as text, so through ``dcmp(column, 'literal')``."""
-        lits = [str(n) for n in nums]
-        if op in ("is", "is not"):
-            eq = " OR ".join(f"dcmp({c}, ?) = 0" for _ in lits) or "0"
-            if op == "is not":   # never matches empty (§12.5)
-                return f"({c} IS NOT NULL AND NOT ({eq}))", lits
-            sql = f"(({c} IS NOT NULL AND ({eq})) OR ({c} IS NULL AND {1 if 0 in nums else 0}))"
-            return sql, lits
-        if op == "between":
-            return f"({c} IS NOT NULL AND dcmp({c}, ?) >= 0 AND dcmp({c}, ?) <= 0)", lits[:2]
-        if op in (">", ">=", "<", "<="):
-            return f"({c} IS NOT NULL AND dcmp({c}, ?) {op} 0)", lits[:1]
-        return None
-
-    def _sql_for_history(self, f: ast.HistoryFilter, here: ProgramInfo | None) -> tuple[str, list[Any]] | None:
-        """``filled out form``, ``visited web page``, the email filters and
-        ``campaign was run``, ``in past N`` included: a subquery on the
-        activity log or the run history (both indexed by person)."""
-        since = None
-        if f.within is not None:
-            try:
-                since = iso(self.clock.now - f.within.delta)
-            except OverflowError:
-                return None
-        if f.kind == "campaign was run":
-            target = self.resolve("campaign", f.target, here)
-            sql = "EXISTS (SELECT 1 FROM runs r WHERE r.person = people.id AND r.campaign = ?"
-            params: list[Any] = [target.qualname]
-            col = "r.at"
-        else:
-            type_, asset = self._history_asset(f, here)
-            sql = "EXISTS (SELECT 1 FROM activities a WHERE a.person = people.id AND a.type = ? AND a.asset = ?"
-            params = [type_, asset]
-            col = "a.at"
-        if since is not None:
-            sql += f" AND {col} >= ?"
-            params.append(since)
-        return sql + ")", params
+        key, _name, ftype = self.field_spec(f.field.name)
+        duration = next((v for v in f.values if isinstance(v, ast.Duration)), None)
+        values = tuple(literal_value(v) for v in f.values if not isinstance(v, ast.Duration))
+        return FieldTest(key, ftype, f.op, values, self.clock.now if duration is not None else None,
+                         duration.delta if duration is not None else None)
 
     # -- qualification -------------------------------------------------------------
 
@@ -1151,11 +999,8 @@ class Evaluator:
         if hit is not None:
             return hit
         store, clock = self.store, self.clock
-        col = store.columns.get(key)
-        stype = store.field_types.get(key)
-        generic = key == "email address" or col is None or stype is None
-        enc = _ENCODE.get(stype or "text", str)
-        update, set_field, add = store.update_field, store.set_field, store.add_activity_json
+        write = store.field_writer(key)   # None: the email address, or no column (set_field)
+        set_field, add = store.set_field, store.add_activity_json
         attrs = dumps({"field": name, "reason": reason} if reason else {"field": name})
         listens = self.host.listens("data value changes")
         emit = self.host.emit
@@ -1165,10 +1010,10 @@ class Evaluator:
             if old == value and type(old) is type(value):
                 return False
             try:
-                if generic:
+                if write is None:
                     set_field(person.id, key, value)
                 else:
-                    update(person.id, col, None if value is None else enc(value))
+                    write(person.id, value)
             except Exception as exc:   # a value SQLite cannot hold; a taken email address
                 raise StepError(str(exc)) from None
             person._vals[key] = value
@@ -1302,11 +1147,8 @@ class Evaluator:
         elif not isinstance(node, (ast.TokenRef, ast.Template)):
             raise StepError(f"{literal_text(node)!r} is not a score change (+N, -N, =N)")
         store, clock, bind = self.store, self.clock, self.bind
-        col = store.columns.get(key)
-        stype = store.field_types.get(key)
-        generic = key == "email address" or col is None or stype is None
-        enc = _ENCODE.get(stype or "text", str)
-        update, set_field, add = store.update_field, store.set_field, store.add_activity_json
+        write = store.field_writer(key)   # None: the email address, or no column (set_field)
+        set_field, add = store.set_field, store.add_activity_json
         listens = self.host.listens("score is changed")
         emit = self.host.emit
         what = node.text if isinstance(node, ast.TokenRef) else literal_text(node)
@@ -1339,10 +1181,10 @@ class Evaluator:
                 raise StepError(f"{name} would become {str(new)[:30]}, more than a score holds (19 digits)")
             changed = new != old
             if changed:
-                if generic:
+                if write is None:
                     set_field(person.id, key, new)
                 else:
-                    update(person.id, col, enc(new))
+                    write(person.id, new)
                 person._vals[key] = new
             attrs = attrs_of.get((op, amount))
             if attrs is None:
@@ -1744,15 +1586,6 @@ class _Source:
         return pred
 
 
-def _sql_cost(sql: str) -> int:
-    """How dear an SQL condition is to test on one row, roughly (for ordering)."""
-    if "EXISTS" in sql:
-        return 2
-    if "cf(" in sql or "dcmp(" in sql:
-        return 1
-    return 0
-
-
 def _logic_source(tree: Logic, parts: Sequence[str]) -> str:
     """Advanced smart list logic as a Python expression (``and``, ``or``
     and ``not`` short-circuit as Python's do)."""
@@ -1855,23 +1688,10 @@ def _nobody(p: Person) -> bool:
 
 
 def _fold_text(v: Any) -> str:
-    if isinstance(v, str):
-        return v.casefold()
-    if v is None:
-        return ""
-    raise InvalidSmartList(f"{v!r} is not text")
-
-
-def _number(v: Any) -> Any:
-    if isinstance(v, bool) or not isinstance(v, (int, Decimal)):
-        raise ValueError(f"{v!r} is not a number")
-    return v
-
-
-def _date_value(v: Any) -> Any:
-    if isinstance(v, (_dt.date, _dt.datetime)):
-        return v
-    raise ValueError(f"{v!r} is not a date")
+    try:
+        return fold_text(v)
+    except ValueError as exc:
+        raise InvalidSmartList(str(exc)) from None
 
 
 _CMP: dict[str, Callable[[Any, Any], bool]] = {

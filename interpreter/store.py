@@ -61,7 +61,11 @@ a new reader of these tables must flush first too. ``iter_people`` streams
 people a chunk at a time, and ``columns_for`` lets a caller read only the
 columns it needs: a ``Person`` reads the rest of its row when asked.
 
-Imports ``errors`` and ``values`` (the conversions of field values) only.
+Implements ``storage.StoreProtocol``: ``where`` says a store-neutral
+``storage.Query`` (a batch's smart list, a qualification rule) in SQL, so
+the evaluator and the engine build no SQL on these tables.
+
+Imports ``errors``, ``clock``, ``logic``, ``storage`` and ``values`` only.
 """
 
 from __future__ import annotations
@@ -76,9 +80,13 @@ from typing import Any, Iterator, Literal, Mapping, Sequence
 
 from attrs import frozen
 
+from .clock import iso
 from .errors import StoreError
+from .logic import FilterRef, Logic
+from .logic import Not as LogicNot
 from .stdlib.types import TYPES
-from .values import INT_LIMIT, decode, dumps, encode
+from .storage import AllOf, AnyOf, FieldTest, HasActivity, InList, InProgram, LogicOf, NotQ, Query, RanCampaign
+from .values import ENCODERS, INT_LIMIT, date_value, decode, dumps, encode, fold_text, interval, number
 
 SCHEMA_VERSION = 1
 
@@ -880,6 +888,95 @@ class Store:
         if len(rows) >= 4096:
             self.flush()
 
+    # -- queries (``storage``) ------------------------------------------------
+
+    def where(self, query: Query) -> tuple[str, list[Any]] | None:
+        """A store-neutral query as an SQL condition on ``people`` and its
+        parameters, or None when SQL here cannot say it (a field without a
+        column, a value of the wrong type): the caller tests it in Python."""
+        if isinstance(query, FieldTest):
+            col = self.columns.get(query.key)
+            if col is None:
+                return None
+            try:
+                return _field_sql(col, query)
+            except ValueError:
+                return None
+        if isinstance(query, InList):
+            neg = "NOT " if query.negated else ""
+            return (f"{neg}EXISTS (SELECT 1 FROM list_members lm WHERE lm.list = ? AND lm.person = people.id)",
+                    [query.list])
+        if isinstance(query, InProgram):
+            if query.status is not None and not query.negated:
+                return ("EXISTS (SELECT 1 FROM program_members pm WHERE pm.program = ? AND "
+                        "pm.person = people.id AND pm.status = ?)", [query.program, query.status])
+            neg = "NOT " if query.negated else ""
+            return (f"{neg}EXISTS (SELECT 1 FROM program_members pm WHERE pm.program = ? AND "
+                    "pm.person = people.id)", [query.program])
+        if isinstance(query, (HasActivity, RanCampaign)):
+            if isinstance(query, RanCampaign):
+                sql = "EXISTS (SELECT 1 FROM runs r WHERE r.person = people.id AND r.campaign = ?"
+                params: list[Any] = [query.campaign]
+                col = "r.at"
+            else:
+                sql = "EXISTS (SELECT 1 FROM activities a WHERE a.person = people.id AND a.type = ? AND a.asset = ?"
+                params = [query.type, query.asset]
+                col = "a.at"
+            if query.since is not None:
+                sql += f" AND {col} >= ?"
+                params.append(query.since)
+            return sql + ")", params
+        if isinstance(query, NotQ):
+            inner = self.where(query.part)
+            return None if inner is None else (f"NOT ({inner[0]})", inner[1])
+        if isinstance(query, (AllOf, AnyOf)):
+            parts = []
+            for part in query.parts:
+                said = self.where(part)
+                if said is None:
+                    return None
+                parts.append(said)
+            if not parts:
+                return ("1", []) if isinstance(query, AllOf) else ("0", [])
+            if isinstance(query, AllOf):
+                # cheap tests first (SQLite tests AND terms in order on a scan): a
+                # column, then a Python function (cf, dcmp), then a subquery
+                parts.sort(key=lambda part: _sql_cost(part[0]))
+            joiner = " AND " if isinstance(query, AllOf) else " OR "
+            return joiner.join(f"({s})" for s, _ in parts), [x for _, ps in parts for x in ps]
+        if isinstance(query, LogicOf):
+            said_parts = [self.where(part) for part in query.parts]
+            if any(s is None for s in said_parts):
+                return None
+            order: list[int] = []   # parameters follow the order the placeholders appear in
+
+            def visit(node: Logic) -> str:
+                if isinstance(node, FilterRef):
+                    order.append(node.index)
+                    return said_parts[node.index][0]  # type: ignore[index]
+                if isinstance(node, LogicNot):
+                    return f"NOT ({visit(node.operand)})"
+                return f"(({visit(node.left)}) {node.op.upper()} ({visit(node.right)}))"
+            sql = visit(query.tree)
+            return sql, [x for i in order for x in said_parts[i][1]]  # type: ignore[index]
+        return None
+
+    def field_writer(self, key: str) -> Any:
+        """``write(pid, value)`` for a field other than the email address,
+        its value encoded once here and buffered (``update_field``); None for
+        the email address or a field the store has no column for (use
+        ``set_field``)."""
+        col = self.columns.get(key)
+        stype = self.field_types.get(key)
+        if key == "email address" or col is None or stype is None:
+            return None
+        enc = ENCODERS.get(stype, str)
+        update = self.update_field
+
+        def write(pid: int, value: Any) -> None:
+            update(pid, col, None if value is None else enc(value))
+        return write
+
     def set_fields(self, pid: int, values: Mapping[str, Any]) -> None:
         for key, value in values.items():
             self.set_field(pid, key, value)
@@ -1249,3 +1346,127 @@ class Store:
         for table in ("people", "list_members", "program_members", "activities", "runs", "queue"):
             out[table] = self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         return out
+
+
+# --------------------------------------------------------------------------
+# Queries (``storage``): a batch's smart list in SQL
+
+
+def _sql_cost(sql: str) -> int:
+    """How dear an SQL condition is to test on one row, roughly (for ordering)."""
+    if "EXISTS" in sql:
+        return 2
+    if "cf(" in sql or "dcmp(" in sql:
+        return 1
+    return 0
+
+
+def _field_sql(col: str, q: FieldTest) -> tuple[str, list[Any]] | None:
+    """A field test as SQL on ``people``: every rule is the Python filter's,
+    case and nulls included."""
+    c = f'people."{col}"'
+    op, ftype = q.op, q.ftype
+    if op in ("is empty", "is not empty"):
+        if ftype in ("text", "email"):
+            sql = f"({c} IS NULL OR {c} = '')"
+        else:
+            sql = f"{c} IS NULL"
+        return (sql if op == "is empty" else f"NOT {sql}"), []
+    values = list(q.values)
+    if ftype in ("text", "email"):
+        vals = [fold_text(v) for v in values]
+        folded = f"coalesce(cf({c}), '')"
+        if op in ("is", "is not"):
+            sql = f"{folded} IN ({', '.join('?' * len(vals))})"
+            return (sql if op == "is" else f"NOT ({sql})"), vals
+        if op in ("contains", "not contains"):
+            sql = " OR ".join(f"instr({folded}, ?) > 0" for _ in vals)
+            return (f"({sql})" if op == "contains" else f"NOT ({sql})"), vals
+        if op in ("starts with", "not starts with"):
+            sql = " OR ".join(f"substr({folded}, 1, length(?)) = ?" for _ in vals)
+            params = [x for v in vals for x in (v, v)]
+            return (f"({sql})" if op == "starts with" else f"NOT ({sql})"), params
+        return None
+    if ftype == "boolean":
+        if op not in ("is", "is not") or not all(isinstance(v, bool) for v in values):
+            return None
+        want = set(values)
+        if want == {True, False}:
+            sql = "1"
+        elif want == {True}:
+            sql = f"coalesce({c}, 0) = 1"
+        else:
+            sql = f"coalesce({c}, 0) = 0"
+        return (sql if op == "is" else f"NOT ({sql})"), []
+    if ftype in ("integer", "score", "decimal"):
+        try:
+            nums = [number(v) for v in values]
+        except ValueError:
+            return None
+        if ftype == "decimal" or any(not isinstance(n, int) for n in nums):
+            return _sql_for_decimal(c, op, nums)
+        if op in ("is", "is not"):
+            zero = 0 in nums
+            if op == "is not":   # never matches empty (§12.5)
+                return f"({c} IS NOT NULL AND {c} NOT IN ({', '.join('?' * len(nums))}))", nums
+            sql = (f"(({c} IS NOT NULL AND {c} IN ({', '.join('?' * len(nums))})) OR "
+                   f"({c} IS NULL AND {1 if zero else 0}))")
+            return sql, nums
+        if op == "between":
+            return f"({c} IS NOT NULL AND {c} BETWEEN ? AND ?)", nums[:2]
+        if op in (">", ">=", "<", "<="):
+            return f"({c} IS NOT NULL AND {c} {op} ?)", nums[:1]
+        return None
+    if ftype in ("date", "datetime"):
+        enc = (lambda x: x.isoformat()) if ftype == "date" else (lambda x: iso(x))
+        if op in ("in past", "in future"):
+            if q.within is None or q.now is None:
+                return None
+            now, delta = q.now, q.within
+            try:
+                if ftype == "date":
+                    lo, hi = ((now - delta).date(), now.date()) if op == "in past" else \
+                        (now.date(), (now + delta).date())
+                else:
+                    lo, hi = (now - delta, now) if op == "in past" else (now, now + delta)
+            except OverflowError:
+                return None
+            return f"({c} IS NOT NULL AND {c} >= ? AND {c} <= ?)", [enc(lo), enc(hi)]
+        try:
+            ivs = [interval(ftype, date_value(v)) for v in values]
+        except ValueError:
+            return None
+        if op in ("is", "is not"):
+            sql = " OR ".join(f"({c} >= ? AND {c} < ?)" for _ in ivs)
+            params = [enc(x) for iv in ivs for x in iv]
+            sql = f"({c} IS NOT NULL AND ({sql}))"
+            return (sql if op == "is" else f"NOT {sql}"), params
+        if op == "between":
+            return f"({c} IS NOT NULL AND {c} >= ? AND {c} < ?)", [enc(ivs[0][0]), enc(ivs[1][1])]
+        lo, hi = ivs[0]
+        if op == "before":
+            return f"({c} IS NULL OR {c} < ?)", [enc(lo)]
+        if op == "on or before":
+            return f"({c} IS NULL OR {c} < ?)", [enc(hi)]
+        if op == "after":
+            return f"({c} IS NOT NULL AND {c} >= ?)", [enc(hi)]
+        if op == "on or after":
+            return f"({c} IS NOT NULL AND {c} >= ?)", [enc(lo)]
+    return None
+
+
+def _sql_for_decimal(c: str, op: str, nums: list[Any]) -> tuple[str, list[Any]] | None:
+    """Number filters compared exactly as ``Decimal`` compares: a decimal
+    column is stored as text, so through ``dcmp(column, 'literal')``."""
+    lits = [str(n) for n in nums]
+    if op in ("is", "is not"):
+        eq = " OR ".join(f"dcmp({c}, ?) = 0" for _ in lits) or "0"
+        if op == "is not":   # never matches empty (§12.5)
+            return f"({c} IS NOT NULL AND NOT ({eq}))", lits
+        sql = f"(({c} IS NOT NULL AND ({eq})) OR ({c} IS NULL AND {1 if 0 in nums else 0}))"
+        return sql, lits
+    if op == "between":
+        return f"({c} IS NOT NULL AND dcmp({c}, ?) >= 0 AND dcmp({c}, ?) <= 0)", lits[:2]
+    if op in (">", ">=", "<", "<="):
+        return f"({c} IS NOT NULL AND dcmp({c}, ?) {op} 0)", lits[:1]
+    return None

@@ -199,3 +199,46 @@ def format_value(value: Any) -> str:
     if isinstance(value, _dt.date):
         return value.isoformat()
     return str(value)
+
+
+# --------------------------------------------------------------------------
+# Literals in filters (docs/language.md, "Filters"): what the Python
+# predicate and a store's query both compare with
+
+
+_DAY = _dt.timedelta(days=1)
+_MINUTE = _dt.timedelta(minutes=1)
+
+
+def interval(field_type: str, value: Any) -> tuple[Any, Any]:
+    """The [lo, hi) a date or date-time literal stands for, in the field's domain."""
+    if field_type == "date":
+        d = value.date() if isinstance(value, _dt.datetime) else value
+        return d, d + _DAY
+    if isinstance(value, _dt.datetime):
+        return value, value + _MINUTE
+    start = _dt.datetime.combine(value, _dt.time())
+    return start, start + _DAY
+
+
+def fold_text(v: Any) -> str:
+    """A text literal as filters compare it (case-folded; None is empty); ``ValueError`` if not text."""
+    if isinstance(v, str):
+        return v.casefold()
+    if v is None:
+        return ""
+    raise ValueError(f"{v!r} is not text")
+
+
+def number(v: Any) -> Any:
+    """A number literal (not a boolean); ``ValueError`` otherwise."""
+    if isinstance(v, bool) or not isinstance(v, (int, Decimal)):
+        raise ValueError(f"{v!r} is not a number")
+    return v
+
+
+def date_value(v: Any) -> Any:
+    """A date or date-time literal; ``ValueError`` otherwise."""
+    if isinstance(v, (_dt.date, _dt.datetime)):
+        return v
+    raise ValueError(f"{v!r} is not a date")
