@@ -86,6 +86,10 @@ same):
   loop within one action.
 * **Clone cycles** (a campaign cloning itself, directly or not) are CL206.
 
+Why one module of this size: it is one pass, the named checks in their
+order, each a function owning one family of codes over the same shared
+context (``Context``); splitting them would spread one pass's state.
+
 Imports ``source``, ``errors``, ``ast``, ``loader``, ``model``, ``graph``,
 ``environment`` and the ``stdlib`` vocabulary; nothing to its right
 (evaluate, engine, cli).

@@ -34,6 +34,10 @@ Choices where the spec is silent (docs/language.md, "The engine"):
   person starts no more runs in this action. ``max_steps`` and ``cancel()``
   stop the whole action with ``RunError`` (rolled back).
 
+Why one module of this size: it is the engine's actions and the one queue
+they share (batches, requests, events, advancing the clock, runs and their
+limits); the evaluator, the store and the data files are modules of their own.
+
 Imports ``ast``, ``check`` (``CheckedProgram``), ``clock``, ``environment``,
 ``errors``, ``evaluate``, ``model``, ``store``, ``values``; never ``datafiles``,
 ``explain`` or ``runner`` (they import it).

@@ -54,7 +54,13 @@ Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
   a function of the person for lead and member tokens; contexts are shared
   wherever they would be equal (``own_context``, ``TokenContext.for_child``).
 
-Imports ``ast``, ``environment``, ``model``, ``store``, ``clock``, ``errors``.
+Why one module of this size: it is one evaluator, whose filters, step
+compilers and token binding share its caches (compiled predicates, flows,
+folded templates, writers) and its host; the store's SQL is ``store.py``'s,
+the logic parser ``logic.py``'s, value conversions ``values.py``'s.
+
+Imports ``ast``, ``clock``, ``environment``, ``logic``, ``model``, ``storage``,
+``store`` (the ``Person`` record) and ``values``; never ``engine``.
 """
 
 from __future__ import annotations

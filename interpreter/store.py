@@ -65,6 +65,10 @@ Implements ``storage.StoreProtocol``: ``where`` says a store-neutral
 ``storage.Query`` (a batch's smart list, a qualification rule) in SQL, so
 the evaluator and the engine build no SQL on these tables.
 
+Why one module of this size: it is one SQLite layout and the buffers that
+make its writes bulk; every method reads or writes those tables, and no
+other module does.
+
 Imports ``errors``, ``clock``, ``logic``, ``storage`` and ``values`` only.
 """
 
