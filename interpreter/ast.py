@@ -432,6 +432,15 @@ class InterestingMoment(Node):
 
 
 @frozen
+class ChangeLeadPartition(Node):
+    """``change lead partition to "Partner Leads"`` (Marketo's Change Lead
+    Partition: the person's ``Lead Partition`` field)."""
+
+    partition: str
+    span: Span | None = _span()
+
+
+@frozen
 class DeletePerson(Node):
     """``delete person``."""
 

@@ -90,7 +90,7 @@ Why one module of this size: it is one pass, the named checks in their
 order, each a function owning one family of codes over the same shared
 context (``Context``); splitting them would spread one pass's state.
 
-Imports ``source``, ``errors``, ``ast``, ``loader``, ``model``, ``graph``,
+Imports ``source``, ``errors``, ``ast``, ``loader``, ``logic``, ``model``, ``graph``,
 ``environment`` and the ``stdlib`` vocabulary; nothing to its right
 (evaluate, engine, cli).
 """
@@ -113,19 +113,20 @@ from .loader import Loaded
 from .logic import LogicError, parse_logic
 from .model import DEFAULT_WORKSPACE, CampaignInfo, Model, ProgramInfo, Resolution, build_model
 from .source import SourceFile, Span
+from .stdlib import steps as _steps
 from .stdlib.filters import OPS_BY_TYPE
 from .stdlib.types import TYPES
+from .stdlib.vocabulary import Alt, Opt, Slot
 
 #: The named checks, in the order they run, with the codes each owns.
 #: the named checks, in order: ``CHECKS`` at the end of the module (title, function, codes it owns)
 
-#: §8: the activity types the engine records (``expect activity "..."``)
-ACTIVITY_TYPES = (
-    "Change Data Value", "Change Score", "Send Email", "Send Alert", "Add to List",
-    "Remove from List", "Change Program Status", "Change Program Member Data",
-    "Interesting Moment", "Delete Person", "Call Webhook", "Request Campaign",
-    "Executed Campaign", "Remove from Flow", "Fill Out Form", "Visit Web Page",
-    "Open Email", "Click Email", "New Person", "Campaign is Requested", "Wait", "Error",
+#: §8: the activity types the engine records (``expect activity "..."``): each
+#: flow step's (its vocabulary entry says which), then those of events and runs
+ACTIVITY_TYPES: tuple[str, ...] = tuple(
+    p.activity for p in _steps.STEPS if p.activity is not None and p.activity != "Wait") + (
+    "Fill Out Form", "Visit Web Page", "Open Email", "Click Email", "New Person", "Campaign is Requested",
+    "Wait", "Error",
 )
 
 #: §7: the attributes of the campaign, program and system tokens
@@ -425,13 +426,24 @@ class Facts:
         self.uses: list[tuple[ast.TokenRef, str, list[Related]]] = []   # set by the names pass
 
 
-#: where a step's values (the only places tokens stand) are
+def _value_slots(pattern: tuple[Any, ...]) -> tuple[str, ...]:
+    """The names of a step entry's ``value`` and ``values`` slots, in order."""
+    out: list[str] = []
+    for item in pattern:
+        if isinstance(item, Slot) and item.kind in ("value", "values"):
+            out.append(item.name)
+        elif isinstance(item, Opt):
+            out += _value_slots(item.items)
+        elif isinstance(item, Alt):
+            for option in item.options:
+                out += _value_slots(option)
+    return tuple(out)
+
+
+#: where a step's values (the only places tokens stand) are: its vocabulary entry's value slots
 _STEP_VALUES: dict[type, tuple[str, ...]] = {
-    ast.ChangeDataValue: ("value",), ast.ChangeScore: ("change",), ast.SendAlert: ("recipients",),
-    ast.ChangeMemberData: ("value",), ast.InterestingMoment: ("description",), ast.Wait: ("until",),
-}
-_NO_VALUES = (ast.SendEmail, ast.AddToList, ast.RemoveFromList, ast.ChangeProgramStatus, ast.DeletePerson,
-              ast.CallWebhook, ast.RequestCampaign, ast.ExecuteCampaign, ast.RemoveFromFlow)
+    p.node: _value_slots(p.pattern) for p in _steps.STEPS if _value_slots(p.pattern)}
+_NO_VALUES = tuple(p.node for p in _steps.STEPS if not _value_slots(p.pattern))
 
 
 def _tokens_of(node: ast.Node) -> tuple[ast.TokenRef, ...]:

@@ -1288,6 +1288,32 @@ class Evaluator:
             log(run, "Change Program Member Data", attrs, pkey, old, value)
         return change_member_data
 
+    def _compile_change_lead_partition(self, step: ast.ChangeLeadPartition, here: ProgramInfo | None) -> Callable:
+        """Marketo's Change Lead Partition: the person's ``Lead Partition``
+        field (docs/language.md, "Lead partitions"); an activity when it
+        moved; no trigger event (Marketo's Data Value Changes does not see it)."""
+        key, name, _ftype = self.field_spec("Lead Partition")
+        partition = step.partition
+        store, clock = self.store, self.clock
+        write = store.field_writer(key)
+        add = store.add_activity_json
+        attrs = dumps({"partition": partition})
+        new_json = dumps(partition)
+
+        def change_lead_partition(run: Run) -> None:
+            person = run.person
+            old = person.get(key)
+            if old == partition:
+                return   # already in that partition: nothing moves
+            if write is None:
+                store.set_field(person.id, key, partition)
+            else:
+                write(person.id, partition)
+            person._vals[key] = partition
+            add(person.id, "Change Lead Partition", run.frames[-1].key, run.id, clock.iso, attrs, key,
+                None if old is None else dumps(old), new_json)
+        return change_lead_partition
+
     def _compile_delete_person(self, step: ast.DeletePerson, here: ProgramInfo | None) -> Callable:
         store, log = self.store, self.log
 
@@ -1551,6 +1577,7 @@ _STEP_COMPILERS: dict[type, Callable[[Evaluator, Any, Any], Callable[[Run], None
     ast.ChangeMemberData: Evaluator._compile_change_member_data,
     ast.InterestingMoment: Evaluator._compile_interesting_moment,
     ast.DeletePerson: Evaluator._compile_delete_person,
+    ast.ChangeLeadPartition: Evaluator._compile_change_lead_partition,
     ast.CallWebhook: Evaluator._compile_call_webhook,
     ast.RequestCampaign: Evaluator._compile_request_campaign,
     ast.ExecuteCampaign: Evaluator._compile_execute_campaign,

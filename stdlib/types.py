@@ -74,6 +74,7 @@ STANDARD_FIELDS: dict[str, str] = {
     "Phone Number": "text",
     "Lead Score": "score",
     "Lead Status": "text",
+    "Lead Partition": "text",
     "Lead Source": "text",
     "Person Source": "text",
     "Lead Owner Email Address": "email",

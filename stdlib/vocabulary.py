@@ -78,6 +78,8 @@ class Phrase:
     node: Any = None   # the AST class the phrase builds (None: a marker phrase)
     fixed: dict[str, Any] = field(factory=dict)
     usage: str = ""
+    #: the activity type a step logs (``expect activity``, the activity log)
+    activity: str | None = None
 
     word_list: tuple[str, ...] = field(init=False, eq=False, repr=False)
 
