@@ -114,7 +114,8 @@ from .logic import LogicError, parse_logic
 from .model import DEFAULT_WORKSPACE, CampaignInfo, Model, ProgramInfo, Resolution, build_model
 from .source import SourceFile, Span
 from .stdlib import steps as _steps
-from .stdlib.filters import OPS_BY_TYPE
+from .stdlib.filters import FILTERS, OPS_BY_TYPE
+from .stdlib.triggers import TRIGGERS
 from .stdlib.types import TYPES
 from .stdlib.vocabulary import Alt, Opt, Slot
 
@@ -137,14 +138,9 @@ TOKEN_ATTRIBUTES = {
 }
 
 #: history filters and triggers -> the kind of asset they name (None: free text)
-HISTORY_TARGETS = {
-    "filled out form": "form", "visited web page": None, "was sent email": "email",
-    "opened email": "email", "clicked link in email": "email", "campaign was run": "campaign",
-}
-TRIGGER_TARGETS = {
-    "fills out form": "form", "visits web page": None, "opens email": "email",
-    "clicks link in email": "email", "added to list": "list", "removed from list": "list",
-}
+#: what the name of a history filter or a trigger must resolve to: their vocabulary entries say
+HISTORY_TARGETS: dict[str, str | None] = {p.words: p.target for p in FILTERS if p.node is ast.HistoryFilter}
+TRIGGER_TARGETS: dict[str, str | None] = {p.words: p.target for p in TRIGGERS}
 
 _NEEDS = {name: t.needs for name, t in TYPES.items()}
 

@@ -73,6 +73,7 @@ from .evaluate import (
     trigger_tokens,
 )
 from .model import CampaignInfo, ProgramInfo
+from .stdlib.triggers import TRIGGERS
 from .storage import AllOf, NotQ, Query, RanCampaign
 from .store import Activity, Membership, Person, Store
 from .values import convert, dumps, format_value
@@ -94,11 +95,7 @@ _INDEX_DECIDES = frozenset({"fills out form", "opens email", "clicks link in ema
                             "added to list", "removed from list"})
 
 #: trigger kind -> the event key whose value picks the triggers that can match (Engine._trigger_index)
-_EVENT_KEY = {
-    "fills out form": "asset", "opens email": "asset", "clicks link in email": "asset",
-    "visits web page": "asset", "data value changes": "field", "score is changed": "field",
-    "added to list": "list", "removed from list": "list", "program status is changed": "program",
-}
+_EVENT_KEY: dict[str, str] = {p.words: p.event_key for p in TRIGGERS if p.event_key is not None}
 MAX_API_TOKENS = 100
 
 Handler = Callable[[Any], tuple[int, Any]]

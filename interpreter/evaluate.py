@@ -78,6 +78,8 @@ from .clock import Clock, iso
 from .environment import Binding, Environment, Layer
 from .logic import FilterRef, Logic, LogicError, Not, parse_logic
 from .model import CampaignInfo, Model, ProgramInfo
+from .stdlib.filters import BY_WORDS as FILTERS_BY_WORDS
+from .stdlib.triggers import TRIGGERS
 from .storage import AllOf, AnyOf, FieldTest, HasActivity, InList, InProgram, LogicOf, Query, RanCampaign
 from .store import Person, Store
 from .values import convert, date_value, dumps, fold_text, format_value, interval, to_json_value
@@ -114,14 +116,8 @@ class InvalidSmartList(Exception):
 # Token contexts
 
 
-TRIGGER_TITLES = {
-    "fills out form": "Fills Out Form", "visits web page": "Visits Web Page",
-    "opens email": "Opens Email", "clicks link in email": "Clicks Link in Email",
-    "data value changes": "Data Value Changes", "score is changed": "Score is Changed",
-    "added to list": "Added to List", "removed from list": "Removed from List",
-    "program status is changed": "Program Status is Changed",
-    "person is created": "Person is Created", "campaign is requested": "Campaign is Requested",
-}
+#: trigger kind -> its title ({{trigger.Trigger Name}}): the vocabulary entry's
+TRIGGER_TITLES: dict[str, str] = {p.words: p.title or p.words for p in TRIGGERS}
 
 
 class TokenContext:
@@ -592,15 +588,10 @@ class Evaluator:
 
     def _history_asset(self, f: ast.HistoryFilter, here: ProgramInfo | None) -> tuple[str, str]:
         """(activity type, asset key) a history filter looks for."""
-        if f.kind == "visited web page":
-            return "Visit Web Page", f.target.name
-        kind, type_ = {
-            "filled out form": ("form", "Fill Out Form"),
-            "was sent email": ("email", "Send Email"),
-            "opened email": ("email", "Open Email"),
-            "clicked link in email": ("email", "Click Email"),
-        }[f.kind]
-        return type_, self.asset_key(kind, f.target, here)
+        entry = FILTERS_BY_WORDS[f.kind]   # its vocabulary entry: the activity and the asset kind
+        if entry.target is None:            # a web page is named by its address
+            return entry.activity, f.target.name
+        return entry.activity, self.asset_key(entry.target, f.target, here)
 
     def _field_filter_source(self, f: ast.FieldFilter, gen: "_Source") -> str:
         """A field filter as an expression; the rules are the module

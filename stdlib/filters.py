@@ -37,9 +37,10 @@ OPS_BY_TYPE: dict[str, tuple[str, ...]] = {name: t.operators for name, t in TYPE
 _PAST = Opt(("in past", Slot("within", "duration")))
 
 
-def _history(words: str, usage: str) -> Phrase:
+def _history(words: str, usage: str, target: str | None = None, activity: str | None = None) -> Phrase:
+    """A history filter: ``target`` the asset kind it names, ``activity`` the activity it looks for."""
     return Phrase(words, (Slot("target", "ref"), _PAST), ast.HistoryFilter,
-                  fixed={"kind": words}, usage=usage)
+                  fixed={"kind": words}, usage=usage, target=target, activity=activity)
 
 
 FILTERS: tuple[Phrase, ...] = (
@@ -54,12 +55,12 @@ FILTERS: tuple[Phrase, ...] = (
            ast.ProgramFilter, usage='member of program "Webinar" status is "Attended"'),
     Phrase("not member of program", (Slot("program", "name"),), ast.ProgramFilter,
            fixed={"negated": True}, usage='not member of program "Webinar"'),
-    _history("filled out form", 'filled out form "Contact Us" in past 30 days'),
-    _history("visited web page", 'visited web page "/pricing" in past 7 days'),
-    _history("was sent email", 'was sent email "Invite"'),
-    _history("opened email", 'opened email "Invite"'),
-    _history("clicked link in email", 'clicked link in email "Invite"'),
-    _history("campaign was run", 'campaign was run "Ops"."Route Lead"'),
+    _history("filled out form", 'filled out form "Contact Us" in past 30 days', "form", "Fill Out Form"),
+    _history("visited web page", 'visited web page "/pricing" in past 7 days', None, "Visit Web Page"),
+    _history("was sent email", 'was sent email "Invite"', "email", "Send Email"),
+    _history("opened email", 'opened email "Invite"', "email", "Open Email"),
+    _history("clicked link in email", 'clicked link in email "Invite"', "email", "Click Email"),
+    _history("campaign was run", 'campaign was run "Ops"."Route Lead"', "campaign"),
 )
 
 BY_WORDS: dict[str, Phrase] = {p.words: p for p in FILTERS}

@@ -80,6 +80,12 @@ class Phrase:
     usage: str = ""
     #: the activity type a step logs (``expect activity``, the activity log)
     activity: str | None = None
+    #: the asset kind a trigger's or history filter's name must resolve to (form, email, list...)
+    target: str | None = None
+    #: a trigger's title (``{{trigger.Trigger Name}}``)
+    title: str | None = None
+    #: a trigger's event key: the event value the engine indexes its campaigns by
+    event_key: str | None = None
 
     word_list: tuple[str, ...] = field(init=False, eq=False, repr=False)
 
