@@ -914,5 +914,233 @@ def activities(db: str, people: tuple[str, ...], types: tuple[str, ...], campaig
     store.close()
 
 
+# --- Marketo: import, drift, replay (docs/marketo.md) -------------------------
+
+
+def _marketo_source(from_dir: str | None, url: str | None, client_id: str | None,
+                    client_secret: str | None, identity_url: str | None, save: str | None):
+    """The instance to read: a folder of saved responses, or the REST API."""
+    from .marketo.source import DirSource, RestSource
+
+    if from_dir is not None:
+        if url is not None or save is not None:
+            _fail("--from reads saved responses: leave out --url and --save")
+        return DirSource(from_dir)
+    if not url:
+        _fail("name the instance: --from DIR (saved API responses), or --url with --client-id and "
+              "--client-secret (or MARKETO_URL, MARKETO_CLIENT_ID, MARKETO_CLIENT_SECRET)")
+    if not client_id or not client_secret:
+        _fail("a live instance needs --client-id and --client-secret (or MARKETO_CLIENT_ID and "
+              "MARKETO_CLIENT_SECRET)")
+    return RestSource(url, client_id, client_secret, identity_url=identity_url, save=save is not None)
+
+
+def _fetch_marketo(source):
+    """Read the instance, with a progress bar on stderr when it is a terminal."""
+    from .marketo.source import fetch_instance
+
+    if not sys.stderr.isatty():
+        return fetch_instance(source)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("reading {task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("instance", total=None)
+        return fetch_instance(source, lambda done, total, label: bar.update(
+            task, completed=done, total=total, description=label))
+
+
+def _marketo_options(f):
+    for option in reversed([
+        click.option("--from", "from_dir", type=click.Path(), metavar="DIR",
+                     help="A folder of saved API responses (offline), as --save writes it."),
+        click.option("--url", envvar="MARKETO_URL", metavar="URL",
+                     help="The instance's REST base URL (env MARKETO_URL)."),
+        click.option("--client-id", envvar="MARKETO_CLIENT_ID", metavar="ID",
+                     help="OAuth client id (env MARKETO_CLIENT_ID)."),
+        click.option("--client-secret", envvar="MARKETO_CLIENT_SECRET", metavar="SECRET",
+                     help="OAuth client secret (env MARKETO_CLIENT_SECRET)."),
+        click.option("--identity-url", envvar="MARKETO_IDENTITY_URL", metavar="URL",
+                     help="The identity URL, when not the REST host's /identity."),
+    ]):
+        f = option(f)
+    return f
+
+
+@main.group("import")
+def import_group() -> None:
+    """Bring campaigns in from elsewhere."""
+
+
+@import_group.command("marketo")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="The project folder to write (a re-import keeps the flows written there).")
+@_marketo_options
+@click.option("--save", type=click.Path(file_okay=False), metavar="DIR",
+              help="With --url: also save every API response in DIR (for --from).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def import_marketo(out_dir: str, from_dir: str | None, url: str | None, client_id: str | None,
+                   client_secret: str | None, identity_url: str | None, save: str | None, fmt: str) -> None:
+    """Import a Marketo instance's programs, tokens, lists, smart lists and smart
+    campaigns as .campaign files; report what the language cannot express."""
+    from .marketo.diff import describe
+    from .marketo.project import import_instance
+    from .marketo.source import MarketoError
+
+    try:
+        source = _marketo_source(from_dir, url, client_id, client_secret, identity_url, save)
+        inst = _fetch_marketo(source)
+        outcome = import_instance(inst, out_dir)
+        saved = source.save_to(save) if save is not None else 0
+    except MarketoError as exc:
+        _fail(str(exc).replace("\n", " ") if fmt == "json" else str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted: nothing was written", 130)
+    result = outcome.result
+    counts = {"programs": len(result.ids["programs"]), "campaigns": len(result.ids["campaigns"]),
+              "lists": len(result.ids["lists"]), "smart lists": len(result.ids["smart_lists"]),
+              "emails": len(result.ids["emails"]), "forms": len(result.ids["forms"]),
+              "folders": len(result.ids["folders"])}
+    if fmt == "json":
+        click.echo(json.dumps({
+            "format_version": 1, "out": out_dir, "files": outcome.written, "imported": counts,
+            "skipped_count": len(result.skipped), "skipped_by_kind": result.counts,
+            "skipped": [s.to_json() for s in result.skipped],
+            "reimport": outcome.reimport,
+            "changes": [c.to_json("before", "after") for c in outcome.changes],
+            "kept_flows": outcome.kept_flows, "dropped_flows": outcome.dropped_flows,
+            "saved_responses": saved}, indent=2, ensure_ascii=False))
+        return
+    what = ", ".join(f"{n} {k}" for k, n in counts.items())
+    click.echo(f"imported {what} into {out_dir} ({len(outcome.written)} files)")
+    if save is not None:
+        click.echo(f"saved {saved} API responses in {save}")
+    if result.skipped:
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.counts.items()))
+        click.echo(f"not imported: {len(result.skipped)} ({kinds}); each is a comment at its place:")
+        for s in result.skipped:
+            click.echo(f"  {s.kind:<10} {s.where}: {s.text}: {s.reason}")
+    else:
+        click.echo("everything was imported")
+    if outcome.reimport:
+        click.echo(f"re-import: {len(outcome.changes)} change{'s' if len(outcome.changes) != 1 else ''}"
+                   f", {len(outcome.kept_flows)} hand-written flow{'s' if len(outcome.kept_flows) != 1 else ''} kept")
+        for c in outcome.changes:
+            click.echo("  " + describe(c, "before", "after"))
+        for name in outcome.dropped_flows:
+            click.echo(f"  the flow of {name} was dropped: the campaign is no longer in the instance")
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@_marketo_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True)
+def drift(path: str, from_dir: str | None, url: str | None, client_id: str | None,
+          client_secret: str | None, identity_url: str | None, fmt: str) -> None:
+    """What a Marketo instance holds that the code at PATH does not, and the
+    reverse, in the language's terms. Exit 1 when anything drifted."""
+    from .marketo.diff import describe
+    from .marketo.project import drift as find_drift
+    from .marketo.source import MarketoError
+
+    try:
+        source = _marketo_source(from_dir, url, client_id, client_secret, identity_url, None)
+        changes = find_drift(_fetch_marketo(source), path)
+    except MarketoError as exc:
+        _fail(str(exc))
+    if fmt == "json":
+        click.echo(json.dumps({"format_version": 1, "drifted": bool(changes), "count": len(changes),
+                               "changes": [c.to_json("instance", "code") for c in changes]},
+                              indent=2, ensure_ascii=False))
+    elif fmt == "markdown":
+        click.echo(f"# Drift: {len(changes)} difference{'s' if len(changes) != 1 else ''}\n")
+        if changes:
+            click.echo("| where | what | instance | code |\n| --- | --- | --- | --- |")
+            for c in changes:
+                cells = [c.where, c.what, c.left or "(absent)", c.right or "(absent)"]
+                click.echo("| " + " | ".join(x.replace("|", "\\|").replace("`", "'") for x in cells) + " |")
+    else:
+        for c in changes:
+            click.echo(describe(c, "instance", "code"))
+        click.echo(f"{len(changes)} difference{'s' if len(changes) != 1 else ''} between the instance "
+                   f"and {path}" if changes else f"no drift: the instance matches {path}")
+    sys.exit(1 if changes else 0)
+
+
+@main.command()
+@click.argument("extract", metavar="EXTRACT.csv", type=click.Path(dir_okay=False))
+@click.argument("path", type=click.Path())
+@click.option("--ids", "ids_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Marketo ids -> names (default: marketo-ids.json beside the project).")
+@click.option("--events-out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write the replayed events as JSON lines (what campaign events reads).")
+@click.option("--window", default="1 hour", show_default=True, metavar="DURATION",
+              help="How long after the simulator's step Marketo's may be logged and still match.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def replay(extract: str, path: str, ids_file: str | None, events_out: str | None, window: str,
+           fmt: str) -> None:
+    """Replay a Marketo Bulk Activity Extract through the simulator and compare
+    what the campaigns at PATH did with what Marketo's did. Exit 1 on a difference."""
+    from .marketo.project import entry_file, ids_of
+    from .marketo.replay import Ids, events_of, read_extract, replay as run_replay, write_events
+    from .marketo.source import MarketoError
+
+    try:
+        entry = entry_file(path)
+        if ids_file is not None:
+            try:
+                ids_data = json.loads(Path(ids_file).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise MarketoError(f"{ids_file}: cannot be read: {exc}") from None
+        else:
+            ids_data = ids_of(entry)
+        if not ids_data:
+            raise MarketoError(f"no marketo-ids.json beside {entry} (campaign import marketo writes it; "
+                               f"or name one with --ids)")
+        rows = read_extract(extract)
+    except MarketoError as exc:
+        _fail(str(exc))
+    program = _program_or_exit(str(entry))
+    ids = Ids(ids_data)
+    if events_out is not None:
+        write_events(events_of(rows, ids, ids.activity_types()), events_out)
+    import re as _re
+    from datetime import timedelta
+
+    m = _re.fullmatch(r"\s*(\d+)\s+(second|minute|hour|day)s?\s*", window)
+    if m is None:
+        _fail(f"--window takes a duration like 30 minutes or 1 hour, not {window!r}")
+    span = timedelta(**{m.group(2) + "s": int(m.group(1))})
+    try:
+        result, engine = run_replay(program, rows, ids, window=span)
+    except MarketoError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted: nothing was kept (the replay works on a store in memory)", 130)
+    engine.store.close()
+    if fmt == "json":
+        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"replayed {result.events} events of {result.rows} activities over {result.people} "
+                   f"people ({result.unresolved} trigger activities named nothing the project has)")
+        click.echo(f"compared: {', '.join(result.compared_types) or 'nothing'}")
+        for t in result.tallies:
+            mark = "ok" if not (t.missing or t.extra) else "DIFF"
+            click.echo(f"  {mark:<4} {t.campaign} {t.type}: {t.matched} matched, {t.missing} missing, "
+                       f"{t.extra} extra")
+            for d in t.people:
+                side, act = next(iter(d.first.items()))
+                click.echo(f"         lead {d.lead}: {d.missing} missing, {d.extra} extra; first "
+                           f"{'in Marketo' if side == 'in_marketo' else 'in the simulator'}: "
+                           + json.dumps(act, ensure_ascii=False, sort_keys=True))
+        for cid in result.unknown_campaigns:
+            click.echo(f"  DIFF campaign id {cid}: not in the project's marketo-ids.json")
+        click.echo("all matched" if result.matched else "differences found")
+    sys.exit(0 if result.matched else 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
