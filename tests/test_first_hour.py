@@ -407,3 +407,17 @@ def test_the_readme_set_up_works_on_a_fresh_machine_as_written():
     assert "shared/spec" not in readme and "../" not in readme
     pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8")
     assert 'requires-python = ">=3.11"' in pyproject
+
+
+def test_an_unknown_campaign_in_a_test_gets_did_you_mean(here: Path):
+    (here / "t.campaign").write_text(RUNNABLE + '''
+test "t" {
+    person "a@example.com"
+    run "P"."D"
+    run "Q"."C"
+}
+''')
+    r = invoke("test", "t.campaign")
+    assert r.exit_code == 1
+    assert 'unknown campaign "P"."D"' in r.stderr and 'did you mean "P"."C"?' in r.stderr
+    assert 'unknown program "Q"' in r.stderr and 'did you mean "P"?' in r.stderr
