@@ -413,11 +413,13 @@ def test_an_unknown_campaign_in_a_test_gets_did_you_mean(here: Path):
     (here / "t.campaign").write_text(RUNNABLE + '''
 test "t" {
     person "a@example.com"
-    run "P"."D"
-    run "Q"."C"
+    run "P"."c"
+    run "p"."C"
+    request "P"."Cc" for "a@example.com"
 }
 ''')
     r = invoke("test", "t.campaign")
     assert r.exit_code == 1
-    assert 'unknown campaign "P"."D"' in r.stderr and 'did you mean "P"."C"?' in r.stderr
-    assert 'unknown program "Q"' in r.stderr and 'did you mean "P"?' in r.stderr
+    assert 'unknown campaign "P"."c"' in r.stderr and 'did you mean "P"."C"?' in r.stderr
+    assert 'unknown program "p"' in r.stderr and 'did you mean "P"?' in r.stderr
+    assert 'unknown campaign "P"."Cc"' in r.stderr
