@@ -58,8 +58,8 @@ from .errors import DiagnosticError, RunError, StoreError
 from .evaluate import (EndRun, Evaluator, Frame, InvalidSmartList, Pause, Run, StepError, TokenContext,
                        format_value, literal_text, trigger_tokens)
 from .model import CampaignInfo, Model, ProgramInfo
-from .store import Activity, Membership, Person, Store, convert, dumps
 from .show import activity_details
+from .store import Activity, Membership, Person, Store, convert, dumps
 
 MAX_API_PEOPLE = 100
 

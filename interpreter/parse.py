@@ -390,6 +390,14 @@ def _unclosed_blocks(text: str) -> list[int]:
     its line closes the innermost block opened on a line indented no deeper
     than it: blocks opened deeper in between are the unclosed ones (so an
     unclosed ``flow {`` is blamed, not the ``program {`` whose '}' it took)."""
+    plain: list[int] = []
+    for m in _OPENERS.finditer(text):
+        if m.group(0) == "{":
+            plain.append(m.start())
+        elif m.group(0) == "}" and plain:
+            plain.pop()
+    if not plain:   # every block closes: indentation is the writer's business
+        return plain
     stack: list[tuple[int, int]] = []   # (offset, indentation of the opener's line)
     unclosed: list[int] = []
     for m in _OPENERS.finditer(text):
@@ -405,7 +413,9 @@ def _unclosed_blocks(text: str) -> list[int]:
                 while len(stack) > 1 and stack[-1][1] > depth:
                     unclosed.append(stack.pop()[0])
             stack.pop()
-    return sorted(unclosed + [at for at, _ in stack])
+    found = sorted(unclosed + [at for at, _ in stack])
+    # the indentation must tell as many unclosed blocks as the count does, else trust the count
+    return found if len(found) == len(plain) else plain
 
 
 #: how deep blocks may nest

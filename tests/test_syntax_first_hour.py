@@ -42,7 +42,8 @@ def test_a_keyword_is_never_split_off_a_longer_word(src, line, col, message, hin
 @pytest.mark.parametrize("src, message, hint", [
     ('progam "Webinar" {\n}\n', "unknown word 'progam'", "did you mean 'program'?"),
     ('Program "A" {\n}\n', "unknown word 'Program'", "keywords are lower case: write 'program'"),
-    ("}\n", "unexpected '}': there is no open block here to close", "remove this brace, or look for an extra '}' above"),
+    ("}\n", "unexpected '}': there is no open block here to close",
+     "remove this brace, or look for an extra '}' above"),
     ("This is some text.\n", "unknown word 'This'",
      "expected 'fields', 'folder', 'import', 'program', 'test', 'tokens' or 'workspace'"),
     ('campaign "C" batch {\n}\n', "a campaign belongs inside a program",
@@ -121,3 +122,9 @@ def test_a_misspelt_unit_in_a_rule_a_filter_and_a_test():
            '        smart list { filter lead."Created At" in past 3 dayz }\n'
            '        flow { interesting moment web "x" }\n    }\n}\ntest "t" {\n    advance 2 hr\n}\n')
     assert [e[2] for e in errors(src)] == ["unknown unit 'dayz'", "unknown unit 'hr'"]
+
+
+def test_balanced_braces_with_loose_indentation_are_fine():
+    src = ('program "P" {\n    campaign "C" batch {\n        smart list { filter lead.Email is not empty }\n'
+           '        flow { interesting moment web "x" }\n}\n}\n')
+    assert errors(src) == []
