@@ -602,5 +602,19 @@ def repl(path: str | None) -> None:
     sys.exit(repl_main(path))
 
 
+# --- language server ------------------------------------------------------------
+
+
+@main.command("lsp")
+def lsp_cmd() -> None:
+    """Serve the Language Server Protocol on stdin/stdout, for editors
+    (docs/editors.md). Needs the extra: pip install 'campaignlang[lsp]'."""
+    try:
+        from .lsp import main as lsp_main
+    except ImportError as exc:
+        _fail(f"campaign lsp needs the 'lsp' extra (pip install 'campaignlang[lsp]'): {exc}")
+    sys.exit(lsp_main())
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -340,7 +340,9 @@ def chain_to(reached: dict[int, Reach], c: CampaignInfo, level: int) -> list[Cal
 # Rendering (campaign graph)
 
 
-def _level_text(c: CampaignInfo, r: Reach, graph: CallGraph) -> str:
+def level_text(c: CampaignInfo, r: Reach, graph: CallGraph) -> str:
+    """The levels a campaign runs at, in words (``campaign graph``'s labels,
+    an editor's hover): ``level 0``, ``levels 1, 2``, ``not executed``..."""
     levels = sorted(r.levels)
     if c.kind != "executable":
         return "level 0"
@@ -386,7 +388,7 @@ def render_graph(model: Model, fmt: str = "dot") -> str:
 
     def label(c: CampaignInfo) -> str:
         extra = " (inactive)" if c.kind == "trigger" and not c.active else ""
-        return f"{c.name}\n{c.kind}{extra} · {_level_text(c, reached[c.id], graph)}"
+        return f"{c.name}\n{c.kind}{extra} · {level_text(c, reached[c.id], graph)}"
 
     def program_label(p: ProgramInfo) -> str:
         multi = len(model.workspaces) > 1
