@@ -6,9 +6,12 @@ an editor makes, translated between the protocol's URIs, lines and columns
 ``editor.py``, which does the work with the checker's own results. Nothing
 here decides anything about the language.
 
-Diagnostics are published as you type, debounced (``DEBOUNCE`` seconds after
-the last change, or ``initializationOptions.debounce_ms``): for the changed
-file and for every project file that imports it, each from its own analysis
+Diagnostics are published as you type, debounced on both edges: a change
+after a quiet spell is checked at once; changes that follow each other
+within ``DEBOUNCE`` seconds (typing; ``initializationOptions.debounce_ms``
+sets it) are checked once, that long after the last of them. They are
+published for the changed file and for every project file that imports it,
+each from its own analysis
 (what ``campaign check FILE`` reports for that file). A hint goes on a line
 of its own under the message (the protocol has no field for it) and in the
 diagnostic's ``data`` for the quick fix; related places become
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 from lsprotocol import types as lsp
@@ -64,6 +68,7 @@ class CampaignServer(LanguageServer):
         super().__init__("campaign-lsp", __version__)
         self.project = editor.Project()
         self.pending: dict[str, asyncio.Task] = {}
+        self.last_change: dict[str, float] = {}
         self.debounce = DEBOUNCE
 
     # -- places --------------------------------------------------------------
@@ -129,8 +134,8 @@ class CampaignServer(LanguageServer):
             self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
                 uri=target_uri, diagnostics=diags, version=doc.version if doc is not None else None))
 
-    async def publish_later(self, uri: str) -> None:
-        await asyncio.sleep(self.debounce)
+    async def publish_later(self, uri: str, delay: float) -> None:
+        await asyncio.sleep(delay)
         self.pending.pop(uri, None)
         self.publish(uri)
 
@@ -174,10 +179,14 @@ def did_change(ls: CampaignServer, params: lsp.DidChangeTextDocumentParams) -> N
     uri = params.text_document.uri
     doc = ls.workspace.get_text_document(uri)
     ls.project.change(ls.path(uri), doc.source)
+    now = time.monotonic()
+    last = ls.last_change.get(uri)
+    ls.last_change[uri] = now
     old = ls.pending.pop(uri, None)
     if old is not None:
         old.cancel()
-    ls.pending[uri] = asyncio.ensure_future(ls.publish_later(uri))
+    typing = old is not None or (last is not None and now - last < ls.debounce)
+    ls.pending[uri] = asyncio.ensure_future(ls.publish_later(uri, ls.debounce if typing else 0.0))
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)

@@ -92,3 +92,86 @@ def test_rich_output_and_the_repl_show_command():
     text = plain.execute(':show "Ops Scoring"."Score"')
     assert "\x1b[" not in text
     assert 'campaign "Score" executable {' in text and text.rstrip().endswith("}")
+
+
+# --------------------------------------------------------------------------
+# The VS Code extension's TextMate grammar (editors/vscode/)
+
+VSCODE = ROOT / "editors" / "vscode"
+
+
+def _tm_tokenize(grammar: dict, line: str) -> list[tuple[str, str]]:
+    """A small TextMate tokenizer for one line: at each place the first
+    pattern (in order) that matches earliest wins; ``begin``/``end`` rules
+    run their inner patterns until ``end``. Enough for this grammar, whose
+    expressions Python's ``re`` reads as Oniguruma does."""
+    import re
+
+    out: list[tuple[str, str]] = []
+
+    def run(patterns: list[dict], pos: int, end: str | None) -> int:
+        while pos < len(line):
+            best = None
+            if end is not None:
+                m = re.compile(end).search(line, pos)
+                if m is not None:
+                    best = (m.start(), -1, m, None)
+            for i, p in enumerate(patterns):
+                m = re.compile(p.get("match") or p["begin"]).search(line, pos)
+                if m is not None and (best is None or m.start() < best[0]):
+                    best = (m.start(), i, m, p)
+            if best is None:
+                return len(line)
+            start, _i, m, p = best
+            if p is None:   # the end of the enclosing rule
+                return m.end()
+            if "match" in p:
+                if "captures" in p:
+                    for k, cap in p["captures"].items():
+                        out.append((cap["name"], m.group(int(k))))
+                else:
+                    out.append((p["name"], m.group(0)))
+                pos = max(m.end(), pos + 1)
+            else:
+                inner_start = m.end()
+                stop = run(p.get("patterns", []), inner_start, p["end"])
+                out.append((p["name"], line[m.start():stop]))
+                pos = max(stop, pos + 1)
+        return pos
+
+    run(grammar["patterns"], 0, None)
+    return out
+
+
+def test_textmate_grammar_is_valid_json_and_up_to_date():
+    import json
+
+    from campaignlang.highlight import textmate_grammar
+
+    path = VSCODE / "syntaxes" / "campaign.tmLanguage.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data == textmate_grammar(), "regenerate: python -m campaignlang.highlight > " + str(path.relative_to(ROOT))
+    package = json.loads((VSCODE / "package.json").read_text(encoding="utf-8"))
+    assert package["contributes"]["grammars"][0]["scopeName"] == data["scopeName"]
+    assert package["contributes"]["languages"][0]["extensions"] == [".campaign"]
+    json.loads((VSCODE / "language-configuration.json").read_text(encoding="utf-8"))
+    assert (VSCODE / package["main"]).is_file()
+
+
+def test_textmate_grammar_tokenizes_keywords_strings_tokens_and_comments():
+    import json
+
+    grammar = json.loads((VSCODE / "syntaxes" / "campaign.tmLanguage.json").read_text(encoding="utf-8"))
+    got = dict((text, scope) for scope, text in _tm_tokenize(
+        grammar, 'campaign "Score" executable { change score lead.X by {{my.Score}} } # note'))
+    assert got["campaign"] == "keyword.other.campaign"
+    assert got["executable"] == "storage.type.campaign"
+    assert got['"Score"'] == "string.quoted.double.campaign"
+    assert got["change"] == "support.function.campaign"
+    assert got["{{my.Score}}"] == "variable.other.token.campaign"
+    assert got["lead"] == "variable.language.campaign"
+    assert got["# note"] == "comment.line.number-sign.campaign"
+    durations = dict((t, s) for s, t in _tm_tokenize(grammar, "wait 3 days; my.S = +10; my.D = 2026-12-01"))
+    assert durations["3 days"] == "constant.numeric.duration.campaign"
+    assert durations["+10"] == "constant.numeric.score.campaign"
+    assert durations["2026-12-01"] == "constant.other.date.campaign"
