@@ -34,12 +34,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from campaignlang.check import check
+from campaignlang.loader import load_text
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 from pygls.uris import from_fs_path
-
-from campaignlang.check import check
-from campaignlang.loader import load_text
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

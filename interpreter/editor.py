@@ -52,7 +52,8 @@ from . import ast
 from .check import HISTORY_TARGETS, TOKEN_ATTRIBUTES, TRIGGER_TARGETS, CheckResult, check
 from .errors import CampaignError, Diagnostic, DiagnosticError
 from .explain import explain_token, render_report, value_text
-from .format import format_source, name as written_name, quote
+from .format import format_source, quote
+from .format import name as written_name
 from .graph import CallGraph, Reach, level_text, reach, written_by
 from .loader import STD_PREFIX, Loaded, display_name, load_paths, read_text
 from .model import ASSET_KINDS, CampaignInfo, ProgramInfo
@@ -335,6 +336,7 @@ def symbol_of(a: Analysis, target: Any) -> Symbol | None:
     """The symbol of a resolved target: a ``CampaignInfo``, ``ProgramInfo``,
     an asset node, a ``TokenDecl``."""
     sources = a.result.sources
+    node: Any
     if isinstance(target, CampaignInfo):
         kind, node, name = "campaign", target.node, target.name
     elif isinstance(target, ProgramInfo):
@@ -364,6 +366,8 @@ _TOKEN_NAME = re.compile(r'\{\{\s*[A-Za-z]+\s*\.\s*("?)(.*?)\1\s*(?::default=.*)
 
 
 def _token_name_span(src: SourceFile, tok: ast.TokenRef) -> Span | None:
+    if tok.span is None:
+        return None
     text = src.text[tok.span.start:tok.span.end]
     m = _TOKEN_NAME.match(text)
     if m is None:
@@ -452,14 +456,14 @@ def occurrences(a: Analysis, name: str) -> list[Occurrence]:
             if len(atoms) >= 3:
                 add(src.span(atoms[2].start, atoms[-1].end), field_symbol(a, node.name), style="name", node=node)
         elif isinstance(node, ast.TokenRef) and node.span is not None:
-            span = _token_name_span(src, node)
+            tspan = _token_name_span(src, node)
             if node.namespace == "lead":
-                add(span, field_symbol(a, node.name), style="raw", node=node)
-            elif node.namespace == "my" and span is not None:
+                add(tspan, field_symbol(a, node.name), style="raw", node=node)
+            elif node.namespace == "my" and tspan is not None:
                 camps = contexts(node.span)
                 decls = _token_decls(a, camps, node.name)
                 syms = tuple(s for s in (symbol_of(a, d) for d in decls) if s is not None)
-                out.append(Occurrence(span, syms, style="raw", node=node, campaigns=camps))
+                out.append(Occurrence(tspan, syms, style="raw", node=node, campaigns=camps))
         elif isinstance(node, ast.PersonStmt):
             for assign in node.fields:
                 atoms = _atoms(src, assign.span) if assign.span is not None else []
@@ -473,11 +477,11 @@ def occurrences(a: Analysis, name: str) -> list[Occurrence]:
             target = a.result.refs.get(node.campaign.span) if node.campaign.span else None
             if isinstance(target, CampaignInfo):
                 for d in node.tokens:
-                    span = decl_name_span(a.result.sources, d)
+                    dspan = decl_name_span(a.result.sources, d)
                     decls = _token_decls(a, (target,), d.name)
                     syms = tuple(s for s in (symbol_of(a, x) for x in decls) if s is not None)
-                    if span is not None:
-                        out.append(Occurrence(span, syms, style="name", node=d, campaigns=(target,)))
+                    if dspan is not None:
+                        out.append(Occurrence(dspan, syms, style="name", node=d, campaigns=(target,)))
     out.sort(key=lambda o: (o.span.start, o.span.end))
     a._occurrences[name] = out
     return out
@@ -669,7 +673,7 @@ def rename(project: Project, a: Analysis, name: str, offset: int, new: str) -> d
         raise RenameError("nothing to rename here: put the cursor on a campaign, program, asset, "
                           "custom field or My Token name")
     new = new.strip() if occ.symbols[0].kind in ("field", "token") else new
-    if not new or "\n" in new:
+    if not new.strip() or "\n" in new:
         raise RenameError("a name cannot be empty or hold a line break")
     sym = occ.symbols[0]
     if sym.decl is None:
@@ -773,7 +777,7 @@ def _tokens_block(a: Analysis, decl: ast.TokenDecl) -> ast.Tokens | None:
 def hover(a: Analysis, name: str, offset: int) -> tuple[str, Span] | None:
     """Markdown about what stands at ``offset``, and the span it covers."""
     occ = occurrence_at(a, name, offset)
-    if occ is not None and (occ.symbols or isinstance(occ.node, ast.TokenRef)):
+    if occ is not None and (occ.symbols or isinstance(occ.node, ast.TokenRef) and occ.node.namespace == "my"):
         text = _hover_occurrence(a, occ)
         if text:
             return text, occ.span
@@ -784,9 +788,10 @@ def hover(a: Analysis, name: str, offset: int) -> tuple[str, Span] | None:
         if isinstance(node, ast.Trigger):
             text = f"**trigger {entry.words}**"
         text += f"\n\n{entry.doc}\n\n```campaign\n{entry.usage}\n```"
+        assert node.span is not None   # _nodes_at finds nodes by their span
         return text, node.span
     ff = _field_filter_at(a, name, offset)
-    if ff is not None:
+    if ff is not None and ff.span is not None:
         found_field = a.model.field(ff.field.name)
         ftype = found_field[1] if found_field else "unknown"
         ops = ", ".join(f"`{o}`" for o in _filters.OPS_BY_TYPE.get(ftype, ()))
@@ -797,7 +802,8 @@ def hover(a: Analysis, name: str, offset: int) -> tuple[str, Span] | None:
 
 def _hover_occurrence(a: Analysis, occ: Occurrence) -> str:
     node = occ.node
-    if isinstance(node, ast.TokenRef) or (occ.symbols and occ.symbols[0].kind == "token"):
+    my_token = isinstance(node, ast.TokenRef) and node.namespace == "my"
+    if my_token or (occ.symbols and occ.symbols[0].kind == "token"):
         tname = node.name if isinstance(node, (ast.TokenRef, ast.TokenDecl)) else occ.symbols[0].name
         if occ.campaigns:
             reports = [render_report(explain_token(a.model, c, tname, a.graph)) for c in occ.campaigns]
@@ -863,7 +869,7 @@ def campaign_summary(a: Analysis, c: CampaignInfo) -> str:
     calls = [e for e in graph.edges if e.caller is c and e.target is not None]
     if calls:
         lines += ["", "calls:"]
-        lines += [f"- {e.kind}s {e.target.qualname}" for e in calls]
+        lines += [f"- {e.kind}s {e.target.qualname}" for e in calls if e.target is not None]
     return "\n".join(lines)
 
 
@@ -1054,7 +1060,8 @@ def _complete_tokens(a: Analysis, name: str, offset: int, start: int, end: int) 
     if c is not None and c.kind == "trigger":
         for t in ("Name", "Trigger Name", "Web Page"):
             out.append(Completion(f"trigger.{t}", "token", start, end, f"trigger.{t}}}}}", "trigger token"))
-    typed = a.source(name).text[start:end] if a.source(name) and a.source(name).text[start:end] else ""
+    src = a.source(name)
+    typed = src.text[start:end] if src is not None else ""
     return [x for x in out if x.label.casefold().startswith(typed.strip().casefold())] or out
 
 
@@ -1064,13 +1071,11 @@ def _complete_phrase(a: Analysis, campaign: CampaignInfo | None, blocks: tuple[s
     inner = blocks[-1] if blocks else ""
     # the part after the leading keyword says which table applies
     tables: list[tuple[str, Sequence[Phrase]]]
-    lead_words: list[str] = []
     if inner == "smart list":
         first = atoms[0].text if atoms and atoms[0].type == "NAME" else None
         if first in ("filter", "trigger") and (len(atoms) > 1 or partial.endswith((" ", "\t"))):
             atoms = atoms[1:]
             tables = [(first, _PHRASE_TABLES[first])]
-            lead_words = [first]
         else:
             typed = partial.strip()
             return [Completion(w, "keyword", offset - len(typed), offset, w + " ")
@@ -1172,8 +1177,8 @@ def _complete_in_table(a: Analysis, campaign: CampaignInfo | None, what: str, ta
         for entry in table:
             wl = entry.word_list
             if len(wl) > len(done) and list(wl[:len(done)]) == done and wl[len(done)].startswith(last):
-                rest = " ".join(wl[len(done):])
-                out.append(Completion(" ".join(wl), what, wstart, offset, rest, entry.usage))
+                tail = " ".join(wl[len(done):])
+                out.append(Completion(" ".join(wl), what, wstart, offset, tail, entry.usage))
         if out:
             return out
     # past the words: what the entry's pattern expects next
@@ -1182,13 +1187,12 @@ def _complete_in_table(a: Analysis, campaign: CampaignInfo | None, what: str, ta
         if tuple(typed[:len(wl)]) != wl:
             continue
         rest = atoms[len(wl):]
+        partial_atom: Atom | None = None
         if rest and not ends_space and rest[-1].type in ("NAME", "OTHER", "STRING"):
-            last = rest[-1]
+            partial_atom = rest[-1]
             rest = rest[:-1]
-        else:
-            last = None
         for item in _next_items(entry.pattern, rest):
-            out += _slot_completions(a, campaign, entry, item, last, offset)
+            out += _slot_completions(a, campaign, entry, item, partial_atom, offset)
     return out
 
 
@@ -1353,7 +1357,7 @@ def outline(a: Analysis, name: str) -> list[Outline]:
     sources = a.result.sources
 
     def entry(node: ast.Node, kind: str, label: str, detail: str = "",
-              children: Iterable[Outline] = ()) -> Outline | None:
+              children: Iterable[Outline | None] = ()) -> Outline | None:
         if node.span is None:
             return None
         sel = decl_name_span(sources, node) or node.span
@@ -1370,13 +1374,13 @@ def outline(a: Analysis, name: str) -> list[Outline]:
             elif isinstance(n, ast.Campaign):
                 yield entry(n, "campaign", n.name, n.kind + ("" if n.active else " inactive"))
             elif type(n) in _ASSET_CLASSES and getattr(n, "name", None):
-                yield entry(n, _ASSET_CLASSES[type(n)], n.name, _ASSET_CLASSES[type(n)])
+                yield entry(n, _ASSET_CLASSES[type(n)], getattr(n, "name"), _ASSET_CLASSES[type(n)])
             elif isinstance(n, ast.Tokens):
-                for d in n.tokens:
-                    yield entry(d, "token", f"my.{d.name}", value_text(d.value) if d.value is not None else "")
+                for t in n.tokens:
+                    yield entry(t, "token", f"my.{t.name}", value_text(t.value) if t.value is not None else "")
             elif isinstance(n, ast.Fields):
-                for d in n.fields:
-                    yield entry(d, "field", d.name, d.type)
+                for f in n.fields:
+                    yield entry(f, "field", f.name, f.type)
             elif isinstance(n, ast.Test):
                 yield entry(n, "test", n.name, "test")
 
@@ -1411,7 +1415,10 @@ def quick_fix(src: SourceFile, d: Diagnostic) -> tuple[Span, str, str] | None:
     text = src.text[span.start:span.end]
     cands: list[tuple[int, int, str]] = []   # start, end (in text), replacement
     if suggestion.startswith('"'):
+        # a qualified name, or one of its parts (an unknown program of "P"."N")
         for x in re.finditer(r'"(?:[^"\\\n]|\\.)*"(?:\s*\.\s*"(?:[^"\\\n]|\\.)*")?', text):
+            cands.append((x.start(), x.end(), suggestion))
+        for x in re.finditer(r'"(?:[^"\\\n]|\\.)*"', text):
             cands.append((x.start(), x.end(), suggestion))
     elif re.match(r"(my|lead|campaign|program|system|member|trigger)\.", suggestion):
         ns, _, rest = suggestion.partition(".")

@@ -34,8 +34,7 @@ from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
-from . import __version__
-from . import editor
+from . import __version__, editor
 from .errors import CampaignError, Diagnostic
 from .source import SourceFile, Span
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
-from pygments.token import Comment, Error, Keyword, Literal, Name, Number, Operator, String
-
 from campaignlang.highlight import CampaignLexer, CampaignReplLexer, to_ansi
 from campaignlang.repl import Session
+from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
+from pygments.token import Comment, Error, Keyword, Literal, Name, Number, Operator, String
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted([*ROOT.glob("examples/*.campaign"), *ROOT.glob("stdlib/*.campaign"),

@@ -141,7 +141,8 @@ async def test_lifecycle_session(client: LanguageClient):
     assert 'execute campaign "Ops Routing"."Assign Region"' in _edit(CALLERS, edit.changes[callers_uri])
 
     # completion after `filter lead.` offers the fields
-    where = text.index("            trigger campaign is requested\n") + len("            trigger campaign is requested\n")
+    anchor = "            trigger campaign is requested\n"
+    where = text.index(anchor) + len(anchor)
     typed = text[:where] + "            filter lead.\n" + text[where:]
     client.text_document_did_change(lsp.DidChangeTextDocumentParams(
         lsp.VersionedTextDocumentIdentifier(uri=uri, version=2),
@@ -289,7 +290,7 @@ async def test_rename_token_and_field(client: LanguageClient):
         lsp.TextDocumentIdentifier(uri), _pos(text, '"Region": text', 2), "Sales Region"))
     new = _edit(text, edit.changes[uri])
     assert '"Sales Region": text' in new and 'lead."Sales Region" is "NA"' in new
-    assert '"ann@example.com"."Sales Region" == "NA"' in new 
+    assert '"ann@example.com"."Sales Region" == "NA"' in new
     assert "{{lead.Sales Region}}" in new
     assert "Region" not in new.replace("Sales Region", "").replace("Regions and owners", "")
 
@@ -315,8 +316,10 @@ async def test_completion_places(client: LanguageClient):
     assert "send email" in await complete(flow_end, "            ")
     assert await complete(flow_end, "            send ") == ["send email", "send alert"]
     assert '"Touch 1"' in await complete(flow_end, "            send email ")
-    assert await complete(flow_end, "            execute campaign ") == ['"Ops Scoring"."Score"', '"Ops Routing"."Route"']
-    assert await complete(flow_end, '            execute campaign "Ops Scoring"."Score" ') == ["use parent token context"]
+    executables = ['"Ops Scoring"."Score"', '"Ops Routing"."Route"']
+    assert await complete(flow_end, "            execute campaign ") == executables
+    assert await complete(flow_end, '            execute campaign "Ops Scoring"."Score" ') == [
+        "use parent token context"]
     sl = "            trigger campaign is requested\n"
     assert await complete(sl, "            filter lead.Country ") == [
         "is", "is not", "contains", "not contains", "starts with", "not starts with", "is empty", "is not empty"]
