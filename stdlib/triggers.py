@@ -20,7 +20,8 @@ def _trigger(words: str, pattern: tuple, usage: str, doc: str) -> Phrase:
 
 TRIGGERS: tuple[Phrase, ...] = (
     _trigger("fills out form", (Slot("target", "ref"),), 'fills out form "Contact Us"',
-             "Fires when the person fills out the form; `{{trigger.Web Page}}` and the form's fields are trigger tokens."),
+             ("Fires when the person fills out the form; `{{trigger.Web Page}}` and the form's "
+              "fields are trigger tokens.")),
     _trigger("visits web page", (Slot("target", "ref"),), 'visits web page "/pricing"',
              "Fires when the person visits the web page."),
     _trigger("opens email", (Slot("target", "ref"),), 'opens email "Invite"',
@@ -31,7 +32,8 @@ TRIGGERS: tuple[Phrase, ...] = (
              (Slot("field", "field"),
               Alt([(Opt(_TO), Opt(_FROM)), (Opt(_FROM), Opt(_TO))])),
              'data value changes lead.Country to "US" from "CA"',
-             "Fires when a step or an import changes the field (optionally to or from a value); `{{trigger.Old Value}}` and `{{trigger.New Value}}` say how."),
+             ("Fires when a step or an import changes the field (optionally to or from a value); "
+              "`{{trigger.Old Value}}` and `{{trigger.New Value}}` say how.")),
     _trigger("score is changed", (Slot("field", "field"),), 'score is changed lead."Lead Score"',
              "Fires when a score field's value changes."),
     _trigger("added to list", (Slot("target", "ref"),), 'added to list "Customers"',
@@ -41,13 +43,15 @@ TRIGGERS: tuple[Phrase, ...] = (
     _trigger("program status is changed",
              (Slot("target", "ref"), Opt(("to", Slot("to", "value")))),
              'program status is changed "Webinar" to "Registered"',
-             "Fires when the person's status in the program changes (optionally to a given status)."),
+             ("Fires when the person's status in the program changes (optionally to a given "
+              "status).")),
     _trigger("person is created", (), "person is created",
              "Fires when a new person enters the store."),
     _trigger("campaign is requested",
              (Opt(("from", Slot("source", "word", REQUEST_SOURCES))),),
              "campaign is requested from api",
-             "Fires when a flow's `request campaign` (the default source, flow action), the API or Sales Insight requests this campaign."),
+             ("Fires when a flow's `request campaign` (the default source, flow action), the API "
+              "or Sales Insight requests this campaign.")),
 )
 
 BY_WORDS: dict[str, Phrase] = {p.words: p for p in TRIGGERS}
