@@ -62,6 +62,7 @@ from .source import SourceFile, Span
 from .stdlib import filters as _filters
 from .stdlib import steps as _steps
 from .stdlib import triggers as _triggers
+from .stdlib.types import FIELD_TYPES
 from .stdlib.vocabulary import Alt, Opt, Phrase, Slot
 
 #: folders a project search never enters (tools' and environments' own files)
@@ -983,16 +984,28 @@ def complete(a: Analysis, name: str, text: str, offset: int) -> list[Completion]
     campaign = _campaign_at(a, name, start)
     if "PHRASE" in accepts and inner in ("flow", "smart list", "phrase", "test", "block"):
         return _complete_phrase(a, campaign, blocks, partial, start, offset)
-    words = sorted(w for w in accepts if w.isalpha() and w.islower())
-    # two-word keywords
-    words = [{"smart": "smart list", "member": "member fields"}.get(w, w) for w in words]
-    m = re.search(r"[A-Za-z_]*$", partial)
-    wstart = offset - len(m.group(0)) if m else offset
-    typed = m.group(0) if m else ""
-    out = [Completion(w, "keyword", wstart, offset, w) for w in words if w.startswith(typed)]
     if '"' in partial and partial.count('"') % 2 == 1:
         return []   # a name being written: nothing to offer
-    return out
+    m = re.search(r"[A-Za-z_]*$", partial)
+    typed = m.group(0) if m else ""
+    wstart = offset - len(typed)
+    # a declaration: what the grammar accepts where this word starts
+    here = expected_at(text, wstart) if wstart != start else exp
+    if here is None:
+        return []
+    words = sorted(w for w in here.accepts if w.isalpha() and w.islower())
+    words = [{"smart": "smart list", "member": "member fields"}.get(w, w) for w in words]
+    before = text[line_start:wstart]
+    if "NAME" in here.accepts:   # a word the grammar leaves open: the language's words for it
+        if re.match(r'\s*campaign\s+"(?:[^"\\\n]|\\.)*"\s*$', before):
+            words += list(ast.CAMPAIGN_KINDS)
+        elif re.match(r'\s*campaign\s+"(?:[^"\\\n]|\\.)*"\s+trigger\s*$', before):
+            words.append("inactive")
+        elif re.match(r'\s*(?:"(?:[^"\\\n]|\\.)*"|[A-Za-z_]\w*)\s*:\s*$', before) and "fields" in here.blocks:
+            words += list(FIELD_TYPES)
+        elif re.match(r"\s*method\s*$", before):
+            words += ["get", "post", "put", "patch", "delete"]
+    return [Completion(w, "keyword", wstart, offset, w) for w in words if w.startswith(typed)]
 
 
 def _blocks_by_braces(text: str, offset: int) -> tuple[str, ...]:

@@ -191,3 +191,20 @@ def test_scan_atoms_keeps_unfinished_text():
     assert [(a.type, a.text) for a in atoms] == [("NAME", "filter"), ("NAME", "lead"), ("DOT", "."),
                                                  ("OTHER", '"Lead Sc')]
     assert atoms[0].start == 10
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('program "P" {\n    campaign "C" ', ["batch", "trigger", "executable"]),
+    ('program "P" {\n    campaign "C" trigger ', ["inactive"]),
+    ('fields {\n    "Region": ', ["text", "email", "integer", "decimal", "score", "boolean", "date", "datetime"]),
+    ('program "P" {\n    campaign "C" batch {\n        qualify ', ["every", "once"]),
+    ('program "P" {\n    sm', ["smart list"]),
+    ('program "P" {\n    smart list "S" ', ["all", "any", "logic"]),
+    ('program "P" {\n    campaign "C" batch {\n        ', ["clone", "description", "flow", "qualify", "schedule",
+                                                         "smart list"]),
+])
+def test_declaration_completion_follows_the_grammar(tmp_path: Path, text: str, expected: list[str]):
+    project = editor.Project([tmp_path])
+    project.open(tmp_path / "x.campaign", text)
+    a = project.analyse(tmp_path / "x.campaign")
+    assert [c.label for c in editor.complete(a, a.name, text, len(text))] == expected
