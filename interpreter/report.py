@@ -51,7 +51,7 @@ from attrs import define, field
 from . import ast
 from .check import CheckResult
 from .coverage import Coverage
-from .graph import MAX_DEPTH, CallGraph, _level_text, build_call_graph, reach
+from .graph import MAX_DEPTH, CallGraph, level_text, build_call_graph, reach
 from .model import CampaignInfo
 from .source import SourceFile
 
@@ -119,7 +119,7 @@ def _layout(result: CheckResult) -> tuple[list[_Box], list[_Edge], CallGraph, in
     for c in model.campaigns:
         levels = sorted(reached[c.id].levels)
         col = levels[0] if levels else 1
-        box = _Box(c, col, levels=_level_text(c, reached[c.id], graph))
+        box = _Box(c, col, levels=level_text(c, reached[c.id], graph))
         box.flagged = c.id in cycle_members or bool(levels and levels[-1] > MAX_DEPTH)
         boxes[c.id] = box
     edges: dict[tuple[int, int, str, bool], _Edge] = {}
