@@ -366,14 +366,6 @@ def level_text(c: CampaignInfo, r: Reach, graph: CallGraph) -> str:
     return f"in a cycle · {text}" if in_cycle else text
 
 
-def level_text(c: CampaignInfo, r: Reach, graph: CallGraph) -> str:
-    """The levels a campaign runs at, in words, as ``campaign graph`` labels
-    it (an editor's hover shows it): ``level 0``, ``levels 1, 2``, ``not
-    executed``, ``in a cycle``..."""
-    cyclic = {x.id for comp in graph.components for x in comp}
-    return _level_text(c, r, graph, cyclic)
-
-
 def _dot_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
