@@ -1308,5 +1308,19 @@ def report_cmd(path: str, out_dir: str, db: str | None, people_file: str | None,
     click.echo(f"wrote {target / 'index.html'}")
 
 
+# --- language server ------------------------------------------------------------
+
+
+@main.command("lsp")
+def lsp_cmd() -> None:
+    """Serve the Language Server Protocol on stdin/stdout, for editors
+    (docs/editors.md). Needs the extra: pip install 'campaignlang[lsp]'."""
+    try:
+        from .lsp import main as lsp_main
+    except ImportError as exc:
+        _fail(f"campaign lsp needs the 'lsp' extra (pip install 'campaignlang[lsp]'): {exc}")
+    sys.exit(lsp_main())
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
