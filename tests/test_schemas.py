@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import jsonschema
 import pytest
-from click.testing import CliRunner
-
 from campaignlang import schemas
 from campaignlang.cli import main
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 LIFECYCLE = "examples/lead_lifecycle.campaign"
