@@ -194,22 +194,37 @@ class _Loader:
                                 related=related))
 
 
-def load_paths(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None) -> Loaded:
-    """Load the named files and everything they import. Raises ``LoadError``
-    only for a top-level file that cannot be read."""
+def campaign_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """The files the paths of a command name: a file as given, a folder every
+    ``.campaign`` file under it (sorted), each file once. Nothing selected is
+    a ``LoadError`` (exit 2 in every command: docs/language.md, "What a
+    command selects")."""
     if not paths:
         raise LoadError("no files given")
     files: list[Path] = []
+    seen: set[Path] = set()
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            files.extend(sorted(path.rglob("*.campaign")))
+            found = sorted(path.rglob("*.campaign"))
         elif not path.exists():
             raise LoadError(f"no such file: {p}")
         else:
-            files.append(path)
+            found = [path]
+        for f in found:
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(f)
     if not files:
         raise LoadError(f"no .campaign files in {', '.join(str(p) for p in paths)}")
+    return files
+
+
+def load_paths(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None) -> Loaded:
+    """Load the named files and everything they import. Raises ``LoadError``
+    only for a top-level file that cannot be read."""
+    files = campaign_files(paths)
     loader = _Loader(Path(root) if root else find_root(files[0]))
     for f in files:
         loader.load_file(f, str(f) if not f.is_absolute() else _display(f))
@@ -225,3 +240,48 @@ def load_text(text: str, name: str = "<input>", root: str | os.PathLike | None =
     loader.load("<text>:" + name, text, name, base)
     diags = sorted(set(loader.diags), key=Diagnostic.sort_key)
     return Loaded(tuple(loader.results), tuple(diags), loader.root)
+
+
+class _SharedLoader(_Loader):
+    """A loader whose parses are shared with the other loaders of one
+    command (``load_each``): a file imported by many is parsed once."""
+
+    def __init__(self, root: Path | None, cache: dict[tuple[str, str], ParseResult]):
+        super().__init__(root)
+        self.cache = cache
+
+    def parse(self, text: str, name: str) -> ParseResult:
+        hit = self.cache.get((name, text))
+        if hit is None:
+            hit = self.cache[(name, text)] = parse(text, name)
+        return hit
+
+
+def load_each(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None) -> list[Loaded]:
+    """One ``Loaded`` per file the paths select (``campaign_files``), each
+    with its own imports only. This is the one rule of what a file sees
+    (docs/language.md, "What a file sees"): itself and what it imports,
+    never a file beside it that it does not import."""
+    files = campaign_files(paths)
+    base = Path(root) if root else find_root(files[0])
+    cache: dict[tuple[str, str], ParseResult] = {}
+    out = []
+    for f in files:
+        loader = _SharedLoader(base, cache)
+        loader.load_file(f, str(f) if not f.is_absolute() else _display(f))
+        diags = sorted(set(loader.diags), key=Diagnostic.sort_key)
+        out.append(Loaded(tuple(loader.results), tuple(diags), loader.root))
+    return out
+
+
+def entry_points(loads: Sequence[Loaded]) -> list[Loaded]:
+    """The loads of ``load_each`` whose file no other selected file imports
+    (a folder's entry files); all of them when imports loop."""
+    def own(load: Loaded) -> str:
+        return load.results[-1].source.name if load.results else ""
+
+    imported: set[str] = set()
+    for load in loads:
+        imported.update(r.source.name for r in load.results[:-1])
+    entries = [load for load in loads if own(load) not in imported]
+    return entries or list(loads)

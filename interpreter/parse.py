@@ -235,7 +235,9 @@ def _token_words(tok: Token) -> str:
 def parse(text: str, file: str = "<input>") -> ParseResult:
     """Parse one file's text. Never raises for bad input."""
     if text.startswith("\ufeff"):
-        text = " " + text[1:]  # a BOM keeps its offset as a space
+        # a byte-order mark is no character of the file: dropped, so that
+        # line 1's columns are the ones an editor shows (docs/language.md)
+        text = text[1:]
     src = SourceFile(file, text)
     deep = _too_deep(text)
     if deep is not None:   # every later stage (the formatter first) recurses per level

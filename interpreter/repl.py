@@ -73,7 +73,7 @@ from . import loader as _loader
 from .check import CheckResult, check
 from .errors import CampaignError, Diagnostic, LoadError, Related
 from .parse import ParseResult, parse
-from .render import render_text, summary_line
+from .render import render_text, summary_line, use_color
 from .source import SourceFile, Span
 from .stdlib import filters as _filters
 from .stdlib import steps as _steps
@@ -386,8 +386,9 @@ class Session:
     unfinished entry. Nothing here touches a terminal."""
 
     def __init__(self, *, color: bool = False, rich_tables: bool = False, width: int = 100,
-                 cwd: str | os.PathLike[str] | None = None):
+                 cwd: str | os.PathLike[str] | None = None, db: str | None = None):
         self.color = color
+        self.db = db             # ``repl --db FILE``: the session's store is that SQLite file
         self.rich_tables = rich_tables
         self.width = width
         self.cwd = Path(cwd) if cwd is not None else Path.cwd()
@@ -425,7 +426,7 @@ class Session:
         assert program is not None, "the session only ever holds a program without errors"
         if self._engine is None or self._engine_program is not program:
             if self._store is None:
-                self._store = Store(":memory:")
+                self._store = Store(self.db if self.db is not None else ":memory:")
             self._engine = Engine(program, self._store)
             self._engine_program = program
         return self._engine
@@ -949,6 +950,9 @@ class Session:
         self._store = self._engine = self._engine_program = None
         self.result, self.items = result, []
         kept = f"; {_plural(len(self.files), 'loaded file')} kept" if self.files else ""
+        if self.db is not None:   # a store file is the user's data: never emptied from here
+            out(f"reset: the declarations typed here are gone; the store {self.db} is kept{kept}")
+            return
         out(f"reset: the declarations typed here and the store (people, activities, clock) are gone{kept}")
 
     def cmd_help(self, arg: str, out: _Output) -> None:
@@ -1352,7 +1356,8 @@ def run_interactive(session: Session, *, input: Any = None, output: Any = None,
     return 0
 
 
-def main(path: str | None = None, *, stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
+def main(path: str | None = None, *, stdin: IO[str] | None = None, stdout: IO[str] | None = None,
+         color: str = "auto", db: str | None = None) -> int:
     """``campaign repl [PATH]``: interactive on a terminal, plain otherwise.
     Exit status: 0, 1 when an entry failed in pipe mode, 2 when PATH cannot
     be read."""
@@ -1361,16 +1366,23 @@ def main(path: str | None = None, *, stdin: IO[str] | None = None, stdout: IO[st
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty() and stdout.isatty()
-    color = interactive and not os.environ.get("NO_COLOR")
+    color = use_color(stdout, color) if interactive or color == "always" else False
     try:
         import shutil
         width = shutil.get_terminal_size((100, 24)).columns if interactive else 100
     except Exception:  # pragma: no cover
         width = 100
-    session = Session(color=color, rich_tables=interactive, width=width)
+    session = Session(color=color, rich_tables=interactive, width=width, db=db)
     write = stdout.write
     if interactive:
         write(BANNER.format(version=__version__) + "\n")
+    if db is not None:   # refuse a file that is not a store before the first prompt
+        from .store import Store
+        try:
+            Store(db).close()
+        except CampaignError as exc:
+            write(f"error: {exc}\n")
+            return 2
     if path:
         try:
             _expand(path)
