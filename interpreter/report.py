@@ -51,7 +51,7 @@ from attrs import define, field
 from . import ast
 from .check import CheckResult
 from .coverage import Coverage
-from .graph import MAX_DEPTH, CallGraph, _level_text, build_call_graph, reach
+from .graph import MAX_DEPTH, CallGraph, build_call_graph, level_texts, reach
 from .model import CampaignInfo
 from .source import SourceFile
 
@@ -116,10 +116,11 @@ def _layout(result: CheckResult) -> tuple[list[_Box], list[_Edge], CallGraph, in
     deep_steps = {id(e.step) for e, _chain in too_deep}
     cycle_members = {c.id for comp in graph.components for c in comp}
     boxes: dict[int, _Box] = {}
+    texts = level_texts(graph, reached)
     for c in model.campaigns:
         levels = sorted(reached[c.id].levels)
         col = levels[0] if levels else 1
-        box = _Box(c, col, levels=_level_text(c, reached[c.id], graph))
+        box = _Box(c, col, levels=texts[c.id])
         box.flagged = c.id in cycle_members or bool(levels and levels[-1] > MAX_DEPTH)
         boxes[c.id] = box
     edges: dict[tuple[int, int, str, bool], _Edge] = {}
@@ -133,11 +134,10 @@ def _layout(result: CheckResult) -> tuple[list[_Box], list[_Edge], CallGraph, in
         edge.cycle = edge.cycle or id(e) in graph.cyclic
         edge.too_deep = edge.too_deep or id(e.step) in deep_steps
     # an executable that only a cycle reaches (graph.reach measures it from
-    # itself, level 0): drawn one column right of its callers, "in a cycle"
+    # itself, level 0): drawn one column right of its callers
     only_cycle = [boxes[c.id] for c in model.campaigns if c.kind == "executable"
                   and c.id in cycle_members and not graph.acyclic_callers(c)]
     for box in only_cycle:
-        box.levels = "in a cycle"
         box.col = 1
     for _ in range(3):
         for box in only_cycle:

@@ -94,7 +94,7 @@ SAMPLES: dict[str, list[Argv]] = {
     "plan": [
         lambda t: ["plan", CONTEXT, "Webinar A/Parent False", "--people", PEOPLE, "--format", "json"],
         lambda t: ["plan", "examples/enrichment.campaign", "Company Data/Enrich New Leads", "--people", PEOPLE,
-                   "--until", "2 days", "--format", "json"],
+                   "--until", "2 days", "--detail", "--format", "json"],
     ],
     "explain": [
         lambda t: ["explain", LIFECYCLE, "Ops Scoring/Score", "--format", "json"],
