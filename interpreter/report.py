@@ -675,8 +675,9 @@ def measure_scenario(result: CheckResult, measures: Measures, db: str | None = N
 
 
 def measure_tests(result: CheckResult, measures: Measures) -> None:
-    """Run the tests of the files given (not of their imports) with
-    coverage (``campaign test --coverage``); fill ``measures``."""
+    """Run the tests of the loaded files (their imports' included, the
+    library's not) with coverage, as ``campaign test --coverage`` does;
+    fill ``measures``."""
     from .errors import RunError
     from .runner import run_tests, summary
 
@@ -691,5 +692,5 @@ def measure_tests(result: CheckResult, measures: Measures) -> None:
 
 
 def measures_files(result: CheckResult) -> list[str]:
-    """The files the command named: every loaded file but the library's."""
+    """Every loaded file but the library's (``import std``)."""
     return [name for name in result.sources if not name.startswith("<std>/")]
