@@ -366,6 +366,13 @@ def level_text(c: CampaignInfo, r: Reach, graph: CallGraph) -> str:
     return f"in a cycle · {text}" if in_cycle else text
 
 
+def level_texts(graph: CallGraph, reached: dict[int, Reach]) -> dict[int, str]:
+    """Every campaign's depth label, as ``campaign graph`` prints it, by
+    campaign id (``campaign diff`` and ``campaign report`` show the same)."""
+    cyclic = {c.id for comp in graph.components for c in comp}
+    return {c.id: _level_text(c, reached[c.id], graph, cyclic) for c in graph.model.campaigns}
+
+
 def _dot_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
