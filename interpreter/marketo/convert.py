@@ -375,11 +375,14 @@ class Converter:
             words = []
             others = [c for c in ([primary] if primary else []) + others]
         elif phrase == "campaign is requested":
-            sources = [tables.REQUEST_SOURCES.get(v.strip().lower()) for v in vals] or ["flow action"]
-            if len(sources) != 1 or sources[0] is None:
+            sources = {tables.REQUEST_SOURCES.get(v.strip().lower()) for v in vals} or {"flow action"}
+            if sources == set(tables.REQUEST_SOURCES.values()):
+                sources = {"any"}          # every source Marketo offers
+            if len(sources) != 1 or None in sources:
                 raise _Skip("trigger", f"{name} source {', '.join(vals)}",
-                            "one source of Marketo Flow Action, Web Service API or Sales Insight")
-            words = [] if sources[0] == "flow action" else ["from", sources[0]]
+                            "one source of Marketo Flow Action, Web Service API or Sales Insight, or all three")
+            (source,) = sources
+            words = [] if source == "flow action" else ["from", source]
         else:
             if len(vals) != 1:
                 raise _Skip("trigger", f"{name} {', '.join(vals)}", "the language's trigger names exactly one")
