@@ -303,8 +303,7 @@ class Converter:
             target = self.asset("smart list", vals[0], here)
         elif spec.phrase == "member of program":
             target = _q(vals[0])
-            if (DEFAULT_WORKSPACE, vals[0].casefold()) not in self.program_by_name and not any(
-                    k[1] == vals[0].casefold() for k in self.program_by_name):
+            if not any(k[1] == vals[0].casefold() for k in self.program_by_name):
                 raise _Skip("filter", f"{name} {vals[0]}", "no program of this name in the instance")
             phrase = "not member of program" if negated else phrase
         elif spec.phrase in ("filled out form",):
