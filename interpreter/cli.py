@@ -1132,10 +1132,10 @@ def replay(extract: str, path: str, ids_file: str | None, events_out: str | None
             click.echo(f"  {mark:<4} {t.campaign} {t.type}: {t.matched} matched, {t.missing} missing, "
                        f"{t.extra} extra")
             for d in t.people:
-                side, act = next(iter(d.first.items()))
-                click.echo(f"         lead {d.lead}: {d.missing} missing, {d.extra} extra; first "
-                           f"{'in Marketo' if side == 'in_marketo' else 'in the simulator'}: "
-                           + json.dumps(act, ensure_ascii=False, sort_keys=True))
+                click.echo(f"         lead {d.lead}: {d.missing} missing, {d.extra} extra")
+                for side, act in d.first.items():
+                    click.echo(f"           first {'in Marketo' if side == 'in_marketo' else 'in the simulator'}: "
+                               + json.dumps(act, ensure_ascii=False, sort_keys=True))
         for cid in result.unknown_campaigns:
             click.echo(f"  DIFF campaign id {cid}: not in the project's marketo-ids.json")
         click.echo("all matched" if result.matched else "differences found")

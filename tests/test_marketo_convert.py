@@ -71,7 +71,8 @@ def test_request_sources():
     assert "trigger campaign is requested from any" in requested("Marketo Flow Action", "Web Service API",
                                                                  "Sales Insight")
     result = convert(instance("trigger", triggers=[
-        {"name": "Campaign is Requested", "conditions": [cond("Source", "is", ["Web Service API", "Sales Insight"], True)]},
+        {"name": "Campaign is Requested",
+         "conditions": [cond("Source", "is", ["Web Service API", "Sales Insight"], True)]},
         {"name": "Added to List", "conditions": [cond("List", "is", ["P.L"], True)]}]))
     assert result.skipped[0].kind == "trigger" and 'trigger added to list "L"' in result.files["Default.campaign"]
 

@@ -205,7 +205,8 @@ def test_drift_sees_code_only_and_instance_only_campaigns(tmp_path):
                                              'campaign "Route EU" trigger inactive'))
     report = json.loads(run("drift", str(out), "--from", str(INSTANCE), "--format", "json").stdout)
     assert report["changes"] == [
-        {"where": '"EMEA"."EMEA Routing"."Route EMEA"', "what": "campaign", "instance": "trigger inactive", "code": None},
+        {"where": '"EMEA"."EMEA Routing"."Route EMEA"', "what": "campaign",
+         "instance": "trigger inactive", "code": None},
         {"where": '"EMEA"."EMEA Routing"."Route EU"', "what": "campaign", "instance": None, "code": "trigger inactive"},
     ]
 
@@ -292,7 +293,8 @@ def test_an_expired_token_is_renewed(httpserver, recorded):
 
 def test_a_rate_limit_waits_and_retries(httpserver, recorded):
     waits: list[float] = []
-    recorded.failures[("rest/asset/v1/smartCampaigns.json", 1)] = error("606", "Max rate limit '100' exceeded with in '20' secs")
+    recorded.failures[("rest/asset/v1/smartCampaigns.json", 1)] = error(
+        "606", "Max rate limit '100' exceeded with in '20' secs")
     recorded.failures[("rest/asset/v1/smartCampaigns.json", 2)] = error("615", "Concurrent access limit reached")
     inst = fetch_instance(live(httpserver, sleep=waits.append))
     assert waits == [1.0, 2.0] and len(inst.campaigns) == 14

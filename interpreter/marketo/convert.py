@@ -380,7 +380,7 @@ class Converter:
             if len(sources) != 1 or None in sources:
                 raise _Skip("trigger", f"{name} source {', '.join(vals)}",
                             "one source of Marketo Flow Action, Web Service API or Sales Insight, or all three")
-            (source,) = sources
+            source = next(iter(sources)) or "flow action"
             words = [] if source == "flow action" else ["from", source]
         else:
             if len(vals) != 1:
