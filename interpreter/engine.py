@@ -560,6 +560,27 @@ class Engine(Evaluator):
             self._batch(c, api, result)
         return result
 
+    def schedule_batch(self, campaign: CampaignInfo | ast.Ref | str, at: _dt.datetime | str | None = None,
+                       tokens: Mapping[str, Any] | None = None) -> ActionResult:
+        """Schedule one run of a batch campaign, as Marketo's Schedule
+        Campaign API does: at ``at`` on the virtual clock (run now when it
+        is None or not later than now), with API-passed ``tokens`` for that
+        run only. A later run waits in the store's queue, so advancing the
+        clock (in this process or a later one) runs it as it falls due."""
+        c = self.campaign(campaign)
+        if c.kind != "batch":
+            raise RunError(f"{c.qualname} is a{'n' if c.kind[0] == 'e' else ''} {c.kind} campaign; "
+                           f"only a batch campaign can be scheduled")
+        api = self._token_values(c, tokens)
+        when = self._parse_when(at) if isinstance(at, str) else at
+        with self._action("schedule", c.qualname) as result:
+            if when is None or when <= self.clock.now:
+                self._batch(c, api, result)
+            else:
+                # person 0 is no one: the queue item is the whole batch (_resume)
+                self.store.enqueue("batch", 0, c.qualname, iso(when), 0, None, {"api": api})
+        return result
+
     def _batch_selection(self, c: CampaignInfo) -> tuple[str | None, list[Any], Callable[[Person], bool] | None] | None:
         """How to find who the batch reaches now: (SQL condition, its
         parameters, the predicate of the filters left to Python or None);
@@ -1000,6 +1021,11 @@ class Engine(Evaluator):
     def _resume(self, item: Any) -> None:
         if not self.store.dequeue(item.id):
             return  # removed from flow meanwhile
+        if item.kind == "batch":   # a batch the API scheduled (schedule_batch)
+            c = self.campaigns.get(item.campaign)
+            if c is not None and c.kind == "batch":
+                self._batch(c, item.context.get("api"), self._result)  # type: ignore[arg-type]
+            return
         person = self.store.person(item.person)
         if person is None or person.deleted:
             return

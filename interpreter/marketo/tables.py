@@ -106,6 +106,11 @@ ACTIVITY_TYPES: tuple[ActivityType, ...] = (
     ActivityType(None, "Remove from Flow", "Remove from Flow", None, "Campaign ID", ()),
     ActivityType(None, "Campaign is Requested", "Campaign is Requested",
                  "campaign is requested", "Campaign ID", ("Source",)),
+    # The simulator's own activity types that are no Marketo type (a paused run,
+    # a run-time error): the local REST server lists and returns them like the
+    # rest, so a client sees the whole log.
+    ActivityType(None, "Wait", "Wait", None, None, ("Until", "Skipped")),
+    ActivityType(None, "Error", "Error", None, None, ("Message",)),
 )
 
 _BY_ID: dict[int, ActivityType] = {a.id: a for a in ACTIVITY_TYPES if a.id is not None}
@@ -346,6 +351,12 @@ PERSON_FIELDS: tuple[PersonField, ...] = (
     PersonField("unsubscribed", "Unsubscribed", "Unsubscribed"),
     PersonField("createdAt", "Created At", "Created At"),
     PersonField("updatedAt", "Updated At", "Updated At"),
+    # Not in the table Marketo's docs print: every field of LANGUAGE.md §2 needs
+    # a REST name for the local REST server. ``personSource`` is Marketo's field
+    # of that name; the lead owner's address has no standard REST field, so it
+    # takes its camelCase name.
+    PersonField("personSource", "Person Source", "Person Source"),
+    PersonField("leadOwnerEmailAddress", "Lead Owner Email Address", "Lead Owner Email Address"),
 )
 
 _FIELD_BY_REST = {f.rest.lower(): f for f in PERSON_FIELDS}
@@ -404,3 +415,65 @@ MAX_RETURN = 200
 #: Marketo's rate limit: at most this many calls in any RATE_WINDOW seconds.
 RATE_CALLS = 100
 RATE_WINDOW = 20.0
+
+
+# --------------------------------------------------------------------------
+# The local REST server (campaignlang.serve, ``campaign serve``)
+
+#: Ids the local REST server gives the activity types Marketo documents no id
+#: for: in Marketo's range for custom activity types (100000 and up), so they
+#: never collide with a standard id; ``resolve_activity_types`` matches them
+#: by name when an importer reads the server's ``activities/types.json``.
+LOCAL_ACTIVITY_IDS: dict[str, int] = {
+    "Executed Campaign": 100001,
+    "Change Program Member Data": 100002,
+    "Remove from Flow": 100003,
+    "Campaign is Requested": 100004,
+    "Wait": 100005,
+    "Error": 100006,
+}
+
+
+class ActivityAttributes(NamedTuple):
+    """How one of the simulator's activities (§12.8 attributes) reads as a
+    Marketo activity: ``primary`` is the simulator attribute whose value is
+    the ``primaryAttributeValue``; ``names`` maps the other simulator
+    attributes to Marketo attribute names; ``old`` and ``new`` name the
+    Marketo attributes of the activity's old and new values."""
+
+    primary: str | None
+    names: tuple[tuple[str, str], ...] = ()
+    old: str | None = None
+    new: str | None = None
+
+
+#: simulator activity name (§8) -> how its attributes read in Marketo's terms
+ACTIVITY_ATTRIBUTES: dict[str, ActivityAttributes] = {
+    "New Person": ActivityAttributes(None, (("email", "Email Address"),)),
+    "Change Data Value": ActivityAttributes("field", (("reason", "Reason"),), "Old Value", "New Value"),
+    "Change Score": ActivityAttributes("field", (("change", "Change Value"), ("reason", "Reason")),
+                                       "Old Value", "New Value"),
+    "Send Email": ActivityAttributes("email", (("subject", "Subject"), ("from", "From"), ("body", "Body"))),
+    "Send Alert": ActivityAttributes("email", (("to", "Send To List"), ("subject", "Subject"))),
+    "Add to List": ActivityAttributes("list"),
+    "Remove from List": ActivityAttributes("list"),
+    "Change Program Status": ActivityAttributes("program", (("reason", "Reason"),), "Old Status", "New Status"),
+    "Change Program Member Data": ActivityAttributes("program", (("field", "Attribute Name"),),
+                                                     "Old Value", "New Value"),
+    "Interesting Moment": ActivityAttributes(None, (("type", "Type"), ("description", "Description"))),
+    "Delete Person": ActivityAttributes(None),
+    "Call Webhook": ActivityAttributes("webhook", (("method", "Method"), ("url", "URL"), ("payload", "Payload"),
+                                                   ("status", "Status"), ("response", "Response"))),
+    "Request Campaign": ActivityAttributes("campaign", (("source", "Source"),)),
+    "Executed Campaign": ActivityAttributes("campaign", (("parent", "Parent Campaign"), ("qualified", "Qualified"),
+                                                         ("use parent token context", "Use Parent Token Context"))),
+    "Remove from Flow": ActivityAttributes("campaign"),
+    "Campaign is Requested": ActivityAttributes("campaign", (("source", "Source"),
+                                                             ("requested by", "Requested By"))),
+    "Fill Out Form": ActivityAttributes("form", (("Web Page", "Webpage URL"),)),
+    "Visit Web Page": ActivityAttributes("page", (("Web Page", "Webpage URL"),)),
+    "Open Email": ActivityAttributes("email"),
+    "Click Email": ActivityAttributes("email", (("Link", "Link"),)),
+    "Wait": ActivityAttributes(None, (("until", "Until"), ("skipped", "Skipped"))),
+    "Error": ActivityAttributes(None, (("message", "Message"),)),
+}
