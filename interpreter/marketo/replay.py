@@ -23,8 +23,8 @@ comparison. The rules (docs/marketo.md, "Replaying an activity export"):
   missing (Marketo did it, the code did not) and extra (the reverse), with the
   first differing people and their first differing activity.
 * People are the extract's lead ids, created before the replay without
-  firing ``person is created`` (they existed before); a ``New Lead`` row
-  fires it. Campaigns, lists, forms, emails and programs are found by
+  firing ``person is created`` (they existed before), with the fields a lead
+  export gives them (``--leads``); a ``New Lead`` row fires it. Campaigns, lists, forms, emails and programs are found by
   Marketo id through ``marketo-ids.json``, which ``campaign import marketo``
   writes beside the project.
 
@@ -121,6 +121,51 @@ def read_extract(path: str | Path) -> list[Row]:
         rows.append(Row(n, guid, lead_id, at, type_n, camp, pid, pval, attributes))
     rows.sort(key=lambda r: r.at)
     return rows
+
+
+def read_leads(path: str | Path, engine: Engine) -> dict[int, dict[str, Any]]:
+    """People as they were before the extract, from a lead export (a Bulk
+    Lead Extract CSV): lead id -> their fields, converted to the project's
+    types. The column ``id`` is the lead id; the others are fields, by REST
+    name (``leadScore``), Marketo's display name or the language's name. The
+    ``email`` column is left out: a replayed person is known by their lead id
+    (Marketo allows two leads one address)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise MarketoError(f"no file {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MarketoError(f"{path}: cannot be read: {exc}") from None
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip() for h in next(reader, None) or []]
+    if "id" not in header:
+        raise MarketoError(f"{path}: a lead export needs an 'id' column (the lead id)")
+    columns: list[str | None] = []
+    for h in header:
+        if h in ("id", "email", "Email Address") or not h:
+            columns.append(None)
+            continue
+        found = engine.model.field(tables.field_language_name(h))
+        if found is None:
+            raise MarketoError(f"{path}: column '{h}' names no field of the project; the fields are: "
+                               + ", ".join(engine.model.field_names()))
+        columns.append(found[0])
+    at = header.index("id")
+    leads: dict[int, dict[str, Any]] = {}
+    for n, rec in enumerate(reader, 2):
+        if not rec:
+            continue
+        if len(rec) != len(header):
+            raise MarketoError(f"{path}: line {n}: {len(rec)} columns, expected {len(header)}")
+        try:
+            lead = int(rec[at])
+        except ValueError:
+            raise MarketoError(f"{path}: line {n}: id {rec[at]!r} is not a whole number") from None
+        try:
+            leads[lead] = engine._fields_from({c: v for c, v in zip(columns, rec) if c is not None and v != ""})
+        except CampaignError as exc:
+            raise MarketoError(f"{path}: line {n}: {exc}") from None
+    return leads
 
 
 @define
@@ -255,18 +300,20 @@ def events_of(rows: Sequence[Row], ids: Ids, types: dict[int, tables.ActivityTyp
 
 def replay(program: Any, rows: Sequence[Row], ids: Ids,
            types: dict[int, tables.ActivityType] | None = None,
-           window: _dt.timedelta = WINDOW) -> tuple[ReplayResult, Engine]:
+           window: _dt.timedelta = WINDOW, leads_file: str | Path | None = None) -> tuple[ReplayResult, Engine]:
     """Replay ``rows`` through ``program`` (a checked program) in a store in
-    memory and compare; the engine is returned for inspection."""
+    memory and compare; the engine is returned for inspection. With
+    ``leads_file`` (``read_leads``) the people start with those fields."""
     types = types or ids.activity_types()
     start = rows[0].at if rows else None
     engine = Engine(program, Store(":memory:"), Clock(start))
-    leads = sorted({r.lead for r in rows})
+    known = read_leads(leads_file, engine) if leads_file is not None else {}
+    leads = sorted({r.lead for r in rows} | set(known))
     # the people existed before the extract's first activity: created silently
     with engine.store.transaction():
         for lead in leads:
-            engine.store.add_person({"email address": EMAIL.format(lead), "created at": start,
-                                     "updated at": start})
+            engine.store.add_person({**known.get(lead, {}), "email address": EMAIL.format(lead),
+                                     "created at": start, "updated at": start})
     events = events_of(rows, ids, types)
     unresolved = sum(1 for r in rows if r.campaign is None and types.get(r.type_id) is not None
                      and types[r.type_id].trigger is not None) - len(events)
