@@ -958,7 +958,12 @@ class MarketoAPI:
             entry: dict[str, Any] = {"id": type_id, "name": a.marketo, "description": language}
             if a.primary:
                 entry["primaryAttribute"] = {"name": a.primary, "dataType": "string"}
-            entry["attributes"] = [{"name": n, "dataType": "string"} for n in a.attributes]
+            # Marketo's attribute names for the type, then every name this server's
+            # activities of the type carry (the table's mapping), so the types describe the log
+            spec = tables.ACTIVITY_ATTRIBUTES.get(language, tables.ActivityAttributes(None))
+            names = [*a.attributes, *(n for _k, n in spec.names), *(n for n in (spec.old, spec.new) if n),
+                     "Campaign"]
+            entry["attributes"] = [{"name": n, "dataType": "string"} for n in dict.fromkeys(names)]
             out.append(entry)
         return {"result": out}
 
