@@ -244,10 +244,15 @@ class MarketoAPI:
             out.append((rest, name, key, type_))
         std = [f.language for f in tables.PERSON_FIELDS]
         out.sort(key=lambda f: (std.index(f[1]) if f[1] in std else len(std), f[1].casefold()))
+        taken: set[str] = set()
+        for i, (rest, name, key, type_) in enumerate(out):
+            if rest.lower() in taken:   # a declared "Company" beside the standard company
+                rest = out[i][0] + "__c"
+                out[i] = (rest, name, key, type_)
+            taken.add(rest.lower())
         self._rest = {f[0].lower(): f for f in out}
         for f in out:   # the language's own names are accepted too
             self._rest.setdefault(f[1].lower(), f)
-        self._rest.setdefault("email", self._rest["emailaddress"] if "emailaddress" in self._rest else out[0])
         return out
 
     def _activity_types(self) -> dict[str, tuple[int, tables.ActivityType]]:
