@@ -253,3 +253,18 @@ def test_serve_stops_on_sigterm_and_sigint_and_keeps_what_it_wrote(tmp_path: Pat
     engine = campaignlang.Engine(campaignlang.compile_paths([str(PROGRAM)]), str(db))
     assert [p.email for p in engine.people()] == ["kept0@example.com", "kept1@example.com"]
     engine.store.close()
+
+
+def test_rest_names_of_declared_fields_never_shadow_standard_ones() -> None:
+    program = campaignlang.compile_text('fields {\n "Company": text\n "Lead Score X": score\n}\nprogram "P" { }\n')
+    api = MarketoAPI(campaignlang.Engine(program), "id", "secret")
+    token = api.handle("GET", "/identity/oauth/token",
+                       "grant_type=client_credentials&client_id=id&client_secret=secret", {})[1]["access_token"]
+    h = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    fields = {f["rest"]["name"]: f["displayName"] for f in api.handle(
+        "GET", "/rest/v1/leads/describe.json", "", h)[1]["result"]}
+    assert fields["company"] == "Company Name" and fields["company__c"] == "Company"
+    assert fields["leadScoreX"] == "Lead Score X"
+    body = json.dumps({"input": [{"email": "a@example.com", "company": "Acme", "company__c": "Other"}]}).encode()
+    assert api.handle("POST", "/rest/v1/leads.json", "", h, body)[1]["result"][0]["status"] == "created"
+    assert api.engine.get(1, "Company Name") == "Acme" and api.engine.get(1, "Company") == "Other"
