@@ -268,3 +268,21 @@ def test_rest_names_of_declared_fields_never_shadow_standard_ones() -> None:
     body = json.dumps({"input": [{"email": "a@example.com", "company": "Acme", "company__c": "Other"}]}).encode()
     assert api.handle("POST", "/rest/v1/leads.json", "", h, body)[1]["result"][0]["status"] == "created"
     assert api.engine.get(1, "Company Name") == "Acme" and api.engine.get(1, "Company") == "Other"
+
+
+def test_log_requests_prints_method_path_and_status_and_no_secret() -> None:
+    import requests
+
+    from serve_helpers import CLIENT_ID, CLIENT_SECRET, Server, wait_until
+
+    with Server(None, "--log-requests") as s:
+        tok = requests.get(f"{s.url}/identity/oauth/token", timeout=10, params={
+            "grant_type": "client_credentials", "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET}).json()["access_token"]
+        assert requests.get(f"{s.url}/rest/v1/leads/describe.json", params={"access_token": tok},
+                            timeout=10).json()["success"]
+        wait_until(lambda: any("describe.json -> 200" in line for line in s.stderr_lines))
+        logged = "".join(s.stderr_lines)
+    assert "GET /rest/v1/leads/describe.json -> 200" in logged
+    assert "GET /identity/oauth/token -> 200" in logged
+    assert tok not in logged and CLIENT_SECRET not in logged
