@@ -272,7 +272,6 @@ def test_rest_names_of_declared_fields_never_shadow_standard_ones() -> None:
 
 def test_log_requests_prints_method_path_and_status_and_no_secret() -> None:
     import requests
-
     from serve_helpers import CLIENT_ID, CLIENT_SECRET, Server, wait_until
 
     with Server(None, "--log-requests") as s:
