@@ -869,10 +869,7 @@ class MarketoAPI:
                 "membershipDate": m.since + "Z", "isExhausted": False}
 
     def _members(self, p: ProgramInfo) -> list[int]:
-        db = self.engine.store.db
-        self.engine.store.flush()
-        return [r[0] for r in db.execute("SELECT person FROM program_members WHERE program = ? ORDER BY person",
-                                         (p.key,))]
+        return self.engine.store.program_member_ids(p.key)
 
     def _program_leads(self, req: Request, prog: str) -> dict[str, Any]:
         p = self._program(prog)
@@ -1043,45 +1040,23 @@ class MarketoAPI:
             members = set(self.engine.store.list_members(key))
             people = [p for p in people if p in members] if people else sorted(members)
             if not people:
-                people = [0]
+                people = [0]   # an empty list: no one
         size = self._int(req, "batchSize", MAX_PAGE, 1, MAX_PAGE)
         store = self.engine.store
-        store.flush()
-        cond: list[str] = []
-        params: list[Any] = []
-        if kind == "d":
-            # a date token: activities at or after it; the last id read so far is then the position
-            cond.append("at >= ?")
-            params.append(value)
-            after = 0
-        else:
-            after = int(value) if value.isdigit() else 0
-        cond.append("id > ?")
-        params.append(after)
-        if types:
-            cond.append(f"type IN ({','.join('?' * len(types))})")
-            params += types
-        else:
-            cond.append("0")
-        if people:
-            cond.append(f"person IN ({','.join('?' * len(people))})")
-            params += people
-        rows = [r[0] for r in store.db.execute(
-            f"SELECT id FROM activities WHERE {' AND '.join(cond)} ORDER BY id LIMIT ?", (*params, size + 1))]
-        more = len(rows) > size
-        rows = rows[:size]
-        result = []
-        if rows:
-            acts = store.activities(after_id=rows[0] - 1)
-            by_id = {a.id: a for a in acts if a.id <= rows[-1]}
-            result = [self._activity_json(by_id[i]) for i in rows]
-            last = rows[-1]
-        elif kind == "d":
-            # nothing yet: the position is just before the first activity at or after the date
-            row = store.db.execute("SELECT min(id) FROM activities WHERE at >= ?", (value,)).fetchone()
-            last = (row[0] - 1) if row[0] is not None else store.last_activity_id()
+        # a date token reads from its time on; then the position is the last id returned
+        since, after = (value, 0) if kind == "d" else (None, int(value) if value.isdigit() else 0)
+        acts = store.activities(after_id=after, since=since, types=types, people=people or None,
+                                limit=size + 1)
+        more = len(acts) > size
+        acts = acts[:size]
+        if acts:
+            last = acts[-1].id
+        elif kind == "d":   # nothing yet: just before the first activity at or after the date
+            first = store.first_activity_since(value)
+            last = first - 1 if first is not None else store.last_activity_id()
         else:
             last = after
+        result = [self._activity_json(a) for a in acts]
         out: dict[str, Any] = {"nextPageToken": _page_token("a", str(last)), "moreResult": more}
         if result:
             out["result"] = result
