@@ -285,3 +285,21 @@ def test_log_requests_prints_method_path_and_status_and_no_secret() -> None:
     assert "GET /rest/v1/leads/describe.json -> 200" in logged
     assert "GET /identity/oauth/token -> 200" in logged
     assert tok not in logged and CLIENT_SECRET not in logged
+
+
+def test_a_leads_lists_programs_and_campaigns() -> None:
+    api = Api()
+    _people(api, 2)
+    api("POST", "/rest/v1/campaigns/2/trigger.json", body={"input": {"leads": [{"id": 2}]}})
+    api("POST", "/rest/v1/campaigns/4/schedule.json")
+    lists = api("GET", "/rest/v1/leads/2/listMembership.json")
+    assert [x["listId"] for x in lists["result"]] == [1] and lists["moreResult"] is False
+    programs = api("GET", "/rest/v1/leads/2/programMembership.json")["result"]
+    assert [(p["id"], p["progressionStatus"]) for p in programs] == [(2, "Invited")]
+    campaigns = api("GET", "/rest/v1/leads/2/smartCampaignMembership.json", "batchSize=2")
+    assert [c["smartCampaignId"] for c in campaigns["result"]] == [1, 2] and campaigns["moreResult"] is True
+    rest = api("GET", "/rest/v1/leads/2/smartCampaignMembership.json",
+               f"batchSize=2&nextPageToken={campaigns['nextPageToken']}")
+    assert [c["smartCampaignId"] for c in rest["result"]] == [4] and rest["moreResult"] is False
+    assert api("GET", "/rest/v1/leads/1/listMembership.json")["result"] == []
+    assert _code(api("GET", "/rest/v1/leads/9/listMembership.json")) == "1004"

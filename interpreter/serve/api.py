@@ -394,6 +394,9 @@ class MarketoAPI:
             ("POST", r"/rest/v1/leads\.json", self._sync_leads),
             ("GET", rf"/rest/v1/lead/{n}\.json", self._get_lead),
             ("GET", r"/rest/v1/leads/describe\.json", self._describe),
+            ("GET", rf"/rest/v1/leads/{n}/listMembership\.json", self._lead_lists),
+            ("GET", rf"/rest/v1/leads/{n}/programMembership\.json", self._lead_programs),
+            ("GET", rf"/rest/v1/leads/{n}/smartCampaignMembership\.json", self._lead_campaigns),
             ("GET", r"/rest/v1/lists\.json", self._get_lists),
             ("GET", rf"/rest/v1/lists/{n}\.json", self._get_list),
             ("GET", rf"/rest/v1/lists?/{n}/leads\.json", self._list_leads),
@@ -628,6 +631,55 @@ class MarketoAPI:
         if len(ids) > 1000:
             raise ApiError("1003", "Too many results match the filter")
         return self._page(req, ids, fields)
+
+    def _records_page(self, req: Request, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """A page of records with ``batchSize`` and a position ``nextPageToken``."""
+        size = self._int(req, "batchSize", MAX_PAGE, 1, MAX_PAGE)
+        start = 0
+        tok = req.param("nextPageToken")
+        if tok:
+            kind, value = _read_page_token(tok)
+            if kind != "p" or not value.isdigit():
+                raise ApiError("1003", "Invalid nextPageToken")
+            start = int(value)
+        out: dict[str, Any] = {"result": records[start:start + size], "moreResult": start + size < len(records)}
+        if out["moreResult"]:
+            out["nextPageToken"] = _page_token("p", str(start + size))
+        return out
+
+    def _lead(self, lid: str) -> int:
+        pid = int(lid)
+        if not self._person_exists(pid):
+            raise ApiError("1004", f"Lead not found: {pid}")
+        return pid
+
+    def _lead_lists(self, req: Request, lid: str) -> dict[str, Any]:
+        pid = self._lead(lid)
+        ids = sorted(self._list_by_key[k] for k in self.engine.store.lists_of(pid) if k in self._list_by_key)
+        return self._records_page(req, [{"listId": i, "createdAt": "2026-01-01T00:00:00Z",
+                                         "updatedAt": "2026-01-01T00:00:00Z"} for i in ids])
+
+    def _lead_programs(self, req: Request, lid: str) -> dict[str, Any]:
+        pid = self._lead(lid)
+        out = []
+        for m in self.engine.store.memberships(pid):
+            p = self._program_by_key.get(m.program)
+            if p is not None:
+                rec = self._membership_json(p, pid) or {}
+                out.append({"id": p.id, **rec, "updatedAt": rec.get("membershipDate")})
+        return self._records_page(req, sorted(out, key=lambda r: r["id"]))
+
+    def _lead_campaigns(self, req: Request, lid: str) -> dict[str, Any]:
+        pid = self._lead(lid)
+        first: dict[int, str] = {}
+        last: dict[int, str] = {}
+        for _person, campaign, at, _run in self.engine.store.run_history(pid):
+            cid = self._campaign_ids.get(campaign)
+            if cid is not None:
+                first.setdefault(cid, at)
+                last[cid] = at
+        return self._records_page(req, [{"smartCampaignId": c, "createdAt": first[c] + "Z",
+                                         "updatedAt": last[c] + "Z"} for c in sorted(first)])
 
     def _sync_leads(self, req: Request) -> dict[str, Any]:
         body = req.json_object()
