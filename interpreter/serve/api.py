@@ -541,18 +541,22 @@ class MarketoAPI:
             out.append((n, f[2]))
         return out
 
+    def _page_window(self, req: Request) -> tuple[int, int]:
+        """(start, size) of a page: ``nextPageToken`` (a position) and ``batchSize``."""
+        size = self._int(req, "batchSize", MAX_PAGE, 1, MAX_PAGE)
+        tok = req.param("nextPageToken")
+        if not tok:
+            return 0, size
+        kind, value = _read_page_token(tok)
+        if kind != "p" or not value.isdigit():
+            raise ApiError("1003", "Invalid nextPageToken")
+        return int(value), size
+
     def _page(self, req: Request, ids: list[int], fields: list[tuple[str, str | None]],
               extra: Callable[[int], dict[str, Any]] | None = None) -> dict[str, Any]:
         """A page of lead records from ids in order: ``batchSize`` and a
         position ``nextPageToken``."""
-        size = self._int(req, "batchSize", MAX_PAGE, 1, MAX_PAGE)
-        start = 0
-        tok = req.param("nextPageToken")
-        if tok:
-            kind, value = _read_page_token(tok)
-            if kind != "p" or not value.isdigit():
-                raise ApiError("1003", "Invalid nextPageToken")
-            start = int(value)
+        start, size = self._page_window(req)
         chunk = ids[start:start + size]
         result = []
         for pid in chunk:
@@ -634,14 +638,7 @@ class MarketoAPI:
 
     def _records_page(self, req: Request, records: list[dict[str, Any]]) -> dict[str, Any]:
         """A page of records with ``batchSize`` and a position ``nextPageToken``."""
-        size = self._int(req, "batchSize", MAX_PAGE, 1, MAX_PAGE)
-        start = 0
-        tok = req.param("nextPageToken")
-        if tok:
-            kind, value = _read_page_token(tok)
-            if kind != "p" or not value.isdigit():
-                raise ApiError("1003", "Invalid nextPageToken")
-            start = int(value)
+        start, size = self._page_window(req)
         out: dict[str, Any] = {"result": records[start:start + size], "moreResult": start + size < len(records)}
         if out["moreResult"]:
             out["nextPageToken"] = _page_token("p", str(start + size))
