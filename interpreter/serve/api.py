@@ -331,13 +331,13 @@ class MarketoAPI:
                 return handler, m.groups()
         if allowed:
             raise ApiError("605", f"HTTP Method not supported: {req.method} {req.path}")
-        raise ApiError("610", f"Requested resource not found: {req.path}", status=404)
+        raise ApiError("610", f"Requested resource not found: {req.path}")
 
     # -- identity ------------------------------------------------------------------
 
     def _identity(self, req: Request) -> tuple[int, dict[str, Any]]:
         if req.path != "/identity/oauth/token":
-            raise ApiError("610", f"Requested resource not found: {req.path}", status=404)
+            raise ApiError("610", f"Requested resource not found: {req.path}")
         if req.method not in ("GET", "POST"):
             raise ApiError("605", f"HTTP Method not supported: {req.method} {req.path}")
         params = dict(req.query)
