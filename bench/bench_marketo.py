@@ -42,7 +42,6 @@ from campaignlang.check import check  # noqa: E402
 from campaignlang.datafiles import replay as events_replay  # noqa: E402
 from campaignlang.engine import Engine  # noqa: E402
 from campaignlang.loader import load_paths  # noqa: E402
-from campaignlang.marketo import tables  # noqa: E402
 from campaignlang.marketo.replay import Ids, events_of, read_extract, replay, write_events  # noqa: E402
 from campaignlang.store import Store  # noqa: E402
 
@@ -66,7 +65,7 @@ def main() -> None:
         gen_s = time.perf_counter() - t0
         program = program_of(folder)
         ids = Ids(json.loads((folder / "marketo-ids.json").read_text()))
-        types = {a.id: a for a in tables.ACTIVITY_TYPES if a.id is not None}
+        types = ids.activity_types()
         events_file = folder / "events.jsonl"
         n_events = write_events(events_of(read_extract(extract), ids, types), events_file)
 

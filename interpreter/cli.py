@@ -104,7 +104,8 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True,
+              help="text for people; json (LANGUAGE.md §10); sarif (SARIF 2.1.0, for code hosts).")
 @click.option("--strict", is_flag=True, help="Count warnings as errors for the exit code.")
 def check(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
     """Check .campaign files (and their imports) for errors."""
@@ -126,6 +127,9 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
     diags = sorted(found, key=Diagnostic.sort_key)
     if fmt == "json":
         click.echo(render_json(diags))
+    elif fmt == "sarif":
+        from .sarif import render_sarif
+        click.echo(render_sarif(diags, result.sources))
     else:
         if diags:
             _show(render_text(diags, sources, color=_color()))
@@ -1087,7 +1091,6 @@ def replay(extract: str, path: str, ids_file: str | None, events_out: str | None
     from .marketo.project import entry_file, ids_of
     from .marketo.replay import Ids, events_of, read_extract, replay as run_replay, write_events
     from .marketo.source import MarketoError
-    from .marketo import tables
 
     try:
         entry = entry_file(path)
@@ -1107,8 +1110,7 @@ def replay(extract: str, path: str, ids_file: str | None, events_out: str | None
     program = _program_or_exit(str(entry))
     ids = Ids(ids_data)
     if events_out is not None:
-        types = {a.id: a for a in tables.ACTIVITY_TYPES if a.id is not None}
-        write_events(events_of(rows, ids, types), events_out)
+        write_events(events_of(rows, ids, ids.activity_types()), events_out)
     import re as _re
     from datetime import timedelta
 
@@ -1209,6 +1211,103 @@ def serve(path: str, db: str | None, host: str, port: int, client_id: str | None
         _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     finally:
         store.close()
+
+
+# --- review commands (schema, diff, report) ------------------------------------
+
+
+@main.command("schema")
+@click.argument("name", required=False)
+@click.option("--list", "list_all", is_flag=True, help="List the names of the schemas.")
+def schema_cmd(name: str | None, list_all: bool) -> None:
+    """Print the JSON Schema of a command's JSON output (NAME: check, test,
+    run, plan, diff, sarif ...; --list shows them all)."""
+    from . import schemas
+
+    if list_all or name is None:
+        if name is not None:
+            _fail("give a schema NAME or --list, not both")
+        for n in schemas.names():
+            click.echo(f"{n:<16} {schemas.load(n).get('title', '')}")
+        return
+    try:
+        click.echo(schemas.dumps(name))
+    except schemas.SchemaNotFound:
+        _fail(f"no schema {name!r}; the schemas are: {', '.join(schemas.names())}")
+
+
+@main.command("diff")
+@click.argument("old", metavar="OLD")
+@click.argument("new", metavar="NEW")
+@click.option("--people", "people_file", type=click.Path(dir_okay=False),
+              help="Run both versions over these people (CSV or JSON), in memory, and compare outcomes.")
+@click.option("--events", "events_file", type=click.Path(dir_okay=False),
+              help="With --people: replay these events (JSON lines) through both versions.")
+@click.option("--until", default=None, metavar="DURATION",
+              help="With --people: then advance the virtual clock this long (e.g. '1 week').")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="markdown: to paste into a pull request.")
+def diff_cmd(old: str, new: str, people_file: str | None, events_file: str | None, until: str | None,
+             fmt: str) -> None:
+    """What changed between two versions of a program, in the language's
+    terms (OLD and NEW: files, or REV:PATH read from git). Exit 0: no
+    change; 1: changes; 2: the diff could not be made."""
+    from .diff import DiffError, diff_versions, read_version, render_markdown, render_text, to_json
+
+    if (events_file or until) and not people_file:
+        _fail("--events and --until need --people")
+    try:
+        result = diff_versions(read_version(old), read_version(new), people_file, events_file, until)
+    except (DiffError, CampaignError) as exc:
+        _fail(str(exc))
+    if fmt == "json":
+        click.echo(json.dumps(to_json(result), indent=2, ensure_ascii=False))
+    elif fmt == "markdown":
+        click.echo(render_markdown(result), nl=False)
+    else:
+        click.echo(render_text(result))
+    sys.exit(1 if result.changed else 0)
+
+
+@main.command("report")
+@click.argument("path", type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="The folder to write index.html into (created when missing).")
+@click.option("--db", type=click.Path(dir_okay=False), help="Counts per step from a plan on a copy of this store.")
+@click.option("--people", "people_file", type=click.Path(dir_okay=False),
+              help="Counts per step from a plan over these people (CSV or JSON).")
+@click.option("--events", "events_file", type=click.Path(dir_okay=False),
+              help="With --db or --people: replay these events (JSON lines) too.")
+@click.option("--until", default=None, metavar="DURATION",
+              help="With --db or --people: then advance the virtual clock this long.")
+@click.option("--coverage", "with_coverage", is_flag=True, help="Run the tests and show what they reached.")
+@click.option("--title", default=None, help="The page's title (default: PATH).")
+def report_cmd(path: str, out_dir: str, db: str | None, people_file: str | None, events_file: str | None,
+               until: str | None, with_coverage: bool, title: str | None) -> None:
+    """Write one self-contained HTML page showing the program: the call graph
+    by depth, each campaign's smart list and flow, and with --db/--people
+    the counts per step, with --coverage what the tests reached."""
+    from .report import Measures, measure_scenario, measure_tests, render_report
+
+    if (events_file or until) and not (db or people_file):
+        _fail("--events and --until need --db or --people")
+    result = _load_checked(path)
+    measures = Measures()
+    try:
+        if db or people_file:
+            measure_scenario(result, measures, db, people_file, events_file, until)
+        if with_coverage:
+            measure_tests(result, measures)
+    except CampaignError as exc:
+        _fail(str(exc), 1 if result.program is None else 2)
+    page = render_report(result, title or path, measures)
+    target = Path(out_dir)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "index.html").write_text(page, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {target / 'index.html'}: {exc.strerror or exc}")
+    click.echo(f"wrote {target / 'index.html'}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -224,6 +224,18 @@ def test_bad_sources_are_one_line_errors_and_write_nothing(tmp_path):
     assert not out.exists()
     neither = run("import", "marketo", "--out", str(out))
     assert neither.exit_code == 2 and "--from DIR" in neither.stderr
+    # a file of the same name that the importer did not write is never overwritten
+    out.mkdir()
+    (out / "Default.campaign").write_text('program "Mine" {}\n')
+    mine = run("import", "marketo", "--out", str(out), "--from", str(INSTANCE))
+    assert mine.exit_code == 2 and "was not written by campaign import marketo" in mine.stderr
+    assert [p.name for p in out.iterdir()] == ["Default.campaign"]
+    assert (out / "Default.campaign").read_text() == 'program "Mine" {}\n'
+    broken_project = tmp_path / "broken-project"
+    import_json(broken_project, "--from", str(INSTANCE))
+    (broken_project / "EMEA.campaign").write_text((broken_project / "EMEA.campaign").read_text() + "}\n")
+    again = run("import", "marketo", "--out", str(broken_project), "--from", str(INSTANCE))
+    assert again.exit_code == 2 and "EMEA.campaign has syntax errors" in again.stderr
 
 
 # --- live, from a local HTTP server -------------------------------------------------
@@ -245,7 +257,7 @@ def test_live_import_pages_and_saves_what_the_offline_import_reads(tmp_path, htt
     result = run("import", "marketo", "--out", str(out_live), "--url", httpserver.url_for("/rest"),
                  "--client-id", "client", "--client-secret", "s3cret", "--save", str(saved))
     assert result.exit_code == 0, result.output
-    assert f"saved 32 API responses in {saved}" in result.stdout
+    assert f"saved 33 API responses in {saved}" in result.stdout
     import_json(out_saved, "--from", str(saved))
     assert texts(out_live) == texts(out_saved)
     assert texts(out_live) == texts(_offline(tmp_path))

@@ -44,6 +44,11 @@ from ..stdlib.types import FIELD_ALIASES, STANDARD_FIELDS
 from . import tables
 from .source import Instance, folder_ref
 
+#: a duration as Marketo's conditions write it: "30 days"
+_DURATION = re.compile(r"(\d+)\s+(minute|hour|day|week|month)s?")
+#: a {{...}} reference to a namespace the language does not have
+_FOREIGN_TOKEN = re.compile(r"\{\{(?!\s*(my|lead|campaign|program|member|trigger|system)\.)")
+
 FLOW_MARK = "# flow not readable through Marketo's REST API: imported empty; write its steps here"
 SKIP_PREFIX = "# not imported"
 ENTRY_FILE = "marketo.campaign"
@@ -81,6 +86,11 @@ class _Skip(Exception):
     def __init__(self, kind: str, text: str, reason: str):
         super().__init__(reason)
         self.kind, self.text, self.reason = kind, text, reason
+
+
+def _list(value: Any) -> list[Any]:
+    """A JSON array, or nothing when the response holds something else there."""
+    return value if isinstance(value, list) else []
 
 
 def _q(text: str) -> str:
@@ -145,7 +155,7 @@ class Converter:
                     table.setdefault(r["name"].casefold(), (prog["name"], r["name"]))
         self.custom_fields: dict[str, tuple[str, str]] = {}   # key -> (name, type)
         for f in inst.fields:
-            rest = f.get("rest") if isinstance(f.get("rest"), dict) else {}
+            rest: dict[str, Any] = f["rest"] if isinstance(f.get("rest"), dict) else {}
             display = f.get("displayName")
             ftype = tables.FIELD_DATA_TYPES.get(str(f.get("dataType", "")).lower())
             if not isinstance(display, str) or ftype is None:
@@ -235,7 +245,7 @@ class Converter:
 
     @staticmethod
     def _conditions(rule: dict) -> tuple[dict | None, list[dict]]:
-        conds = [c for c in rule.get("conditions") or [] if isinstance(c, dict)]
+        conds = [c for c in _list(rule.get("conditions")) if isinstance(c, dict)]
         primary = next((c for c in conds if c.get("isPrimary")), conds[0] if conds else None)
         return primary, [c for c in conds if c is not primary]
 
@@ -249,7 +259,7 @@ class Converter:
     def _in_past(self, cond: dict) -> str:
         op = str(cond.get("operator", "")).strip().lower()
         vals = self._values(cond)
-        m = re.fullmatch(r"(\d+)\s+(minute|hour|day|week|month)s?", vals[0].strip().lower()) if len(vals) == 1 else None
+        m = _DURATION.fullmatch(vals[0].strip().lower()) if len(vals) == 1 else None
         if op != "in past" or m is None:
             raise _Skip("condition", f"{tables.DATE_OF_ACTIVITY} {op} {', '.join(vals)}",
                         "only 'in past N days|hours|weeks|months' is expressible")
@@ -335,7 +345,7 @@ class Converter:
         if operands == "none":
             return f"filter {field_text} {op}"
         if operands == "duration":
-            m = re.fullmatch(r"(\d+)\s+(minute|hour|day|week|month)s?", vals[0].strip().lower()) if len(vals) == 1 else None
+            m = _DURATION.fullmatch(vals[0].strip().lower()) if len(vals) == 1 else None
             if m is None:
                 raise _Skip("filter", where, "not a duration like '30 days'")
             return f"filter {field_text} {op} {_duration(int(m.group(1)), m.group(2))}"
@@ -407,7 +417,7 @@ class Converter:
         rules = rules or {}
         body: list[str] = []
         n_triggers = 0
-        for rule in rules.get("triggers") or []:
+        for rule in _list(rules.get("triggers")):
             if not isinstance(rule, dict):
                 self._skip(where, _Skip("trigger", str(rule), "not a rule object"), body)
                 continue
@@ -422,7 +432,7 @@ class Converter:
                 self._skip(where, exc, body)
             self._flush(where, body)
         kept: list[int] = []      # Marketo filter numbers (1-based) written
-        for k, rule in enumerate(rules.get("filters") or [], 1):
+        for k, rule in enumerate(_list(rules.get("filters")), 1):
             try:
                 if not isinstance(rule, dict):
                     raise _Skip("filter", str(rule), "not a rule object")
@@ -432,7 +442,7 @@ class Converter:
                 self.pending.clear()
                 self._skip(where, exc, body)
             self._flush(where, body)
-        total = len(rules.get("filters") or [])
+        total = len(_list(rules.get("filters")))
         match = str(rules.get("filterMatchType", "all")).strip().lower()
         logic = ""
         if match == "any":
@@ -480,7 +490,7 @@ class Converter:
                 if kind is None:
                     raise _Skip("token", f"my.{tname} ({ttype})", "a token type the language does not know")
                 if kind == "text":
-                    if "{{" in text and re.search(r"\{\{(?!\s*(my|lead|campaign|program|member|trigger|system)\.)", text):
+                    if _FOREIGN_TOKEN.search(text):
                         raise _Skip("token", f"my.{tname}", "a {{...}} reference the language does not know")
                     value = _q(text)
                 elif kind == "number":
@@ -517,17 +527,22 @@ class Converter:
             out.append(f"description {_q(p['description'])}")
         channel = self.channels.get(str(p.get("channel", "")).casefold())
         if channel is not None:
-            statuses = sorted((s for s in channel.get("progressionStatuses") or []
-                               if isinstance(s, dict) and s.get("name") != "Not in Program"),
-                              key=lambda s: (s.get("step", 0), str(s.get("name"))))
-            if statuses:
-                out.append("statuses " + ", ".join(_q(str(s["name"])) for s in statuses))
+            listed = channel.get("progressionStatuses")
+            statuses = sorted((s for s in (listed if isinstance(listed, list) else [])
+                               if isinstance(s, dict) and isinstance(s.get("name"), str)
+                               and s["name"].strip() and s["name"] != "Not in Program"),
+                              key=lambda s: (s["step"] if isinstance(s.get("step"), int) else 0, s["name"]))
+            names = list(dict.fromkeys(s["name"] for s in statuses))    # a status once
+            if names:
+                out.append("statuses " + ", ".join(_q(n) for n in names))
         elif p.get("channel"):
             self._skip(where, _Skip("statuses", str(p.get("channel")), "channel not in channels.json"), out)
         if str(p.get("type", "")).lower() == "nurture":
             self._skip(where, _Skip("program", "engagement program streams", "the language has no streams"), out)
         self.tokens(("Program", p["id"]), where, out)
-        mine = lambda records: sorted((r for r in records if self._program_of(r) is p), key=lambda r: r["id"])  # noqa: E731
+        def mine(records: list[dict]) -> list[dict]:
+            return sorted((r for r in records if self._program_of(r) is p), key=lambda r: r["id"])
+
         for r in mine(self.inst.static_lists):
             out.append(f"list {_q(r['name'])}")
             self.ids["lists"][str(r["id"])] = [ws, pname, r["name"]]
@@ -556,7 +571,7 @@ class Converter:
                     continue
                 v = v.get("value")
             if isinstance(v, str) and v.strip():
-                if "{{" in v and re.search(r"\{\{(?!\s*(my|lead|campaign|program|member|trigger|system)\.)", v):
+                if _FOREIGN_TOKEN.search(v):
                     self._skip(f"{_q(pname)}.{_q(r['name'])}",
                                _Skip("email", f"{word} {v!r}", "a {{...}} reference the language does not know"), items)
                     continue
@@ -643,7 +658,7 @@ class Converter:
         f = self.folders[fid]
         self.ids["folders"][str(fid)] = [self._workspace(f), str(f.get("name"))]
         out.append(f"folder {_q(str(f['name']))} {{")
-        self.tokens(("Folder", fid), _q(str(f["name"])), out)
+        self.tokens(("Folder", fid), f"folder {_q(str(f['name']))}", out)
         self.contents(fid, self._workspace(f), out)
         out.append("}")
 
@@ -709,6 +724,9 @@ def convert(inst: Instance, flows: dict[CampaignKey, str] | None = None) -> Impo
     if field_lines:
         files[FIELDS_FILE] = _layout("\n".join([HEADER, "fields {", *field_lines, "}"]) + "\n", FIELDS_FILE)
     files[ENTRY_FILE] = _layout("\n".join([HEADER] + [f"import {_q(n)}" for n in names]) + "\n", ENTRY_FILE)
+    # the instance's own ids of the activity types the replay reads (ids.json)
+    conv.ids["activity_types"] = {str(k): [v.marketo] for k, v in sorted(
+        tables.resolve_activity_types(inst.activity_types).items())}
     counts: dict[str, int] = {}
     for s in conv.skipped:
         counts[s.kind] = counts.get(s.kind, 0) + 1

@@ -128,7 +128,7 @@ def facts(modules: Iterable[ast.Module]) -> _Facts:
 
     def campaign(c: ast.Campaign, ws: str, pname: str) -> None:
         lines: dict[str, str] = {}
-        logic, members = "all", []
+        logic, members = "all", list[str]()
         for item in c.items:
             if isinstance(item, ast.SmartList):
                 logic, members = _smart_list_text(item)
@@ -183,14 +183,15 @@ def compare(left: Iterable[ast.Module], right: Iterable[ast.Module]) -> list[Cha
         if x.logic != y.logic:
             out.append(Change(key, "smart list logic", x.logic, y.logic))
         out.extend(_members(key, x.members, y.members))
-    for key in sorted(set(a.tokens) | set(b.tokens)):
-        x_t, y_t = a.tokens.get(key), b.tokens.get(key)
-        if (x_t and x_t[1]) != (y_t and y_t[1]):
-            tname = (x_t or y_t)[0]   # type: ignore[index]
-            out.append(Change(key[0], f"token my.{tname}", x_t[1] if x_t else None, y_t[1] if y_t else None))
-    for key in sorted(set(a.assets) | set(b.assets)):
-        if a.assets.get(key) != b.assets.get(key):
-            out.append(Change(key[0], key[1], a.assets.get(key), b.assets.get(key)))
+    for tkey in sorted(set(a.tokens) | set(b.tokens)):
+        x_t, y_t = a.tokens.get(tkey), b.tokens.get(tkey)
+        x_line, y_line = (x_t[1] if x_t else None), (y_t[1] if y_t else None)
+        if x_line != y_line:
+            tname = x_t[0] if x_t else y_t[0] if y_t else tkey[1]
+            out.append(Change(tkey[0], f"token my.{tname}", x_line, y_line))
+    for akey in sorted(set(a.assets) | set(b.assets)):
+        if a.assets.get(akey) != b.assets.get(akey):
+            out.append(Change(akey[0], akey[1], a.assets.get(akey), b.assets.get(akey)))
     return out
 
 

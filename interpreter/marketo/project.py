@@ -125,10 +125,14 @@ def import_instance(inst: Instance, out: str | Path) -> ImportOutcome:
     if out.exists() and not out.is_dir():
         raise MarketoError(f"{out} is not a folder")
     before = _existing(out)
-    flows = hand_written_flows(before) if before else {}
     if before:
         _modules(before)          # a broken project is refused before anything changes
+    flows = hand_written_flows(before) if before else {}
     result = convert(inst, flows)
+    for name in result.files:
+        if name not in before and (out / name).exists():
+            raise MarketoError(f"{out / name} exists and was not written by campaign import marketo; "
+                               f"nothing was written (import into another folder)")
     _check_files(result.files)
     imported = {tuple(v) for v in result.ids["campaigns"].values()}
     kept = sorted(_where(key) for key in flows if key in imported)

@@ -139,6 +139,14 @@ class Ids:
         parts = hit[1:] if hit[0] == "Default" else hit
         return ".".join(quote(p) for p in parts)
 
+    def activity_types(self) -> dict[int, tables.ActivityType]:
+        """Activity type ids: the standard ones, and those the instance's
+        ``activities/types.json`` gave at import time (``activity_types``)."""
+        listed = self.data.get("activity_types")
+        entries = [{"id": int(k), "name": v[0]} for k, v in (listed or {}).items()
+                   if isinstance(listed, dict) and str(k).isdigit() and isinstance(v, list) and v]
+        return tables.resolve_activity_types(entries)
+
     def campaign(self, marketo_id: int) -> str | None:
         """The campaign's key in the store (``"P"."C"``, ``"W"."P"."C"``)."""
         hit = self.name("campaigns", marketo_id)
@@ -248,7 +256,7 @@ def replay(program: Any, rows: Sequence[Row], ids: Ids,
            window: _dt.timedelta = WINDOW) -> tuple[ReplayResult, Engine]:
     """Replay ``rows`` through ``program`` (a checked program) in a store in
     memory and compare; the engine is returned for inspection."""
-    types = types or dict((a.id, a) for a in tables.ACTIVITY_TYPES if a.id is not None)
+    types = types or ids.activity_types()
     start = rows[0].at if rows else None
     engine = Engine(program, Store(":memory:"), Clock(start))
     leads = sorted({r.lead for r in rows})
@@ -275,7 +283,11 @@ def compare(engine: Engine, rows: Sequence[Row], ids: Ids, types: dict[int, tabl
             events: int, unresolved: int, people: int, errors: int,
             window: _dt.timedelta = WINDOW) -> ReplayResult:
     present = {r.type_id for r in rows}
-    compared = {types[t].language for t in present if t in types and types[t].language}
+    compared: set[str] = set()
+    for type_id in present:
+        language = types[type_id].language if type_id in types else None
+        if language is not None:
+            compared.add(language)
     expected: dict[tuple, list[tuple[_dt.datetime, dict[str, Any]]]] = {}
     unknown: set[int] = set()
     for r in rows:

@@ -15,7 +15,7 @@ they return:
   ``maxReturn`` (200, the maximum) until a short or empty page; error codes
   601/602 renew the token and retry, 604/606/608/611/615/713 wait (1 s,
   doubling, at most 20 s, six tries) and retry, any other code stops with its
-  message. With ``save`` it keeps every response and ``save_to`` writes them
+  message; calls are spaced to stay under 100 in any 20 seconds. With ``save`` it keeps every response and ``save_to`` writes them
   as a ``DirSource`` folder (each browse merged into one file).
 
 ``fetch_instance`` reads everything an import needs, in a fixed order, and
@@ -117,10 +117,12 @@ class RestSource:
     sleep: Callable[[float], None] = time.sleep
     max_tries: int = 6
     page_size: int = tables.MAX_RETURN
+    clock: Callable[[], float] = time.monotonic
     client: Any = None
     calls: int = 0
     saved: dict[str, dict[str, Any]] = field(factory=dict)
     _token: str | None = None
+    _recent: list[float] = field(factory=list)
 
     def __attrs_post_init__(self) -> None:
         base = self.url.rstrip("/")
@@ -142,9 +144,22 @@ class RestSource:
 
     # -- transport -------------------------------------------------------------
 
+    def _throttle(self) -> None:
+        """Stay under Marketo's rate limit (``RATE_CALLS`` calls in any
+        ``RATE_WINDOW`` seconds) instead of waiting for error 606."""
+        now = self.clock()
+        recent = [t for t in self._recent if now - t < tables.RATE_WINDOW]
+        if len(recent) >= tables.RATE_CALLS:
+            self.sleep(tables.RATE_WINDOW - (now - recent[0]))
+            now = self.clock()
+            recent = [t for t in recent if now - t < tables.RATE_WINDOW]
+        recent.append(now)
+        self._recent = recent
+
     def _json(self, url: str, params: dict[str, Any], headers: dict[str, str], what: str) -> Any:
         import httpx
 
+        self._throttle()
         try:
             response = self.client.get(url, params=params, headers=headers)
         except httpx.HTTPError as exc:
@@ -256,6 +271,8 @@ class Instance:
     tokens: dict[tuple[str, int], list[dict[str, Any]]] = field(factory=dict)
     #: ``rest/v1/leads/describe.json`` results, when read
     fields: list[dict[str, Any]] = field(factory=list)
+    #: ``rest/v1/activities/types.json`` results, when read
+    activity_types: list[dict[str, Any]] = field(factory=list)
 
 
 def _records(items: list[Any], path: str, need_name: bool = True) -> list[dict[str, Any]]:
@@ -342,5 +359,7 @@ def fetch_instance(source: Source, progress: Progress | None = None) -> Instance
     tick(total - 1, total, "fields")
     described = source.get("rest/v1/leads/describe.json", optional=True)
     inst.fields = [f for f in (described or {}).get("result") or [] if isinstance(f, dict)]
+    described = source.get("rest/v1/activities/types.json", optional=True)
+    inst.activity_types = [t for t in (described or {}).get("result") or [] if isinstance(t, dict)]
     tick(total, total, "done")
     return inst

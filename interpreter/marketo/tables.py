@@ -106,6 +106,11 @@ ACTIVITY_TYPES: tuple[ActivityType, ...] = (
     ActivityType(None, "Remove from Flow", "Remove from Flow", None, "Campaign ID", ()),
     ActivityType(None, "Campaign is Requested", "Campaign is Requested",
                  "campaign is requested", "Campaign ID", ("Source",)),
+    # The simulator's own activity types that are no Marketo type (a paused run,
+    # a run-time error): the local REST server lists and returns them like the
+    # rest, so a client sees the whole log.
+    ActivityType(None, "Wait", "Wait", None, None, ("Until", "Skipped")),
+    ActivityType(None, "Error", "Error", None, None, ("Message",)),
 )
 
 _BY_ID: dict[int, ActivityType] = {a.id: a for a in ACTIVITY_TYPES if a.id is not None}
@@ -346,6 +351,12 @@ PERSON_FIELDS: tuple[PersonField, ...] = (
     PersonField("unsubscribed", "Unsubscribed", "Unsubscribed"),
     PersonField("createdAt", "Created At", "Created At"),
     PersonField("updatedAt", "Updated At", "Updated At"),
+    # Not in the table Marketo's docs print: every field of LANGUAGE.md §2 needs
+    # a REST name for the local REST server. ``personSource`` is Marketo's field
+    # of that name; the lead owner's address has no standard REST field, so it
+    # takes its camelCase name.
+    PersonField("personSource", "Person Source", "Person Source"),
+    PersonField("leadOwnerEmailAddress", "Lead Owner Email Address", "Lead Owner Email Address"),
 )
 
 _FIELD_BY_REST = {f.rest.lower(): f for f in PERSON_FIELDS}
@@ -401,34 +412,13 @@ ERROR_MEANINGS: dict[str, str] = {
 }
 #: Asset API browse endpoints return at most this many records a call.
 MAX_RETURN = 200
+#: Marketo's rate limit: at most this many calls in any RATE_WINDOW seconds.
+RATE_CALLS = 100
+RATE_WINDOW = 20.0
 
 
 # --------------------------------------------------------------------------
 # The local REST server (campaignlang.serve, ``campaign serve``)
-
-#: Standard person fields the table above lacks, appended for the local REST
-#: server, which must name every field of §2 (REST names in Marketo's style:
-#: ``personSource`` is Marketo's field of that name; the lead owner's address
-#: has no standard REST field in Marketo, so it takes its camelCase name).
-PERSON_FIELDS += (
-    PersonField("personSource", "Person Source", "Person Source"),
-    PersonField("leadOwnerEmailAddress", "Lead Owner Email Address", "Lead Owner Email Address"),
-)
-for _f in PERSON_FIELDS[-2:]:
-    _FIELD_BY_REST[_f.rest.lower()] = _f
-    _FIELD_BY_DISPLAY[_f.display.lower()] = _f
-    _FIELD_BY_LANGUAGE[_f.language.lower()] = _f
-
-#: The simulator's own activity types that are no Marketo type (a paused run,
-#: a run-time error): the local REST server lists and returns them like the
-#: rest, so a client sees the whole log.
-ACTIVITY_TYPES += (
-    ActivityType(None, "Wait", "Wait", None, None, ("Until", "Skipped")),
-    ActivityType(None, "Error", "Error", None, None, ("Message",)),
-)
-for _a in ACTIVITY_TYPES[-2:]:
-    _BY_LANGUAGE[_a.language.lower()] = _a   # type: ignore[union-attr]
-    _BY_MARKETO[_a.marketo.lower()] = _a
 
 #: Ids the local REST server gives the activity types Marketo documents no id
 #: for: in Marketo's range for custom activity types (100000 and up), so they
