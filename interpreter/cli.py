@@ -1168,8 +1168,10 @@ def replay(extract: str, path: str, ids_file: str | None, events_out: str | None
               help="Advance the virtual clock first (e.g. '3 days'), running what falls due.")
 @click.option("--max-body", default=1_048_576, show_default=True, type=click.IntRange(1024, 64 << 20),
               help="The largest request body accepted, in bytes (Marketo: 1 MB).")
+@click.option("--log-requests", is_flag=True,
+              help="Print each request's method, path and status (never a query, header or body).")
 def serve(path: str, db: str | None, host: str, port: int, client_id: str | None, client_secret: str | None,
-          token_ttl: int, advance_by: str | None, max_body: int) -> None:
+          token_ttl: int, advance_by: str | None, max_body: int, log_requests: bool) -> None:
     """Serve the program at PATH behind Marketo's REST API, on a virtual
     clock: point any Marketo client at http://HOST:PORT (docs/serve.md)."""
     import logging
@@ -1195,7 +1197,7 @@ def serve(path: str, db: str | None, host: str, port: int, client_id: str | None
         _fail(str(exc))
     api = MarketoAPI(engine, client_id, client_secret, token_ttl=token_ttl, max_body=max_body)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("campaignlang.serve").setLevel(logging.WARNING)
+    logging.getLogger("campaignlang.serve").setLevel(logging.INFO if log_requests else logging.WARNING)
 
     def ready(bound: int) -> None:
         where = "in memory" if db is None else db
