@@ -21,7 +21,7 @@ import difflib
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from attrs import frozen
 
@@ -69,7 +69,9 @@ def find_root(path: Path) -> Path:
     return start
 
 
-def display_path(path: Path) -> str:
+def display_name(path: Path) -> str:
+    """How the loader names a file in spans and messages: relative to the
+    current folder when under it, else absolute."""
     try:
         rel = os.path.relpath(path, Path.cwd())
     except ValueError:  # another drive on Windows
@@ -103,7 +105,7 @@ class Loader:
         if key in self.done or key in self.stack:
             return
         text = self.read(key, path)
-        self.load(key, text, display or display_path(path), path.resolve().parent)
+        self.load(key, text, display or display_name(path), path.resolve().parent)
 
     def read(self, key: str, path: Path) -> str:
         """The text of a file (a hook: the REPL reads each file once)."""
@@ -156,7 +158,7 @@ class Loader:
             lexical = Path(os.path.normpath(target))
             how = " through a symbolic link" if lexical.is_relative_to(self.root) else ""
             self.diags.append(error("CL002", f"import \"{imp.path}\" leaves the project root{how}", span,
-                                    hint=f"imports must stay under {display_path(self.root)}/"))
+                                    hint=f"imports must stay under {display_name(self.root)}/"))
             return
         key = str(resolved)
         if key in self.stack:
@@ -175,7 +177,7 @@ class Loader:
                                     hint=f"did you mean \"{close[0]}\"?" if close else None))
             return
         try:
-            self.load_file(resolved, display_path(resolved))
+            self.load_file(resolved, display_name(resolved))
         except LoadError as exc:
             self.diags.append(error("CL002", str(exc), span))
 
@@ -220,13 +222,34 @@ def campaign_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def load_paths(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None) -> Loaded:
+class _HookedLoader(Loader):
+    """The loader's rules with another source of text and of parses (an
+    editor's open documents and its parse cache)."""
+
+    def __init__(self, root: Path | None, read: Callable[[Path], str] | None,
+                 parse_file: Callable[[str, str], ParseResult] | None):
+        super().__init__(root)
+        self._read, self._parse = read, parse_file
+
+    def read(self, key: str, path: Path) -> str:
+        return self._read(path) if self._read is not None else read_text(path)
+
+    def parse(self, text: str, name: str) -> ParseResult:
+        return self._parse(text, name) if self._parse is not None else parse(text, name)
+
+
+def load_paths(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None, *,
+               read: Callable[[Path], str] | None = None,
+               parse_file: Callable[[str, str], ParseResult] | None = None) -> Loaded:
     """Load the named files and everything they import. Raises ``LoadError``
-    only for a top-level file that cannot be read."""
+    only for a top-level file that cannot be read. ``read`` (a path -> its
+    text, raising ``LoadError``) and ``parse_file`` (text, name -> parse)
+    replace reading and parsing: an editor passes its unsaved documents and
+    its cache of parses."""
     files = campaign_files(paths)
-    loader = Loader(Path(root) if root else find_root(files[0]))
+    loader = _HookedLoader(Path(root) if root else find_root(files[0]), read, parse_file)
     for f in files:
-        loader.load_file(f, str(f) if not f.is_absolute() else display_path(f))
+        loader.load_file(f, str(f) if not f.is_absolute() else display_name(f))
     diags = sorted(set(loader.diags), key=Diagnostic.sort_key)
     return Loaded(tuple(loader.results), tuple(diags), loader.root)
 
@@ -267,7 +290,7 @@ def load_each(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None
     out = []
     for f in files:
         loader = _SharedLoader(base, cache)
-        loader.load_file(f, str(f) if not f.is_absolute() else display_path(f))
+        loader.load_file(f, str(f) if not f.is_absolute() else display_name(f))
         diags = sorted(set(loader.diags), key=Diagnostic.sort_key)
         out.append(Loaded(tuple(loader.results), tuple(diags), loader.root))
     return out

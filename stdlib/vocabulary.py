@@ -66,7 +66,8 @@ class Alt:
 class Phrase:
     """One vocabulary entry: leading ``words`` (``"change score"``), the
     ``pattern`` after them, the AST ``node`` class it builds, constant
-    arguments in ``fixed``, and ``usage``, the form shown in hints.
+    arguments in ``fixed``, ``usage``, the form shown in hints, and
+    ``doc``, one or two sentences an editor shows on hover.
 
     Pattern items are strings (literal words, space separated), ``Slot``,
     ``Opt`` and ``Alt``. ``split`` says where a choice block may put its
@@ -78,6 +79,7 @@ class Phrase:
     node: Any = None   # the AST class the phrase builds (None: a marker phrase)
     fixed: dict[str, Any] = field(factory=dict)
     usage: str = ""
+    doc: str = ""
     #: the activity type a step logs (``expect activity``, the activity log)
     activity: str | None = None
     #: the asset kind a trigger's or history filter's name must resolve to (form, email, list...)
