@@ -1885,3 +1885,97 @@ def _slots(pattern: Sequence[Any]) -> Iterable[Slot]:
         elif isinstance(item, Alt):
             for o in item.options:
                 yield from _slots(o)
+
+
+# --------------------------------------------------------------------------
+# For editors (interpreter/editor.py): the atoms of a text, and what the
+# grammar lets come next at a place in a file.
+
+
+@frozen
+class Atom:
+    """One atom of a phrase as ``parse`` splits it: its kind (``NAME``,
+    ``STRING``, ``TOKEN``, ``SCORE``, ``DURATION``, ``OP``, ``DOT``, ...),
+    its text and its offsets ``[start, end)`` in the text given."""
+
+    type: str
+    text: str
+    start: int
+    end: int
+
+
+def scan_atoms(text: str, base: int = 0) -> list[Atom]:
+    """The atoms of a (possibly unfinished) phrase, with the phrase
+    splitter's own patterns; whitespace and comments dropped, and an
+    unfinished string or a stray character kept as an ``OTHER`` atom (an
+    editor asks while the user types)."""
+    out: list[Atom] = []
+    pos = 0
+    match = _ATOM_RE.match
+    while pos < len(text):
+        m = match(text, pos)
+        if m is None:
+            out.append(Atom("OTHER", text[pos:], base + pos, base + len(text)))
+            break
+        kind = m.lastgroup or "OTHER"
+        if kind not in ("WS", "COMMENT"):
+            out.append(Atom(kind, m.group(0), base + pos, base + m.end()))
+        pos = m.end()
+    return out
+
+
+@frozen
+class Expectation:
+    """What the grammar allows at a place: the keywords and kinds of token
+    that may come next (``accepts``: words like ``"campaign"`` and terminal
+    names like ``"STRING"``, ``"PHRASE"``) and the enclosing blocks, outermost
+    first, each named by the keywords that opened it (``("program",
+    "campaign", "flow")``; a phrase's own block is ``"phrase"``)."""
+
+    accepts: frozenset[str]
+    blocks: tuple[str, ...]
+
+
+#: the keywords whose ``{`` opens a block an editor cares about
+_BLOCK_WORDS = frozenset({"fields", "workspace", "folder", "program", "tokens", "email", "webhook",
+                          "smart", "campaign", "flow", "test"})
+
+
+def expected_at(text: str, offset: int) -> Expectation | None:
+    """What may stand at ``offset`` of a file (the start of the word being
+    typed), from Lark's interactive parser fed the text before it; None when
+    that text does not parse (the caller then guesses from the line)."""
+    prefix = text[:offset]
+    if prefix.startswith("\ufeff"):
+        prefix = " " + prefix[1:]
+    try:
+        with _lock:
+            ip = bare_parser().parse_interactive(prefix)
+            ip.exhaust_lexer()
+            words_of = {t.name: t.pattern.value for t in bare_parser().terminals
+                        if t.pattern.type == "str"}
+            accepts = frozenset(words_of.get(a, a) for a in ip.accepts())
+            stack = list(ip.parser_state.value_stack)
+    except (UnexpectedInput, RecursionError):
+        return None
+    # the value stack holds the tokens of every rule still open: a '{'
+    # whose rule is open names its block by the keyword(s) before it
+    blocks: list[str] = []
+    words: list[str] = []
+    for item in stack:
+        if isinstance(item, Token):
+            if item == "{":
+                head = next((w for w in words if w in _BLOCK_WORDS), None)
+                if head is None:
+                    head = "phrase" if words and words[-1] == "PHRASE" else "block"
+                elif head == "smart":
+                    head = "smart list"
+                blocks.append(head)
+                words = []
+            elif item.type == "PHRASE":
+                words.append("PHRASE")
+            elif item.type not in ("_SEP", "COMMA") and str(item).isalpha():
+                words.append(str(item))
+        else:   # a finished rule (a Tree): what it held is closed
+            words = []
+    return Expectation(accepts, tuple(blocks))
