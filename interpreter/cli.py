@@ -106,20 +106,19 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
 
     from .errors import DiagnosticError
     from .format import format_source
-    from .loader import read_text
+    from .loader import expand_paths, read_text, write_inside_root
     from .render import render_text
     from .source import SourceFile
 
-    files: list[Path] = []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            files.extend(sorted(path.rglob("*.campaign")))
-        elif path.exists():
-            files.append(path)
-        else:
-            _fail(f"no such file: {p}")
-    changed = broken = 0
+    try:
+        scan = expand_paths(paths)
+    except LoadError as exc:
+        _fail(str(exc))
+    files = list(scan.files)
+    changed = broken = unread = 0
+    for skipped, why in scan.skipped:
+        unread += 1
+        click.echo(f"error: not read: {skipped} is {why}", err=True)
     for f in files:
         try:
             text = read_text(f)
@@ -140,13 +139,20 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
         if check_only:
             click.echo(f"would reformat {f}", err=True)
         elif not show_diff:
-            f.write_text(out, encoding="utf-8")
+            try:
+                write_inside_root(f, out)
+            except LoadError as exc:
+                changed -= 1
+                unread += 1
+                click.echo(f"error: {exc}", err=True)
+                continue
             click.echo(f"formatted {f}")
     total = len(files)
     verb = "would change" if (check_only or show_diff) else "changed"
     click.echo(f"{total} file{'s' if total != 1 else ''} checked, {changed} {verb}"
-               + (f", {broken} with syntax errors" if broken else ""), err=check_only)
-    sys.exit(1 if broken or (check_only and changed) else 0)
+               + (f", {broken} with syntax errors" if broken else "")
+               + (f", {unread} not read or written" if unread else ""), err=check_only)
+    sys.exit(1 if broken or unread or (check_only and changed) else 0)
 
 
 # --- checker commands (graph, explain --token) --------------------------------
@@ -541,30 +547,35 @@ def test_cmd(paths: tuple[str, ...], pattern: str | None, fmt: str, with_coverag
     from pathlib import Path
 
     from .check import check as run_check
-    from .loader import load_paths
+    from .loader import expand_paths, load_paths, skipped_diagnostic
     from .render import render_text
     from .runner import (TestResult, broken_file_result, format_results, results_json, results_junit,
                          run_tests)
 
     files: list[str] = []
     seen: set[Path] = set()
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            found = [str(f) for f in sorted(path.rglob("*.campaign"))]
-        elif path.exists():
-            found = [p]
-        else:
-            _fail(f"no such file: {p}")
-        for f in found:
-            if Path(f).resolve() not in seen:
-                seen.add(Path(f).resolve())
-                files.append(f)
+    try:
+        scan = expand_paths(paths)
+    except LoadError as exc:
+        _fail(str(exc))
+    for f in scan.files:
+        try:
+            key = f.resolve()
+        except (OSError, RuntimeError):
+            key = f
+        if key not in seen:
+            seen.add(key)
+            files.append(str(f))
+    skipped = [skipped_diagnostic(p, why) for p, why in scan.skipped]
     coverage = None
     if with_coverage:
         from .coverage import Coverage
         coverage = Coverage()
     results: list[TestResult] = []
+    for d in skipped:
+        if fmt == "text":
+            click.echo(render_text([d], {}, color=_color()), err=True)
+        results.append(broken_file_result(d.span.file, [d], {}))
     for f in files:
         try:
             loaded = load_paths([f])
