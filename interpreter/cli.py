@@ -30,7 +30,23 @@ def _color(ctx_stream=None) -> bool:
     return sys.stdout.isatty()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The ``campaign`` group: refuses an argument that is not text before
+    any command sees it. On POSIX, Python hands over bytes that are not UTF-8
+    as lone surrogates (``\\udcff``), which no store, file or terminal can
+    take (docs/security.md)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for n, arg in enumerate(args, 1):
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                _fail(f"argument {n} ({shown}) is not UTF-8 text")
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="campaign")
 def main() -> None:
     """campaignlang: Marketo-style smart campaigns as code.
