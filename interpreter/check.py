@@ -203,6 +203,10 @@ class CheckResult:
     program: CheckedProgram | None   # None when there is an error
     refs: Mapping[Span, Any] = field(factory=dict)
     graph: CallGraph | None = None
+    #: programs named by a plain string (``change program status "P"``, a
+    #: program filter, ``expect ... status in "P"``): (span of the node
+    #: that names it, the name) -> the ``ProgramInfo`` (editors read it)
+    programs: Mapping[tuple[Span, str], Any] = field(factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -232,7 +236,8 @@ def check(loaded: Loaded, **options: Any) -> CheckResult:
     refs = ctx.refs
     if not any(d.is_error for d in diags):
         program = CheckedProgram(model, sources, refs, ctx.graph)
-    return CheckResult(tuple(diags), model, sources, program, refs, ctx.graph)
+    programs = {key: res.found for key, res in ctx.program_resolutions.items() if res.found is not None}
+    return CheckResult(tuple(diags), model, sources, program, refs, ctx.graph, programs)
 
 
 def check_text(text: str, name: str = "<input>") -> CheckResult:
@@ -1035,6 +1040,7 @@ def check_campaign_kinds(ctx: Context) -> None:
     executable, no webhook in a batch; clones (§3) keep those rules."""
     for c in ctx.clones:
         _clone_state(ctx, c)
+        _clone_of_triggers(ctx, c)
     for f in ctx.all_facts:
         _kind_smart_list(ctx, f)
         if f.waits or f.hooks:
@@ -1058,6 +1064,23 @@ def _clone_state(ctx: Context, c: CampaignInfo) -> None:
         src = ctx.target(src.node.clone.source)
     if src is None or src in seen or c.clone_of is None:
         ctx.broken_clones.add(c.id)
+
+
+def _clone_of_triggers(ctx: Context, c: CampaignInfo) -> None:
+    """§12.2: a campaign whose smart list holds a trigger is never the source
+    of an executable's clone, even when the clone states its own smart list
+    (Marketo refuses the clone before anything is edited). The inherited case
+    is reported by ``_kind_smart_list``, where the triggers show up."""
+    src = c.clone_of
+    if (c.kind != "executable" or src is None or c.id in ctx.broken_clones
+            or c.node.smart_list is None or src.smart_list is None or not src.smart_list.triggers):
+        return
+    triggers = src.smart_list.triggers
+    ctx.error("CL209", f"{c.qualname} clones {src.qualname}, whose smart list holds triggers, "
+                       f"into an executable", c.node.clone.span,
+              hint="Marketo refuses this clone whatever smart list it states; clone a campaign "
+                   "without triggers, or clone into a trigger campaign",
+              related=[Related("a trigger of the source", t.span) for t in triggers[:3]])
 
 
 def _kind_smart_list(ctx: Context, f: Facts) -> None:

@@ -34,6 +34,7 @@ for types (it calls this module's readers through thin wrappers).
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import re
@@ -172,9 +173,11 @@ class ImportReport:
     updated: int = 0
     merged: int = 0
     rows: int = 0
+    emails: list[str] = field(factory=list)   # the people of the file, in file order
 
     def summary(self, db: str | None = None) -> str:
-        text = (f"imported {self.created + self.updated} people ({self.created} new, {self.updated} updated)"
+        n = self.created + self.updated
+        text = (f"imported {n} {'person' if n == 1 else 'people'} ({self.created} new, {self.updated} updated)"
                 + (f" into {db}" if db else ""))
         if self.merged:
             text += (f"; {self.merged} duplicate email{'s' if self.merged != 1 else ''} merged "
@@ -192,9 +195,13 @@ def _columns(path: str, names: Sequence[str], model: Model, where: str) -> list[
             raise DataFileError(f"{path}: {where}, column {i}: the column has no name")
         found = model.field(col)
         if found is None:
+            names = model.field_names()
+            # did you mean: compared case-insensitively, "Email" (the alias) included
+            folded = {n.casefold(): n for n in [*names, "Email"]}
+            close = difflib.get_close_matches(col.casefold(), list(folded), n=1)
+            guess = f"did you mean '{folded[close[0]]}'? " if close else ""
             raise DataFileError(f"{path}: {where}: the {'key' if where.startswith('person') else 'column'} "
-                                f"'{col}' names no field; the fields are: "
-                                + ", ".join(model.field_names()))
+                                f"'{col}' names no field; {guess}the fields are: " + ", ".join(names))
         if found[0] in seen:
             raise DataFileError(f"{path}: {where}: the columns '{seen[found[0]]}' and '{col}' both name "
                                 f"the field '{found[0]}'")
@@ -311,7 +318,8 @@ def import_people(engine: "Engine", path: str | Path) -> ImportReport:
     action: a bad row imports nothing."""
     people = read_people(path, engine.model)
     created, updated = engine.import_people(people.records)
-    return ImportReport(created, updated, people.merged, people.rows)
+    return ImportReport(created, updated, people.merged, people.rows,
+                        [str(r["Email Address"]) for r in people.records])
 
 
 # --------------------------------------------------------------------------

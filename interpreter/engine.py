@@ -24,8 +24,10 @@ and batch schedules.
 Choices where the spec is silent (docs/language.md, "The engine"):
 
 * A trigger is matched when its event happens (``to``/``from`` constraints
-  included); the campaign's filters and qualification rules are evaluated
-  when the queued run starts, right after the run that caused the event.
+  included) and the campaign's filters are judged then, on the person as the
+  event left them (§12.1); the run is queued, and its qualification rule is
+  checked when it starts, right after the run that caused the event. A
+  requested campaign likewise: filters at the request, the rule at start.
 * ``{{trigger.Name}}`` of an API request is ``API``; ``Campaign is
   Requested`` is logged on the person when a request is received, ``Request
   Campaign`` on the requesting step.
@@ -58,6 +60,7 @@ from .errors import DiagnosticError, RunError, StoreError
 from .evaluate import (EndRun, Evaluator, Frame, InvalidSmartList, Pause, Run, StepError, TokenContext,
                        format_value, literal_text, trigger_tokens)
 from .model import CampaignInfo, Model, ProgramInfo
+from .show import activity_details
 from .store import Activity, Membership, Person, Store, convert, dumps
 
 MAX_API_PEOPLE = 100
@@ -470,8 +473,12 @@ class Engine(Evaluator):
     def import_people(self, records: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
         """Create or update many people in one action: (created, updated)."""
         created = updated = 0
+        progress = self.progress   # the CLI's progress bar: (done, total)
+        total = len(records) if isinstance(records, Sequence) else 0
         with self._action("import people"):
-            for rec in records:
+            for n, rec in enumerate(records):
+                if progress is not None and n % 500 == 0:
+                    progress(n, total)
                 rec = dict(rec)
                 email = None
                 for k in list(rec):
@@ -482,6 +489,8 @@ class Engine(Evaluator):
                 new = self._upsert(str(email), rec)[1]
                 created += new
                 updated += not new
+        if progress is not None:
+            progress(total, total)
         return created, updated
 
     def _upsert(self, email: str, fields: Mapping[str, Any] | None) -> tuple[int, bool]:
@@ -533,17 +542,45 @@ class Engine(Evaluator):
             out[found[0].name] = literal_text(value) if isinstance(value, (ast.Node, str)) else format_value(value)
         return out
 
-    def run_batch(self, campaign: CampaignInfo | ast.Ref | str,
-                  tokens: Mapping[str, Any] | None = None) -> ActionResult:
-        """Run a batch campaign now: its smart list evaluated at this moment,
-        its people in id order (``tokens``: API-passed My Tokens)."""
+    def batch_call(self, campaign: CampaignInfo | ast.Ref | str,
+                   tokens: Mapping[str, Any] | None = None) -> tuple[CampaignInfo, dict[str, str] | None]:
+        """What ``run_batch`` would run, checked without running it: the batch
+        campaign and its API-passed tokens; a ``RunError`` for anything else
+        (a command checks its arguments before it writes anything)."""
         c = self.campaign(campaign)
         if c.kind != "batch":
             raise RunError(f"{c.qualname} is a{'n' if c.kind[0] == 'e' else ''} {c.kind} campaign; "
                            f"only a batch campaign can be run (use request or fire for trigger campaigns)")
-        api = self._token_values(c, tokens)
+        return c, self._token_values(c, tokens)
+
+    def run_batch(self, campaign: CampaignInfo | ast.Ref | str,
+                  tokens: Mapping[str, Any] | None = None) -> ActionResult:
+        """Run a batch campaign now: its smart list evaluated at this moment,
+        its people in id order (``tokens``: API-passed My Tokens)."""
+        c, api = self.batch_call(campaign, tokens)
         with self._action("run", c.qualname) as result:
             self._batch(c, api, result)
+        return result
+
+    def schedule_batch(self, campaign: CampaignInfo | ast.Ref | str, at: _dt.datetime | str | None = None,
+                       tokens: Mapping[str, Any] | None = None) -> ActionResult:
+        """Schedule one run of a batch campaign, as Marketo's Schedule
+        Campaign API does: at ``at`` on the virtual clock (run now when it
+        is None or not later than now), with API-passed ``tokens`` for that
+        run only. A later run waits in the store's queue, so advancing the
+        clock (in this process or a later one) runs it as it falls due."""
+        c = self.campaign(campaign)
+        if c.kind != "batch":
+            raise RunError(f"{c.qualname} is a{'n' if c.kind[0] == 'e' else ''} {c.kind} campaign; "
+                           f"only a batch campaign can be scheduled")
+        api = self._token_values(c, tokens)
+        when = self._parse_when(at) if isinstance(at, str) else at
+        with self._action("schedule", c.qualname) as result:
+            if when is None or when <= self.clock.now:
+                self._batch(c, api, result)
+            else:
+                # person 0 is no one: the queue item is the whole batch (_resume)
+                self.store.enqueue("batch", 0, c.qualname, iso(when), 0, None, {"api": api})
         return result
 
     def _batch_selection(self, c: CampaignInfo) -> tuple[str | None, list[Any], Callable[[Person], bool] | None] | None:
@@ -692,6 +729,21 @@ class Engine(Evaluator):
                 tokens: Mapping[str, Any] | None = None, source: str = "api") -> ActionResult:
         """Request a trigger campaign for people, as the API does (§6.6, §7):
         at most 100 people and 100 tokens; never an executable."""
+        c, api = self.request_call(campaign, tokens, source)
+        people = list(people)
+        if len(people) > MAX_API_PEOPLE:
+            raise RunError(f"at most {MAX_API_PEOPLE} people per request; {len(people)} were given")
+        pids = [self.person_id(p) for p in people]
+        with self._action("request", c.qualname) as result:
+            for pid in pids:
+                person = self.store.person(pid)
+                self._queue_request(person, c, source, "API", api, ())
+        return result
+
+    def request_call(self, campaign: CampaignInfo | ast.Ref | str, tokens: Mapping[str, Any] | None = None,
+                     source: str = "api") -> tuple[CampaignInfo, dict[str, str] | None]:
+        """What ``request`` would start, checked without starting it (as
+        ``batch_call``): the requestable campaign and its API-passed tokens."""
         c = self.campaign(campaign)
         if c.kind == "executable":
             raise RunError(f"{c.qualname} is an executable campaign: it runs only from "
@@ -703,16 +755,7 @@ class Engine(Evaluator):
         if not self._admits(c, source):
             raise RunError(f"{c.qualname} has no 'campaign is requested' trigger admitting {source} "
                            f"(add: trigger campaign is requested from {source})")
-        people = list(people)
-        if len(people) > MAX_API_PEOPLE:
-            raise RunError(f"at most {MAX_API_PEOPLE} people per request; {len(people)} were given")
-        api = self._token_values(c, tokens)
-        pids = [self.person_id(p) for p in people]
-        with self._action("request", c.qualname) as result:
-            for pid in pids:
-                person = self.store.person(pid)
-                self._queue_request(person, c, source, "API", api, ())
-        return result
+        return c, self._token_values(c, tokens)
 
     @staticmethod
     def _admits(c: CampaignInfo, source: str) -> bool:
@@ -980,6 +1023,11 @@ class Engine(Evaluator):
     def _resume(self, item: Any) -> None:
         if not self.store.dequeue(item.id):
             return  # removed from flow meanwhile
+        if item.kind == "batch":   # a batch the API scheduled (schedule_batch)
+            c = self.campaigns.get(item.campaign)
+            if c is not None and c.kind == "batch":
+                self._batch(c, item.context.get("api"), self._result)  # type: ignore[arg-type]
+            return
         person = self.store.person(item.person)
         if person is None or person.deleted:
             return
@@ -1062,18 +1110,19 @@ class Engine(Evaluator):
                     person = store.person(pid, self._campaign_columns(c))
                 if person is None or person.deleted:
                     continue
-                self._start(c, person, ctx, cause, source)
+                # the filters were judged when the event happened (_host_emit, §12.1)
+                self._start(c, person, ctx, cause, source, check_smart_list=False)
             elif tag == "request":
-                _, c, pid, ctx, cause, source, requester = item
+                _, c, pid, ctx, cause, source, requester, qualified = item
                 person = self.store.person(pid, self._campaign_columns(c))
                 if person is None or person.deleted:
                     continue
                 self.store.add_activity(pid, "Campaign is Requested", c.qualname, None, iso(self.clock.now),
                                         {"campaign": c.qualname, "source": source,
                                          "requested by": requester}, c.qualname)
-                if not c.active or not self._admits(c, source):
+                if not qualified or not c.active or not self._admits(c, source):
                     continue
-                self._start(c, person, ctx, cause, source)
+                self._start(c, person, ctx, cause, source, check_smart_list=False)
 
     # -- host hooks ------------------------------------------------------------------
 
@@ -1081,7 +1130,10 @@ class Engine(Evaluator):
                        api: dict[str, str] | None, cause: tuple[str, ...]) -> None:
         trig = trigger_tokens("campaign is requested", requester, {"Source": source})
         ctx = self.own_context(target, api, trig)
-        self._work.append(("request", target, person.id, ctx, cause, source, requester))
+        # §12.1: the filters are judged at the request, on the person as the
+        # requesting step (or the API call) finds them; the rule when the run starts
+        qualified = self.matches(target.smart_list, person, target.program)
+        self._work.append(("request", target, person.id, ctx, cause, source, requester, qualified))
 
     def _host_request(self, run: Run, target: CampaignInfo) -> None:
         requester = run.frame.campaign.name if run.frame.campaign is not None else "test setup"
@@ -1138,6 +1190,10 @@ class Engine(Evaluator):
             if not hit:
                 continue
             started.add(c.id)
+            # §12.1: the filters are judged now, on the person as the event left
+            # them; the qualification rule when the queued run starts (_drain)
+            if not self.matches(c.smart_list, person, c.program):
+                continue
             if tokens is None:
                 tokens = self._trigger_tokens(kind, event)
             ctx = self.own_context(c, None, tokens)
@@ -1156,8 +1212,10 @@ class Engine(Evaluator):
             cause = self._run_stack[-1].cause if self._run_stack else ()
             pid, stamp = person.id, self.store.people_writes
             append = self._work.append
+            matches = self.matches
             for c, ctx in plan:
-                append(("start", c, pid, ctx, cause, "trigger", person, stamp))
+                if matches(c.smart_list, person, c.program):   # judged at the event (§12.1)
+                    append(("start", c, pid, ctx, cause, "trigger", person, stamp))
 
     def _emit_plan(self, kind: str, value: Any, name: str) -> tuple[tuple[CampaignInfo, TokenContext], ...]:
         """The (campaign, token context) pairs an event of ``kind`` on
@@ -1474,13 +1532,13 @@ def render_explanation(report: dict[str, Any]) -> str:
     lines.append(f"  qualifies now: {yes[report['qualifies']]}")
     for ch in report["choices"]:
         taken = "else" if ch["else"] else f"branch {ch['branch']}"
-        lines.append(f"  choice '{ch['step']}' (line {ch['line']}) in {ch['campaign']}: {taken}"
+        where = f"{ch['file']}:{ch['line']}" if ch.get("file") else f"line {ch['line']}"
+        lines.append(f"  choice '{ch['step']}' ({where}) in {ch['campaign']}: {taken}"
                      + (", does nothing" if ch["does nothing"] else ""))
     if report["activities"]:
         lines.append("  a run now would do:")
         for a in report["activities"]:
-            attrs = ", ".join(f"{k}={v!r}" for k, v in a["attributes"].items())
-            lines.append(f"    {a['type']}  [{a['campaign'] or '-'}] {attrs}")
+            lines.append(f"    {a['type']}  [{a['campaign'] or '-'}]  {activity_details(a, None)}".rstrip())
     return "\n".join(lines)
 
 
@@ -1510,7 +1568,10 @@ def replay_events(engine: Engine, events: Sequence[tuple[int, dict[str, Any]]], 
     what falls due), then fire it. People missing from the store are created."""
     results = []
     last = None
-    for n, ev in events:
+    progress, total = engine.progress, len(events)
+    for done, (n, ev) in enumerate(events):
+        if progress is not None and done % 200 == 0:
+            progress(done, total)
         try:
             at = parse_time(str(ev["at"]))
         except ValueError as exc:
@@ -1532,4 +1593,6 @@ def replay_events(engine: Engine, events: Sequence[tuple[int, dict[str, Any]]], 
                                        field_name=ev.get("field"), to=ev.get("to"), from_=ev.get("from")))
         except RunError as exc:
             raise RunError(f"{source}:{n}: {exc}") from None
+    if progress is not None:
+        progress(total, total)
     return results

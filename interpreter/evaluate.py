@@ -10,8 +10,8 @@ Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
 
 * Filters (§4). Text comparison is case-insensitive (``str.casefold``); an
   empty text is ``""``, so ``is not``, ``not contains`` and ``not starts
-  with`` match it. Numbers: ``is 0`` also matches empty, ``is not`` is the
-  complement of ``is``, ordering operators never match empty, ``is empty``
+  with`` match it. Numbers: ``is 0`` also matches empty; ``is not`` and
+  the ordering operators never match empty (§12.5), ``is empty``
   does not match 0. Dates: a literal is an interval (a day, or a minute for a
   date-time literal) and the operators compare against its ends; ``before``
   and ``on or before`` also match empty. Booleans: empty is false. A filter
@@ -773,8 +773,9 @@ class Evaluator:
                 raise InvalidSmartList(str(exc)) from None
             if op in ("is", "is not"):
                 s = frozenset(nums)
-                hit = f"({0 in s} if ({v} := {get}) is None else {v} in {gen.const(s)})"
-                return hit if op == "is" else f"(not {hit})"
+                if op == "is not":   # never matches empty (§12.5), not even 'is not 0'
+                    return f"(({v} := {get}) is not None and {v} not in {gen.const(s)})"
+                return f"({0 in s} if ({v} := {get}) is None else {v} in {gen.const(s)})"
             if op == "between":
                 lo, hi = nums[0], nums[1]
                 return f"(({v} := {get}) is not None and {gen.const(lo)} <= {v} <= {gen.const(hi)})"
@@ -959,9 +960,11 @@ class Evaluator:
                 return self._sql_for_decimal(c, op, nums)
             if op in ("is", "is not"):
                 zero = 0 in nums
+                if op == "is not":   # never matches empty (§12.5)
+                    return f"({c} IS NOT NULL AND {c} NOT IN ({', '.join('?' * len(nums))}))", nums
                 sql = (f"(({c} IS NOT NULL AND {c} IN ({', '.join('?' * len(nums))})) OR "
                        f"({c} IS NULL AND {1 if zero else 0}))")
-                return (sql if op == "is" else f"NOT {sql}"), nums
+                return sql, nums
             if op == "between":
                 return f"({c} IS NOT NULL AND {c} BETWEEN ? AND ?)", nums[:2]
             if op in (">", ">=", "<", "<="):
@@ -1012,8 +1015,10 @@ class Evaluator:
         lits = [str(n) for n in nums]
         if op in ("is", "is not"):
             eq = " OR ".join(f"dcmp({c}, ?) = 0" for _ in lits) or "0"
+            if op == "is not":   # never matches empty (§12.5)
+                return f"({c} IS NOT NULL AND NOT ({eq}))", lits
             sql = f"(({c} IS NOT NULL AND ({eq})) OR ({c} IS NULL AND {1 if 0 in nums else 0}))"
-            return (sql if op == "is" else f"NOT {sql}"), lits
+            return sql, lits
         if op == "between":
             return f"({c} IS NOT NULL AND dcmp({c}, ?) >= 0 AND dcmp({c}, ?) <= 0)", lits[:2]
         if op in (">", ">=", "<", "<="):
@@ -1547,6 +1552,7 @@ class Evaluator:
                 fn = self.compile_step(branch.step, here)
             branches.append((pred, fn, number, branch.condition is None, branch.step is None))
         kind, line = step.kind, (step.span.line if step.span else None)
+        file = step.span.file if step.span else None
 
         def choice(run: Run) -> None:
             person = run.person
@@ -1554,7 +1560,7 @@ class Evaluator:
                 if pred is not None and not pred(person):
                     continue
                 if self.trace is not None:
-                    self.trace.append({"campaign": run.frames[-1].key, "step": kind, "line": line,
+                    self.trace.append({"campaign": run.frames[-1].key, "step": kind, "file": file, "line": line,
                                        "branch": number, "else": is_else, "does nothing": nothing})
                 if fn is not None:
                     fn(run)
@@ -1610,6 +1616,7 @@ class Evaluator:
                     continue
             if self.trace is not None:
                 self.trace.append({"campaign": run.frame.key, "step": step.kind,
+                                   "file": step.span.file if step.span else None,
                                    "line": step.span.line if step.span else None,
                                    "branch": number, "else": branch.condition is None,
                                    "does nothing": branch.step is None})

@@ -281,7 +281,8 @@ def render_report(report: TokenReport) -> str:
             chain = _kind(row.start)
             for e in row.links:
                 word = "with parent token context" if e.context else "without parent token context"
-                chain += f"\n    > executes {_kind(e.target)} {word} (line {e.step.span.line})"
+                at = f"{e.step.span.file}:{e.step.span.line}"   # several files may be loaded
+                chain += f"\n    > executes {_kind(e.target)} {word} ({at})"
             lines.append(f"  {chain}")
         if row.binding is None:
             lines.append(f"    = undefined: my.{report.token} renders blank")

@@ -128,6 +128,10 @@ class CallGraph:
             return self.calls.get(c.id, [])
         return [e for e in self.calls.get(c.id, []) if id(e) not in self.cyclic]
 
+    def in_cycle(self, c: CampaignInfo) -> bool:
+        """Whether ``c`` belongs to an execution cycle (CL206)."""
+        return bool(self.components) and any(c.id == m.id for comp in self.components for m in comp)
+
     def roots(self) -> list[CampaignInfo]:
         """Campaigns measured from level 0: those that start runs, and
         executables no valid acyclic edge reaches."""
@@ -340,17 +344,32 @@ def chain_to(reached: dict[int, Reach], c: CampaignInfo, level: int) -> list[Cal
 # Rendering (campaign graph)
 
 
-def _level_text(c: CampaignInfo, r: Reach, graph: CallGraph) -> str:
+def level_text(c: CampaignInfo, r: Reach, graph: CallGraph) -> str:
+    """The levels a campaign runs at, in words (``campaign graph``'s labels,
+    ``campaign diff``, the report): ``level 0``, ``levels 1, 2``, ``not
+    executed``... An executable inside an execution cycle (CL206) says so:
+    the level-0 ``reach`` gives it as a root of the measurement is no place a
+    run can start from."""
     levels = sorted(r.levels)
+    in_cycle = graph.in_cycle(c)
     if c.kind != "executable":
-        return "level 0"
+        return "level 0 · in a cycle" if in_cycle else "level 0"
     if not graph.executed_by(c):
         return "not executed"
+    if in_cycle and not graph.acyclic_callers(c):
+        levels = [n for n in levels if n > 0]   # measured from itself, not reached
     if not levels:
         return "in a cycle"
     word = "level" if len(levels) == 1 else "levels"
     text = f"{word} " + ", ".join(str(n) for n in levels)
-    return text + " (too deep)" if levels[-1] > MAX_DEPTH else text
+    text = text + " (too deep)" if levels[-1] > MAX_DEPTH else text
+    return f"in a cycle · {text}" if in_cycle else text
+
+
+def level_texts(graph: CallGraph, reached: dict[int, Reach]) -> dict[int, str]:
+    """Every campaign's depth label, as ``campaign graph`` prints it, by
+    campaign id (``campaign diff`` and ``campaign report`` show the same)."""
+    return {c.id: level_text(c, reached[c.id], graph) for c in graph.model.campaigns}
 
 
 def _dot_quote(text: str) -> str:
@@ -384,9 +403,14 @@ def render_graph(model: Model, fmt: str = "dot") -> str:
         seen.add(key)
         edges.append(e)
 
+    cyclic = {c.id for c in model.campaigns if graph.in_cycle(c)}   # campaigns of a cycle (CL206)
+
     def label(c: CampaignInfo) -> str:
         extra = " (inactive)" if c.kind == "trigger" and not c.active else ""
-        return f"{c.name}\n{c.kind}{extra} · {_level_text(c, reached[c.id], graph)}"
+        return f"{c.name}\n{c.kind}{extra} · {level_text(c, reached[c.id], graph)}"
+
+    def loops(e: CallEdge) -> bool:
+        return id(e) in graph.cyclic
 
     def program_label(p: ProgramInfo) -> str:
         multi = len(model.workspaces) > 1
@@ -404,6 +428,7 @@ def render_graph(model: Model, fmt: str = "dot") -> str:
             lines.append(f"    label={_dot_quote(program_label(p))};")
             for c in p.campaigns.values():
                 shape = ', style="rounded,dashed"' if c.kind == "executable" else ""
+                shape += ", color=red, penwidth=2" if c.id in cyclic else ""
                 lines.append(f"    {node_id[c.id]} [label={_dot_quote(label(c))}{shape}];")
             lines.append("  }")
         for e in edges:
@@ -417,6 +442,9 @@ def render_graph(model: Model, fmt: str = "dot") -> str:
             if not e.valid:
                 attrs.append("color=red")
                 words.append("invalid")
+            elif loops(e):
+                attrs += ["color=red", "penwidth=2"]
+                words.append("cycle")
             if words:
                 attrs.append(f"label={_dot_quote(', '.join(words))}")
             tail = f" [{', '.join(attrs)}]" if attrs else ""
@@ -437,7 +465,13 @@ def render_graph(model: Model, fmt: str = "dot") -> str:
             words = ["request"] if e.kind == "request" else (["context"] if e.context else [])
             if not e.valid:
                 words.append("invalid")
+            elif loops(e):
+                words.append("cycle")
             arrow = "-.->" if e.kind == "request" else "-->"
             label = f"|{', '.join(words)}|" if words else ""   # fixed words: nothing to escape
             lines.append(f"  {a} {arrow}{label} {b}")
+        if cyclic:
+            lines.append("  classDef cycle stroke:#d00,stroke-width:2px")
+            lines.append("  class " + ",".join(node_id[c.id] for c in model.campaigns if c.id in cyclic)
+                         + " cycle")
     return "\n".join(lines) + "\n"

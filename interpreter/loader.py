@@ -23,7 +23,7 @@ import os
 import stat
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from attrs import frozen
 
@@ -72,6 +72,12 @@ def find_root(path: Path) -> Path:
         if any((folder / m).exists() for m in ROOT_MARKERS):
             return folder
     return start
+
+
+def display_name(path: Path) -> str:
+    """How the loader names a file in spans and messages: relative to the
+    current folder when under it, else absolute."""
+    return _display(path)
 
 
 def _display(path: Path) -> str:
@@ -316,17 +322,66 @@ class _Loader:
                                 related=related))
 
 
-def load_paths(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None) -> Loaded:
-    """Load the named files and everything they import. Raises ``LoadError``
-    only for a top-level file that cannot be read."""
+def campaign_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """The files the paths of a command name: a file as given, a folder every
+    ``.campaign`` file under it (sorted), each file once. Nothing selected is
+    a ``LoadError`` (exit 2 in every command: docs/language.md, "What a
+    command selects")."""
+    if not paths:
+        raise LoadError("no files given")
+    return list(campaign_scan(paths).files)
+
+
+def campaign_scan(paths: Sequence[str | os.PathLike]) -> Scan:
+    """``campaign_files`` and the paths its folder scans will not read
+    (``scan_folder``): a command reports each of those (CL002) and goes on.
+    Nothing selected and nothing skipped is a ``LoadError``."""
     if not paths:
         raise LoadError("no files given")
     scan = expand_paths(paths)
-    files = list(scan.files)
+    files: list[Path] = []
+    seen: set[str] = set()
+    for f in scan.files:
+        try:
+            key = str(f.resolve())
+        except (OSError, RuntimeError, ValueError):   # a named link loop: read_text says it
+            key = os.path.abspath(f)
+        if key not in seen:
+            seen.add(key)
+            files.append(f)
     if not files and not scan.skipped:
         raise LoadError(f"no .campaign files in {', '.join(str(p) for p in paths)}")
+    return Scan(tuple(files), scan.skipped)
+
+
+class _HookedLoader(_Loader):
+    """The loader's rules with another source of text and of parses (an
+    editor's open documents and its parse cache)."""
+
+    def __init__(self, root: Path | None, read: Callable[[Path], str] | None,
+                 parse_file: Callable[[str, str], ParseResult] | None):
+        super().__init__(root)
+        self._read, self._parse = read, parse_file
+
+    def read(self, key: str, path: Path) -> str:
+        return self._read(path) if self._read is not None else read_text(path)
+
+    def parse(self, text: str, name: str) -> ParseResult:
+        return self._parse(text, name) if self._parse is not None else parse(text, name)
+
+
+def load_paths(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None, *,
+               read: Callable[[Path], str] | None = None,
+               parse_file: Callable[[str, str], ParseResult] | None = None) -> Loaded:
+    """Load the named files and everything they import. Raises ``LoadError``
+    only for a top-level file that cannot be read. ``read`` (a path -> its
+    text, raising ``LoadError``) and ``parse_file`` (text, name -> parse)
+    replace reading and parsing: an editor passes its unsaved documents and
+    its cache of parses."""
+    scan = campaign_scan(paths)
+    files = scan.files
     first = files[0] if files else scan.skipped[0][0]
-    loader = _Loader(Path(root) if root else find_root(first))
+    loader = _HookedLoader(Path(root) if root else find_root(first), read, parse_file)
     for f in files:
         loader.load_file(f, str(f) if not f.is_absolute() else _display(f))
     loader.diags.extend(skipped_diagnostic(p, why) for p, why in scan.skipped)
@@ -342,3 +397,51 @@ def load_text(text: str, name: str = "<input>", root: str | os.PathLike | None =
     loader.load("<text>:" + name, text, name, base)
     diags = sorted(set(loader.diags), key=Diagnostic.sort_key)
     return Loaded(tuple(loader.results), tuple(diags), loader.root)
+
+
+class _SharedLoader(_Loader):
+    """A loader whose parses are shared with the other loaders of one
+    command (``load_each``): a file imported by many is parsed once."""
+
+    def __init__(self, root: Path | None, cache: dict[tuple[str, str], ParseResult]):
+        super().__init__(root)
+        self.cache = cache
+
+    def parse(self, text: str, name: str) -> ParseResult:
+        hit = self.cache.get((name, text))
+        if hit is None:
+            hit = self.cache[(name, text)] = parse(text, name)
+        return hit
+
+
+def load_each(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None) -> list[Loaded]:
+    """One ``Loaded`` per file the paths select (``campaign_files``), each
+    with its own imports only. This is the one rule of what a file sees
+    (docs/language.md, "What a file sees"): itself and what it imports,
+    never a file beside it that it does not import."""
+    scan = campaign_scan(paths)
+    files = scan.files
+    base = Path(root) if root else find_root(files[0] if files else scan.skipped[0][0])
+    cache: dict[tuple[str, str], ParseResult] = {}
+    # a path the scan will not read is a Loaded of its own: an empty file of
+    # that name (its text is never read) holding its CL002
+    out = [Loaded((parse("", str(p)),), (skipped_diagnostic(p, why),), base) for p, why in scan.skipped]
+    for f in files:
+        loader = _SharedLoader(base, cache)
+        loader.load_file(f, str(f) if not f.is_absolute() else _display(f))
+        diags = sorted(set(loader.diags), key=Diagnostic.sort_key)
+        out.append(Loaded(tuple(loader.results), tuple(diags), loader.root))
+    return out
+
+
+def entry_points(loads: Sequence[Loaded]) -> list[Loaded]:
+    """The loads of ``load_each`` whose file no other selected file imports
+    (a folder's entry files); all of them when imports loop."""
+    def own(load: Loaded) -> str:
+        return load.results[-1].source.name if load.results else ""
+
+    imported: set[str] = set()
+    for load in loads:
+        imported.update(r.source.name for r in load.results[:-1])
+    entries = [load for load in loads if own(load) not in imported]
+    return entries or list(loads)

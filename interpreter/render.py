@@ -29,8 +29,11 @@ Layout choices, after rustc:
 * The hint follows the primary excerpt (``= hint: ...``); each related span is
   then a secondary note, ``note: <message>`` with its own ``-->`` line and an
   excerpt underlined with ``-``.
-* Color is plain ANSI escapes, only when asked for: rich is not imported here
-  (the CLI decides whether its stream is a terminal).
+* Color is plain ANSI escapes, only when asked for: rich is not imported here.
+  ``use_color`` is the one rule of when to ask (every command and the REPL):
+  ``--color always`` / ``never``, else (``auto``) only on a terminal, with
+  ``NO_COLOR`` unset (any value turns colour off, no-color.org) and ``TERM``
+  not ``dumb``.
 
 Imports only `source` and `errors`: no parser, no checker, no CLI library.
 """
@@ -40,6 +43,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .errors import Diagnostic
 from .source import SourceFile, Span
@@ -114,7 +118,7 @@ def _underline(text: str, span: Span) -> tuple[str, int, int]:
 def _excerpt(span: Span, source: SourceFile | None, gutter: int, mark: str,
              mark_style: str, style: _Style) -> list[str]:
     """The ``|`` block: blank gutter line, numbered source line, underline."""
-    if source is None or not 1 <= span.line <= source.line_count:
+    if source is None or not source.text or not 1 <= span.line <= source.line_count:
         return []
     shown, offset, width = _underline(source.line_text(span.line), span)
     bar = style(_GUTTER_STYLE, " " * gutter + " |")
@@ -205,3 +209,21 @@ def summary_line(diagnostics: Iterable[Diagnostic]) -> str:
     if warnings:
         parts.append(_plural(warnings, "warning"))
     return ", ".join(parts) if parts else "no problems"
+
+
+def use_color(stream: Any, mode: str = "auto") -> bool:
+    """Whether output to ``stream`` is coloured: ``mode`` is the command
+    line's ``--color`` (auto, always, never); ``auto`` means a terminal
+    with ``NO_COLOR`` unset or empty and ``TERM`` not ``dumb``."""
+    if mode == "always":
+        return True
+    if mode == "never":
+        return False
+    import os
+
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):   # closed or not a file
+        return False

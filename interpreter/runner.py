@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import fnmatch
-import json
 import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -54,6 +53,7 @@ from .engine import Engine
 from .errors import CampaignError, Diagnostic
 from .evaluate import literal_text
 from .render import _GUTTER_STYLE, _excerpt, _location, _Style, render_text
+from .show import activity_details
 from .source import SourceFile, Span
 from .store import Activity, convert
 
@@ -489,21 +489,15 @@ def _ms(ms: float) -> str:
     return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
-def _json_short(v: Any) -> str:
-    s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
-    return s if len(s) <= 40 else s[:37] + "..."
-
-
-def _activity_table(rows: list[dict], with_email: bool) -> list[str]:
-    shown = rows[-ACTIVITY_ROWS:]
+def activity_table(rows: list[dict], with_email: bool, last: int | None = ACTIVITY_ROWS,
+                   limit: int | None = 40) -> list[str]:
+    """Activities (``Activity.to_json()`` dicts) as an aligned table: time,
+    person, type, campaign, details; the ``last`` rows only."""
+    shown = rows[-last:] if last is not None else rows
     table = [("time", *(("person",) if with_email else ()), "type", "campaign", "details")]
     for a in shown:
-        details = []
-        if "old" in a:
-            details.append(f"{_json_short(a['old'])} -> {_json_short(a['new'])}")
-        details += [f"{k}={_json_short(v)}" for k, v in a["attributes"].items()]
         table.append((a["at"].replace("T", " "), *((a.get("email") or "-",) if with_email else ()),
-                      a["type"], a["campaign"] or "-", "; ".join(details)))
+                      a["type"], a["campaign"] or "-", activity_details(a, limit)))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
     lines = []
     if len(rows) > len(shown):
@@ -546,7 +540,7 @@ def _render_failure(result: TestResult, f: Failure, style: _Style,
         else:
             lines.append(f"{pad}{eq} activities of {what}:")
             by_type = f.activities_of is not None and f.activities_of.startswith("type ")
-            lines += [f"{pad}    {row}" for row in _activity_table(f.activities, with_email=by_type)]
+            lines += [f"{pad}    {row}" for row in activity_table(f.activities, with_email=by_type)]
             if shown_before is not None:
                 shown_before[what] = f.activities
     return lines

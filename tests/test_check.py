@@ -280,7 +280,8 @@ program "Ops" {
     assert codes(src) == ["CL206"]
 
 
-def test_clone_replacing_the_smart_list_may_be_executable():
+def test_clone_replacing_the_smart_list_is_still_cl209():
+    # §12.2: Marketo refuses the clone before anything is edited
     src = CLONE_BASE.replace('call webhook "W"', "") + '''
 program "Other" {
     tokens { my.Score = +2 }
@@ -294,7 +295,7 @@ program "Other" {
     }
 }
 '''
-    assert codes(src) == []
+    assert codes(src) == ["CL209"]
 
 
 # --------------------------------------------------------------------------

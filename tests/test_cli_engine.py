@@ -152,7 +152,7 @@ def test_people_import_errors_name_the_row_and_column(project):
     assert "Lead Score" in r.stderr          # the message lists the known fields
     (project / "p.json").write_text(json.dumps([{"email": "ann@example.com", "unsubscribed": "yes"}]))
     r = invoke("people", "import", "p.json", "--db", "s.db")
-    assert r.exit_code == 0 and "imported 1 people (1 new, 0 updated) into s.db" in r.stdout
+    assert r.exit_code == 0 and "imported 1 person (1 new, 0 updated) into s.db" in r.stdout
     r = invoke("people", "import", "p.json", "--db", "s.db")
     assert "(0 new, 1 updated)" in r.stdout
 
@@ -161,7 +161,7 @@ def test_plan_writes_nothing(project):
     invoke("people", "import", "people.csv", "--db", "s.db", "--fields", "p.campaign")
     before = (project / "s.db").read_bytes()
     r = invoke("plan", "p.campaign", "Webinar A/Parent True", "--db", "s.db", "--until", "2 days",
-               "--format", "json")
+               "--format", "json", "--detail")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["entered"] == ["ann@example.com", "bob@example.com"]
@@ -176,7 +176,7 @@ def test_plan_against_a_missing_store_creates_nothing(project):
     r = invoke("plan", "p.campaign", "Webinar A/Parent True", "--db", "typo.db")
     assert r.exit_code == 2
     assert r.stderr == ("error: no store typo.db: plan reads a store and writes nothing (leave out --db "
-                        "to plan against the people of --people alone)\n")
+                        "to start from the people of --people alone)\n")
     assert not (project / "typo.db").exists()
 
 

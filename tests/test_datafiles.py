@@ -175,7 +175,7 @@ def test_cli_people_import_reports_merges_and_refuses_with_one_line(tmp_path, mo
     write(tmp_path, "p.csv", "Email,Seats\na@example.com,1\nA@example.com,2\n")
     r = CliRunner().invoke(main, ["people", "import", "p.csv", "--db", "s.db", "--fields", "f.campaign"])
     assert r.exit_code == 0, r.output
-    assert r.stdout == ("imported 1 people (1 new, 0 updated) into s.db; 1 duplicate email merged "
+    assert r.stdout == ("imported 1 person (1 new, 0 updated) into s.db; 1 duplicate email merged "
                         "(the later row updates the person)\n")
     write(tmp_path, "bad.csv", "Email,Seats\nb@example.com,1\nc@example.com,lots\n")
     r = CliRunner().invoke(main, ["people", "import", "bad.csv", "--db", "s.db", "--fields", "f.campaign"])
@@ -304,10 +304,20 @@ def test_events_cli_refuses_with_one_line_and_keeps_nothing(tmp_path, monkeypatc
     r = CliRunner().invoke(main, ["events", "f.campaign", "ev.jsonl", "--db", "s.db"])
     assert r.exit_code == 2
     assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: ev.jsonl: line 2: ")
+    assert not (tmp_path / "s.db").exists()   # a refused command leaves no store behind
+    # an existing store keeps nothing from the file
+    write(tmp_path, "ok.jsonl", GOOD + "\n")
+    assert CliRunner().invoke(main, ["events", "f.campaign", "ok.jsonl", "--db", "s.db"]).exit_code == 0
     import sqlite3
     con = sqlite3.connect(tmp_path / "s.db")
-    assert con.execute("SELECT count(*) FROM people").fetchone() == (0,)
-    assert con.execute("SELECT count(*) FROM activities").fetchone() == (0,)
+    people = con.execute("SELECT count(*) FROM people").fetchone()
+    acts = con.execute("SELECT count(*) FROM activities").fetchone()
+    con.close()
+    r = CliRunner().invoke(main, ["events", "f.campaign", "ev.jsonl", "--db", "s.db"])
+    assert r.exit_code == 2
+    con = sqlite3.connect(tmp_path / "s.db")
+    assert con.execute("SELECT count(*) FROM people").fetchone() == people
+    assert con.execute("SELECT count(*) FROM activities").fetchone() == acts
 
 
 def test_read_events_wrapper_keeps_its_shape(tmp_path):

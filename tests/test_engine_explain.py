@@ -36,7 +36,7 @@ def test_a_person_who_qualifies_gets_the_path_without_any_write():
         (1, True, "US"), (2, True, "60"), (3, False, "not a member")]
     assert report["logic"] == "1 and (2 or 3)"
     assert report["qualifies"] is True
-    assert report["choices"] == [{"campaign": '"P"."C"', "step": "change data value", "line": 12,
+    assert report["choices"] == [{"campaign": '"P"."C"', "step": "change data value", "file": "<input>", "line": 12,
                                   "branch": 2, "else": True, "does nothing": False}]
     assert [a["type"] for a in report["activities"]] == ["Change Data Value"]
     text = render_explanation(report)

@@ -79,11 +79,14 @@ CASES = [
     ('filter lead.Region is "STRASSE"', "b", True),          # casefold: ß folds to ss
     ('filter lead.Region contains "america"', "a", True),
     ('filter lead."Email Address" starts with "A@"', "a", True),
-    # numbers: `is 0` matches empty; `is empty` does not match 0; ordering never matches empty
+    # numbers: `is 0` matches empty; `is empty` does not match 0; `is not` and
+    # ordering never match empty (§12.5)
     ('filter lead."Lead Score" is 0', "ade", True),
     ('filter lead."Lead Score" is not 0', "bc", True),
     ('filter lead."Lead Score" is 50, 100', "bc", True),
-    ('filter lead."Lead Score" is not 50', "acde", True),
+    ('filter lead."Lead Score" is not 50', "ac", True),
+    ('filter lead.Seats is not 0', "a", True),
+    ('filter lead.Ratio is not 1.5', "b", True),
     ('filter lead."Lead Score" is empty', "de", True),
     ('filter lead."Lead Score" is not empty', "abc", True),
     ('filter lead."Lead Score" >= 50', "bc", True),

@@ -559,16 +559,16 @@ program "P" {
 
 def test_runs_of_one_event_see_the_fields_earlier_runs_wrote():
     # the event reads the person once and hands it to the runs it starts; a
-    # write in between makes the next run read the person again (the filters
-    # are evaluated when each queued run starts, §8 and docs/language.md)
+    # write in between makes the next run read the person again. The filters
+    # were judged at the event (§12.1): C qualified on US, and runs seeing DE
     e = make(ONE_FORM)
     e.add_person("ann@example.com", {"Country": "US"})
     e.add_person("bob@example.com", {"Country": "US", "City": "Gone"})
     e.fire("fills out form", ["ann@example.com", "bob@example.com"], "F")
-    assert moments(e, "ann@example.com") == ["B saw DE", "E saw DE in nowhere"]
+    assert moments(e, "ann@example.com") == ["C saw DE", "E saw DE in nowhere"]
     assert e.get("ann@example.com", "Country") == "DE"
     # bob is deleted by D, so E (queued behind it) never starts for him
-    assert moments(e, "bob@example.com") == ["B saw DE"]
+    assert moments(e, "bob@example.com") == ["C saw DE"]
     assert "Delete Person" in types(e, "bob@example.com")
 
 
@@ -596,7 +596,7 @@ program "P" {
         flow { change data value lead.Country to "DE" }
     }
     campaign "C Listed" trigger {
-        smart list { trigger added to list "L"; filter lead.Country is "DE" }
+        smart list { trigger added to list "L"; filter lead.Country is "US" }
         flow { interesting moment milestone "C saw {{lead.Country}}" }
     }
 }
@@ -606,7 +606,8 @@ program "P" {
 def test_a_queued_run_reads_the_person_again_after_another_run_wrote():
     # the queue: A, B (both on the form); A requests R, B's add to list queues
     # C behind R; R writes Country through its own read of the person, so C,
-    # queued with the person as B saw it, must read it again
+    # queued with the person as B saw it, must read it again (its filters were
+    # judged at B's event, on US, §12.1; its flow sees DE)
     e = make(STALE)
     e.add_person("ann@example.com", {"Country": "US"})
     e.fire("fills out form", ["ann@example.com"], "F")

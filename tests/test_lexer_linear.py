@@ -22,7 +22,7 @@ from campaignlang.parse import _openers, parse
 PIECES = ['"', '\\"', "\\", "{", "}", "{{", "}}", "#", "a", " ", "\n", "\\\\"]
 
 # the scanner's pattern before issue 14: retried from every quote of an unclosed string
-QUADRATIC = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|\{\{[^{}\n]*\}\}|[{}]')
+QUADRATIC = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|\{\{[^{}\n]*\}?\}?|[{}]')
 
 
 @settings(max_examples=500, deadline=None, database=None)

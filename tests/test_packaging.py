@@ -92,6 +92,9 @@ def test_wheel_installs_and_runs_outside_the_tree(tmp_path: Path) -> None:
     for folder, pattern in (("grammar", "*.lark"), ("stdlib", "*.campaign")):
         for path in (ROOT / folder).glob(pattern):
             assert f"campaignlang/{folder}/{path.name}" in names
+    for path in (ROOT / "interpreter" / "schemas").glob("*.*"):
+        if path.suffix in (".json", ".md", ".py"):
+            assert f"campaignlang/schemas/{path.name}" in names
 
     # A venv that sees the system site-packages and, when this interpreter is
     # itself a venv (as under .ci/run), this one's too: the dependencies
@@ -126,3 +129,13 @@ def test_wheel_installs_and_runs_outside_the_tree(tmp_path: Path) -> None:
     assert "0.1.0" in version.stdout + version.stderr
 
     _run([campaign, "check", example.name], cwd=work, env=env)
+
+    # The .campaign lexer is found through the wheel's pygments.lexers entry
+    # point; the language server starts from the wheel (and ends at EOF).
+    lexer = _run([python, "-c", "from pygments.lexers import get_lexer_for_filename as find; "
+                  "print(type(find('x.campaign')).__name__)"], cwd=work, env=env)
+    assert lexer.stdout.strip() == "CampaignLexer"
+    _run([campaign, "lsp"], cwd=work, env=env)
+    # the schemas ship as package data and print from the installed wheel
+    assert '"title": "campaign check --format json"' in _run([campaign, "schema", "check"], cwd=work, env=env).stdout
+    assert "(SARIF) Version 2.1.0" in _run([campaign, "schema", "sarif"], cwd=work, env=env).stdout

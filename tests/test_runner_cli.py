@@ -85,8 +85,8 @@ def test_k_selects_tests(project: Path):
     assert r.exit_code == 0 and r.stdout.splitlines()[-1] == "1 passed, 0 failed"
     r = invoke("test", "p.campaign", "-k", "f*s")
     assert r.exit_code == 1 and r.stdout.splitlines()[-1] == "0 passed, 1 failed"
-    r = invoke("test", "p.campaign", "-k", "nothing")
-    assert r.exit_code == 0 and r.stdout.splitlines()[-1] == "0 passed, 0 failed"
+    r = invoke("test", "p.campaign", "-k", "nothing")   # nothing selected: exit 2, as check
+    assert r.exit_code == 2 and r.stderr == "error: no test matches -k 'nothing' in p.campaign\n"
 
 
 def test_json(project: Path):
