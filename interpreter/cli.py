@@ -28,7 +28,9 @@ _CREATED: list[tuple[Path, Any]] = []
 
 
 def _fail(message: str, code: int = 2, discard: bool = True) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    from .render import printable
+
+    click.echo(f"error: {printable(message)}", err=True)   # messages quote names and values
     if discard:
         _discard_created()
     sys.exit(code)
@@ -97,6 +99,35 @@ class _Group(click.Group):
                 shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
                 _fail(f"argument {n} ({shown}) is not UTF-8 text")
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command with stdout escaping control characters
+        (``render.printable``): names, emails and values from programs, data
+        files and stores reach the terminal as text, never as escape
+        sequences (docs/security.md). The REPL takes the raw stream back."""
+        raw = sys.stdout
+        sys.stdout = _PrintableStream(raw)   # type: ignore[assignment]
+        try:
+            return super().invoke(ctx)
+        finally:
+            sys.stdout = raw
+
+
+class _PrintableStream:
+    """A text stream writing ``render.printable(text)`` to the one it wraps
+    (colour sequences kept only while colour is on for it)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        from .render import printable
+
+        self.raw.write(printable(text, keep_color=_color()) if isinstance(text, str) else text)
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:   # flush, isatty, fileno, encoding, buffer ...
+        return getattr(self.raw, name)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -740,6 +771,8 @@ def repl(path: str | None, db: str | None) -> None:
     stdin is not a terminal, read entries line by line: printf '...' | campaign repl."""
     from .repl import main as repl_main
 
+    if isinstance(sys.stdout, _PrintableStream):   # prompt_toolkit draws with escape sequences of its own
+        sys.stdout = sys.stdout.raw
     sys.exit(repl_main(path, color=_COLOR_MODE, db=db))
 
 
