@@ -234,6 +234,9 @@ def url_escape(text: str) -> str:
     return urllib.parse.quote(text, safe="")
 
 
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
 def json_escape(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)[1:-1]
 
@@ -583,6 +586,54 @@ class Evaluator:
                 raise StepError(_too_long(node))
             return text
         return literal_text(node)
+
+    def render_payload(self, node: Any, person: Person | None, ctx: TokenContext) -> str:
+        """A webhook payload: a token inside a JSON string of the payload's
+        own text is JSON-escaped; a token anywhere else becomes one JSON value
+        of its type (a number or boolean field's value as itself when it
+        reads as one, anything else a quoted string), so no value can add
+        structure to the payload (docs/security.md)."""
+        if isinstance(node, ast.TokenRef):
+            return self._json_value(node, person, ctx)
+        if not isinstance(node, ast.Template):
+            return self.render(node, person, ctx)
+        out: list[str] = []
+        in_string = escaped = False
+        for part in node.parts:
+            if isinstance(part, str):
+                out.append(part)
+                for ch in part:   # where the payload's own text leaves us: inside a string or not
+                    if escaped:
+                        escaped = False
+                    elif ch == "\\" and in_string:
+                        escaped = True
+                    elif ch == '"':
+                        in_string = not in_string
+            elif in_string:
+                out.append(json_escape(self.render(part, person, ctx)))
+            else:
+                out.append(self._json_value(part, person, ctx))
+        return "".join(out)
+
+    def _json_value(self, ref: ast.TokenRef, person: Person | None, ctx: TokenContext) -> str:
+        text = self.render(ref, person, ctx)
+        kind = "text"
+        if ref.namespace == "lead":
+            try:
+                kind = self.field_spec(ref.name)[2]
+            except InvalidSmartList:
+                pass
+        elif ref.namespace == "my":
+            found = ctx.lookup(ref.name)
+            if found is not None and isinstance(found[0].value, ast.Number):
+                kind = "decimal"
+        if kind in ("integer", "decimal", "score") and _JSON_NUMBER.fullmatch(text):
+            return text
+        if kind == "boolean" and text in ("true", "false"):
+            return text
+        if kind != "text" and text == "":
+            return "null"
+        return json.dumps(text, ensure_ascii=False)
 
     def value(self, node: Any, field_type: str, person: Person | None, ctx: TokenContext) -> Any:
         """A step's value node -> a value of ``field_type`` (``StepError`` if it cannot be)."""
@@ -1833,7 +1884,7 @@ class Evaluator:
         key = f'{prog.quoted}."{hook.name}"' if prog else f'"{hook.name}"'
         person, ctx = run.person, run.frame.ctx
         url = self.render(hook.url, person, ctx, escape=url_escape) if hook.url is not None else ""
-        payload = self.render(hook.payload, person, ctx, escape=json_escape) if hook.payload is not None else None
+        payload = self.render_payload(hook.payload, person, ctx) if hook.payload is not None else None
         attrs: dict[str, Any] = {"webhook": key, "method": hook.method.upper(), "url": url}
         if payload is not None:
             attrs["payload"] = payload
