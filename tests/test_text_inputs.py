@@ -137,3 +137,19 @@ def test_an_event_time_with_an_offset_is_refused(tmp_path, at):
     with pytest.raises(DataFileError, match="time-zone offset"):
         replay(e, path)
     assert dump(e) == before
+
+
+# -- item 12: the whole range of SQLite's integers ------------------------------------------------
+
+@given(st.integers(-(2 ** 63) - 3, -(2 ** 63) + 3) | st.integers(2 ** 63 - 3, 2 ** 63 + 3))
+@settings(max_examples=20, **CI)
+def test_scores_hold_every_64_bit_number_and_refuse_the_rest(tmp_path_factory, n):
+    path = tmp_path_factory.mktemp("s") / "people.csv"
+    path.write_text(f"Email Address,Lead Score\nann@example.com,{n}\n")
+    e = make(PROGRAM)
+    if -(2 ** 63) <= n < 2 ** 63:
+        import_people(e, path)
+        assert e.person("ann@example.com").get("lead score") == n
+    else:
+        with pytest.raises(DataFileError, match="too large"):
+            import_people(e, path)
