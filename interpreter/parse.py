@@ -25,7 +25,7 @@ import difflib
 import re
 import threading
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from attrs import frozen
 from lark import Lark, Token
@@ -79,7 +79,7 @@ _ATOM_RE = re.compile(r"""
 |(?P<DURATION>\d+[ \t]+(?:minutes?|hours?|days?|weeks?|months?)(?![A-Za-z0-9_]))
 |(?P<SCORE>=-?\d+(?![\d.])|\+\d+(?![\d.]))
 |(?P<NUMBER>-?\d+(?:\.\d+)?)
-|(?P<STRING>"(?:[^"\\\n]|\\.)*")
+|(?P<STRING>"[^"\\\n]*(?:\\.[^"\\\n]*)*")
 |(?P<TOKEN>\{\{[^{}\n]*\}\})
 |(?P<NAME>[A-Za-z_][A-Za-z0-9_]*)
 |(?P<OP>[<>]=?|==|!=)
@@ -385,13 +385,39 @@ class _Mapped:
         return self.src.line_text(line)
 
 
+# The recovery scanners skip strings, comments and {{tokens}} to find braces.
+# A string that is never closed matches nothing, as if the quote were any
+# other character, and so does every later quote of its line (each would run
+# to the end of the line unclosed too). Retrying the pattern from each of
+# them made a line of escaped quotes quadratic (issue 14); ``_openers``
+# matches an unclosed string once, to the end of its line, and scans its
+# inside for the other openers only. The string pattern is written unrolled
+# (runs of plain characters, then one escape) so that Python's re keeps no
+# state per character: ``(?:[^"\\]|\\.)*`` cost ~150 bytes a character.
+# '{{' opens a token reference, never a block, even when its '}}' is missing
+# or short of one brace ('{{my.Score }'): its braces are not counted.
+_OPENERS = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*(?P<close>")?|#[^\n]*|\{\{[^{}\n]*\}?\}?|[{}]')
+_OPENERS_NO_STRING = re.compile(r'#[^\n]*|\{\{[^{}\n]*\}?\}?|[{}]')
+
+
+def _openers(text: str, pos: int = 0) -> Iterator[re.Match[str]]:
+    """``_OPENERS.finditer(text, pos)`` with an unclosed string read as
+    above: one pass over the text."""
+    for m in _OPENERS.finditer(text, pos):
+        if m.group(0)[0] == '"' and m.group("close") is None:
+            eol = text.find("\n", m.end())   # m ends there, or before a last backslash
+            yield from _OPENERS_NO_STRING.finditer(text, m.start() + 1, len(text) if eol < 0 else eol)
+        else:
+            yield m
+
+
 def _unclosed_blocks(text: str) -> list[int]:
     """Offsets of every '{' never closed, outermost first. A '}' that begins
     its line closes the innermost block opened on a line indented no deeper
     than it: blocks opened deeper in between are the unclosed ones (so an
     unclosed ``flow {`` is blamed, not the ``program {`` whose '}' it took)."""
     plain: list[int] = []
-    for m in _OPENERS.finditer(text):
+    for m in _openers(text):
         if m.group(0) == "{":
             plain.append(m.start())
         elif m.group(0) == "}" and plain:
@@ -400,7 +426,7 @@ def _unclosed_blocks(text: str) -> list[int]:
         return plain
     stack: list[tuple[int, int]] = []   # (offset, indentation of the opener's line)
     unclosed: list[int] = []
-    for m in _OPENERS.finditer(text):
+    for m in _openers(text):
         tok = m.group(0)
         if tok == "{":
             start, end = _line_range(text, m.start())
@@ -425,7 +451,7 @@ MAX_NESTING = 64
 def _too_deep(text: str) -> int | None:
     """The offset of the first '{' nested deeper than MAX_NESTING, or None."""
     depth = 0
-    for m in _OPENERS.finditer(text):
+    for m in _openers(text):
         tok = m.group(0)
         if tok == "{":
             depth += 1
@@ -461,7 +487,9 @@ def _missing_close(text: str, opener: int) -> int:
     return len(text)
 
 
-_COMMENT_SCAN = re.compile(r'"(?:[^"\\\n]|\\.)*"|\{\{[^{}\n]*\}\}|#[^\n]*')
+# only run on a file that parsed, so every string is closed; "? keeps a scan
+# linear anyway (see _OPENERS)
+_COMMENT_SCAN = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"?|\{\{[^{}\n]*\}\}|#[^\n]*')
 
 
 def _scan_comments(text: str) -> list[tuple[str, int]]:
@@ -487,15 +515,12 @@ def _comments(src: SourceFile, sink: list[tuple[str, int]]) -> Iterable[Comment]
 # --------------------------------------------------------------------------
 # Grammar-level errors
 
-# '{{' opens a token reference, never a block, even when its '}}' is missing
-# or short of one brace ('{{my.Score }'): its braces are not counted.
-_OPENERS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|\{\{[^{}\n]*\}?\}?|[{}]')
 
 
 def _unclosed_block(work: str) -> int | None:
     """Offset of the innermost '{' never closed (strings, comments, tokens skipped)."""
     stack: list[int] = []
-    for m in _OPENERS.finditer(work):
+    for m in _openers(work):
         s = m.group(0)
         if s == "{":
             stack.append(m.start())
@@ -515,7 +540,7 @@ def _blank_range(work: str, offset: int) -> tuple[int, int]:
     campaign header costs one error, not one per line of its body)."""
     start, end = _line_range(work, offset)
     depth = 0
-    for m in _OPENERS.finditer(work, start):
+    for m in _openers(work, start):
         if m.start() >= end and depth <= 0:
             break
         tok = m.group(0)
@@ -542,7 +567,7 @@ def _recover(work: str, blank: tuple) -> str:
     piece = work[start:end]
     out = [c if c in "\r\n" else " " for c in piece]
     depth = 0
-    for m in _OPENERS.finditer(piece):
+    for m in _openers(piece):
         if m.group(0) == "{":
             depth += 1
         elif m.group(0) == "}":

@@ -246,7 +246,8 @@ class _SessionLoader(_loader._Loader):
 def _expand(path: str) -> list[str]:
     p = Path(path)
     if p.is_dir():
-        found = sorted(str(f) for f in p.rglob("*.campaign"))
+        # the loader's scan: no link out of the root, no loop, no FIFO (docs/security.md)
+        found = [str(f) for f in _loader.scan_folder(p).files]
         if not found:
             raise LoadError(f"no .campaign files in {path}")
         return found
