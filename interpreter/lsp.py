@@ -207,7 +207,7 @@ def did_change_watched(ls: CampaignServer, params: lsp.DidChangeWatchedFilesPara
 def hover(ls: CampaignServer, params: lsp.HoverParams) -> lsp.Hover | None:
     uri = params.text_document.uri
     a = ls.analysis(uri)
-    found = editor.hover(a, a.name, ls.offset(uri, params.position))
+    found = editor.hover(a, a.name, ls.offset(uri, params.position), ls.project)
     if found is None:
         return None
     text, span = found
