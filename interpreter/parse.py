@@ -15,6 +15,10 @@ unclosed block is reported once, naming the block and where it opened.
 Comments are collected by lexer callbacks (``ParseResult.comments``) so that
 ``format.py`` can put each one back where it was.
 
+For editors (``editor.py``): ``scan_atoms`` splits unfinished text as a
+phrase is split, and ``expected_at`` asks Lark's interactive parser what may
+come next at a place and in which blocks it stands (completion).
+
 Imports ``source``, ``errors``, ``ast`` and the ``stdlib`` vocabulary only.
 """
 
