@@ -57,7 +57,7 @@ from .format import name as written_name
 from .graph import CallGraph, Reach, level_text, reach, written_by
 from .loader import STD_PREFIX, Loaded, display_name, load_paths, read_text
 from .model import ASSET_KINDS, CampaignInfo, ProgramInfo
-from .parse import Atom, ParseResult, expected_at, parse, scan_atoms
+from .parse import Atom, ParseResult, expected_at, parse, reparse, scan_atoms
 from .source import SourceFile, Span
 from .stdlib import filters as _filters
 from .stdlib import steps as _steps
@@ -193,10 +193,13 @@ class Project:
         return self.text(path)
 
     def _parse(self, text: str, name: str) -> ParseResult:
+        """The parse of a file's text: cached; after an edit inside one
+        program, only that program is parsed again (``parse.reparse``: the
+        analyses that held the old parse are out of date by then)."""
         cached = self._parses.get(name)
         if cached is not None and cached[0] == text:
             return cached[1]
-        result = parse(text, name)
+        result = reparse(cached[1], text) if cached is not None else parse(text, name)
         self._parses[name] = (text, result)
         return result
 

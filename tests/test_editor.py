@@ -208,3 +208,37 @@ def test_declaration_completion_follows_the_grammar(tmp_path: Path, text: str, e
     project.open(tmp_path / "x.campaign", text)
     a = project.analyse(tmp_path / "x.campaign")
     assert [c.label for c in editor.complete(a, a.name, text, len(text))] == expected
+
+
+def test_reparse_after_random_edits_equals_a_full_parse():
+    """parse.reparse (the editor's parse after an edit) gives exactly what a
+    full parse gives: nodes and spans, comments, diagnostics."""
+    import json
+    import random
+    import sys
+
+    from campaignlang import ast
+    from campaignlang.parse import parse, reparse
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_check import generate
+
+    def key(r):
+        return json.dumps(ast.dump(r.module), default=str), r.comments, r.diagnostics
+
+    texts = [p.read_text() for p in EXAMPLES] + [generate(6)]
+    for seed, text in enumerate(texts):
+        rng = random.Random(seed)
+        old, current = parse(text, "x.campaign"), text
+        for _ in range(40):
+            pos = rng.randrange(len(current))
+            if rng.random() < 0.5:
+                new = current[:pos] + rng.choice(["x", " ", "1", '"', "\n", "{", "}", "a b", "# c\n", "é"]) \
+                    + current[pos:]
+            else:
+                new = current[:pos] + current[pos + rng.randrange(1, 6):]
+            got, want = reparse(old, new), parse(new, "x.campaign")
+            assert key(got) == key(want), (seed, pos)
+            old, current = got, new
+            if want.diagnostics and rng.random() < 0.7:
+                old, current = parse(text, "x.campaign"), text
