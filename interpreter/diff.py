@@ -67,13 +67,24 @@ from attrs import define, field
 from . import ast
 from .check import CheckResult, check
 from .errors import LoadError
-from .graph import level_text, build_call_graph, reach
+from .graph import build_call_graph, level_texts, reach
 from .loader import Loaded, _Loader, load_paths
 from .model import CampaignInfo, Model, ProgramInfo
 from .source import SourceFile
 
-__all__ = ["Change", "Version", "DiffResult", "PeopleDiff", "read_version", "diff_versions",
-           "simulate", "render_text", "render_markdown", "to_json", "DiffError"]
+__all__ = [
+    "Change",
+    "DiffError",
+    "DiffResult",
+    "PeopleDiff",
+    "Version",
+    "diff_versions",
+    "read_version",
+    "render_markdown",
+    "render_text",
+    "simulate",
+    "to_json",
+]
 
 
 class DiffError(LoadError):
@@ -322,9 +333,11 @@ class _Differ:
             bo, bn = old.get(label, {}), new.get(label, {})
             for k in _union(bo, bn):
                 o, n = bo.get(k), bn.get(k)
-                name = f"token my.{(n or o).name}"
+                either = n if n is not None else o
+                assert either is not None
+                name = f"token my.{either.name}"
                 if o is None:
-                    self.add(label, name, "added", new=n.value, new_node=n.node)
+                    self.add(label, name, "added", new=either.value, new_node=either.node)
                 elif n is None:
                     self.add(label, name, "removed", old=o.value, old_node=o.node)
                 elif o.value != n.value:
@@ -546,7 +559,8 @@ def _graph_facts(model: Model) -> dict[str, tuple[str, set[str]]]:
     for e in graph.edges:
         if e.target is not None:
             callers.setdefault(e.target.id, set()).add(f"{e.caller.qualname} ({e.kind})")
-    return {c.qualname: (level_text(c, reached[c.id], graph), callers.get(c.id, set()))
+    levels = level_texts(graph, reached)
+    return {c.qualname: (levels[c.id], callers.get(c.id, set()))
             for c in model.campaigns}
 
 

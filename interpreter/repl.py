@@ -547,7 +547,8 @@ class Session:
         self._parses[INPUT] = (text, parsed)
         sources = {INPUT: parsed.source}
         if not parsed.ok:
-            out(self._render([d for d in parsed.diagnostics if d.is_error], sources))
+            errors = [_entry_hint(d, text) for d in parsed.diagnostics if d.is_error]
+            out(self._render(errors, sources))
             word = _first_word(text)
             if any(w.split()[0] == word for w in _STEP_WORDS):
                 out('note: a step runs inside a flow; to run it for one person now, write '
@@ -1033,6 +1034,26 @@ KEYWORDS = ("import", "std", "fields", "workspace", "folder", "program", "descri
             "test", "at", "filter", "any", "all", "logic", "if", "then", "else", "do", "nothing",
             "with", "activity", "no", "in", "status", "is", "true", "false", "null",
             *STATEMENT_WORDS)
+
+def _entry_hint(d: Diagnostic, text: str) -> Diagnostic:
+    """An unknown first word at the prompt: the nearest of everything an
+    entry may start with (declaration keywords, test statements, steps,
+    :commands), not only the declarations a file may hold."""
+    word = _first_word(text)
+    if not d.message.startswith(f"unknown word '{word}'") or d.span.start != len(text) - len(text.lstrip()):
+        return d
+    import attrs
+
+    phrase = " ".join(text.split()[:len(word.split()) + 1])
+    pool = [*("fields", "folder", "import", "program", "test", "tokens", "workspace"), *STATEMENT_WORDS,
+            *_STEP_WORDS, *COMMANDS]
+    close = (difflib.get_close_matches(phrase, pool, n=1, cutoff=0.75)
+             or difflib.get_close_matches(word, pool, n=1, cutoff=0.6))
+    if not close:
+        return attrs.evolve(d, hint="an entry starts with a declaration (program, workspace, ...), a test "
+                                    "statement (person, run, fire, ...) or a :command (:help lists them)")
+    return attrs.evolve(d, hint=f"did you mean '{close[0]}'?")
+
 
 _STEP_WORDS = tuple(p.words for p in _steps.STEPS)
 _FILTER_WORDS = tuple(p.words for p in _filters.FILTERS)

@@ -51,7 +51,7 @@ from attrs import define, field
 from . import ast
 from .check import CheckResult
 from .coverage import Coverage
-from .graph import MAX_DEPTH, CallGraph, level_text, build_call_graph, reach
+from .graph import MAX_DEPTH, CallGraph, build_call_graph, level_texts, reach
 from .model import CampaignInfo
 from .source import SourceFile
 
@@ -116,10 +116,11 @@ def _layout(result: CheckResult) -> tuple[list[_Box], list[_Edge], CallGraph, in
     deep_steps = {id(e.step) for e, _chain in too_deep}
     cycle_members = {c.id for comp in graph.components for c in comp}
     boxes: dict[int, _Box] = {}
+    texts = level_texts(graph, reached)
     for c in model.campaigns:
         levels = sorted(reached[c.id].levels)
         col = levels[0] if levels else 1
-        box = _Box(c, col, levels=level_text(c, reached[c.id], graph))
+        box = _Box(c, col, levels=texts[c.id])
         box.flagged = c.id in cycle_members or bool(levels and levels[-1] > MAX_DEPTH)
         boxes[c.id] = box
     edges: dict[tuple[int, int, str, bool], _Edge] = {}
@@ -133,11 +134,10 @@ def _layout(result: CheckResult) -> tuple[list[_Box], list[_Edge], CallGraph, in
         edge.cycle = edge.cycle or id(e) in graph.cyclic
         edge.too_deep = edge.too_deep or id(e.step) in deep_steps
     # an executable that only a cycle reaches (graph.reach measures it from
-    # itself, level 0): drawn one column right of its callers, "in a cycle"
+    # itself, level 0): drawn one column right of its callers
     only_cycle = [boxes[c.id] for c in model.campaigns if c.kind == "executable"
                   and c.id in cycle_members and not graph.acyclic_callers(c)]
     for box in only_cycle:
-        box.levels = "in a cycle"
         box.col = 1
     for _ in range(3):
         for box in only_cycle:
@@ -160,7 +160,7 @@ def _layout(result: CheckResult) -> tuple[list[_Box], list[_Edge], CallGraph, in
     for col in sorted(columns):
         members = columns[col]
 
-        def weight(b: _Box) -> tuple[float, int]:
+        def weight(b: _Box, col: int = col) -> tuple[float, int]:
             rows = [boxes[i].row for i in callers_of.get(b.c.id, []) if boxes[i].col < col]
             return (sum(rows) / len(rows) if rows else math.inf, order[b.c.id])
         if col == 0:
@@ -204,13 +204,13 @@ def _svg(boxes: list[_Box], edges: list[_Edge], max_col: int, runs: Counter | No
     bottom = HEAD + MARGIN + (rows - 1) * ROW_H + NODE_H     # the lowest box's bottom edge
     width = LEFT + MARGIN + (max_col + 1) * COL_W - (COL_W - NODE_W)
     height = bottom + MARGIN + (LOOP + 24 if back else 0)
-    out = [f'<svg id="callgraph" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="call graph">',
+    out = [(f'<svg id="callgraph" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="call graph">'),
            "<defs>",
-           '<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#334"/></marker>',
-           '<marker id="arrow-bad" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c0392b"/></marker>',
+           ('<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#334"/></marker>'),
+           ('<marker id="arrow-bad" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c0392b"/></marker>'),
            "</defs>"]
     for col in range(max_col + 1):
         x = LEFT + col * COL_W
@@ -218,10 +218,10 @@ def _svg(boxes: list[_Box], edges: list[_Edge], max_col: int, runs: Counter | No
             f"level {col}" if col <= MAX_DEPTH else f"level {col}: too deep")
         out.append(f'<text class="colhead" x="{x}" y="{MARGIN + 8}">{_e(label)}</text>')
     if max_col > MAX_DEPTH:
-        x = LEFT + MAX_DEPTH * COL_W + NODE_W + (COL_W - NODE_W) / 2
-        out.append(f'<g class="depth-limit"><line x1="{x}" y1="{MARGIN - 6}" x2="{x}" y2="{height - 8}" '
+        lx = LEFT + MAX_DEPTH * COL_W + NODE_W + (COL_W - NODE_W) / 2
+        out.append(f'<g class="depth-limit"><line x1="{lx}" y1="{MARGIN - 6}" x2="{lx}" y2="{height - 8}" '
                    'stroke="#c0392b" stroke-width="2" stroke-dasharray="8 5"/>'
-                   f'<text x="{x - 6}" y="{MARGIN + 8}" fill="#c0392b" font-size="12" text-anchor="end">'
+                   f'<text x="{lx - 6}" y="{MARGIN + 8}" fill="#c0392b" font-size="12" text-anchor="end">'
                    f"depth limit</text>"
                    f"<title>the depth limit: a run reaches at most {MAX_DEPTH} levels below the campaign "
                    "that started it (CL205)</title></g>")
@@ -463,10 +463,10 @@ def _campaign(c: CampaignInfo, box: _Box, graph: CallGraph, result: CheckResult,
             f'<a href="#c{e.caller.id}">{_e(e.caller.qualname)}</a> ({e.kind})'
             for _k, e in sorted(callers.items())) + "</p>"
     if calls:
+        targets = {(t.qualname, e.kind, e.context): (t, e) for e in calls if (t := e.target) is not None}
         who += "<p class=\"callees\">calls " + ", ".join(
-            f'<a href="#c{e.target.id}">{_e(e.target.qualname)}</a> ({e.kind}{", context" if e.context else ""})'
-            for e in sorted({(e.target.qualname, e.kind, e.context): e for e in calls}.values(),
-                            key=lambda e: (e.target.qualname, e.kind))) + "</p>"
+            f'<a href="#c{t.id}">{_e(t.qualname)}</a> ({e.kind}{", context" if e.context else ""})'
+            for _k, (t, e) in sorted(targets.items(), key=lambda kv: (kv[0][0], kv[0][1]))) + "</p>"
     return (f'<section class="campaign" id="c{c.id}" data-campaign="{_e(c.qualname)}">'
             f'<h3><span class="prog">{_e(c.program.name)} /</span> {_e(c.name)}</h3>'
             f'<p class="meta">{" · ".join(meta)}</p>{desc}{who}'
@@ -578,8 +578,8 @@ def render_report(result: CheckResult, title: str, measures: Measures | None = N
              f"{errors} error{'s' if errors != 1 else ''}, "
              f"{len(diags) - errors} warning{'s' if len(diags) - errors != 1 else ''}")
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-             "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">",
+             ('<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+              "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"),
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>{_e(title)} — campaign report</title>", f"<style>{_CSS}</style></head><body>",
              f"<header><h1>{_e(title)}</h1><p>{_e(facts)}</p></header><main>"]
@@ -675,8 +675,9 @@ def measure_scenario(result: CheckResult, measures: Measures, db: str | None = N
 
 
 def measure_tests(result: CheckResult, measures: Measures) -> None:
-    """Run the tests of the files given (not of their imports) with
-    coverage (``campaign test --coverage``); fill ``measures``."""
+    """Run the tests of the loaded files (their imports' included, the
+    library's not) with coverage, as ``campaign test --coverage`` does;
+    fill ``measures``."""
     from .errors import RunError
     from .runner import run_tests, summary
 
@@ -691,5 +692,5 @@ def measure_tests(result: CheckResult, measures: Measures) -> None:
 
 
 def measures_files(result: CheckResult) -> list[str]:
-    """The files the command named: every loaded file but the library's."""
+    """Every loaded file but the library's (``import std``)."""
     return [name for name in result.sources if not name.startswith("<std>/")]

@@ -41,7 +41,7 @@ from . import __version__
 from .errors import CODES, Diagnostic
 from .source import SourceFile, Span
 
-__all__ = ["to_sarif", "render_sarif", "SARIF_SCHEMA_URI"]
+__all__ = ["SARIF_SCHEMA_URI", "render_sarif", "to_sarif"]
 
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 
@@ -113,7 +113,7 @@ def _replacement(d: Diagnostic, source: SourceFile | None) -> str | None:
         return suggestion if written.startswith('"') and written.endswith('"') else None
     from .format import name as spell
 
-    if suggestion.startswith("my.") and re.fullmatch(r"\{\{\s*my\..*\}\}", written, re.S):
+    if suggestion.startswith("my.") and re.fullmatch(r"\{\{\s*my\..*\}\}", written, re.DOTALL):
         return "{{" + suggestion + "}}"
     if suggestion.startswith("lead.") and written.startswith("lead.") and "{{" not in written:
         return "lead." + spell(suggestion[len("lead."):])

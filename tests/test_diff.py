@@ -12,10 +12,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from click.testing import CliRunner
-
 from campaignlang import schemas
 from campaignlang.cli import main
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 LIFECYCLE = ROOT / "examples" / "lead_lifecycle.campaign"
@@ -24,23 +23,23 @@ LIFECYCLE = ROOT / "examples" / "lead_lifecycle.campaign"
 EDITS = [
     # a filter added to a campaign's smart list
     ('smart list { filter lead."Lead Status" is not "Disqualified" }',
-     'smart list {\n                filter lead."Lead Status" is not "Disqualified"\n'
-     '                filter lead.Country is not "BR"\n            }'),
+     ('smart list {\n                filter lead."Lead Status" is not "Disqualified"\n'
+     '                filter lead.Country is not "BR"\n            }')),
     # a token's value
     ("            my.Score = +15\n", "            my.Score = +20\n"),
     # a qualification rule
     ("            qualify once every 1 day\n", "            qualify once every 2 days\n"),
     # a step moved
-    ('            send email "Touch 1"\n            wait 3 days\n            send email "Touch 2"\n'
-     '            add to list "Nurtured"',
-     '            add to list "Nurtured"\n            send email "Touch 1"\n            wait 3 days\n'
-     '            send email "Touch 2"'),
+    (('            send email "Touch 1"\n            wait 3 days\n            send email "Touch 2"\n'
+     '            add to list "Nurtured"'),
+     ('            add to list "Nurtured"\n            send email "Touch 1"\n            wait 3 days\n'
+     '            send email "Touch 2"')),
     # Route is now executed by Score instead of Registration: depth and callers
     ('                execute campaign "Ops Routing"."Route"\n                request campaign "Nurture"."Drip"\n',
      '                request campaign "Nurture"."Drip"\n'),
     ('                change score lead."Behavior Score" by {{my.Score}}\n            }',
-     '                change score lead."Behavior Score" by {{my.Score}}\n'
-     '                execute campaign "Ops Routing"."Route"\n            }'),
+     ('                change score lead."Behavior Score" by {{my.Score}}\n'
+     '                execute campaign "Ops Routing"."Route"\n            }')),
     # an asset changed and one added
     ('    email "Touch 2" { subject "Going further" }',
      '    email "Touch 2" { subject "Going further, together" }\n    email "Touch 3" { subject "Last call" }'),
@@ -174,6 +173,7 @@ def test_more_kinds_of_change(versions: Path) -> None:
                .replace('        flow { call webhook "Enrich" }',
                         '        flow { call webhook "Enrich" }\n        qualify every time')
                .replace('trigger visits web page "/pricing"', 'trigger visits web page "/pricing/enterprise"')
+               .replace('    campaign "Enrich on Contact" trigger {', '    campaign "Enrich on Contact" batch {')
                .replace('program "Enrichment" {\n    form "Contact Us"',
                         'program "Enrichment" {\n    form "Contact Us"\n    form "Demo"')
                .replace('        response "company.size" -> lead."Company Size"\n',
@@ -186,8 +186,10 @@ def test_more_kinds_of_change(versions: Path) -> None:
                  'trigger removed: trigger visits web page "/pricing"',
                  'trigger added: trigger visits web page "/pricing/enterprise"',
                  "qualification rule changed: qualify once -> qualify every time",
-                 'response changed (response 1): response "company.size" -> lead."Company Size" -> '
-                 'response "company.employees" -> lead."Company Size"']:
+                 'campaign "Enrichment"."Enrich on Contact":\n  kind changed: trigger -> batch',
+                 "error CL204 added: ",
+                 ('response changed (response 1): response "company.size" -> lead."Company Size" -> '
+                 'response "company.employees" -> lead."Company Size"')]:
         assert line in out, line
 
 

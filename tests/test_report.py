@@ -9,12 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
 from campaignlang.check import check
 from campaignlang.cli import main
 from campaignlang.loader import load_paths
 from campaignlang.report import edges_of
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 LIFECYCLE = ROOT / "examples" / "lead_lifecycle.campaign"

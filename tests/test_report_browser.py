@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from campaignlang.check import check
 from campaignlang.loader import load_paths
 from campaignlang.report import edges_of
-
 from test_report import EXPECTED_RUNS, LIFECYCLE, ROOT, full_args, make_report
 
 CHROMIUM = "/usr/bin/chromium"

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from click.testing import CliRunner
-
 from campaignlang import schemas
 from campaignlang.cli import main
 from campaignlang.errors import CODES
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = sorted((ROOT / "tests" / "diagnostics").glob("*.campaign"))

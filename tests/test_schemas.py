@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import jsonschema
 import pytest
-from click.testing import CliRunner
-
 from campaignlang import schemas
 from campaignlang.cli import main
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 LIFECYCLE = "examples/lead_lifecycle.campaign"
@@ -63,6 +62,57 @@ def _broken(tmp: Path) -> str:
     return str(path)
 
 
+INSTANCE = ROOT / "tests" / "marketo" / "instance"
+
+
+def _store_with_history(tmp: Path) -> str:
+    """The example people after the lifecycle's events (for activities)."""
+    db = _db(tmp)
+    result = CliRunner().invoke(main, ["events", LIFECYCLE, _events(tmp), "--db", db])
+    assert result.exit_code == 0, result.output
+    return db
+
+
+def _imported(tmp: Path) -> str:
+    """The test Marketo instance imported as a project (once per test)."""
+    out = tmp / "marketo-project"
+    if not out.exists():
+        result = CliRunner().invoke(main, ["import", "marketo", "--out", str(out), "--from", str(INSTANCE)])
+        assert result.exit_code == 0, result.output
+    return str(out)
+
+
+def _drifted(tmp: Path) -> str:
+    """The imported project with a token changed in the code: drift."""
+    project = Path(_imported(tmp))
+    default = project / "Default.campaign"
+    text = default.read_text(encoding="utf-8")
+    assert 'my.Owner = "ops@example.com"' in text
+    default.write_text(text.replace('my.Owner = "ops@example.com"', 'my.Owner = "sales@example.com"'),
+                       encoding="utf-8")
+    return str(project)
+
+
+def _extract(tmp: Path, break_code: bool = False) -> list[str]:
+    """A small generated Bulk Activity Extract and its project
+    (bench/marketo_extract.py); ``break_code``: a campaign's filter changed."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("marketo_extract", ROOT / "bench" / "marketo_extract.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    folder = tmp / "extract"
+    module.write(folder, people=30, activities=300, seed=5)
+    if break_code:
+        default = folder / "Default.campaign"
+        text = default.read_text(encoding="utf-8")
+        changed = text.replace('filter lead.Country is "US"', 'filter lead.Country is "CA"', 1)
+        assert changed != text
+        default.write_text(changed, encoding="utf-8")
+    return [str(folder / "extract.csv"), str(folder)]
+
+
 Argv = Callable[[Path], list[str]]
 
 #: schema name -> the command lines whose output it must accept
@@ -95,7 +145,7 @@ SAMPLES: dict[str, list[Argv]] = {
     "plan": [
         lambda t: ["plan", CONTEXT, "Webinar A/Parent False", "--people", PEOPLE, "--format", "json"],
         lambda t: ["plan", "examples/enrichment.campaign", "Company Data/Enrich New Leads", "--people", PEOPLE,
-                   "--until", "2 days", "--format", "json"],
+                   "--until", "2 days", "--detail", "--format", "json"],
     ],
     "explain": [
         lambda t: ["explain", LIFECYCLE, "Ops Scoring/Score", "--format", "json"],
@@ -116,6 +166,27 @@ SAMPLES: dict[str, list[Argv]] = {
         lambda t: ["diff", LIFECYCLE, LIFECYCLE, "--format", "json"],
         lambda t: ["diff", LIFECYCLE, _requestable(t), "--people", PEOPLE, "--events", _events(t),
                    "--until", "1 week", "--format", "json"],
+    ],
+    "people-list": [
+        lambda t: ["people", "list", "--db", _store_with_history(t), "--format", "json"],
+        lambda t: ["people", "list", "--db", _db(t), "--email", "*.example", "--field", "Country",
+                   "--deleted", "--format", "json"],
+    ],
+    "activities": [
+        lambda t: ["activities", "--db", _store_with_history(t), "--format", "json"],
+        lambda t: ["activities", "--db", _store_with_history(t), "--type", "Change Score", "--format", "json"],
+    ],
+    "import-marketo": [
+        lambda t: ["import", "marketo", "--out", str(t / "fresh"), "--from", str(INSTANCE), "--format", "json"],
+        lambda t: ["import", "marketo", "--out", _drifted(t), "--from", str(INSTANCE), "--format", "json"],
+    ],
+    "drift": [
+        lambda t: ["drift", _imported(t), "--from", str(INSTANCE), "--format", "json"],
+        lambda t: ["drift", _drifted(t), "--from", str(INSTANCE), "--format", "json"],
+    ],
+    "replay": [
+        lambda t: ["replay", *_extract(t), "--format", "json"],
+        lambda t: ["replay", *_extract(t, break_code=True), "--format", "json"],
     ],
     "sarif": [
         lambda t: ["check", "--format", "sarif", LIFECYCLE],

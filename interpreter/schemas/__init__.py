@@ -24,11 +24,11 @@ other campaignlang module.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["names", "load", "dumps", "SchemaNotFound"]
+__all__ = ["SchemaNotFound", "dumps", "load", "names"]
 
 _SUFFIX = ".schema.json"
 _COMMON = "_common"
@@ -52,7 +52,7 @@ def names() -> list[str]:
     return sorted(_files())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(name: str) -> str:
     if name == _COMMON:
         entry = resources.files(__name__).joinpath(_COMMON + _SUFFIX)
