@@ -1105,7 +1105,7 @@ def _complete_tokens(a: Analysis, name: str, offset: int, start: int, end: int) 
             out.append(Completion(f"trigger.{t}", "token", start, end, f"trigger.{t}}}}}", "trigger token"))
     src = a.source(name)
     typed = src.text[start:end] if src is not None else ""
-    return [x for x in out if x.label.casefold().startswith(typed.strip().casefold())] or out
+    return [x for x in out if x.label.casefold().startswith(typed.strip().casefold())]
 
 
 def _complete_phrase(a: Analysis, campaign: CampaignInfo | None, blocks: tuple[str, ...], partial: str,

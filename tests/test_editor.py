@@ -242,3 +242,20 @@ def test_reparse_after_random_edits_equals_a_full_parse():
             old, current = got, new
             if want.diagnostics and rng.random() < 0.7:
                 old, current = parse(text, "x.campaign"), text
+
+
+def test_token_completion_inside_braces(tmp_path: Path):
+    text = (ROOT / "examples" / "lead_lifecycle.campaign").read_text()
+    where = text.index("{{my.Score}}") + 2
+    project = editor.Project([tmp_path])
+    typed = text[:where] + "lead.Fi" + text[where:]
+    project.open(tmp_path / "x.campaign", typed)
+    a = project.analyse(tmp_path / "x.campaign")
+    got = editor.complete(a, a.name, typed, where + len("lead.Fi"))
+    assert [c.label for c in got] == ["lead.First Name"]
+    assert got[0].insert == "lead.First Name}}" and got[0].start == where
+    typed = text[:where] + "my." + text[where:]
+    project.change(tmp_path / "x.campaign", typed)
+    a = project.analyse(tmp_path / "x.campaign")
+    labels = [c.label for c in editor.complete(a, a.name, typed, where + 3)]
+    assert "my.Score" in labels and "my.Ops Inbox" in labels and not [x for x in labels if not x.startswith("my.")]
