@@ -128,6 +128,10 @@ class CallGraph:
             return self.calls.get(c.id, [])
         return [e for e in self.calls.get(c.id, []) if id(e) not in self.cyclic]
 
+    def in_cycle(self, c: CampaignInfo) -> bool:
+        """Whether ``c`` belongs to an execution cycle (CL206)."""
+        return any(c.id == m.id for comp in self.components for m in comp)
+
     def roots(self) -> list[CampaignInfo]:
         """Campaigns measured from level 0: those that start runs, and
         executables no valid acyclic edge reaches."""
@@ -340,12 +344,14 @@ def chain_to(reached: dict[int, Reach], c: CampaignInfo, level: int) -> list[Cal
 # Rendering (campaign graph)
 
 
-def _level_text(c: CampaignInfo, r: Reach, graph: CallGraph, cyclic: set[int]) -> str:
-    """The depth part of a campaign's label. An executable inside an
-    execution cycle (CL206) says so: the level-0 ``reach`` gives it as a
-    root of the measurement is no place a run can start from."""
+def level_text(c: CampaignInfo, r: Reach, graph: CallGraph) -> str:
+    """The levels a campaign runs at, in words (``campaign graph``'s labels,
+    ``campaign diff``, the report): ``level 0``, ``levels 1, 2``, ``not
+    executed``... An executable inside an execution cycle (CL206) says so:
+    the level-0 ``reach`` gives it as a root of the measurement is no place a
+    run can start from."""
     levels = sorted(r.levels)
-    in_cycle = c.id in cyclic
+    in_cycle = graph.in_cycle(c)
     if c.kind != "executable":
         return "level 0 · in a cycle" if in_cycle else "level 0"
     if not graph.executed_by(c):
@@ -358,13 +364,6 @@ def _level_text(c: CampaignInfo, r: Reach, graph: CallGraph, cyclic: set[int]) -
     text = f"{word} " + ", ".join(str(n) for n in levels)
     text = text + " (too deep)" if levels[-1] > MAX_DEPTH else text
     return f"in a cycle · {text}" if in_cycle else text
-
-
-def level_texts(graph: CallGraph, reached: dict[int, Reach]) -> dict[int, str]:
-    """Every campaign's depth label, as ``campaign graph`` prints it, by
-    campaign id (``campaign diff`` and ``campaign report`` show the same)."""
-    cyclic = {c.id for comp in graph.components for c in comp}
-    return {c.id: _level_text(c, reached[c.id], graph, cyclic) for c in graph.model.campaigns}
 
 
 def _dot_quote(text: str) -> str:
@@ -398,11 +397,11 @@ def render_graph(model: Model, fmt: str = "dot") -> str:
         seen.add(key)
         edges.append(e)
 
-    cyclic = {c.id for comp in graph.components for c in comp}   # campaigns of a cycle (CL206)
+    cyclic = {c.id for c in model.campaigns if graph.in_cycle(c)}   # campaigns of a cycle (CL206)
 
     def label(c: CampaignInfo) -> str:
         extra = " (inactive)" if c.kind == "trigger" and not c.active else ""
-        return f"{c.name}\n{c.kind}{extra} · {_level_text(c, reached[c.id], graph, cyclic)}"
+        return f"{c.name}\n{c.kind}{extra} · {level_text(c, reached[c.id], graph)}"
 
     def loops(e: CallEdge) -> bool:
         return id(e) in graph.cyclic

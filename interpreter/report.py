@@ -51,7 +51,7 @@ from attrs import define, field
 from . import ast
 from .check import CheckResult
 from .coverage import Coverage
-from .graph import MAX_DEPTH, CallGraph, build_call_graph, level_texts, reach
+from .graph import MAX_DEPTH, CallGraph, build_call_graph, level_text, reach
 from .model import CampaignInfo
 from .source import SourceFile
 
@@ -114,14 +114,12 @@ def _layout(result: CheckResult) -> tuple[list[_Box], list[_Edge], CallGraph, in
     graph = build_call_graph(model)
     reached, too_deep = reach(graph)
     deep_steps = {id(e.step) for e, _chain in too_deep}
-    cycle_members = {c.id for comp in graph.components for c in comp}
     boxes: dict[int, _Box] = {}
-    texts = level_texts(graph, reached)
     for c in model.campaigns:
         levels = sorted(reached[c.id].levels)
         col = levels[0] if levels else 1
-        box = _Box(c, col, levels=texts[c.id])
-        box.flagged = c.id in cycle_members or bool(levels and levels[-1] > MAX_DEPTH)
+        box = _Box(c, col, levels=level_text(c, reached[c.id], graph))
+        box.flagged = graph.in_cycle(c) or bool(levels and levels[-1] > MAX_DEPTH)
         boxes[c.id] = box
     edges: dict[tuple[int, int, str, bool], _Edge] = {}
     for e in graph.edges:
@@ -136,7 +134,7 @@ def _layout(result: CheckResult) -> tuple[list[_Box], list[_Edge], CallGraph, in
     # an executable that only a cycle reaches (graph.reach measures it from
     # itself, level 0): drawn one column right of its callers
     only_cycle = [boxes[c.id] for c in model.campaigns if c.kind == "executable"
-                  and c.id in cycle_members and not graph.acyclic_callers(c)]
+                  and graph.in_cycle(c) and not graph.acyclic_callers(c)]
     for box in only_cycle:
         box.col = 1
     for _ in range(3):
