@@ -202,6 +202,10 @@ class CheckResult:
     program: CheckedProgram | None   # None when there is an error
     refs: Mapping[Span, Any] = field(factory=dict)
     graph: CallGraph | None = None
+    #: programs named by a plain string (``change program status "P"``, a
+    #: program filter, ``expect ... status in "P"``): (span of the node
+    #: that names it, the name) -> the ``ProgramInfo`` (editors read it)
+    programs: Mapping[tuple[Span, str], Any] = field(factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -231,7 +235,8 @@ def check(loaded: Loaded, **options: Any) -> CheckResult:
     refs = ctx.refs
     if not any(d.is_error for d in diags):
         program = CheckedProgram(model, sources, refs, ctx.graph)
-    return CheckResult(tuple(diags), model, sources, program, refs, ctx.graph)
+    programs = {key: res.found for key, res in ctx.program_resolutions.items() if res.found is not None}
+    return CheckResult(tuple(diags), model, sources, program, refs, ctx.graph, programs)
 
 
 def check_text(text: str, name: str = "<input>") -> CheckResult:

@@ -1083,9 +1083,11 @@ def drift(path: str, from_dir: str | None, url: str | None, client_id: str | Non
               help="Also write the replayed events as JSON lines (what campaign events reads).")
 @click.option("--window", default="1 hour", show_default=True, metavar="DURATION",
               help="How long after the simulator's step Marketo's may be logged and still match.")
+@click.option("--leads", "leads_file", type=click.Path(dir_okay=False), metavar="FILE.csv",
+              help="A lead export (column id and fields): the people as they were before the extract.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def replay(extract: str, path: str, ids_file: str | None, events_out: str | None, window: str,
-           fmt: str) -> None:
+           leads_file: str | None, fmt: str) -> None:
     """Replay a Marketo Bulk Activity Extract through the simulator and compare
     what the campaigns at PATH did with what Marketo's did. Exit 1 on a difference."""
     from .marketo.project import entry_file, ids_of
@@ -1119,7 +1121,7 @@ def replay(extract: str, path: str, ids_file: str | None, events_out: str | None
         _fail(f"--window takes a duration like 30 minutes or 1 hour, not {window!r}")
     span = timedelta(**{m.group(2) + "s": int(m.group(1))})
     try:
-        result, engine = run_replay(program, rows, ids, window=span)
+        result, engine = run_replay(program, rows, ids, window=span, leads_file=leads_file)
     except MarketoError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -1136,10 +1138,10 @@ def replay(extract: str, path: str, ids_file: str | None, events_out: str | None
             click.echo(f"  {mark:<4} {t.campaign} {t.type}: {t.matched} matched, {t.missing} missing, "
                        f"{t.extra} extra")
             for d in t.people:
-                side, act = next(iter(d.first.items()))
-                click.echo(f"         lead {d.lead}: {d.missing} missing, {d.extra} extra; first "
-                           f"{'in Marketo' if side == 'in_marketo' else 'in the simulator'}: "
-                           + json.dumps(act, ensure_ascii=False, sort_keys=True))
+                click.echo(f"         lead {d.lead}: {d.missing} missing, {d.extra} extra")
+                for side, act in d.first.items():
+                    click.echo(f"           first {'in Marketo' if side == 'in_marketo' else 'in the simulator'}: "
+                               + json.dumps(act, ensure_ascii=False, sort_keys=True))
         for cid in result.unknown_campaigns:
             click.echo(f"  DIFF campaign id {cid}: not in the project's marketo-ids.json")
         click.echo("all matched" if result.matched else "differences found")
@@ -1166,8 +1168,10 @@ def replay(extract: str, path: str, ids_file: str | None, events_out: str | None
               help="Advance the virtual clock first (e.g. '3 days'), running what falls due.")
 @click.option("--max-body", default=1_048_576, show_default=True, type=click.IntRange(1024, 64 << 20),
               help="The largest request body accepted, in bytes (Marketo: 1 MB).")
+@click.option("--log-requests", is_flag=True,
+              help="Print each request's method, path and status (never a query, header or body).")
 def serve(path: str, db: str | None, host: str, port: int, client_id: str | None, client_secret: str | None,
-          token_ttl: int, advance_by: str | None, max_body: int) -> None:
+          token_ttl: int, advance_by: str | None, max_body: int, log_requests: bool) -> None:
     """Serve the program at PATH behind Marketo's REST API, on a virtual
     clock: point any Marketo client at http://HOST:PORT (docs/serve.md)."""
     import logging
@@ -1193,7 +1197,7 @@ def serve(path: str, db: str | None, host: str, port: int, client_id: str | None
         _fail(str(exc))
     api = MarketoAPI(engine, client_id, client_secret, token_ttl=token_ttl, max_body=max_body)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("campaignlang.serve").setLevel(logging.WARNING)
+    logging.getLogger("campaignlang.serve").setLevel(logging.INFO if log_requests else logging.WARNING)
 
     def ready(bound: int) -> None:
         where = "in memory" if db is None else db
@@ -1306,6 +1310,20 @@ def report_cmd(path: str, out_dir: str, db: str | None, people_file: str | None,
     except OSError as exc:
         _fail(f"cannot write {target / 'index.html'}: {exc.strerror or exc}")
     click.echo(f"wrote {target / 'index.html'}")
+
+
+# --- language server ------------------------------------------------------------
+
+
+@main.command("lsp")
+def lsp_cmd() -> None:
+    """Serve the Language Server Protocol on stdin/stdout, for editors
+    (docs/editors.md). Needs the extra: pip install 'campaignlang[lsp]'."""
+    try:
+        from .lsp import main as lsp_main
+    except ImportError as exc:
+        _fail(f"campaign lsp needs the 'lsp' extra (pip install 'campaignlang[lsp]'): {exc}")
+    sys.exit(lsp_main())
 
 
 if __name__ == "__main__":  # pragma: no cover

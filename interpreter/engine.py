@@ -24,8 +24,10 @@ and batch schedules.
 Choices where the spec is silent (docs/language.md, "The engine"):
 
 * A trigger is matched when its event happens (``to``/``from`` constraints
-  included); the campaign's filters and qualification rules are evaluated
-  when the queued run starts, right after the run that caused the event.
+  included) and the campaign's filters are judged then, on the person as the
+  event left them (§12.1); the run is queued, and its qualification rule is
+  checked when it starts, right after the run that caused the event. A
+  requested campaign likewise: filters at the request, the rule at start.
 * ``{{trigger.Name}}`` of an API request is ``API``; ``Campaign is
   Requested`` is logged on the person when a request is received, ``Request
   Campaign`` on the requesting step.
@@ -58,8 +60,8 @@ from .errors import DiagnosticError, RunError, StoreError
 from .evaluate import (EndRun, Evaluator, Frame, InvalidSmartList, Pause, Run, StepError, TokenContext,
                        format_value, literal_text, trigger_tokens)
 from .model import CampaignInfo, Model, ProgramInfo
-from .store import Activity, Membership, Person, Store, convert, dumps
 from .show import activity_details
+from .store import Activity, Membership, Person, Store, convert, dumps
 
 MAX_API_PEOPLE = 100
 

@@ -69,7 +69,7 @@ from .stdlib import triggers as _triggers
 from .stdlib.types import STANDARD_FIELDS
 from .stdlib.vocabulary import Alt, Opt, Phrase, Slot
 
-__all__ = ["format_source", "format_module", "line_text", "value_text", "INDENT", "MAX_WIDTH"]
+__all__ = ["format_source", "format_module", "INDENT", "MAX_WIDTH"]
 
 INDENT = "    "
 #: a block goes on one line only when that line fits in this many columns
@@ -92,31 +92,6 @@ def format_module(module: ast.Module, comments: Sequence[Comment] = ()) -> str:
     """
     tree = _Layout(module).module(module)
     return _Printer(comments).print(tree)
-
-
-def line_text(node: ast.Node) -> str:
-    """The one line ``fmt`` writes for a smart list member (``filter ...``,
-    ``trigger ...``), a token declaration (``my.X = V``), a step, or a
-    one-line campaign or program item (``qualify ...``, ``schedule ...``,
-    ``list "L"``...), without comments: how other tools (``campaign drift``)
-    quote the code in the language's own words."""
-    layout = _Layout(ast.Module("<line>"))
-    if isinstance(node, ast.Trigger):
-        return "trigger " + layout.trigger(node)
-    if isinstance(node, ast.TokenDecl):
-        return layout.token_decl(node)
-    if isinstance(node, (ast.FieldFilter, ast.ListFilter, ast.SmartListFilter, ast.ProgramFilter,
-                         ast.HistoryFilter)):
-        return "filter " + layout.filter(node)
-    item = layout.step(node) if type(node) in _steps.BY_NODE else layout.item(node)
-    if not isinstance(item, _Leaf):
-        raise ValueError(f"{type(node).__name__} is not written on one line")
-    return item.text
-
-
-def value_text(value: ast.Node) -> str:
-    """A value as ``fmt`` writes it (``"text"``, ``+10``, ``2026-12-01``)."""
-    return _Layout(ast.Module("<value>")).value(value)
 
 
 # --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import difflib
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from attrs import frozen
 
@@ -67,6 +67,12 @@ def find_root(path: Path) -> Path:
         if any((folder / m).exists() for m in ROOT_MARKERS):
             return folder
     return start
+
+
+def display_name(path: Path) -> str:
+    """How the loader names a file in spans and messages: relative to the
+    current folder when under it, else absolute."""
+    return _display(path)
 
 
 def _display(path: Path) -> str:
@@ -221,11 +227,32 @@ def campaign_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def load_paths(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None) -> Loaded:
+class _HookedLoader(_Loader):
+    """The loader's rules with another source of text and of parses (an
+    editor's open documents and its parse cache)."""
+
+    def __init__(self, root: Path | None, read: Callable[[Path], str] | None,
+                 parse_file: Callable[[str, str], ParseResult] | None):
+        super().__init__(root)
+        self._read, self._parse = read, parse_file
+
+    def read(self, key: str, path: Path) -> str:
+        return self._read(path) if self._read is not None else read_text(path)
+
+    def parse(self, text: str, name: str) -> ParseResult:
+        return self._parse(text, name) if self._parse is not None else parse(text, name)
+
+
+def load_paths(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None, *,
+               read: Callable[[Path], str] | None = None,
+               parse_file: Callable[[str, str], ParseResult] | None = None) -> Loaded:
     """Load the named files and everything they import. Raises ``LoadError``
-    only for a top-level file that cannot be read."""
+    only for a top-level file that cannot be read. ``read`` (a path -> its
+    text, raising ``LoadError``) and ``parse_file`` (text, name -> parse)
+    replace reading and parsing: an editor passes its unsaved documents and
+    its cache of parses."""
     files = campaign_files(paths)
-    loader = _Loader(Path(root) if root else find_root(files[0]))
+    loader = _HookedLoader(Path(root) if root else find_root(files[0]), read, parse_file)
     for f in files:
         loader.load_file(f, str(f) if not f.is_absolute() else _display(f))
     diags = sorted(set(loader.diags), key=Diagnostic.sort_key)

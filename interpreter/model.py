@@ -207,6 +207,18 @@ def _token_layer(kind: str, label: str, decls: Iterable[ast.TokenDecl]) -> Layer
     return Layer(kind, label, bindings)
 
 
+def _nearest(name: str, names: list[str]) -> str | None:
+    """The name to suggest for an unknown one: the same name in another case
+    or spacing (names match exactly, so "webinar" misses "Webinar", and
+    difflib finds nothing close in a one-letter name), else a close spelling."""
+    key = " ".join(name.split()).casefold()
+    for n in names:
+        if " ".join(n.split()).casefold() == key:
+            return n
+    close = difflib.get_close_matches(name, names, n=1)
+    return close[0] if close else None
+
+
 class Model:
     """Symbol tables of the loaded modules (see the module docstring)."""
 
@@ -252,8 +264,8 @@ class Model:
         if len(matches) > 1:
             return Resolution(None, ambiguous=tuple(matches))
         names = sorted({p.name for p in self.programs})
-        close = difflib.get_close_matches(name, names, n=1)
-        return Resolution(None, suggestion=close[0] if close else None)
+        close = _nearest(name, names)
+        return Resolution(None, suggestion=close)
 
     def resolve(self, kind: str, ref: ast.Ref, here: ProgramInfo | None,
                 workspace: str | None = None) -> Resolution:
@@ -270,8 +282,8 @@ class Model:
             table = getattr(pres.found, attr)
             if ref.name in table:
                 return Resolution(table[ref.name])
-            close = difflib.get_close_matches(ref.name, list(table), n=1)
-            return Resolution(None, suggestion=f'"{ref.program}"."{close[0]}"' if close else None)
+            close = _nearest(ref.name, list(table))
+            return Resolution(None, suggestion=f'"{ref.program}"."{close}"' if close else None)
         if here is not None:
             table = getattr(here, attr)
             if ref.name in table:
@@ -283,8 +295,8 @@ class Model:
         if len(matches) > 1:
             return Resolution(None, ambiguous=tuple(matches))
         names = sorted({n for p in pool for n in getattr(p, attr)})
-        close = difflib.get_close_matches(ref.name, names, n=1)
-        return Resolution(None, suggestion=f'"{close[0]}"' if close else None)
+        close = _nearest(ref.name, names)
+        return Resolution(None, suggestion=f'"{close}"' if close else None)
 
     def program_of_asset(self, kind: str, node: ast.Node) -> ProgramInfo | None:
         attr = ASSET_KINDS[kind][1]

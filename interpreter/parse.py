@@ -91,10 +91,37 @@ _ATOM_RE = re.compile(r"""
 """, re.X)
 
 
+#: terminal name -> the keyword it stands for (``grammar_text``)
+KEYWORDS: dict[str, str] = {}
+_KEYWORD_LITERAL = re.compile(r'"([a-z]+)"')
+_KEYWORD_TERMINAL = re.compile(r'^([A-Z][A-Z0-9_]*):\s*"([a-z]+)"\s*$')
+
+
 def grammar_text() -> str:
+    """The grammar, its keywords made whole words. A keyword written as a
+    string (``"list"``) would match the start of a longer word (``lists``,
+    ``smartlist``) wherever no word is expected; each becomes a terminal of
+    its own, named as Lark names the string (``LIST``), that must end at a
+    word boundary: ``/list(?![A-Za-z0-9_])/``. A longer word then reads as
+    one unknown word (docs/language.md, "How a file is read")."""
     from importlib import resources
 
-    return resources.files("campaignlang.grammar").joinpath("campaign.lark").read_text("utf-8")
+    raw = resources.files("campaignlang.grammar").joinpath("campaign.lark").read_text("utf-8")
+    lines = []
+    for line in raw.splitlines():
+        code = line.split("//", 1)[0]
+        named = _KEYWORD_TERMINAL.match(code)
+        if named:
+            KEYWORDS[named.group(1)] = named.group(2)
+            continue
+        if code.strip() and (code[0].islower() or code[0] in " \t|_?"):
+            def keyword(m: re.Match) -> str:
+                KEYWORDS.setdefault(m.group(1).upper(), m.group(1))
+                return m.group(1).upper()
+            line = _KEYWORD_LITERAL.sub(keyword, code)
+        lines.append(line)
+    lines += [f"{name}.2: /{word}(?![A-Za-z0-9_])/" for name, word in sorted(KEYWORDS.items())]
+    return "\n".join(lines) + "\n"
 
 
 _bare: Lark | None = None
@@ -197,6 +224,8 @@ _TERMINAL_WORDS = {
 def _terminal_word(name: str) -> str:
     if name in _TERMINAL_WORDS:
         return _TERMINAL_WORDS[name]
+    if name in KEYWORDS:
+        return f"'{KEYWORDS[name]}'"
     for t in lark_parser().terminals:
         if t.name == name and t.pattern.type == "str":
             return repr(t.pattern.value).replace("'", "'")
@@ -217,15 +246,39 @@ def _expected_words(expected: Iterable[str]) -> str:
 
 
 def _token_words(tok: Token) -> str:
+    """What was found, after "unexpected": ``word 'twice'``, ``name "P"``."""
     if tok.type == "$END":
-        return "the end of the file"
+        return "end of file"
     if tok.type == "_SEP":
-        return "the end of the line"
+        return "end of line"
     if tok.type == "STRING":
-        return f"the name {tok}"
+        return f"name {tok}"
     if tok.type in ("NAME",) or (tok.type.isupper() and str(tok).isalpha()):
-        return f"the word '{tok}'"
+        return f"word '{tok}'"
     return f"'{tok}'"
+
+
+#: keywords that come in pairs: a did-you-mean may name the pair
+_KEYWORD_PAIRS = {"smart": "smart list", "member": "member fields"}
+
+
+def _unknown_word(word: str, expected: set[str]) -> tuple[str, str] | None:
+    """``unknown word 'lists'`` and its hint, for a word that is no keyword
+    where keywords were expected (None: the word is a keyword, or no keyword
+    was expected here)."""
+    wanted = sorted(KEYWORDS[e] for e in expected if e in KEYWORDS)
+    if not wanted or word in KEYWORDS.values():
+        return None
+    if word.lower() in wanted:
+        return f"unknown word '{word}'", f"keywords are lower case: write '{word.lower()}'"
+    candidates = wanted + [_KEYWORD_PAIRS[w] for w in wanted if w in _KEYWORD_PAIRS]
+    by_key = {c.replace(" ", ""): c for c in candidates}
+    close = difflib.get_close_matches(word.lower(), list(by_key), n=1, cutoff=0.6)
+    if close:
+        return f"unknown word '{word}'", f"did you mean '{by_key[close[0]]}'?"
+    listed = [f"'{w}'" for w in candidates if w not in _KEYWORD_PAIRS]
+    return f"unknown word '{word}'", "expected " + (", ".join(listed[:-1]) + " or " + listed[-1]
+                                                    if len(listed) > 1 else listed[0])
 
 
 # --------------------------------------------------------------------------
@@ -284,8 +337,7 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
                 diags.append(diag)
                 if blank is None or len(diags) >= MAX_ERRORS:
                     break
-                new = work[:blank[0]] + "".join(
-                    c if c in "\r\n" else " " for c in work[blank[0]:blank[1]]) + work[blank[1]:]
+                new = _recover(work, blank)
                 if new == work:
                     break
                 work = new
@@ -334,15 +386,36 @@ class _Mapped:
 
 
 def _unclosed_blocks(text: str) -> list[int]:
-    """Offsets of every '{' never closed, outermost first."""
-    stack: list[int] = []
+    """Offsets of every '{' never closed, outermost first. A '}' that begins
+    its line closes the innermost block opened on a line indented no deeper
+    than it: blocks opened deeper in between are the unclosed ones (so an
+    unclosed ``flow {`` is blamed, not the ``program {`` whose '}' it took)."""
+    plain: list[int] = []
+    for m in _OPENERS.finditer(text):
+        if m.group(0) == "{":
+            plain.append(m.start())
+        elif m.group(0) == "}" and plain:
+            plain.pop()
+    if not plain:   # every block closes: indentation is the writer's business
+        return plain
+    stack: list[tuple[int, int]] = []   # (offset, indentation of the opener's line)
+    unclosed: list[int] = []
     for m in _OPENERS.finditer(text):
         tok = m.group(0)
         if tok == "{":
-            stack.append(m.start())
+            start, end = _line_range(text, m.start())
+            stack.append((m.start(), _indent(text[start:end])))
         elif tok == "}" and stack:
+            start, end = _line_range(text, m.start())
+            line = text[start:end]
+            if not line[:m.start() - start].strip():   # the '}' begins its line
+                depth = _indent(line)
+                while len(stack) > 1 and stack[-1][1] > depth:
+                    unclosed.append(stack.pop()[0])
             stack.pop()
-    return stack
+    found = sorted(unclosed + [at for at, _ in stack])
+    # the indentation must tell as many unclosed blocks as the count does, else trust the count
+    return found if len(found) == len(plain) else plain
 
 
 #: how deep blocks may nest
@@ -414,7 +487,9 @@ def _comments(src: SourceFile, sink: list[tuple[str, int]]) -> Iterable[Comment]
 # --------------------------------------------------------------------------
 # Grammar-level errors
 
-_OPENERS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|\{\{[^{}\n]*\}\}|[{}]')
+# '{{' opens a token reference, never a block, even when its '}}' is missing
+# or short of one brace ('{{my.Score }'): its braces are not counted.
+_OPENERS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|\{\{[^{}\n]*\}?\}?|[{}]')
 
 
 def _unclosed_block(work: str) -> int | None:
@@ -453,6 +528,43 @@ def _blank_range(work: str, offset: int) -> tuple[int, int]:
             if depth < 0 and m.start() < end:
                 depth = 0
     return start, end
+
+
+def _recover(work: str, blank: tuple) -> str:
+    """The text to parse again after an error: ``blank`` is (start, end) to
+    blank out, keeping line ends and every '}' that closes a block opened
+    before the range (so a broken line does not take its block's end with
+    it, which would cascade into an "unclosed block"); or (start, end, text)
+    to put in its place, of the same length (a bare name quoted)."""
+    if len(blank) == 3:
+        return work[:blank[0]] + blank[2] + work[blank[1]:]
+    start, end = blank
+    piece = work[start:end]
+    out = [c if c in "\r\n" else " " for c in piece]
+    depth = 0
+    for m in _OPENERS.finditer(piece):
+        if m.group(0) == "{":
+            depth += 1
+        elif m.group(0) == "}":
+            if depth:
+                depth -= 1
+            else:
+                out[m.start()] = "}"
+    new = work[:start] + "".join(out) + work[end:]
+    if new == work:   # the error is that very '}': it goes
+        new = work[:start] + "".join(c if c in "\r\n" else " " for c in piece) + work[end:]
+    return new
+
+
+def _quoted_in_place(work: str, start: int, end: int) -> tuple[int, int, str] | None:
+    """Recovery for a bare name where a quoted one belongs: the same number of
+    characters, quoted, so the rest of the block is still read."""
+    n = end - start
+    if n >= 2:
+        return start, end, '"' + "x" * (n - 2) + '"'
+    if end < len(work) and work[end] in " \t":
+        return start, end + 1, '""'
+    return None
 
 
 def _line_range(work: str, offset: int) -> tuple[int, int]:
@@ -530,10 +642,26 @@ def _describe(exc: UnexpectedInput, src: Any, work: str) -> tuple[Diagnostic, tu
         label = ("a step belongs inside a flow block", "write flow { ... } inside the campaign")
     elif tok.type == "NAME" and "FLOW" in expected and str(tok) in ("filter", "trigger"):
         label = (f"a {tok} belongs inside a smart list block", "write smart list { ... } inside the campaign")
-    if label:
+    unknown = _unknown_word(str(tok), expected) if tok.type == "NAME" else None
+    unit = None
+    if tok.type == "NUMBER" and "DURATION" in expected:   # 'qualify once every 2 dayz'
+        after = re.match(r"[ \t]+([A-Za-z_][A-Za-z0-9_]*)", work[end:])
+        unit = unit_hint(str(tok), after.group(1)) if after else None
+        if unit is not None:
+            span = src.span(end + after.start(1), end + after.end(1))
+    if unit is not None:
+        message, hint = unit
+    elif unknown is not None and not (label and label[0].startswith("names of things")):
+        message, hint = unknown
+    elif label:
         message, hint = label
         if tok.type == "NAME" and message.startswith("names of things"):
-            hint = f'write "{tok}"' 
+            hint = f'write "{tok}"'
+            quoted = _quoted_in_place(work, start, end)
+            if quoted is not None:
+                return error("CL001", message, span, hint=hint), quoted
+    elif tok.type == "RBRACE" and "RBRACE" not in expected and _unclosed_block(work[:start]) is not None:
+        message = f"unexpected '}}'; expected {_expected_words(expected)}"   # 'statuses }'
     elif tok.type == "RBRACE" and "RBRACE" not in expected:
         message = "unexpected '}': there is no open block here to close"
         hint = "remove this brace, or look for an extra '}' above"
@@ -609,7 +737,10 @@ def _label(exc: UnexpectedToken) -> tuple[str, str | None] | None:
     if state is None:
         return None
     table = _labels()
-    return table.get((state, exc.token.type)) or table.get((state, None))
+    exact = table.get((state, exc.token.type))
+    if exact is not None or exc.token.type in ("NAME", "PHRASE", "RBRACE"):
+        return exact   # a word or a '}' is judged by what it is (_describe), not by its state
+    return table.get((state, None))
 
 
 # --------------------------------------------------------------------------
@@ -634,6 +765,30 @@ MAX_DIGITS = 100
 #: the longest duration per unit: 10,000 years (a longer one overflows every date)
 MAX_DURATION = {"minute": 5_256_000_000, "hour": 87_600_000, "day": 3_650_000, "week": 521_428,
                 "month": 121_666}
+
+
+_UNITS = ("minutes", "hours", "days", "weeks", "months")
+#: abbreviations people write for a unit (campaignlang takes full words only, §1)
+_UNIT_ALIASES = {"min": "minutes", "mins": "minutes", "m": "minutes", "h": "hours", "hr": "hours",
+                 "hrs": "hours", "d": "days", "w": "weeks", "wk": "weeks", "wks": "weeks",
+                 "mo": "months", "mos": "months", "mon": "months", "mth": "months", "mths": "months"}
+
+
+def unit_hint(amount: str, word: str) -> tuple[str, str] | None:
+    """``3 dayz``: the message and hint for a word after a number where a
+    duration belongs, when the word looks like a unit (None otherwise)."""
+    w = word.casefold()
+    if w in ("s", "sec", "secs", "second", "seconds"):
+        return f"unknown unit '{word}'", "durations count minutes, hours, days, weeks or months"
+    guess = _UNIT_ALIASES.get(w) or next(iter(difflib.get_close_matches(w, _UNITS, n=1, cutoff=0.6)), None) \
+        or next((u for u in _UNITS if u.rstrip("s") == w.rstrip("s")), None)
+    if guess is None and w.rstrip("s") in ("year", "yr", "y"):
+        return f"unknown unit '{word}'", f"write {int(amount) * 12 if amount.isdigit() else 12} months"
+    if guess is None:
+        return None
+    if amount == "1":
+        guess = guess.rstrip("s")
+    return f"unknown unit '{word}'", f"did you mean '{guess}'? ({amount} {guess})"
 
 
 def _int(text: str, span: Span) -> int:
@@ -1149,6 +1304,10 @@ class _Builder:
         elif operands in ("values", "value"):
             values, k = self.m_values(rest, 0)
             if not values:
+                if rest and rest[0].type == "NAME":   # a bare word where a text belongs
+                    raise PhraseError(f"'{spelling}' needs a value; text is double-quoted, found "
+                                      f"{_token_words(rest[0])}", self.tsp(rest[0]),
+                                      hint=f'write lead.{fld.name} {spelling} "{rest[0]}"')
                 raise PhraseError(f"'{spelling}' needs a value", self.atoms_span(atoms),
                                   hint=f'for example: lead.{fld.name} {spelling} "X"')
             if operands == "value" and len(values) > 1:
@@ -1166,6 +1325,8 @@ class _Builder:
                 values = [self.value(rest[0])]
                 rest = rest[1:]
             else:
+                if len(rest) >= 2 and rest[0].type == "NUMBER" and rest[1].type == "NAME":
+                    self.bad_unit(rest[0], rest[1])
                 raise PhraseError(f"'{spelling}' needs a duration like 30 days", self.atoms_span(atoms))
         if rest:
             raise PhraseError(f"unexpected {_token_words(rest[0])} at the end of the filter",
@@ -1283,6 +1444,12 @@ class _Builder:
             return [], (pos, {item.describe()})
         return [(end, {item.name: got})], None
 
+    def bad_unit(self, amount: Token, unit: Token) -> None:
+        """Raise "unknown unit 'dayz'" when ``unit`` looks like a misspelt one."""
+        found = unit_hint(str(amount), str(unit))
+        if found is not None:
+            raise PhraseError(found[0], self.tsp(unit), hint=found[1])
+
     def m_slot(self, slot: Slot, atoms: Sequence[Token], pos: int) -> tuple[Any, int | None]:
         kind = slot.kind
         if kind == "field":
@@ -1312,6 +1479,8 @@ class _Builder:
             vals, end = self.m_values(atoms, pos)
             return (tuple(vals), pos + end) if vals else (None, None)
         if kind == "duration":
+            if a.type == "NUMBER" and pos + 1 < len(atoms) and atoms[pos + 1].type == "NAME":
+                self.bad_unit(a, atoms[pos + 1])
             return (self.value(a), pos + 1) if a.type == "DURATION" else (None, None)
         if kind == "int":
             return (_int(str(a), self.tsp(a)), pos + 1) if a.type == "NUMBER" and str(a).isdigit() else (None, None)
@@ -1605,6 +1774,8 @@ class _Builder:
             if len(atoms) == 2 and atoms[1].type == "DURATION":
                 self.no_block(p, "'advance'")
                 return ast.AdvanceStmt(self.value(atoms[1]), span=span)
+            if len(atoms) >= 3 and atoms[1].type == "NUMBER" and atoms[2].type == "NAME":
+                self.bad_unit(atoms[1], atoms[2])
             raise PhraseError("'advance' expected a duration like 3 days", self.atoms_span(atoms))
         if head == "expect":
             return self.expect(p)
@@ -1714,3 +1885,97 @@ def _slots(pattern: Sequence[Any]) -> Iterable[Slot]:
         elif isinstance(item, Alt):
             for o in item.options:
                 yield from _slots(o)
+
+
+# --------------------------------------------------------------------------
+# For editors (interpreter/editor.py): the atoms of a text, and what the
+# grammar lets come next at a place in a file.
+
+
+@frozen
+class Atom:
+    """One atom of a phrase as ``parse`` splits it: its kind (``NAME``,
+    ``STRING``, ``TOKEN``, ``SCORE``, ``DURATION``, ``OP``, ``DOT``, ...),
+    its text and its offsets ``[start, end)`` in the text given."""
+
+    type: str
+    text: str
+    start: int
+    end: int
+
+
+def scan_atoms(text: str, base: int = 0) -> list[Atom]:
+    """The atoms of a (possibly unfinished) phrase, with the phrase
+    splitter's own patterns; whitespace and comments dropped, and an
+    unfinished string or a stray character kept as an ``OTHER`` atom (an
+    editor asks while the user types)."""
+    out: list[Atom] = []
+    pos = 0
+    match = _ATOM_RE.match
+    while pos < len(text):
+        m = match(text, pos)
+        if m is None:
+            out.append(Atom("OTHER", text[pos:], base + pos, base + len(text)))
+            break
+        kind = m.lastgroup or "OTHER"
+        if kind not in ("WS", "COMMENT"):
+            out.append(Atom(kind, m.group(0), base + pos, base + m.end()))
+        pos = m.end()
+    return out
+
+
+@frozen
+class Expectation:
+    """What the grammar allows at a place: the keywords and kinds of token
+    that may come next (``accepts``: words like ``"campaign"`` and terminal
+    names like ``"STRING"``, ``"PHRASE"``) and the enclosing blocks, outermost
+    first, each named by the keywords that opened it (``("program",
+    "campaign", "flow")``; a phrase's own block is ``"phrase"``)."""
+
+    accepts: frozenset[str]
+    blocks: tuple[str, ...]
+
+
+#: the keywords whose ``{`` opens a block an editor cares about
+_BLOCK_WORDS = frozenset({"fields", "workspace", "folder", "program", "tokens", "email", "webhook",
+                          "smart", "campaign", "flow", "test"})
+
+
+def expected_at(text: str, offset: int) -> Expectation | None:
+    """What may stand at ``offset`` of a file (the start of the word being
+    typed), from Lark's interactive parser fed the text before it; None when
+    that text does not parse (the caller then guesses from the line)."""
+    prefix = text[:offset]
+    if prefix.startswith("\ufeff"):
+        prefix = " " + prefix[1:]
+    try:
+        with _lock:
+            ip = bare_parser().parse_interactive(prefix)
+            ip.exhaust_lexer()
+            words_of = {t.name: t.pattern.value for t in bare_parser().terminals
+                        if t.pattern.type == "str"}
+            accepts = frozenset(words_of.get(a, a) for a in ip.accepts())
+            stack = list(ip.parser_state.value_stack)
+    except (UnexpectedInput, RecursionError):
+        return None
+    # the value stack holds the tokens of every rule still open: a '{'
+    # whose rule is open names its block by the keyword(s) before it
+    blocks: list[str] = []
+    words: list[str] = []
+    for item in stack:
+        if isinstance(item, Token):
+            if item == "{":
+                head = next((w for w in words if w in _BLOCK_WORDS), None)
+                if head is None:
+                    head = "phrase" if words and words[-1] == "PHRASE" else "block"
+                elif head == "smart":
+                    head = "smart list"
+                blocks.append(head)
+                words = []
+            elif item.type == "PHRASE":
+                words.append("PHRASE")
+            elif item.type not in ("_SEP", "COMMA") and str(item).isalpha():
+                words.append(str(item))
+        else:   # a finished rule (a Tree): what it held is closed
+            words = []
+    return Expectation(accepts, tuple(blocks))

@@ -141,6 +141,12 @@ def _display_name(loaded: Any, path: Path) -> str:
     return loaded.results[-1].source.name if loaded.results else str(path)
 
 
+#: Our items take no fixtures; but other plugins' hook wrappers read
+#: ``item.funcargs`` (pytest-lsp's ``pytest_runtest_call`` fails to yield for
+#: an item without it, which would fail every .campaign item beside it).
+_NO_FIXTURES: dict[str, Any] = {}
+
+
 class CampaignTestItem(pytest.Item):
     """One ``test "..." { }`` block."""
 
@@ -148,6 +154,7 @@ class CampaignTestItem(pytest.Item):
         super().__init__(**kwargs)
         self.program = program
         self.test = test
+        self.funcargs = _NO_FIXTURES
 
     def runtest(self) -> None:
         from .runner import run_test
@@ -175,6 +182,7 @@ class CampaignCheckItem(pytest.Item):
         super().__init__(**kwargs)
         self.report = report
         self.line = line
+        self.funcargs = _NO_FIXTURES
 
     def runtest(self) -> None:
         raise CampaignCheckFailed(self.report)

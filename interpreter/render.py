@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from typing import Any
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .errors import Diagnostic
 from .source import SourceFile, Span

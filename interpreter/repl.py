@@ -107,6 +107,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "explain": (":explain CAMPAIGN [--token my.X]... [--person EMAIL]",
                 "how the campaign's tokens resolve per call path, or why a person qualifies"),
     "tokens": (":tokens CAMPAIGN", "the campaign's token environment, layer by layer"),
+    "show": (":show CAMPAIGN", "the campaign's source, coloured on a terminal"),
     "test": (":test [PATTERN]", "run the test blocks loaded and typed here"),
     "save": (":save FILE", "write the declarations typed here, formatted"),
     "reset": (":reset", "forget the declarations typed here and empty the store; loaded files stay"),
@@ -545,7 +546,8 @@ class Session:
         self._parses[INPUT] = (text, parsed)
         sources = {INPUT: parsed.source}
         if not parsed.ok:
-            out(self._render([d for d in parsed.diagnostics if d.is_error], sources))
+            errors = [_entry_hint(d, text) for d in parsed.diagnostics if d.is_error]
+            out(self._render(errors, sources))
             word = _first_word(text)
             if any(w.split()[0] == word for w in _STEP_WORDS):
                 out('note: a step runs inside a flow; to run it for one person now, write '
@@ -903,6 +905,27 @@ class Session:
             out("  {{trigger.Name}} and the trigger's attributes come from the event that started the run")
         out("  values passed with run or request (API) override My Tokens for that run")
 
+    def cmd_show(self, arg: str, out: _Output) -> None:
+        if not arg:
+            out.error("usage: :show CAMPAIGN")
+            return
+        c = self._find_campaign(arg)
+        span = c.node.span
+        src = self.result.sources.get(span.file) if span is not None else None
+        if src is None:
+            out.error(f"the source of {c.qualname} is not at hand")
+            return
+        # from the start of its line, so the first line keeps its indentation
+        line_start = src.text.rfind("\n", 0, span.start) + 1
+        text = src.text[line_start:span.end]
+        out(f"# {span.file}:{span.line}")
+        if self.color:
+            from .highlight import to_ansi
+
+            out(to_ansi(text, self.width))
+        else:
+            out(text)
+
     def cmd_test(self, arg: str, out: _Output) -> None:
         from .runner import format_results, run_tests
 
@@ -1011,10 +1034,29 @@ KEYWORDS = ("import", "std", "fields", "workspace", "folder", "program", "descri
             "with", "activity", "no", "in", "status", "is", "true", "false", "null",
             *STATEMENT_WORDS)
 
+def _entry_hint(d: Diagnostic, text: str) -> Diagnostic:
+    """An unknown first word at the prompt: the nearest of everything an
+    entry may start with (declaration keywords, test statements, steps,
+    :commands), not only the declarations a file may hold."""
+    word = _first_word(text)
+    if not d.message.startswith(f"unknown word '{word}'") or d.span.start != len(text) - len(text.lstrip()):
+        return d
+    import attrs
+
+    phrase = " ".join(text.split()[:len(word.split()) + 1])
+    pool = [*("fields", "folder", "import", "program", "test", "tokens", "workspace"), *STATEMENT_WORDS,
+            *_STEP_WORDS, *COMMANDS]
+    close = (difflib.get_close_matches(phrase, pool, n=1, cutoff=0.75)
+             or difflib.get_close_matches(word, pool, n=1, cutoff=0.6))
+    if not close:
+        return attrs.evolve(d, hint="an entry starts with a declaration (program, workspace, ...), a test "
+                                    "statement (person, run, fire, ...) or a :command (:help lists them)")
+    return attrs.evolve(d, hint=f"did you mean '{close[0]}'?")
+
+
 _STEP_WORDS = tuple(p.words for p in _steps.STEPS)
 _FILTER_WORDS = tuple(p.words for p in _filters.FILTERS)
 _TRIGGER_WORDS = tuple(p.words for p in _triggers.TRIGGERS)
-_PHRASE_WORDS = frozenset(w for p in (*_STEP_WORDS, *_FILTER_WORDS, *_TRIGGER_WORDS) for w in p.split())
 _OPERATOR_WORDS = tuple(_filters.OPERATORS)
 _TOKEN_NAMESPACES = {"campaign": ("name", "id", "description"), "program": ("name", "id", "description"),
                      "system": ("date", "time", "dateTime"), "trigger": ("Name", "Trigger Name")}
@@ -1056,7 +1098,7 @@ def _complete(session: Session, before: str) -> Iterator[tuple[str, int, str]]:
                     if cand.casefold().startswith(m.group(2).casefold()):
                         yield cand, -len(m.group(2)), "My Token"
             return
-        if cmd in (":run", ":explain", ":tokens"):
+        if cmd in (":run", ":explain", ":tokens", ":show"):
             partial = arg.lstrip()
             for q in names["campaigns"]:
                 if q.startswith(partial) or q.casefold().startswith(partial.casefold()):
@@ -1149,25 +1191,7 @@ def _complete_path(arg: str) -> Iterator[tuple[str, int, str]]:
                 yield text, -len(partial), "folder" if p.is_dir() else "file"
 
 
-_LEX = re.compile(r"""
- (?P<comment>\#.*)
-|(?P<string>"(?:[^"\\\n]|\\.)*"?)
-|(?P<token>\{\{[^{}\n]*(?:\}\})?)
-|(?P<value>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2})?)?
-          |\d+[ \t]+(?:minutes?|hours?|days?|weeks?|months?)(?![A-Za-z0-9_])
-          |[+=]-?\d+(?![\d.])|-?\d+(?:\.\d+)?)
-|(?P<field>\b(?:lead|my)\.)
-|(?P<word>[A-Za-z_][A-Za-z0-9_]*)
-|(?P<operator>[<>]=?|==|!=|->|=)
-|(?P<punct>[{};,.])
-|(?P<other>\s+|.)
-""", re.X)
-
-_STYLE_CLASSES = {"comment": "class:comment", "string": "class:string", "token": "class:token",
-                  "value": "class:value", "field": "class:field", "operator": "class:operator",
-                  "punct": "class:punct", "other": ""}
-
-#: the prompt's colours (prompt_toolkit style strings)
+#: the prompt's colours (prompt_toolkit style strings), by style class
 STYLE = {
     "prompt": "ansicyan bold", "continuation": "ansibrightblack",
     "comment": "ansibrightblack italic", "string": "ansigreen", "token": "ansimagenta bold",
@@ -1177,43 +1201,45 @@ STYLE = {
 }
 
 
+def _token_classes() -> list[tuple[Any, str]]:
+    """Token types of the Pygments lexer (highlight.py) -> the prompt's
+    style classes, the most specific type first."""
+    from pygments.token import (Comment, Generic, Keyword, Literal, Name, Operator, Punctuation,
+                                String)
+
+    return [
+        (Generic.Prompt, "command"), (Comment, "comment"), (String.Interpol, "token"),
+        (Name.Variable, "token"), (String, "string"), (Keyword.Constant, "literal"),
+        (Keyword.Reserved, "statement"), (Keyword, "keyword"), (Name.Builtin.Pseudo, "field"),
+        (Name.Attribute, "field"), (Name.Builtin, "phrase"), (Literal, "value"),
+        (Operator, "operator"), (Punctuation, "punct"),
+    ]
+
+
+def prompt_style() -> dict[str, str]:
+    """STYLE, and the same colours for the classes prompt_toolkit's
+    ``PygmentsLexer`` gives each token type (``pygments.keyword``...);
+    general types first, so the specific ones win."""
+    out = dict(STYLE)
+    for ttype, cls in sorted(_token_classes(), key=lambda tc: len(tc[0])):
+        out["pygments." + ".".join(ttype).lower()] = STYLE[cls]
+    return out
+
+
 def highlight_line(line: str) -> list[tuple[str, str]]:
-    """One line as (style class, text) fragments, for prompt_toolkit."""
-    m = re.match(r"(\s*)(:[A-Za-z?]+)", line)
-    if m:
-        return [("", m.group(1)), ("class:command", m.group(2))] + _fragments(line[m.end():])
-    return _fragments(line)
+    """One line as (style class, text) fragments: the Pygments lexer's
+    tokens (highlight.py) in the prompt's classes, neighbours of one class
+    merged."""
+    from .highlight import CampaignReplLexer
 
-
-def _fragments(text: str) -> list[tuple[str, str]]:
+    classes = _token_classes()
     out: list[tuple[str, str]] = []
-    for m in _LEX.finditer(text):
-        kind = m.lastgroup or "other"
-        s = m.group(0)
-        if kind == "string" and "{{" in s:
-            pos = 0
-            for t in re.finditer(r"\{\{[^{}\n]*(?:\}\})?", s):
-                out.append(("class:string", s[pos:t.start()]))
-                out.append(("class:token", t.group(0)))
-                pos = t.end()
-            out.append(("class:string", s[pos:]))
-            continue
-        if kind == "word":
-            if s in ("true", "false", "null"):
-                style = "class:literal"
-            elif s in STATEMENT_WORDS:
-                style = "class:statement"
-            elif s in KEYWORDS:
-                style = "class:keyword"
-            elif s in _PHRASE_WORDS or s in ("to", "by", "use", "parent", "token", "context", "contains",
-                                            "starts", "not", "empty", "between", "and", "or", "before",
-                                            "after", "on", "past", "future", "until"):
-                style = "class:phrase"
-            else:
-                style = ""
+    for ttype, text in CampaignReplLexer(stripnl=False, ensurenl=False).get_tokens(line):
+        style = next((f"class:{cls}" for t, cls in classes if ttype in t), "")
+        if out and out[-1][0] == style:
+            out[-1] = (style, out[-1][1] + text)
         else:
-            style = _STYLE_CLASSES.get(kind, "")
-        out.append((style, s))
+            out.append((style, text))
     return out
 
 
@@ -1253,8 +1279,10 @@ def build_prompt(session: Session, *, input: Any = None, output: Any = None, his
     from prompt_toolkit.completion import Completer, Completion
     from prompt_toolkit.formatted_text import FormattedText
     from prompt_toolkit.key_binding import KeyBindings
-    from prompt_toolkit.lexers import Lexer
+    from prompt_toolkit.lexers import PygmentsLexer
     from prompt_toolkit.styles import Style
+
+    from .highlight import CampaignReplLexer
 
     class ReplCompleter(Completer):
         def get_completions(self, document: Any, complete_event: Any) -> Iterator[Any]:
@@ -1264,14 +1292,6 @@ def build_prompt(session: Session, *, input: Any = None, output: Any = None, his
                 return
             for text, start, meta in found:
                 yield Completion(text, start_position=start, display_meta=meta)
-
-    class ReplLexer(Lexer):
-        def lex_document(self, document: Any) -> Callable[[int], Any]:
-            lines = document.lines
-
-            def get_line(n: int) -> Any:
-                return highlight_line(lines[n]) if n < len(lines) else []
-            return get_line
 
     kb = KeyBindings()
 
@@ -1315,8 +1335,8 @@ def build_prompt(session: Session, *, input: Any = None, output: Any = None, his
     return PromptSession(
         message=FormattedText([("class:prompt", "campaign> ")]),
         multiline=True, key_bindings=kb, prompt_continuation=continuation,
-        lexer=ReplLexer(), completer=ReplCompleter(), complete_while_typing=False,
-        style=Style.from_dict(STYLE), history=history, input=input, output=output,
+        lexer=PygmentsLexer(CampaignReplLexer), completer=ReplCompleter(), complete_while_typing=False,
+        style=Style.from_dict(prompt_style()), history=history, input=input, output=output,
         enable_history_search=False, include_default_pygments_style=False,
     )
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import fnmatch
-import json
 import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -54,9 +53,9 @@ from .engine import Engine
 from .errors import CampaignError, Diagnostic
 from .evaluate import literal_text
 from .render import _GUTTER_STYLE, _excerpt, _location, _Style, render_text
+from .show import activity_details
 from .source import SourceFile, Span
 from .store import Activity, convert
-from .show import activity_details
 
 if TYPE_CHECKING:  # pragma: no cover
     from .coverage import Coverage

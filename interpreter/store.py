@@ -1174,6 +1174,12 @@ class Store:
             return None
         return Membership(program, row[0], json.loads(row[1]), row[2])
 
+    def program_member_ids(self, program: str) -> list[int]:
+        """The ids of a program's members, in id order."""
+        self.flush()
+        return [r[0] for r in self.db.execute(
+            "SELECT person FROM program_members WHERE program=? ORDER BY person", (program,))]
+
     def memberships(self, pid: int) -> list[Membership]:
         self.flush()
         return [Membership(r[0], r[1], json.loads(r[2]), r[3]) for r in self.db.execute(
@@ -1280,15 +1286,26 @@ class Store:
             self._buffer.clear()
 
     def activities(self, person: int | None = None, type_: str | None = None,
-                   since: str | None = None, after_id: int = 0) -> list[Activity]:
+                   since: str | None = None, after_id: int = 0, *,
+                   types: Sequence[str] | None = None, people: Sequence[int] | None = None,
+                   limit: int | None = None) -> list[Activity]:
+        """The log in id order, after ``after_id``: of one person or of
+        ``people``, of one type or of ``types``, at or after ``since``, at
+        most ``limit`` (a page of the REST API's activities)."""
         self.flush()
         cond, params = ["a.id > ?"], [after_id]
         if person is not None:
             cond.append("a.person = ?")
             params.append(person)
+        if people is not None:
+            cond.append(f"a.person IN ({','.join('?' * len(people))})" if people else "0")
+            params.extend(people)
         if type_ is not None:
             cond.append("a.type = ?")
             params.append(type_)
+        if types is not None:
+            cond.append(f"a.type IN ({','.join('?' * len(types))})" if types else "0")
+            params.extend(types)
         if since is not None:
             cond.append("a.at >= ?")
             params.append(since)
@@ -1297,10 +1314,18 @@ class Store:
         sql = (f"SELECT a.id, a.person, {email_sql}, a.type, a.campaign, a.run, a.at, a.asset, "
                f"a.attributes, a.old, a.new FROM activities a LEFT JOIN people p ON p.id = a.person "
                f"WHERE {' AND '.join(cond)} ORDER BY a.id")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
         return [Activity(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]),
                          None if r[9] is None else json.loads(r[9]),
                          None if r[10] is None else json.loads(r[10]))
                 for r in self.db.execute(sql, params)]
+
+    def first_activity_since(self, at: str) -> int | None:
+        """The id of the first activity at or after ``at`` (a date paging token)."""
+        self.flush()
+        return self.db.execute("SELECT min(id) FROM activities WHERE at >= ?", (at,)).fetchone()[0]
 
     def activity_counts(self, after_id: int = 0, up_to: int | None = None) -> list[tuple[str | None, str, int]]:
         """(campaign, type, count) of the activities in an id range."""

@@ -45,29 +45,40 @@ OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
 _PAST = Opt(("in past", Slot("within", "duration")))
 
 
-def _history(words: str, usage: str) -> Phrase:
+def _history(words: str, usage: str, doc: str) -> Phrase:
     return Phrase(words, (Slot("target", "ref"), _PAST), ast.HistoryFilter,
-                  fixed={"kind": words}, usage=usage)
+                  fixed={"kind": words}, usage=usage, doc=doc)
 
 
 FILTERS: tuple[Phrase, ...] = (
     Phrase("member of list", (Slot("list", "ref"),), ast.ListFilter,
-           usage='member of list "Customers"'),
+           usage='member of list "Customers"',
+           doc="Qualifies people in a static list."),
     Phrase("not member of list", (Slot("list", "ref"),), ast.ListFilter,
-           fixed={"negated": True}, usage='not member of list "Customers"'),
+           fixed={"negated": True}, usage='not member of list "Customers"',
+           doc="Qualifies people not in a static list."),
     Phrase("member of smart list", (Slot("smart_list", "ref"),), ast.SmartListFilter,
-           usage='member of smart list "Engaged"'),
+           usage='member of smart list "Engaged"',
+           doc="Qualifies people a named smart list matches (evaluated now)."),
     Phrase("member of program",
            (Slot("program", "name"), Opt(("status is", Slot("status", "name")))),
-           ast.ProgramFilter, usage='member of program "Webinar" status is "Attended"'),
+           ast.ProgramFilter, usage='member of program "Webinar" status is "Attended"',
+           doc="Qualifies members of a program, optionally with a given status."),
     Phrase("not member of program", (Slot("program", "name"),), ast.ProgramFilter,
-           fixed={"negated": True}, usage='not member of program "Webinar"'),
-    _history("filled out form", 'filled out form "Contact Us" in past 30 days'),
-    _history("visited web page", 'visited web page "/pricing" in past 7 days'),
-    _history("was sent email", 'was sent email "Invite"'),
-    _history("opened email", 'opened email "Invite"'),
-    _history("clicked link in email", 'clicked link in email "Invite"'),
-    _history("campaign was run", 'campaign was run "Ops"."Route Lead"'),
+           fixed={"negated": True}, usage='not member of program "Webinar"',
+           doc="Qualifies people who are not members of a program."),
+    _history("filled out form", 'filled out form "Contact Us" in past 30 days',
+             "Qualifies people who filled out a form, optionally within a recent period."),
+    _history("visited web page", 'visited web page "/pricing" in past 7 days',
+             "Qualifies people who visited a web page, optionally within a recent period."),
+    _history("was sent email", 'was sent email "Invite"',
+             "Qualifies people who were sent an email, optionally within a recent period."),
+    _history("opened email", 'opened email "Invite"',
+             "Qualifies people who opened an email, optionally within a recent period."),
+    _history("clicked link in email", 'clicked link in email "Invite"',
+             "Qualifies people who clicked a link in an email, optionally within a recent period."),
+    _history("campaign was run", 'campaign was run "Ops"."Route Lead"',
+             "Qualifies people a campaign has run for, optionally within a recent period."),
 )
 
 BY_WORDS: dict[str, Phrase] = {p.words: p for p in FILTERS}

@@ -14,29 +14,44 @@ _TO = ("to", Slot("to", "value"))
 _FROM = ("from", Slot("from_", "value"))
 
 
-def _trigger(words: str, pattern: tuple, usage: str) -> Phrase:
-    return Phrase(words, pattern, ast.Trigger, fixed={"kind": words}, usage=usage)
+def _trigger(words: str, pattern: tuple, usage: str, doc: str) -> Phrase:
+    return Phrase(words, pattern, ast.Trigger, fixed={"kind": words}, usage=usage, doc=doc)
 
 
 TRIGGERS: tuple[Phrase, ...] = (
-    _trigger("fills out form", (Slot("target", "ref"),), 'fills out form "Contact Us"'),
-    _trigger("visits web page", (Slot("target", "ref"),), 'visits web page "/pricing"'),
-    _trigger("opens email", (Slot("target", "ref"),), 'opens email "Invite"'),
-    _trigger("clicks link in email", (Slot("target", "ref"),), 'clicks link in email "Invite"'),
+    _trigger("fills out form", (Slot("target", "ref"),), 'fills out form "Contact Us"',
+             ("Fires when the person fills out the form; `{{trigger.Web Page}}` and the form's "
+              "fields are trigger tokens.")),
+    _trigger("visits web page", (Slot("target", "ref"),), 'visits web page "/pricing"',
+             "Fires when the person visits the web page."),
+    _trigger("opens email", (Slot("target", "ref"),), 'opens email "Invite"',
+             "Fires when the person opens the email."),
+    _trigger("clicks link in email", (Slot("target", "ref"),), 'clicks link in email "Invite"',
+             "Fires when the person clicks a link in the email."),
     _trigger("data value changes",
              (Slot("field", "field"),
               Alt([(Opt(_TO), Opt(_FROM)), (Opt(_FROM), Opt(_TO))])),
-             'data value changes lead.Country to "US" from "CA"'),
-    _trigger("score is changed", (Slot("field", "field"),), 'score is changed lead."Lead Score"'),
-    _trigger("added to list", (Slot("target", "ref"),), 'added to list "Customers"'),
-    _trigger("removed from list", (Slot("target", "ref"),), 'removed from list "Customers"'),
+             'data value changes lead.Country to "US" from "CA"',
+             ("Fires when a step or an import changes the field (optionally to or from a value); "
+              "`{{trigger.Old Value}}` and `{{trigger.New Value}}` say how.")),
+    _trigger("score is changed", (Slot("field", "field"),), 'score is changed lead."Lead Score"',
+             "Fires when a score field's value changes."),
+    _trigger("added to list", (Slot("target", "ref"),), 'added to list "Customers"',
+             "Fires when the person is added to the static list."),
+    _trigger("removed from list", (Slot("target", "ref"),), 'removed from list "Customers"',
+             "Fires when the person is removed from the static list."),
     _trigger("program status is changed",
              (Slot("target", "ref"), Opt(("to", Slot("to", "value")))),
-             'program status is changed "Webinar" to "Registered"'),
-    _trigger("person is created", (), "person is created"),
+             'program status is changed "Webinar" to "Registered"',
+             ("Fires when the person's status in the program changes (optionally to a given "
+              "status).")),
+    _trigger("person is created", (), "person is created",
+             "Fires when a new person enters the store."),
     _trigger("campaign is requested",
              (Opt(("from", Slot("source", "word", REQUEST_SOURCES))),),
-             "campaign is requested from api"),
+             "campaign is requested from api",
+             ("Fires when a flow's `request campaign` (the default source, flow action), the API "
+              "or Sales Insight requests this campaign.")),
 )
 
 BY_WORDS: dict[str, Phrase] = {p.words: p for p in TRIGGERS}

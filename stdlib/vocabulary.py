@@ -64,7 +64,8 @@ class Alt:
 class Phrase:
     """One vocabulary entry: leading ``words`` (``"change score"``), the
     ``pattern`` after them, the AST ``node`` class it builds, constant
-    arguments in ``fixed``, and ``usage``, the form shown in hints.
+    arguments in ``fixed``, ``usage``, the form shown in hints, and
+    ``doc``, one or two sentences an editor shows on hover.
 
     Pattern items are strings (literal words, space separated), ``Slot``,
     ``Opt`` and ``Alt``. ``split`` says where a choice block may put its
@@ -76,6 +77,7 @@ class Phrase:
     node: type = None
     fixed: dict[str, Any] = field(factory=dict)
     usage: str = ""
+    doc: str = ""
 
     word_list: tuple[str, ...] = field(init=False, eq=False, repr=False)
 

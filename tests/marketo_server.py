@@ -56,10 +56,11 @@ class Recorded:
         auth = request.headers.get("Authorization", "")
         token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
         if token not in self.valid:
-            return _json({"requestId": "1#1", "success": False, "errors": [{"code": "602", "message": "Access token expired"}]})
+            return error("602", "Access token expired")()
         file = self.root / path
         if not file.is_file():
-            return _json({"requestId": "1#1", "success": True, "warnings": ["No assets found for the given search criteria."]})
+            return _json({"requestId": "1#1", "success": True,
+                          "warnings": ["No assets found for the given search criteria."]})
         body = json.loads(file.read_text())
         if file.name in BROWSE and file.parent.name == "v1":
             offset = int(request.args.get("offset", 0))

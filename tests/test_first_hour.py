@@ -391,3 +391,35 @@ program "Web" {
     assert r.exit_code == 0, r.output
     assert "choice 'change data value' (main.campaign:8)" in r.stdout
     assert "null -> Elsewhere; field=Country" in r.stdout
+
+
+# -- the README: Python 3.11+, a venv in the first command, links into docs/ only ----------
+
+def test_the_readme_set_up_works_on_a_fresh_machine_as_written():
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "Python 3.11" in readme
+    first = re.search(r"```sh\n(.*)\n", readme).group(1)
+    assert first.startswith("python3 -m venv .venv && . .venv/bin/activate && python -m pip install -e")
+    for target in re.findall(r"\]\(([^)]+)\)", readme):
+        assert target.startswith("docs/") and (Path(__file__).parent.parent / target).exists(), target
+    assert "shared/spec" not in readme and "../" not in readme
+    pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'requires-python = ">=3.11"' in pyproject
+
+
+def test_an_unknown_campaign_in_a_test_gets_did_you_mean(here: Path):
+    (here / "t.campaign").write_text(RUNNABLE + '''
+test "t" {
+    person "a@example.com"
+    run "P"."c"
+    run "p"."C"
+    request "P"."Cc" for "a@example.com"
+}
+''')
+    r = invoke("test", "t.campaign")
+    assert r.exit_code == 1
+    assert 'unknown campaign "P"."c"' in r.stderr and 'did you mean "P"."C"?' in r.stderr
+    assert 'unknown program "p"' in r.stderr and 'did you mean "P"?' in r.stderr
+    assert 'unknown campaign "P"."Cc"' in r.stderr

@@ -134,9 +134,8 @@ def test_reimport_gives_the_same_text_and_keeps_hand_written_flows(tmp_path):
     default.write_text(text)
     report = import_json(out, "--from", str(INSTANCE))
     assert report["kept_flows"] == ['"Scoring"."Route MQL"']
-    assert report["changes"] == [{"where": '"Scoring"."Advanced Batch"', "what": "filter",
-                                  "before": 'filter lead."Lead Score" > 70',
-                                  "after": 'filter lead."Lead Score" > 50'}]
+    assert report["changes"] == [{"where": 'campaign "Scoring"."Advanced Batch"', "what": "filter changed",
+                                  "before": 'lead."Lead Score" > 70', "after": 'lead."Lead Score" > 50'}]
     now = default.read_text()
     assert "# route it\n                change score lead.\"Lead Score\" by +5" in now
     assert 'filter lead."Lead Score" > 50' in now
@@ -179,22 +178,22 @@ def test_drift_finds_a_changed_filter_token_and_activation_and_nothing_else(tmp_
     report = json.loads(result.stdout)
     assert report["drifted"] is True
     assert report["changes"] == [
-        {"where": '"EMEA"."EMEA Routing"."Route EMEA"', "what": "activation",
+        {"where": 'program "Webinar"', "what": "token my.Event Name changed",
+         "instance": '"Scaling Ops Live"', "code": '"Scaling Ops"'},
+        {"where": 'campaign "Webinar"."Invite"', "what": "filter changed",
+         "instance": 'lead."Lead Score" >= 25', "code": 'lead."Lead Score" >= 10'},
+        {"where": 'campaign "EMEA"."EMEA Routing"."Route EMEA"', "what": "active changed",
          "instance": "active", "code": "inactive"},
-        {"where": '"Webinar"."Invite"', "what": "filter",
-         "instance": 'filter lead."Lead Score" >= 25', "code": 'filter lead."Lead Score" >= 10'},
-        {"where": '"Webinar"', "what": 'token my.Event Name',
-         "instance": 'my."Event Name" = "Scaling Ops Live"', "code": 'my."Event Name" = "Scaling Ops"'},
     ]
     text = run("drift", str(out / "marketo.campaign"), "--from", str(drifted))
     assert text.exit_code == 1
-    assert ('"Webinar"."Invite": filter changed: instance has `filter lead."Lead Score" >= 25`, '
-            'code has `filter lead."Lead Score" >= 10`') in text.stdout
+    assert ('campaign "Webinar"."Invite": filter changed: instance has `lead."Lead Score" >= 25`, '
+            'code has `lead."Lead Score" >= 10`') in text.stdout
     assert text.stdout.rstrip().endswith("3 differences between the instance and " + str(out / "marketo.campaign"))
     md = run("drift", str(out), "--from", str(drifted), "--format", "markdown")
     assert md.exit_code == 1
     assert md.stdout.startswith("# Drift: 3 differences")
-    assert '| "EMEA"."EMEA Routing"."Route EMEA" | activation | active | inactive |' in md.stdout
+    assert '| campaign "EMEA"."EMEA Routing"."Route EMEA" | active changed | active | inactive |' in md.stdout
 
 
 def test_drift_sees_code_only_and_instance_only_campaigns(tmp_path):
@@ -205,8 +204,10 @@ def test_drift_sees_code_only_and_instance_only_campaigns(tmp_path):
                                              'campaign "Route EU" trigger inactive'))
     report = json.loads(run("drift", str(out), "--from", str(INSTANCE), "--format", "json").stdout)
     assert report["changes"] == [
-        {"where": '"EMEA"."EMEA Routing"."Route EMEA"', "what": "campaign", "instance": "trigger inactive", "code": None},
-        {"where": '"EMEA"."EMEA Routing"."Route EU"', "what": "campaign", "instance": None, "code": "trigger inactive"},
+        {"where": 'campaign "EMEA"."EMEA Routing"."Route EMEA"', "what": "campaign removed",
+         "instance": '"EMEA"."EMEA Routing"."Route EMEA" trigger', "code": None},
+        {"where": 'campaign "EMEA"."EMEA Routing"."Route EU"', "what": "campaign added",
+         "instance": None, "code": '"EMEA"."EMEA Routing"."Route EU" trigger'},
     ]
 
 
@@ -292,7 +293,8 @@ def test_an_expired_token_is_renewed(httpserver, recorded):
 
 def test_a_rate_limit_waits_and_retries(httpserver, recorded):
     waits: list[float] = []
-    recorded.failures[("rest/asset/v1/smartCampaigns.json", 1)] = error("606", "Max rate limit '100' exceeded with in '20' secs")
+    recorded.failures[("rest/asset/v1/smartCampaigns.json", 1)] = error(
+        "606", "Max rate limit '100' exceeded with in '20' secs")
     recorded.failures[("rest/asset/v1/smartCampaigns.json", 2)] = error("615", "Concurrent access limit reached")
     inst = fetch_instance(live(httpserver, sleep=waits.append))
     assert waits == [1.0, 2.0] and len(inst.campaigns) == 14

@@ -129,6 +129,13 @@ def test_wheel_installs_and_runs_outside_the_tree(tmp_path: Path) -> None:
     assert "0.1.0" in version.stdout + version.stderr
 
     _run([campaign, "check", example.name], cwd=work, env=env)
+
+    # The .campaign lexer is found through the wheel's pygments.lexers entry
+    # point; the language server starts from the wheel (and ends at EOF).
+    lexer = _run([python, "-c", "from pygments.lexers import get_lexer_for_filename as find; "
+                  "print(type(find('x.campaign')).__name__)"], cwd=work, env=env)
+    assert lexer.stdout.strip() == "CampaignLexer"
+    _run([campaign, "lsp"], cwd=work, env=env)
     # the schemas ship as package data and print from the installed wheel
     assert '"title": "campaign check --format json"' in _run([campaign, "schema", "check"], cwd=work, env=env).stdout
     assert "(SARIF) Version 2.1.0" in _run([campaign, "schema", "sarif"], cwd=work, env=env).stdout

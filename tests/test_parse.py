@@ -282,7 +282,7 @@ def test_unclosed_block_names_the_block_and_where_it_opened():
     ('program "P" { campaign "C" batch { smart list { filter lead.Country = "US" } } }', "a filter compares with 'is', not '='"),
     ('program "P" { campaign "C" batch { flow { send email } } }', "'send email' expected a quoted name"),
     ('program "P" { campaign "C" batch { flow { execute campaign { if lead.A is 1 "X" } } } }', "needs 'then'"),
-    ('program "P" { campaign "C" batch { stepz { } } }', "unexpected the word 'stepz'"),
+    ('program "P" { campaign "C" batch { stepz { } } }', "unknown word 'stepz'"),
     ('program "P" { campaign "C" batch { } } }', "there is no open block here to close"),
     ('program "P" { campaign "C" botch { } }', "unknown campaign kind 'botch'"),
     ('test "t" { expect "a@x.com"."Lead Score" = 10 }', "expect compares with '==', not '='"),

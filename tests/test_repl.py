@@ -305,7 +305,7 @@ def test_highlighting_covers_the_line():
     assert styles['"Lead Score"'] == "class:string"
     assert styles["{{my.Score}}"] == "class:token"
     assert styles["# why"] == "class:comment"
-    assert highlight_line(':load "x.campaign"')[1] == ("class:command", ":load")
+    assert ("class:command", ":load") in highlight_line(':load "x.campaign"')
     assert dict((t, s) for s, t in highlight_line('program "P" { statuses "A" }'))["program"] == "class:keyword"
 
 
@@ -407,7 +407,7 @@ def test_prompt_session_has_lexer_and_completer(tmp_path):
         got = list(prompt.completer.get_completions(Document("send em"), CompleteEvent()))
         assert [c.text for c in got] == ["send email"]
         lines = prompt.lexer.lex_document(Document('program "P" {'))
-        assert ("class:keyword", "program") in lines(0)
+        assert ("class:pygments.keyword", "program") in lines(0)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pexpect needs a POSIX pseudo-terminal")

@@ -136,6 +136,9 @@ def test_a_marketo_client_runs_the_seed_example_end_to_end(server: Any) -> None:
     assert [(attr(a, "Change Value"), a["activityDate"]) for a in batch] == [("+3", "2026-01-02T09:00:00Z")]
     first_us = by(CHANGE_SCORE_TYPE, ids[0])   # requested (+10), then in the batch (+3)
     assert [attr(a, "New Value") for a in first_us] == [10, 13]
+    # every attribute is one activities/types.json describes for its type
+    described = {t["id"]: {x["name"] for x in t["attributes"]} for t in mc.execute(method="get_activity_types")}
+    assert all(x["name"] in described[a["activityTypeId"]] for a in acts for x in a["attributes"])
     changes = [a for a in acts if a["activityTypeId"] == CHANGE_SCORE_TYPE]
     assert len(changes) == 100 + 100 + len(us)
 

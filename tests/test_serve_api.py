@@ -253,3 +253,53 @@ def test_serve_stops_on_sigterm_and_sigint_and_keeps_what_it_wrote(tmp_path: Pat
     engine = campaignlang.Engine(campaignlang.compile_paths([str(PROGRAM)]), str(db))
     assert [p.email for p in engine.people()] == ["kept0@example.com", "kept1@example.com"]
     engine.store.close()
+
+
+def test_rest_names_of_declared_fields_never_shadow_standard_ones() -> None:
+    program = campaignlang.compile_text('fields {\n "Company": text\n "Lead Score X": score\n}\nprogram "P" { }\n')
+    api = MarketoAPI(campaignlang.Engine(program), "id", "secret")
+    token = api.handle("GET", "/identity/oauth/token",
+                       "grant_type=client_credentials&client_id=id&client_secret=secret", {})[1]["access_token"]
+    h = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    fields = {f["rest"]["name"]: f["displayName"] for f in api.handle(
+        "GET", "/rest/v1/leads/describe.json", "", h)[1]["result"]}
+    assert fields["company"] == "Company Name" and fields["company__c"] == "Company"
+    assert fields["leadScoreX"] == "Lead Score X"
+    body = json.dumps({"input": [{"email": "a@example.com", "company": "Acme", "company__c": "Other"}]}).encode()
+    assert api.handle("POST", "/rest/v1/leads.json", "", h, body)[1]["result"][0]["status"] == "created"
+    assert api.engine.get(1, "Company Name") == "Acme" and api.engine.get(1, "Company") == "Other"
+
+
+def test_log_requests_prints_method_path_and_status_and_no_secret() -> None:
+    import requests
+    from serve_helpers import CLIENT_ID, CLIENT_SECRET, Server, wait_until
+
+    with Server(None, "--log-requests") as s:
+        tok = requests.get(f"{s.url}/identity/oauth/token", timeout=10, params={
+            "grant_type": "client_credentials", "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET}).json()["access_token"]
+        assert requests.get(f"{s.url}/rest/v1/leads/describe.json", params={"access_token": tok},
+                            timeout=10).json()["success"]
+        wait_until(lambda: any("describe.json -> 200" in line for line in s.stderr_lines))
+        logged = "".join(s.stderr_lines)
+    assert "GET /rest/v1/leads/describe.json -> 200" in logged
+    assert "GET /identity/oauth/token -> 200" in logged
+    assert tok not in logged and CLIENT_SECRET not in logged
+
+
+def test_a_leads_lists_programs_and_campaigns() -> None:
+    api = Api()
+    _people(api, 2)
+    api("POST", "/rest/v1/campaigns/2/trigger.json", body={"input": {"leads": [{"id": 2}]}})
+    api("POST", "/rest/v1/campaigns/4/schedule.json")
+    lists = api("GET", "/rest/v1/leads/2/listMembership.json")
+    assert [x["listId"] for x in lists["result"]] == [1] and lists["moreResult"] is False
+    programs = api("GET", "/rest/v1/leads/2/programMembership.json")["result"]
+    assert [(p["id"], p["progressionStatus"]) for p in programs] == [(2, "Invited")]
+    campaigns = api("GET", "/rest/v1/leads/2/smartCampaignMembership.json", "batchSize=2")
+    assert [c["smartCampaignId"] for c in campaigns["result"]] == [1, 2] and campaigns["moreResult"] is True
+    rest = api("GET", "/rest/v1/leads/2/smartCampaignMembership.json",
+               f"batchSize=2&nextPageToken={campaigns['nextPageToken']}")
+    assert [c["smartCampaignId"] for c in rest["result"]] == [4] and rest["moreResult"] is False
+    assert api("GET", "/rest/v1/leads/1/listMembership.json")["result"] == []
+    assert _code(api("GET", "/rest/v1/leads/9/listMembership.json")) == "1004"

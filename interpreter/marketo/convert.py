@@ -303,8 +303,7 @@ class Converter:
             target = self.asset("smart list", vals[0], here)
         elif spec.phrase == "member of program":
             target = _q(vals[0])
-            if (DEFAULT_WORKSPACE, vals[0].casefold()) not in self.program_by_name and not any(
-                    k[1] == vals[0].casefold() for k in self.program_by_name):
+            if not any(k[1] == vals[0].casefold() for k in self.program_by_name):
                 raise _Skip("filter", f"{name} {vals[0]}", "no program of this name in the instance")
             phrase = "not member of program" if negated else phrase
         elif spec.phrase in ("filled out form",):
@@ -375,11 +374,14 @@ class Converter:
             words = []
             others = [c for c in ([primary] if primary else []) + others]
         elif phrase == "campaign is requested":
-            sources = [tables.REQUEST_SOURCES.get(v.strip().lower()) for v in vals] or ["flow action"]
-            if len(sources) != 1 or sources[0] is None:
+            sources = {tables.REQUEST_SOURCES.get(v.strip().lower()) for v in vals} or {"flow action"}
+            if sources == set(tables.REQUEST_SOURCES.values()):
+                sources = {"any"}          # every source Marketo offers
+            if len(sources) != 1 or None in sources:
                 raise _Skip("trigger", f"{name} source {', '.join(vals)}",
-                            "one source of Marketo Flow Action, Web Service API or Sales Insight")
-            words = [] if sources[0] == "flow action" else ["from", sources[0]]
+                            "one source of Marketo Flow Action, Web Service API or Sales Insight, or all three")
+            source = next(iter(sources)) or "flow action"
+            words = [] if source == "flow action" else ["from", source]
         else:
             if len(vals) != 1:
                 raise _Skip("trigger", f"{name} {', '.join(vals)}", "the language's trigger names exactly one")

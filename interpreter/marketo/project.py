@@ -8,12 +8,13 @@ Owns the file side of ``campaign import marketo`` and ``campaign drift``:
   project's checker in a scratch folder, and only then write the files and
   ``marketo-ids.json`` into ``out``. An import whose files would not check
   clean is refused (an importer bug: nothing is written). What changed
-  against the files before is said with ``diff.compare``.
+  against the files before is said with ``diff.compare`` (``campaign
+  diff``'s comparison).
 * ``drift(inst, path)``: the instance, translated in memory, against the
   project at ``path`` (its entry file, or a folder holding ``marketo.campaign``).
 
 Imports ``convert``, ``diff`` and the language's ``loader``, ``check``,
-``parse``; never click.
+``parse``, ``diff`` (``Version``); never click.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from attrs import define, field
 
 from .. import ast
 from ..check import check
+from ..diff import Version
 from ..errors import LoadError
 from ..format import quote
 from ..loader import load_paths
@@ -101,23 +103,37 @@ def _where(key: CampaignKey) -> str:
     return ".".join(quote(p) for p in parts)
 
 
-def _check_files(files: dict[str, str]) -> None:
-    """Write ``files`` to a scratch folder and check them; raise when any error."""
+def _checked(files: dict[str, str], label: str) -> Version:
+    """Check ``files`` in a scratch folder: the checked program, as ``campaign
+    diff`` compares it. Syntax or import errors are refused."""
     with tempfile.TemporaryDirectory(prefix="campaign-import-") as tmp:
         root = Path(tmp)
         (root / "campaign.toml").write_text("", encoding="utf-8")
         for name, text in files.items():
             (root / name).write_text(text, encoding="utf-8")
+        entry = root / ENTRY_FILE
+        if not entry.exists():        # an earlier import's files without its entry file
+            entry.write_text("\n".join(f"import {quote(n)}" for n in sorted(files)
+                                       if n.endswith(".campaign")) + "\n", encoding="utf-8")
         try:
-            loaded = load_paths([root / ENTRY_FILE], root=root)
+            loaded = load_paths([entry], root=root)
         except LoadError as exc:   # pragma: no cover - the files were just written
             raise MarketoError(str(exc)) from None
         result = check(loaded)
-        errors = [d for d in result.diagnostics if d.is_error]
-        if errors:
-            shown = render_text(errors[:5], result.sources, color=False)
-            raise MarketoError("the imported files would not check clean (an importer bug; nothing was "
-                               "written):\n" + shown)
+    if not loaded.ok:
+        raise MarketoError(f"{label} has syntax or import errors (see campaign check)")
+    return Version(label, result)
+
+
+def _check_files(files: dict[str, str]) -> Version:
+    """Check the files an import would write; refuse them when any error."""
+    version = _checked(files, "the import")
+    errors = [d for d in version.result.diagnostics if d.is_error]
+    if errors:
+        shown = render_text(errors[:5], version.sources, color=False)
+        raise MarketoError("the imported files would not check clean (an importer bug; nothing was "
+                           "written):\n" + shown)
+    return version
 
 
 def import_instance(inst: Instance, out: str | Path) -> ImportOutcome:
@@ -133,11 +149,11 @@ def import_instance(inst: Instance, out: str | Path) -> ImportOutcome:
         if name not in before and (out / name).exists():
             raise MarketoError(f"{out / name} exists and was not written by campaign import marketo; "
                                f"nothing was written (import into another folder)")
-    _check_files(result.files)
+    after = _check_files(result.files)
     imported = {tuple(v) for v in result.ids["campaigns"].values()}
     kept = sorted(_where(key) for key in flows if key in imported)
     dropped = sorted(_where(key) for key in flows if key not in imported)
-    changes = compare(_modules(before), _modules(result.files)) if before else []
+    changes = compare(_checked(before, "the files before"), after) if before else []
     # write: into a scratch folder beside, then each file moved into place
     out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
@@ -168,22 +184,21 @@ def entry_file(path: str | Path) -> Path:
     return p
 
 
-def load_project(path: str | Path) -> list[ast.Module]:
-    """The project's modules; syntax or import errors are refused."""
+def load_project(path: str | Path, label: str = "code") -> Version:
+    """The project's checked program; syntax or import errors are refused."""
     try:
         loaded = load_paths([entry_file(path)])
     except LoadError as exc:
         raise MarketoError(str(exc)) from None
     if not loaded.ok:
         raise MarketoError(f"{path} has syntax or import errors (see campaign check)")
-    return [m for m in loaded.modules if not m.file.startswith("<std>")]
+    return Version(label, check(loaded))
 
 
 def drift(inst: Instance, path: str | Path) -> list[Change]:
     """What differs between the instance (left) and the code at ``path`` (right)."""
     code = load_project(path)
-    instance = _modules(convert(inst).files)
-    return compare(instance, code)
+    return compare(_checked(convert(inst).files, "the instance"), code)
 
 
 def ids_of(path: str | Path) -> dict[str, Any]:

@@ -14,15 +14,17 @@ comparison. The rules (docs/marketo.md, "Replaying an activity export"):
   extract's first activity. Batch schedules fall due as the clock passes them.
 * A row **with** a campaign id is what Marketo's campaign did: *expected*.
   The simulator's activities that carry a campaign are what the code did.
-  Both are paired per (person, campaign, activity type) in time order, a
+  Both are paired per (person, campaign, activity type, and what the
+  activity acted on: the email, the list, the field and its new value, the
+  program and its new status) in time order, a
   pair at most ``WINDOW`` (an hour; ``--window``) apart, for the activity
   types the extract holds (an extract is filtered by type: a type it does
   not hold is not compared), and reported per campaign and type as matched,
   missing (Marketo did it, the code did not) and extra (the reverse), with the
   first differing people and their first differing activity.
 * People are the extract's lead ids, created before the replay without
-  firing ``person is created`` (they existed before); a ``New Lead`` row
-  fires it. Campaigns, lists, forms, emails and programs are found by
+  firing ``person is created`` (they existed before), with the fields a lead
+  export gives them (``--leads``); a ``New Lead`` row fires it. Campaigns, lists, forms, emails and programs are found by
   Marketo id through ``marketo-ids.json``, which ``campaign import marketo``
   writes beside the project.
 
@@ -119,6 +121,51 @@ def read_extract(path: str | Path) -> list[Row]:
         rows.append(Row(n, guid, lead_id, at, type_n, camp, pid, pval, attributes))
     rows.sort(key=lambda r: r.at)
     return rows
+
+
+def read_leads(path: str | Path, engine: Engine) -> dict[int, dict[str, Any]]:
+    """People as they were before the extract, from a lead export (a Bulk
+    Lead Extract CSV): lead id -> their fields, converted to the project's
+    types. The column ``id`` is the lead id; the others are fields, by REST
+    name (``leadScore``), Marketo's display name or the language's name. The
+    ``email`` column is left out: a replayed person is known by their lead id
+    (Marketo allows two leads one address)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise MarketoError(f"no file {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MarketoError(f"{path}: cannot be read: {exc}") from None
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip() for h in next(reader, None) or []]
+    if "id" not in header:
+        raise MarketoError(f"{path}: a lead export needs an 'id' column (the lead id)")
+    columns: list[str | None] = []
+    for h in header:
+        if h in ("id", "email", "Email Address") or not h:
+            columns.append(None)
+            continue
+        found = engine.model.field(tables.field_language_name(h))
+        if found is None:
+            raise MarketoError(f"{path}: column '{h}' names no field of the project; the fields are: "
+                               + ", ".join(engine.model.field_names()))
+        columns.append(found[0])
+    at = header.index("id")
+    leads: dict[int, dict[str, Any]] = {}
+    for n, rec in enumerate(reader, 2):
+        if not rec:
+            continue
+        if len(rec) != len(header):
+            raise MarketoError(f"{path}: line {n}: {len(rec)} columns, expected {len(header)}")
+        try:
+            lead = int(rec[at])
+        except ValueError:
+            raise MarketoError(f"{path}: line {n}: id {rec[at]!r} is not a whole number") from None
+        try:
+            leads[lead] = engine._fields_from({c: v for c, v in zip(columns, rec) if c is not None and v != ""})
+        except CampaignError as exc:
+            raise MarketoError(f"{path}: line {n}: {exc}") from None
+    return leads
 
 
 @define
@@ -253,18 +300,20 @@ def events_of(rows: Sequence[Row], ids: Ids, types: dict[int, tables.ActivityTyp
 
 def replay(program: Any, rows: Sequence[Row], ids: Ids,
            types: dict[int, tables.ActivityType] | None = None,
-           window: _dt.timedelta = WINDOW) -> tuple[ReplayResult, Engine]:
+           window: _dt.timedelta = WINDOW, leads_file: str | Path | None = None) -> tuple[ReplayResult, Engine]:
     """Replay ``rows`` through ``program`` (a checked program) in a store in
-    memory and compare; the engine is returned for inspection."""
+    memory and compare; the engine is returned for inspection. With
+    ``leads_file`` (``read_leads``) the people start with those fields."""
     types = types or ids.activity_types()
     start = rows[0].at if rows else None
     engine = Engine(program, Store(":memory:"), Clock(start))
-    leads = sorted({r.lead for r in rows})
+    known = read_leads(leads_file, engine) if leads_file is not None else {}
+    leads = sorted({r.lead for r in rows} | set(known))
     # the people existed before the extract's first activity: created silently
     with engine.store.transaction():
         for lead in leads:
-            engine.store.add_person({"email address": EMAIL.format(lead), "created at": start,
-                                     "updated at": start})
+            engine.store.add_person({**known.get(lead, {}), "email address": EMAIL.format(lead),
+                                     "created at": start, "updated at": start})
     events = events_of(rows, ids, types)
     unresolved = sum(1 for r in rows if r.campaign is None and types.get(r.type_id) is not None
                      and types[r.type_id].trigger is not None) - len(events)
@@ -300,7 +349,7 @@ def compare(engine: Engine, rows: Sequence[Row], ids: Ids, types: dict[int, tabl
         if camp is None:
             unknown.add(r.campaign)
             continue
-        expected.setdefault((r.lead, camp, kind.language), []).append(
+        expected.setdefault((r.lead, camp, kind.language, _marketo_detail(r, kind.language, ids)), []).append(
             (r.at, {"marketoGUID": r.guid, "activityDate": iso(r.at), "activityTypeId": r.type_id,
                     "primaryAttributeValue": r.primary, "attributes": r.attributes}))
     lead_of = {EMAIL.format(lead): lead for lead in {r.lead for r in rows}}
@@ -311,29 +360,95 @@ def compare(engine: Engine, rows: Sequence[Row], ids: Ids, types: dict[int, tabl
         lead = lead_of.get(a.email or "")
         if lead is None:
             continue
-        actual.setdefault((lead, a.campaign, a.type), []).append(
-            (parse_time(a.at), {"at": a.at, "type": a.type, "attributes": a.attributes}))
+        actual.setdefault((lead, a.campaign, a.type, _simulated_detail(a)), []).append(
+            (parse_time(a.at), {"at": a.at, "type": a.type, "attributes": a.attributes,
+                                **({"old": a.old, "new": a.new} if a.old is not None or a.new is not None
+                                   else {})}))
+    # a type some of whose Marketo rows name no detail is compared without details
+    vague = {k[2] for k in expected if k[3] is None}
+    if vague:
+        expected, actual = _collapse(expected, vague), _collapse(actual, vague)
     tallies: dict[tuple[str, str], Tally] = {}
-    differing: dict[tuple[str, str], list[tuple[str, int, Difference]]] = {}
-    for key in sorted(set(expected) | set(actual)):
-        lead, camp, type_ = key
+    # (campaign, type) -> lead -> [missing, extra, first missing, first extra], firsts as (time, activity)
+    differing: dict[tuple[str, str], dict[int, list[Any]]] = {}
+    for key in sorted(set(expected) | set(actual), key=lambda k: (k[0], k[1], k[2], k[3] or "")):
+        lead, camp, type_, _ = key
         t = tallies.setdefault((camp, type_), Tally(camp, type_))
         matched, missing, extra = _pair(expected.get(key, []), actual.get(key, []), window)
         t.matched += matched
         t.missing += len(missing)
         t.extra += len(extra)
         if missing or extra:
-            # the person's first differing activity, on whichever side it is
-            side = ([("in_marketo", m) for m in missing[:1]] + [("in_simulator", x) for x in extra[:1]])
-            label, (when, act) = min(side, key=lambda s: s[1][0])
-            differing.setdefault((camp, type_), []).append(
-                (iso(when), lead, Difference(lead, len(missing), len(extra), {label: act})))
-    # the first differing people: in the order their first differing activity happened
-    for k, found in differing.items():
-        found.sort(key=lambda x: (x[0], x[1]))
-        tallies[k].people = [d for _, _, d in found[:FIRST_PEOPLE]]
+            entry = differing.setdefault((camp, type_), {}).setdefault(lead, [0, 0, None, None])
+            entry[0] += len(missing)
+            entry[1] += len(extra)
+            for slot, found in ((2, missing), (3, extra)):
+                if found and (entry[slot] is None or found[0][0] < entry[slot][0]):
+                    entry[slot] = found[0]
+    # the first differing people, in the order their first differing activity happened,
+    # each with its first activity on either side (Marketo's row, the simulator's step)
+    for k, by_lead in differing.items():
+        def first_time(item: tuple[int, list[Any]]) -> tuple[Any, int]:
+            return (min(x[0] for x in item[1][2:] if x is not None), item[0])
+        tallies[k].people = [
+            Difference(lead, m, x, {side: act[1] for side, act in (("in_marketo", fm), ("in_simulator", fx))
+                                    if act is not None})
+            for lead, (m, x, fm, fx) in sorted(by_lead.items(), key=first_time)[:FIRST_PEOPLE]]
     return ReplayResult(len(rows), events, unresolved, people, [tallies[k] for k in sorted(tallies)],
                         sorted(compared), sorted(unknown), errors)
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _marketo_detail(row: Row, language_type: str, ids: Ids) -> str | None:
+    """What a Marketo campaign activity acted on, spelled as the simulator's
+    activity says it: the email sent, the list, the field and its new value,
+    the program and its new status. None when the row does not say."""
+    if language_type == "Send Email":
+        ref = ids.ref("emails", row.primary_id)
+        return None if ref is None else f"email {ref}"
+    if language_type in ("Add to List", "Remove from List"):
+        ref = ids.ref("lists", row.primary_id)
+        return None if ref is None else f"list {ref}"
+    if language_type == "Change Data Value":
+        if not row.primary:
+            return None
+        return (f"field {tables.field_language_name(row.primary).casefold()} = "
+                f"{_value_text(row.attributes.get('New Value'))}")
+    if language_type == "Change Score":
+        return f"field {tables.field_language_name(row.primary).casefold()}" if row.primary else None
+    if language_type == "Change Program Status":
+        prog = ids.name("programs", row.primary_id)
+        status = row.attributes.get("New Status")
+        return None if prog is None or status is None else f"program {prog[1]} = {status}"
+    return None
+
+
+def _simulated_detail(a: Any) -> str | None:
+    attrs = a.attributes
+    if a.type == "Send Email":
+        return f"email {attrs.get('email')}"
+    if a.type in ("Add to List", "Remove from List"):
+        return f"list {attrs.get('list')}"
+    if a.type == "Change Data Value":
+        return f"field {str(attrs.get('field', '')).casefold()} = {_value_text(a.new)}"
+    if a.type == "Change Score":
+        return f"field {str(attrs.get('field', '')).casefold()}"
+    if a.type == "Change Program Status":
+        return f"program {attrs.get('program')} = {_value_text(a.new)}"
+    return None
+
+
+def _collapse(table: dict[tuple, list], vague: set[str]) -> dict[tuple, list]:
+    """The same activities keyed without the detail for the ``vague`` types."""
+    out: dict[tuple, list] = {}
+    for (lead, camp, type_, detail), acts in table.items():
+        out.setdefault((lead, camp, type_, None if type_ in vague else detail), []).extend(acts)
+    return out
 
 
 def _pair(marketo: list, simulated: list, window: _dt.timedelta) -> tuple[int, list, list]:

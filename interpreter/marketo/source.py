@@ -15,8 +15,9 @@ they return:
   ``maxReturn`` (200, the maximum) until a short or empty page; error codes
   601/602 renew the token and retry, 604/606/608/611/615/713 wait (1 s,
   doubling, at most 20 s, six tries) and retry, any other code stops with its
-  message; calls are spaced to stay under 100 in any 20 seconds. With ``save`` it keeps every response and ``save_to`` writes them
-  as a ``DirSource`` folder (each browse merged into one file).
+  message; calls are spaced to stay under 100 in any 20 seconds. With
+  ``save`` it keeps every response and ``save_to`` writes them as a
+  ``DirSource`` folder (each browse merged into one file).
 
 ``fetch_instance`` reads everything an import needs, in a fixed order, and
 checks every response's shape: a response that is not JSON, not

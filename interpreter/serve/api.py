@@ -244,10 +244,15 @@ class MarketoAPI:
             out.append((rest, name, key, type_))
         std = [f.language for f in tables.PERSON_FIELDS]
         out.sort(key=lambda f: (std.index(f[1]) if f[1] in std else len(std), f[1].casefold()))
+        taken: set[str] = set()
+        for i, (rest, name, key, type_) in enumerate(out):
+            if rest.lower() in taken:   # a declared "Company" beside the standard company
+                rest = out[i][0] + "__c"
+                out[i] = (rest, name, key, type_)
+            taken.add(rest.lower())
         self._rest = {f[0].lower(): f for f in out}
         for f in out:   # the language's own names are accepted too
             self._rest.setdefault(f[1].lower(), f)
-        self._rest.setdefault("email", self._rest["emailaddress"] if "emailaddress" in self._rest else out[0])
         return out
 
     def _activity_types(self) -> dict[str, tuple[int, tables.ActivityType]]:
@@ -326,13 +331,13 @@ class MarketoAPI:
                 return handler, m.groups()
         if allowed:
             raise ApiError("605", f"HTTP Method not supported: {req.method} {req.path}")
-        raise ApiError("610", f"Requested resource not found: {req.path}", status=404)
+        raise ApiError("610", f"Requested resource not found: {req.path}")
 
     # -- identity ------------------------------------------------------------------
 
     def _identity(self, req: Request) -> tuple[int, dict[str, Any]]:
         if req.path != "/identity/oauth/token":
-            raise ApiError("610", f"Requested resource not found: {req.path}", status=404)
+            raise ApiError("610", f"Requested resource not found: {req.path}")
         if req.method not in ("GET", "POST"):
             raise ApiError("605", f"HTTP Method not supported: {req.method} {req.path}")
         params = dict(req.query)
@@ -389,6 +394,9 @@ class MarketoAPI:
             ("POST", r"/rest/v1/leads\.json", self._sync_leads),
             ("GET", rf"/rest/v1/lead/{n}\.json", self._get_lead),
             ("GET", r"/rest/v1/leads/describe\.json", self._describe),
+            ("GET", rf"/rest/v1/leads/{n}/listMembership\.json", self._lead_lists),
+            ("GET", rf"/rest/v1/leads/{n}/programMembership\.json", self._lead_programs),
+            ("GET", rf"/rest/v1/leads/{n}/smartCampaignMembership\.json", self._lead_campaigns),
             ("GET", r"/rest/v1/lists\.json", self._get_lists),
             ("GET", rf"/rest/v1/lists/{n}\.json", self._get_list),
             ("GET", rf"/rest/v1/lists?/{n}/leads\.json", self._list_leads),
@@ -533,18 +541,22 @@ class MarketoAPI:
             out.append((n, f[2]))
         return out
 
+    def _page_window(self, req: Request) -> tuple[int, int]:
+        """(start, size) of a page: ``nextPageToken`` (a position) and ``batchSize``."""
+        size = self._int(req, "batchSize", MAX_PAGE, 1, MAX_PAGE)
+        tok = req.param("nextPageToken")
+        if not tok:
+            return 0, size
+        kind, value = _read_page_token(tok)
+        if kind != "p" or not value.isdigit():
+            raise ApiError("1003", "Invalid nextPageToken")
+        return int(value), size
+
     def _page(self, req: Request, ids: list[int], fields: list[tuple[str, str | None]],
               extra: Callable[[int], dict[str, Any]] | None = None) -> dict[str, Any]:
         """A page of lead records from ids in order: ``batchSize`` and a
         position ``nextPageToken``."""
-        size = self._int(req, "batchSize", MAX_PAGE, 1, MAX_PAGE)
-        start = 0
-        tok = req.param("nextPageToken")
-        if tok:
-            kind, value = _read_page_token(tok)
-            if kind != "p" or not value.isdigit():
-                raise ApiError("1003", "Invalid nextPageToken")
-            start = int(value)
+        start, size = self._page_window(req)
         chunk = ids[start:start + size]
         result = []
         for pid in chunk:
@@ -623,6 +635,48 @@ class MarketoAPI:
         if len(ids) > 1000:
             raise ApiError("1003", "Too many results match the filter")
         return self._page(req, ids, fields)
+
+    def _records_page(self, req: Request, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """A page of records with ``batchSize`` and a position ``nextPageToken``."""
+        start, size = self._page_window(req)
+        out: dict[str, Any] = {"result": records[start:start + size], "moreResult": start + size < len(records)}
+        if out["moreResult"]:
+            out["nextPageToken"] = _page_token("p", str(start + size))
+        return out
+
+    def _lead(self, lid: str) -> int:
+        pid = int(lid)
+        if not self._person_exists(pid):
+            raise ApiError("1004", f"Lead not found: {pid}")
+        return pid
+
+    def _lead_lists(self, req: Request, lid: str) -> dict[str, Any]:
+        pid = self._lead(lid)
+        ids = sorted(self._list_by_key[k] for k in self.engine.store.lists_of(pid) if k in self._list_by_key)
+        return self._records_page(req, [{"listId": i, "createdAt": "2026-01-01T00:00:00Z",
+                                         "updatedAt": "2026-01-01T00:00:00Z"} for i in ids])
+
+    def _lead_programs(self, req: Request, lid: str) -> dict[str, Any]:
+        pid = self._lead(lid)
+        out = []
+        for m in self.engine.store.memberships(pid):
+            p = self._program_by_key.get(m.program)
+            if p is not None:
+                rec = self._membership_json(p, pid) or {}
+                out.append({"id": p.id, **rec, "updatedAt": rec.get("membershipDate")})
+        return self._records_page(req, sorted(out, key=lambda r: r["id"]))
+
+    def _lead_campaigns(self, req: Request, lid: str) -> dict[str, Any]:
+        pid = self._lead(lid)
+        first: dict[int, str] = {}
+        last: dict[int, str] = {}
+        for _person, campaign, at, _run in self.engine.store.run_history(pid):
+            cid = self._campaign_ids.get(campaign)
+            if cid is not None:
+                first.setdefault(cid, at)
+                last[cid] = at
+        return self._records_page(req, [{"smartCampaignId": c, "createdAt": first[c] + "Z",
+                                         "updatedAt": last[c] + "Z"} for c in sorted(first)])
 
     def _sync_leads(self, req: Request) -> dict[str, Any]:
         body = req.json_object()
@@ -864,10 +918,7 @@ class MarketoAPI:
                 "membershipDate": m.since + "Z", "isExhausted": False}
 
     def _members(self, p: ProgramInfo) -> list[int]:
-        db = self.engine.store.db
-        self.engine.store.flush()
-        return [r[0] for r in db.execute("SELECT person FROM program_members WHERE program = ? ORDER BY person",
-                                         (p.key,))]
+        return self.engine.store.program_member_ids(p.key)
 
     def _program_leads(self, req: Request, prog: str) -> dict[str, Any]:
         p = self._program(prog)
@@ -958,7 +1009,12 @@ class MarketoAPI:
             entry: dict[str, Any] = {"id": type_id, "name": a.marketo, "description": language}
             if a.primary:
                 entry["primaryAttribute"] = {"name": a.primary, "dataType": "string"}
-            entry["attributes"] = [{"name": n, "dataType": "string"} for n in a.attributes]
+            # Marketo's attribute names for the type, then every name this server's
+            # activities of the type carry (the table's mapping), so the types describe the log
+            spec = tables.ACTIVITY_ATTRIBUTES.get(language, tables.ActivityAttributes(None))
+            names = [*a.attributes, *(n for _k, n in spec.names), *(n for n in (spec.old, spec.new) if n),
+                     "Campaign"]
+            entry["attributes"] = [{"name": n, "dataType": "string"} for n in dict.fromkeys(names)]
             out.append(entry)
         return {"result": out}
 
@@ -1033,45 +1089,23 @@ class MarketoAPI:
             members = set(self.engine.store.list_members(key))
             people = [p for p in people if p in members] if people else sorted(members)
             if not people:
-                people = [0]
+                people = [0]   # an empty list: no one
         size = self._int(req, "batchSize", MAX_PAGE, 1, MAX_PAGE)
         store = self.engine.store
-        store.flush()
-        cond: list[str] = []
-        params: list[Any] = []
-        if kind == "d":
-            # a date token: activities at or after it; the last id read so far is then the position
-            cond.append("at >= ?")
-            params.append(value)
-            after = 0
-        else:
-            after = int(value) if value.isdigit() else 0
-        cond.append("id > ?")
-        params.append(after)
-        if types:
-            cond.append(f"type IN ({','.join('?' * len(types))})")
-            params += types
-        else:
-            cond.append("0")
-        if people:
-            cond.append(f"person IN ({','.join('?' * len(people))})")
-            params += people
-        rows = [r[0] for r in store.db.execute(
-            f"SELECT id FROM activities WHERE {' AND '.join(cond)} ORDER BY id LIMIT ?", (*params, size + 1))]
-        more = len(rows) > size
-        rows = rows[:size]
-        result = []
-        if rows:
-            acts = store.activities(after_id=rows[0] - 1)
-            by_id = {a.id: a for a in acts if a.id <= rows[-1]}
-            result = [self._activity_json(by_id[i]) for i in rows]
-            last = rows[-1]
-        elif kind == "d":
-            # nothing yet: the position is just before the first activity at or after the date
-            row = store.db.execute("SELECT min(id) FROM activities WHERE at >= ?", (value,)).fetchone()
-            last = (row[0] - 1) if row[0] is not None else store.last_activity_id()
+        # a date token reads from its time on; then the position is the last id returned
+        since, after = (value, 0) if kind == "d" else (None, int(value) if value.isdigit() else 0)
+        acts = store.activities(after_id=after, since=since, types=types, people=people or None,
+                                limit=size + 1)
+        more = len(acts) > size
+        acts = acts[:size]
+        if acts:
+            last = acts[-1].id
+        elif kind == "d":   # nothing yet: just before the first activity at or after the date
+            first = store.first_activity_since(value)
+            last = first - 1 if first is not None else store.last_activity_id()
         else:
             last = after
+        result = [self._activity_json(a) for a in acts]
         out: dict[str, Any] = {"nextPageToken": _page_token("a", str(last)), "moreResult": more}
         if result:
             out["result"] = result
