@@ -48,6 +48,7 @@ import re
 import secrets
 import threading
 import time
+from collections import deque
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import parse_qs
@@ -215,7 +216,8 @@ class MarketoAPI:
         self._now = now
         self._token: str | None = None
         self._token_expires = 0.0
-        self._expired: set[str] = set()
+        #: the last tokens that expired, so a client holding one hears 602, not 601
+        self._expired: deque[str] = deque(maxlen=64)
         self._lock = threading.Lock()
         self._requests = 0
         self._fields = self._field_table()
@@ -361,7 +363,7 @@ class MarketoAPI:
         # authentication.md: asked again before it expires, the same token
         if self._token is None or now >= self._token_expires:
             if self._token is not None:
-                self._expired.add(self._token)
+                self._expired.append(self._token)
             self._token = f"{secrets.token_hex(16)}:cl"
             self._token_expires = now + self.token_ttl
         return 200, {"access_token": self._token, "token_type": "bearer",
@@ -377,7 +379,7 @@ class MarketoAPI:
             if self._now() >= self._token_expires:
                 raise ApiError("602", "Access token expired")
             return
-        if token in self._expired:
+        if any(hmac.compare_digest(token.encode(), old.encode()) for old in self._expired):
             raise ApiError("602", "Access token expired")
         raise ApiError("601", "Access token invalid")
 
