@@ -81,8 +81,6 @@ MAX_RUN_AT = _dt.timedelta(days=730)
 
 _DEFAULT_LEAD_FIELDS = ("id", "email", "updatedAt", "createdAt", "firstName", "lastName")
 
-_REST_TYPES = {"text": "string", "email": "email", "integer": "integer", "decimal": "float",
-               "score": "score", "boolean": "boolean", "date": "date", "datetime": "datetime"}
 
 
 class ApiError(Exception):
@@ -577,7 +575,7 @@ class MarketoAPI:
     # -- leads -------------------------------------------------------------------------
 
     def _describe(self, req: Request) -> dict[str, Any]:
-        result = [{"id": i + 1, "displayName": name, "dataType": _REST_TYPES.get(type_, "string"),
+        result = [{"id": i + 1, "displayName": name, "dataType": tables.REST_DATA_TYPES.get(type_, "string"),
                    **({"length": 255} if type_ in ("text", "email") else {}),
                    "rest": {"name": rest, "readOnly": key in ("created at", "updated at")},
                    "soap": {"name": name.replace(" ", ""), "readOnly": key in ("created at", "updated at")}}
