@@ -130,7 +130,7 @@ class CallGraph:
 
     def in_cycle(self, c: CampaignInfo) -> bool:
         """Whether ``c`` belongs to an execution cycle (CL206)."""
-        return any(c.id == m.id for comp in self.components for m in comp)
+        return bool(self.components) and any(c.id == m.id for comp in self.components for m in comp)
 
     def roots(self) -> list[CampaignInfo]:
         """Campaigns measured from level 0: those that start runs, and
@@ -369,8 +369,7 @@ def level_text(c: CampaignInfo, r: Reach, graph: CallGraph) -> str:
 def level_texts(graph: CallGraph, reached: dict[int, Reach]) -> dict[int, str]:
     """Every campaign's depth label, as ``campaign graph`` prints it, by
     campaign id (``campaign diff`` and ``campaign report`` show the same)."""
-    cyclic = {c.id for comp in graph.components for c in comp}
-    return {c.id: _level_text(c, reached[c.id], graph, cyclic) for c in graph.model.campaigns}
+    return {c.id: level_text(c, reached[c.id], graph) for c in graph.model.campaigns}
 
 
 def _dot_quote(text: str) -> str:

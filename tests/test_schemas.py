@@ -56,50 +56,6 @@ def _requestable(tmp: Path) -> str:
     return str(path)
 
 
-MARKETO = "tests/marketo/instance"
-
-
-def _marketo_project(tmp: Path) -> str:
-    """The recorded Marketo instance, imported."""
-    out = tmp / "imported"
-    if not out.exists():
-        result = CliRunner().invoke(main, ["import", "marketo", "--out", str(out), "--from", MARKETO])
-        assert result.exit_code == 0, result.output
-    return str(out)
-
-
-def _marketo_edited(tmp: Path) -> str:
-    """The import with a flow written, a token and a filter edited by hand."""
-    out = Path(_marketo_project(tmp))
-    default = out / "Default.campaign"
-    default.write_text(default.read_text(encoding="utf-8").replace("my.Seats = 200", "my.Seats = 250")
-                       .replace('filter lead."Lead Score" > 50', 'filter lead."Lead Score" > 70')
-                       .replace('smart list { filter lead."Lead Score" >= 100 }\n'
-                                "            # flow not readable through Marketo's REST API: imported empty; "
-                                "write its steps here\n            flow {}",
-                                'smart list { filter lead."Lead Score" >= 100 }\n'
-                                '            flow { add to list "Customers" }'), encoding="utf-8")
-    return str(out)
-
-
-def _extract(tmp: Path, broadened: bool = False) -> Path:
-    """A small generated Bulk Activity Extract and its project (bench/marketo_extract.py)."""
-    import importlib.util
-
-    folder = tmp / ("extract-broadened" if broadened else "extract")
-    if not folder.exists():
-        spec = importlib.util.spec_from_file_location("marketo_extract", ROOT / "bench" / "marketo_extract.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        module.write(folder, people=60, activities=600, seed=1)
-        if broadened:
-            project = folder / "Default.campaign"
-            project.write_text(project.read_text(encoding="utf-8").replace(
-                'filter lead.Country is "US"', 'filter lead.Country is "US", "CA"'), encoding="utf-8")
-    return folder
-
-
 def _broken(tmp: Path) -> str:
     path = tmp / "broken.campaign"
     shutil.copy(ROOT / "tests/diagnostics/CL401-undefined-token.campaign", path)
@@ -236,19 +192,6 @@ SAMPLES: dict[str, list[Argv]] = {
         lambda t: ["check", "--format", "sarif", LIFECYCLE],
         lambda t: ["check", "--format", "sarif", "tests/diagnostics/CL205-execute-too-deep.campaign",
                    "tests/diagnostics/CL401-undefined-token.campaign"],
-    ],
-    "import-marketo": [
-        lambda t: ["import", "marketo", "--out", str(t / "acme"), "--from", MARKETO, "--format", "json"],
-        lambda t: ["import", "marketo", "--out", _marketo_edited(t), "--from", MARKETO, "--format", "json"],
-    ],
-    "drift": [
-        lambda t: ["drift", _marketo_project(t), "--from", MARKETO, "--format", "json"],
-        lambda t: ["drift", _marketo_edited(t), "--from", MARKETO, "--format", "json"],
-    ],
-    "replay": [
-        lambda t: ["replay", str(_extract(t) / "extract.csv"), str(_extract(t)), "--format", "json"],
-        lambda t: ["replay", str(_extract(t, broadened=True) / "extract.csv"), str(_extract(t, broadened=True)),
-                   "--format", "json"],
     ],
 }
 
