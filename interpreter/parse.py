@@ -1954,6 +1954,7 @@ def expected_at(text: str, offset: int) -> Expectation | None:
             ip.exhaust_lexer()
             words_of = {t.name: t.pattern.value for t in bare_parser().terminals
                         if t.pattern.type == "str"}
+            words_of.update(KEYWORDS)   # keywords are whole-word regex terminals
             accepts = frozenset(words_of.get(a, a) for a in ip.accepts())
             stack = list(ip.parser_state.value_stack)
     except (UnexpectedInput, RecursionError):
