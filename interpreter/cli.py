@@ -1269,6 +1269,8 @@ def serve(path: str, db: str | None, host: str, port: int, client_id: str | None
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"serving {path} on http://{shown}:{bound} (store {where}, clock {engine.now.isoformat()})",
                    err=True)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"warning: listening on {host}: other machines can reach this server", err=True)
         sys.stderr.flush()
 
     try:
