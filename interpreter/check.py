@@ -14,6 +14,7 @@ compiler stages; ``CHECKS`` below is the same list, as code):
     call graph         CL201 CL207 CL208   execute / request targets
     depth and cycles   CL205 CL206   chains over every choice branch
     tokens             CL401 CL402   My Tokens by scope and call path
+                       CL404 CL405   ... referring to themselves, or expanding too far
     types              CL301 CL403   score changes, step values, choices
     smart lists        CL501 CL503 CL504
     reachability       CL601 CL602   dead branches, idle executables, trigger loops
@@ -106,7 +107,7 @@ import attrs
 from attrs import field, frozen
 
 from . import ast
-from .environment import Binding, Environment
+from .environment import MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS, Binding, Environment
 from .errors import Diagnostic, Related, error, warning
 from .graph import MAX_DEPTH, CallGraph, build_call_graph, find_cycle, reach, strongly_connected, written_by
 from .loader import Loaded
@@ -1344,6 +1345,88 @@ def check_tokens(ctx: Context) -> None:
                 ctx.warning("CL402", f"trigger token '{tok.text}' can have no value here", tok.span,
                             hint=hint, related=notes)
     _api_tokens(ctx)
+    check_token_expansion(ctx)
+
+
+def check_token_expansion(ctx: Context) -> None:
+    """A My Token whose value refers back to itself (CL404, a warning); one
+    whose nested references expand past the run-time caps (CL405): longer
+    than ``MAX_RENDERED_CHARS`` characters, or more than
+    ``MAX_TOKEN_EXPANSIONS`` My Tokens inside it. Both are computed in each
+    program's lexical scope, where its campaigns render them; a person's or
+    trigger's value counts as its ``:default=`` text (its length is not known
+    statically). Only the innermost token past a cap is reported."""
+    cap, most = MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS
+    for prog in ctx.model.programs:
+        env = prog.env()
+        sizes: dict[str, tuple[int, int]] = {}     # key -> (characters, expansions)
+        stack: list[str] = []
+
+        def size_of(value: Any) -> tuple[int, int]:
+            refs = _value_refs(value)
+            if not refs:
+                if isinstance(value, ast.String):
+                    return len(value.value), 0
+                span = getattr(value, "span", None)
+                return (span.end - span.start if span is not None else 0), 0
+            chars = sum(len(p) for p in value.parts if isinstance(p, str)) if isinstance(value, ast.Template) else 0
+            count = 0
+            for ref in refs:
+                c, n = ref_size(ref)
+                chars, count = min(chars + c, cap + 1), min(count + n + (ref.namespace == "my"), most + 1)
+            return chars, count
+
+        def ref_size(ref: ast.TokenRef) -> tuple[int, int]:
+            if ref.namespace != "my":
+                return len(ref.default or ""), 0
+            key = ast.name_key(ref.name)
+            if key in sizes:
+                return sizes[key]
+            found = env.lookup(ref.name)
+            if found is None:
+                return len(ref.default or ""), 0   # CL401 says it
+            binding = found[0]
+            if key in stack:
+                chain = [*stack[stack.index(key):], key]
+                node = binding.node
+                if node is not None and node.span is not None:
+                    names = " -> ".join(f"my.{env.lookup(k)[0].name}" for k in chain)   # type: ignore[index]
+                    what = "itself" if len(chain) == 2 else f"itself through {names}"
+                    ctx.warning("CL404", f"My Token 'my.{binding.name}' refers to {what}", node.span,
+                                hint="a run expands the reference back a few levels deep, then renders it blank; "
+                                     "define the token without it")
+                return 0, 0
+            stack.append(key)
+            try:
+                size = size_of(binding.value)
+            finally:
+                stack.pop()
+            sizes[key] = size
+            node = binding.node
+            if node is not None and node.span is not None:
+                inner = [sizes.get(ast.name_key(t.name), (0, 0)) for t in _value_refs(binding.value)
+                         if t.namespace == "my"]
+                if size[0] > cap and not any(c > cap for c, _ in inner):
+                    ctx.error("CL405", f"My Token 'my.{binding.name}' expands to more than {cap:,} characters",
+                              node.span, hint="the My Tokens it refers to are repeated inside each other; "
+                              "a run would stop here with an Error activity")
+                elif size[1] > most and size[0] <= cap and not any(n > most for _, n in inner):
+                    ctx.error("CL405", f"My Token 'my.{binding.name}' expands more than {most:,} "
+                              "My Tokens nested inside it", node.span,
+                              hint="the My Tokens it refers to are repeated inside each other; "
+                              "a run would stop here with an Error activity")
+            return size
+
+        for binding, _layer in env.visible():
+            ref_size(ast.TokenRef("my", binding.name))
+
+
+def _value_refs(value: Any) -> tuple[ast.TokenRef, ...]:
+    if isinstance(value, ast.Template):
+        return value.tokens
+    if isinstance(value, ast.TokenRef):
+        return (value,)
+    return ()
 
 
 def _undefined_token(ctx: Context, c: CampaignInfo, tok: ast.TokenRef, notes: list[Related]) -> None:
@@ -1880,7 +1963,7 @@ CHECKS: tuple[tuple[str, Callable[[Context], None], tuple[str, ...]], ...] = (
     ("campaign kinds", check_campaign_kinds, ("CL202", "CL203", "CL204", "CL209", "CL502")),
     ("call graph", check_call_graph, ("CL201", "CL207", "CL208")),
     ("depth and cycles", check_depth_and_cycles, ("CL205", "CL206")),
-    ("tokens", check_tokens, ("CL401", "CL402")),
+    ("tokens", check_tokens, ("CL401", "CL402", "CL404", "CL405")),
     ("types", check_types, ("CL301", "CL403")),
     ("smart lists", check_smart_lists, ("CL501", "CL503", "CL504")),
     ("reachability", check_reachability, ("CL601", "CL602")),

@@ -27,7 +27,9 @@ _CREATED: list[tuple[Path, Any]] = []
 
 
 def _fail(message: str, code: int = 2, discard: bool = True) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    from .render import printable
+
+    click.echo(f"error: {printable(message)}", err=True)   # messages quote names and values
     if discard:
         _discard_created()
     sys.exit(code)
@@ -84,6 +86,48 @@ class _Group(click.Group):
             cmd.params.append(_color_option())
         super().add_command(cmd, name)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Refuse an argument that is not text before any command sees it. On
+        POSIX, Python hands over bytes that are not UTF-8 as lone surrogates
+        (``\\udcff``), which no store, file or terminal can take
+        (docs/security.md)."""
+        for n, arg in enumerate(args, 1):
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                _fail(f"argument {n} ({shown}) is not UTF-8 text")
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command with stdout escaping control characters
+        (``render.printable``): names, emails and values from programs, data
+        files and stores reach the terminal as text, never as escape
+        sequences (docs/security.md). The REPL takes the raw stream back."""
+        raw = sys.stdout
+        sys.stdout = _PrintableStream(raw)   # type: ignore[assignment]
+        try:
+            return super().invoke(ctx)
+        finally:
+            sys.stdout = raw
+
+
+class _PrintableStream:
+    """A text stream writing ``render.printable(text)`` to the one it wraps
+    (colour sequences kept only while colour is on for it)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        from .render import printable
+
+        self.raw.write(printable(text, keep_color=_color()) if isinstance(text, str) else text)
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:   # flush, isatty, fileno, encoding, buffer ...
+        return getattr(self.raw, name)
+
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="campaign")
@@ -133,7 +177,8 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
         if diags:
             _show(render_text(diags, sources, color=_color()))
             click.echo()
-        files = len(sources)
+        unread = {d.span.file for d in diags if d.code == "CL002" and d.message.startswith("not read: ")}
+        files = len([name for name in sources if name not in unread])
         click.echo(f"checked {files} file{'s' if files != 1 else ''}: {summary_line(diags)}")
     failing = any(d.is_error for d in diags) or (strict and diags)
     sys.exit(1 if failing else 0)
@@ -176,15 +221,19 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
 
     from .errors import DiagnosticError
     from .format import format_source
-    from .loader import campaign_files, read_text
+    from .loader import campaign_scan, read_text, write_inside_root
     from .render import render_text
     from .source import SourceFile
 
     try:
-        files = campaign_files(paths)   # nothing selected: exit 2, as check
+        scan = campaign_scan(paths)   # nothing selected: exit 2, as check
     except LoadError as exc:
         _fail(str(exc))
-    changed = broken = 0
+    files = list(scan.files)
+    changed = broken = unread = 0
+    for skipped, why in scan.skipped:
+        unread += 1
+        click.echo(f"error: not read: {skipped} is {why}", err=True)
     for f in files:
         try:
             text = read_text(f)
@@ -206,14 +255,21 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
         if check_only:
             click.echo(f"would reformat {f}", err=True)
         elif not show_diff:
-            f.write_text(out, encoding="utf-8")
+            try:
+                write_inside_root(f, out)
+            except LoadError as exc:
+                changed -= 1
+                unread += 1
+                click.echo(f"error: {exc}", err=True)
+                continue
             click.echo(f"formatted {f}")
     total = len(files)
     verb = "would change" if (check_only or show_diff) else "changed"
     click.echo(f"{total} file{'s' if total != 1 else ''} checked, {changed} {verb}"
-               + (f", {broken} with syntax errors" if broken else ""), err=check_only)
+               + (f", {broken} with syntax errors" if broken else "")
+               + (f", {unread} not read or written" if unread else ""), err=check_only)
     # --diff, like --check (and ruff's --diff), exits 1 when a file would change
-    sys.exit(1 if broken or ((check_only or show_diff) and changed) else 0)
+    sys.exit(1 if broken or unread or ((check_only or show_diff) and changed) else 0)
 
 
 # --- checker commands (graph, explain --token) --------------------------------
@@ -392,11 +448,13 @@ def _with_progress(engine, action, label: str = "running"):
             engine.progress = None
 
 
-def _import_people(engine, path: str):
-    """Import a people file whole (a bad row imports nothing): an ImportReport."""
+def _import_people(engine, path: str, before_write=None):
+    """Import a people file whole (a bad row imports nothing): an ImportReport;
+    ``before_write(emails)`` may refuse the file's people first."""
     from .datafiles import import_people
 
-    return _with_progress(engine, lambda: import_people(engine, path), f"importing {Path(path).name}")
+    return _with_progress(engine, lambda: import_people(engine, path, before_write),
+                          f"importing {Path(path).name}")
 
 
 def _summary(engine, result, people_label: str = "entered", activities: bool = True,
@@ -523,7 +581,12 @@ def request(path: str, campaign: str, more_people: tuple[str, ...], people: tupl
     try:
         engine.request_call(campaign, token_values)   # refused before anything is written
         if people_file:
-            report = _import_people(engine, people_file)
+            def at_most_100(found: list[str]) -> None:   # the API's limit, before the import
+                from .engine import MAX_API_PEOPLE
+                if not emails and len(found) > MAX_API_PEOPLE:
+                    raise CampaignError(f"at most {MAX_API_PEOPLE} people per request; {people_file} "
+                                        f"has {len(found)} (name some with --person)")
+            report = _import_people(engine, people_file, at_most_100)
             click.echo(report.summary(), err=True)
             mark = engine.store.commits
             emails = emails or report.emails
@@ -713,6 +776,8 @@ def repl(path: str | None, db: str | None) -> None:
     stdin is not a terminal, read entries line by line: printf '...' | campaign repl."""
     from .repl import main as repl_main
 
+    if isinstance(sys.stdout, _PrintableStream):   # prompt_toolkit draws with escape sequences of its own
+        sys.stdout = sys.stdout.raw
     sys.exit(repl_main(path, color=_COLOR_MODE, db=db))
 
 
@@ -1203,6 +1268,8 @@ def serve(path: str, db: str | None, host: str, port: int, client_id: str | None
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"serving {path} on http://{shown}:{bound} (store {where}, clock {engine.now.isoformat()})",
                    err=True)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"warning: listening on {host}: other machines can reach this server", err=True)
         sys.stderr.flush()
 
     try:

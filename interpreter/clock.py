@@ -28,9 +28,15 @@ def parse_time(text: str) -> _dt.datetime:
     try:
         if len(text) == 10:
             return _dt.datetime.combine(_dt.date.fromisoformat(text), _dt.time())
-        return _dt.datetime.fromisoformat(text.replace(" ", "T", 1)).replace(microsecond=0, tzinfo=None)
+        when = _dt.datetime.fromisoformat(text.replace(" ", "T", 1))
     except ValueError:
         raise ValueError(f"not a date or date-time: {text!r} (write 2026-01-02T10:00)") from None
+    if when.tzinfo is not None:
+        # The virtual clock has no time zone; converting would need one, and
+        # dropping the offset silently moved the event (issue 14): refused.
+        raise ValueError(f"{text!r} has a time-zone offset; the virtual clock has no time zone "
+                         f"(write the local time without it: {when.replace(tzinfo=None).isoformat()})")
+    return when.replace(microsecond=0)
 
 
 class Clock:

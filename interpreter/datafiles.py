@@ -39,7 +39,7 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from attrs import define, field
 
@@ -91,6 +91,39 @@ def _read_text(path: str | Path) -> str:
         raise DataFileError(f"{path}: line {text.count(chr(10), 0, nul) + 1}: a NUL byte; "
                             f"this is not a text file")
     return text
+
+
+def lone_surrogate(value: Any, key: str = "") -> str | None:
+    """The key under which ``value`` (JSON: text, lists, objects) holds text
+    with a lone surrogate (``"\\ud800"``: JSON can write one, UTF-8 cannot
+    store it), ``""`` for ``value`` itself, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return key
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = lone_surrogate(k, k) if isinstance(k, str) else None
+            if found is None:
+                found = lone_surrogate(v, k)
+            if found is not None:
+                return _shown(found)
+    elif isinstance(value, list):
+        for v in value:
+            found = lone_surrogate(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+def _shown(text: str) -> str:
+    """Text safe to print: a lone surrogate as ``\\ud800``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+_SURROGATE = "text with a lone surrogate (such as \\ud800), which is not Unicode text"
 
 
 def _convert(type_: str, value: Any) -> Any:
@@ -248,6 +281,9 @@ def _people_json(path: str, text: str, model: Model) -> PeopleFile:
         where = f"person {n}"
         if not isinstance(obj, dict):
             raise DataFileError(f"{path}: {where}: expected an object of fields, not {_json_kind(obj)}")
+        bad = lone_surrogate(obj)
+        if bad is not None:
+            raise DataFileError(f"{path}: {where}, key '{bad}': {_SURROGATE}")
         cols = _columns(path, list(obj), model, where)
         rec: dict[str, Any] = {}
         for (name, type_), key in zip(cols, obj):
@@ -270,10 +306,14 @@ def _json_kind(value: Any) -> str:
         type(value), "a number")
 
 
-def import_people(engine: "Engine", path: str | Path) -> ImportReport:
+def import_people(engine: "Engine", path: str | Path,
+                  before_write: "Callable[[list[str]], None] | None" = None) -> ImportReport:
     """Read a people file whole, then create or update its people in one
-    action: a bad row imports nothing."""
+    action: a bad row imports nothing. ``before_write`` sees the file's
+    emails first and may refuse them (raise) before anything is written."""
     people = read_people(path, engine.model)
+    if before_write is not None:
+        before_write([str(r["Email Address"]) for r in people.records])
     created, updated = engine.import_people(people.records)
     return ImportReport(created, updated, people.merged, people.rows,
                         [str(r["Email Address"]) for r in people.records])
@@ -314,6 +354,9 @@ def read_events(path: str | Path, model: Model | None = None) -> list[Event]:
             raise DataFileError(f"{where}: not JSON an event can hold: {exc}") from None
         if not isinstance(ev, dict):
             raise DataFileError(f"{where}: an event is a JSON object, not {_json_kind(ev)}")
+        bad = lone_surrogate(ev)
+        if bad is not None:
+            raise DataFileError(f"{where}, key '{bad}': {_SURROGATE}")
         unknown = [k for k in ev if k not in EVENT_KEYS]
         if unknown:
             raise DataFileError(f"{where}, key '{unknown[0]}': not an event key; the keys are: "
@@ -326,9 +369,9 @@ def read_events(path: str | Path, model: Model | None = None) -> list[Event]:
             if not isinstance(at_raw, str):
                 raise ValueError
             at = parse_time(at_raw)
-        except ValueError:
-            raise DataFileError(f"{where}, key 'at': {at_raw!r} is not a date-time "
-                                f"(write 2026-01-02T10:00)") from None
+        except ValueError as exc:
+            reason = str(exc) if "offset" in str(exc) else f"{at_raw!r} is not a date-time (write 2026-01-02T10:00)"
+            raise DataFileError(f"{where}, key 'at': {reason}") from None
         if previous is not None and at < previous:
             raise DataFileError(f"{where}, key 'at': events must come in time order "
                                 f"({at_raw} is before the previous event, {iso(previous)})")

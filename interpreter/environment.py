@@ -20,6 +20,13 @@ from attrs import field, frozen
 from .ast import name_key
 from .source import as_tuple
 
+#: The longest text one value may render to (a step's value, an email part, a
+#: webhook URL or payload, a My Token): the engine's run-time cap and the
+#: checker's static one (CL405) are this one number (docs/security.md, "Limits").
+MAX_RENDERED_CHARS = 1_000_000
+#: The most My Token expansions inside other My Tokens one value may need.
+MAX_TOKEN_EXPANSIONS = 10_000
+
 
 @frozen
 class Binding:

@@ -39,6 +39,8 @@ CODES: dict[str, tuple[str, str]] = {
     "CL401": ("error", "My Token defined nowhere in scope"),
     "CL402": ("warning", "trigger token where no trigger context can exist"),
     "CL403": ("error", "value of the wrong type"),
+    "CL404": ("warning", "My Token that refers to itself"),
+    "CL405": ("error", "My Token that expands past the rendered-size limit"),
     "CL501": ("error", "invalid smart list"),
     "CL502": ("error", "trigger campaign without a trigger, or batch campaign without a filter"),
     "CL503": ("error", "malformed smart list logic"),

@@ -75,7 +75,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from . import ast
 from .clock import Clock, iso
-from .environment import Binding, Environment, Layer
+from .environment import MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS, Binding, Environment, Layer
 from .logic import FilterRef, Logic, LogicError, Not, parse_logic
 from .model import CampaignInfo, Model, ProgramInfo
 from .stdlib.filters import BY_WORDS as FILTERS_BY_WORDS
@@ -106,6 +106,12 @@ class EndRun(Exception):
 
 class StepError(Exception):
     """A step failed for this person: an ``Error`` activity, then the run ends."""
+
+
+def _too_long(node: Any) -> str:
+    where = f" (line {node.span.line})" if getattr(node, "span", None) is not None else ""
+    return (f"a rendered value{where} is longer than {MAX_RENDERED_CHARS:,} characters "
+            "(My Tokens nested in each other multiply)")
 
 
 class InvalidSmartList(Exception):
@@ -243,6 +249,9 @@ def url_escape(text: str) -> str:
     return urllib.parse.quote(text, safe="")
 
 
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
 def json_escape(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)[1:-1]
 
@@ -373,6 +382,8 @@ class Evaluator:
     """Filters, steps and tokens over one store and clock (see the module
     docstring), for a ``Host`` (the engine has an evaluator and is its host)."""
 
+    expansions = 0   # My Tokens expanded in the value being rendered (_expanded)
+
     def __init__(self, model: Model, store: Store, clock: Clock, host: Host | None = None):
         self.model = model
         self.store = store
@@ -454,6 +465,18 @@ class Evaluator:
 
     # -- tokens ------------------------------------------------------------------
 
+    def _expanded(self, depth: int, ref: ast.TokenRef) -> None:
+        """Count one My Token expanded inside another; a value that expands
+        more than ``MAX_TOKEN_EXPANSIONS`` stops with a ``StepError``: nested
+        tokens whose text stays short (blank leaves) would otherwise cost
+        time exponential in their nesting (docs/security.md, "Limits")."""
+        if not depth:
+            return   # a token the value names itself; render() and bind() reset the count
+        self.expansions = n = self.expansions + 1
+        if n > MAX_TOKEN_EXPANSIONS:
+            raise StepError(f"My Tokens nested in each other expand more than {MAX_TOKEN_EXPANSIONS:,} "
+                            f"times in one value (at {ref.text})")
+
     def render(self, node: Any, person: Person | None, ctx: TokenContext,
                escape: Callable[[str], str] | None = None) -> str:
         """A value node as text, tokens rendered (and escaped with
@@ -462,8 +485,58 @@ class Evaluator:
             return literal_text(node)
         bound = self.bind(node, ctx, escape)
         if bound.__class__ is str:
+            if len(bound) > MAX_RENDERED_CHARS:   # docs/security.md, "Limits"
+                raise StepError(_too_long(node))
             return bound  # type: ignore[return-value]
         return bound(person if person is not None else _NO_PERSON)  # type: ignore[operator]
+
+    def render_payload(self, node: Any, person: Person | None, ctx: TokenContext) -> str:
+        """A webhook payload: a token inside a JSON string of the payload's
+        own text is JSON-escaped; a token anywhere else becomes one JSON value
+        of its type (a number or boolean field's value as itself when it
+        reads as one, anything else a quoted string), so no value can add
+        structure to the payload (docs/security.md)."""
+        if isinstance(node, ast.TokenRef):
+            return self._json_value(node, person, ctx)
+        if not isinstance(node, ast.Template):
+            return self.render(node, person, ctx)
+        out: list[str] = []
+        in_string = escaped = False
+        for part in node.parts:
+            if isinstance(part, str):
+                out.append(part)
+                for ch in part:   # where the payload's own text leaves us: inside a string or not
+                    if escaped:
+                        escaped = False
+                    elif ch == "\\" and in_string:
+                        escaped = True
+                    elif ch == '"':
+                        in_string = not in_string
+            elif in_string:
+                out.append(json_escape(self.render(part, person, ctx)))
+            else:
+                out.append(self._json_value(part, person, ctx))
+        return "".join(out)
+
+    def _json_value(self, ref: ast.TokenRef, person: Person | None, ctx: TokenContext) -> str:
+        text = self.render(ref, person, ctx)
+        kind = "text"
+        if ref.namespace == "lead":
+            try:
+                kind = self.field_spec(ref.name)[2]
+            except InvalidSmartList:
+                pass
+        elif ref.namespace == "my":
+            found = ctx.lookup(ref.name)
+            if found is not None and isinstance(found[0].value, ast.Number):
+                kind = "decimal"
+        if kind in ("integer", "decimal", "score") and _JSON_NUMBER.fullmatch(text):
+            return text
+        if kind == "boolean" and text in ("true", "false"):
+            return text
+        if kind != "text" and text == "":
+            return "null"
+        return json.dumps(text, ensure_ascii=False)
 
     def value(self, node: Any, field_type: str, person: Person | None, ctx: TokenContext) -> Any:
         """A step's value node -> a value of ``field_type`` (``StepError`` if it cannot be)."""
@@ -866,7 +939,10 @@ class Evaluator:
         hit = cache.get(key)
         if hit is not None and hit[0] is node:
             return hit[1]
+        self.expansions = 0
         bound = self._bind(node, ctx, escape, 0)
+        if bound.__class__ is not str:
+            bound = _capped(bound, node)  # type: ignore[arg-type]
         cache[key] = (node, bound)
         return bound
 
@@ -874,11 +950,15 @@ class Evaluator:
               ) -> str | Callable[[Person], str]:
         if isinstance(node, ast.Template):
             parts: list[Any] = []
+            size = 0
             for part in node.parts:
-                if isinstance(part, str):
-                    parts.append(part)
-                else:
-                    parts.append(_escaped(self._bind_token(part, ctx, depth), escape))
+                if not isinstance(part, str):
+                    part = _escaped(self._bind_token(part, ctx, depth), escape)
+                parts.append(part)
+                if part.__class__ is str:
+                    size += len(part)
+                    if size > MAX_RENDERED_CHARS:   # as in render(): stop nested My Tokens at the cap
+                        raise StepError(_too_long(node))
             return _concat(parts)
         if isinstance(node, ast.TokenRef):
             return _escaped(self._bind_token(node, ctx, depth), escape)
@@ -895,6 +975,7 @@ class Evaluator:
             found = ctx.lookup(name)
             if found is not None:
                 value = found[0].value
+                self._expanded(depth, ref)
                 if isinstance(value, ast.Template):
                     bound = "" if depth > 8 else self._bind(value, ctx, None, depth + 1)
                 elif isinstance(value, ast.TokenRef):
@@ -1325,7 +1406,7 @@ class Evaluator:
         def call_webhook(run: Run) -> None:
             person, ctx = run.person, run.frames[-1].ctx
             url = render(hook.url, person, ctx, escape=url_escape) if hook.url is not None else ""
-            payload = render(hook.payload, person, ctx, escape=json_escape) if hook.payload is not None else None
+            payload = self.render_payload(hook.payload, person, ctx) if hook.payload is not None else None
             attrs: dict[str, Any] = {"webhook": key, "method": method, "url": url}
             if payload is not None:
                 attrs["payload"] = payload
@@ -1626,6 +1707,17 @@ def _escaped(bound: Any, escape: Callable[[str], str] | None) -> Any:
     if isinstance(bound, str):
         return escape(bound)
     return lambda p: escape(bound(p))
+
+
+def _capped(fn: Callable[[Person], str], node: Any) -> Callable[[Person], str]:
+    """``fn`` refusing a rendered value longer than the cap (person data
+    repeated by a template)."""
+    def capped(p: Person) -> str:
+        text = fn(p)
+        if len(text) > MAX_RENDERED_CHARS:
+            raise StepError(_too_long(node))
+        return text
+    return capped
 
 
 def _concat(parts: list[Any]) -> Any:

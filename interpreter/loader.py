@@ -18,7 +18,9 @@ Imports ``source``, ``errors``, ``ast``, ``parse``.
 from __future__ import annotations
 
 import difflib
+import errno
 import os
+import stat
 from importlib import resources
 from pathlib import Path
 from typing import Callable, Sequence
@@ -28,7 +30,7 @@ from attrs import frozen
 from . import ast
 from .errors import Diagnostic, LoadError, Related, error
 from .parse import ParseResult, parse
-from .source import SourceFile
+from .source import SourceFile, Span
 
 ROOT_MARKERS = ("campaign.toml", "pyproject.toml", ".git")
 STD_PREFIX = "<std>/"
@@ -62,7 +64,10 @@ def std_modules() -> list[str]:
 
 
 def find_root(path: Path) -> Path:
-    start = path.resolve().parent
+    try:
+        start = path.resolve().parent
+    except (OSError, RuntimeError, ValueError):   # a link loop: the link's own folder
+        start = Path(os.path.abspath(path)).parent
     for folder in (start, *start.parents):
         if any((folder / m).exists() for m in ROOT_MARKERS):
             return folder
@@ -81,6 +86,10 @@ def display_name(path: Path) -> str:
 
 def read_text(path: Path) -> str:
     try:
+        # A FIFO, socket or device named *.campaign would block the read or
+        # never end: only regular files are read (docs/security.md).
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise LoadError(f"{path} is not a regular file")
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise LoadError(f"no such file: {path}") from None
@@ -88,8 +97,117 @@ def read_text(path: Path) -> str:
         raise LoadError(f"{path} is a folder, not a .campaign file") from None
     except UnicodeDecodeError as exc:
         raise LoadError(f"{path} is not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise LoadError(f"cannot read {path}: {exc.strerror}") from None
+    except (OSError, ValueError) as exc:   # a link loop, a name too long, a NUL byte
+        raise LoadError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+@frozen
+class Scan:
+    """The .campaign files a command names, folders expanded, and the paths
+    a folder scan found but will not read, each with its reason."""
+
+    files: tuple[Path, ...]
+    skipped: tuple[tuple[Path, str], ...]
+
+
+def _within(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve(strict=True).is_relative_to(root)
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def scan_folder(folder: Path) -> Scan:
+    """Every ``*.campaign`` regular file under ``folder``, sorted, and what
+    was skipped. The walk never leaves the folder's project root
+    (docs/security.md, "Folder scans"): a symbolic link is read only when it
+    resolves to a regular file inside the root; a link loop, a link out of
+    the root, a FIFO, socket or device is skipped with its reason; a folder
+    named ``x.campaign`` is a folder (its files are scanned); symbolic links
+    to folders are not entered (as git does), so the walk always ends."""
+    root = find_root(folder / "_")
+    files: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    for top, dirs, names in os.walk(folder, followlinks=False, onerror=None):
+        dirs.sort()
+        base = Path(top)
+        for name in sorted(names + [d for d in dirs if os.path.islink(os.path.join(top, d))]):
+            if not name.endswith(".campaign"):
+                continue
+            path = base / name
+            reason = _unreadable(path, root)
+            if reason is None:
+                files.append(path)
+            elif reason:
+                skipped.append((path, reason))
+    return Scan(tuple(files), tuple(skipped))
+
+
+def _unreadable(path: Path, root: Path) -> str | None:
+    """Why a scanned path is not read ("" to skip it silently), or None."""
+    try:
+        if path.is_symlink():
+            try:
+                target = path.resolve(strict=True)
+            except RuntimeError:
+                return "a symbolic link loop"
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    return "a symbolic link loop"
+                return "a symbolic link to nothing"
+            if not target.is_relative_to(root):
+                return f"a symbolic link leading outside the project root {display_name(root)}/"
+            if target.is_dir():
+                return ""   # a linked folder is not entered
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError) as exc:
+        return f"cannot be read: {getattr(exc, 'strerror', None) or exc}"
+    if stat.S_ISDIR(mode):
+        return ""
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO, socket or device)"
+    return None
+
+
+def expand_paths(paths: Sequence[str | os.PathLike]) -> Scan:
+    """The files named, folders scanned (`scan_folder`). Raises ``LoadError``
+    for a named path that does not exist."""
+    files: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = scan_folder(path)
+            files.extend(found.files)
+            skipped.extend(found.skipped)
+        elif not os.path.lexists(path):
+            raise LoadError(f"no such file: {p}")
+        else:
+            files.append(path)
+    return Scan(tuple(files), tuple(skipped))
+
+
+def write_inside_root(path: Path, text: str) -> None:
+    """Write ``text`` over the regular file ``path`` (``campaign fmt``), but
+    only when the file it names lies inside its project root: a symbolic
+    link out of the root is never written through. Raises ``LoadError``."""
+    try:
+        target = path.resolve(strict=True)
+        root = find_root(Path(os.path.abspath(path)).parent / "_")   # the link's folder, not its target's
+        if not target.is_relative_to(root):
+            raise LoadError(f"not written: {path} is a symbolic link leading outside the project root")
+        if not stat.S_ISREG(os.stat(target).st_mode):
+            raise LoadError(f"not written: {path} is not a regular file")
+        target.write_text(text, encoding="utf-8")
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise LoadError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def skipped_diagnostic(path: Path, reason: str) -> Diagnostic:
+    """CL002 for a path a folder scan will not read: no excerpt, only the path."""
+    name = str(path)
+    return error("CL002", f"not read: {name} is {reason}", Span(name, 0, 0, 1, 1, 1, 1),
+                 hint="folder scans read regular .campaign files inside the project root only")
 
 
 class Loader:
@@ -101,11 +219,15 @@ class Loader:
         self.stack: list[str] = []
 
     def load_file(self, path: Path, display: str | None = None) -> None:
-        key = str(path.resolve())
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError, ValueError):   # Python 3.11: a link loop is a RuntimeError
+            raise LoadError(f"cannot read {path}: a symbolic link loop") from None
+        key = str(resolved)
         if key in self.done or key in self.stack:
             return
         text = self.read(key, path)
-        self.load(key, text, display or display_name(path), path.resolve().parent)
+        self.load(key, text, display or display_name(path), resolved.parent)
 
     def read(self, key: str, path: Path) -> str:
         """The text of a file (a hook: the REPL reads each file once)."""
@@ -202,24 +324,29 @@ def campaign_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     command selects")."""
     if not paths:
         raise LoadError("no files given")
+    return list(campaign_scan(paths).files)
+
+
+def campaign_scan(paths: Sequence[str | os.PathLike]) -> Scan:
+    """``campaign_files`` and the paths its folder scans will not read
+    (``scan_folder``): a command reports each of those (CL002) and goes on.
+    Nothing selected and nothing skipped is a ``LoadError``."""
+    if not paths:
+        raise LoadError("no files given")
+    scan = expand_paths(paths)
     files: list[Path] = []
-    seen: set[Path] = set()
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            found = sorted(path.rglob("*.campaign"))
-        elif not path.exists():
-            raise LoadError(f"no such file: {p}")
-        else:
-            found = [path]
-        for f in found:
-            key = f.resolve()
-            if key not in seen:
-                seen.add(key)
-                files.append(f)
-    if not files:
+    seen: set[str] = set()
+    for f in scan.files:
+        try:
+            key = str(f.resolve())
+        except (OSError, RuntimeError, ValueError):   # a named link loop: read_text says it
+            key = os.path.abspath(f)
+        if key not in seen:
+            seen.add(key)
+            files.append(f)
+    if not files and not scan.skipped:
         raise LoadError(f"no .campaign files in {', '.join(str(p) for p in paths)}")
-    return files
+    return Scan(tuple(files), scan.skipped)
 
 
 class _HookedLoader(Loader):
@@ -246,10 +373,13 @@ def load_paths(paths: Sequence[str | os.PathLike], root: str | os.PathLike | Non
     text, raising ``LoadError``) and ``parse_file`` (text, name -> parse)
     replace reading and parsing: an editor passes its unsaved documents and
     its cache of parses."""
-    files = campaign_files(paths)
-    loader = _HookedLoader(Path(root) if root else find_root(files[0]), read, parse_file)
+    scan = campaign_scan(paths)
+    files = scan.files
+    first = files[0] if files else scan.skipped[0][0]
+    loader = _HookedLoader(Path(root) if root else find_root(first), read, parse_file)
     for f in files:
         loader.load_file(f, str(f) if not f.is_absolute() else display_name(f))
+    loader.diags.extend(skipped_diagnostic(p, why) for p, why in scan.skipped)
     diags = sorted(set(loader.diags), key=Diagnostic.sort_key)
     return Loaded(tuple(loader.results), tuple(diags), loader.root)
 
@@ -284,10 +414,13 @@ def load_each(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None
     with its own imports only. This is the one rule of what a file sees
     (docs/language.md, "What a file sees"): itself and what it imports,
     never a file beside it that it does not import."""
-    files = campaign_files(paths)
-    base = Path(root) if root else find_root(files[0])
+    scan = campaign_scan(paths)
+    files = scan.files
+    base = Path(root) if root else find_root(files[0] if files else scan.skipped[0][0])
     cache: dict[tuple[str, str], ParseResult] = {}
-    out = []
+    # a path the scan will not read is a Loaded of its own: an empty file of
+    # that name (its text is never read) holding its CL002
+    out = [Loaded((parse("", str(p)),), (skipped_diagnostic(p, why),), base) for p, why in scan.skipped]
     for f in files:
         loader = _SharedLoader(base, cache)
         loader.load_file(f, str(f) if not f.is_absolute() else display_name(f))

@@ -15,6 +15,10 @@ unclosed block is reported once, naming the block and where it opened.
 Comments are collected by lexer callbacks (``ParseResult.comments``) so that
 ``format.py`` can put each one back where it was.
 
+For editors (``editor.py``): ``scan_atoms`` splits unfinished text as a
+phrase is split, and ``expected_at`` asks Lark's interactive parser what may
+come next at a place and in which blocks it stands (completion).
+
 Imports ``source``, ``errors``, ``ast`` and the ``stdlib`` vocabulary only.
 """
 
@@ -25,7 +29,7 @@ import difflib
 import re
 import threading
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from attrs import frozen
 from lark import Lark, Token
@@ -79,7 +83,7 @@ _ATOM_RE = re.compile(r"""
 |(?P<DURATION>\d+[ \t]+(?:minutes?|hours?|days?|weeks?|months?)(?![A-Za-z0-9_]))
 |(?P<SCORE>=-?\d+(?![\d.])|\+\d+(?![\d.]))
 |(?P<NUMBER>-?\d+(?:\.\d+)?)
-|(?P<STRING>"(?:[^"\\\n]|\\.)*")
+|(?P<STRING>"[^"\\\n]*(?:\\.[^"\\\n]*)*")
 |(?P<TOKEN>\{\{[^{}\n]*\}\})
 |(?P<NAME>[A-Za-z_][A-Za-z0-9_]*)
 |(?P<OP>[<>]=?|==|!=)
@@ -385,13 +389,39 @@ class _Mapped:
         return self.src.line_text(line)
 
 
+# The recovery scanners skip strings, comments and {{tokens}} to find braces.
+# A string that is never closed matches nothing, as if the quote were any
+# other character, and so does every later quote of its line (each would run
+# to the end of the line unclosed too). Retrying the pattern from each of
+# them made a line of escaped quotes quadratic (issue 14); ``_openers``
+# matches an unclosed string once, to the end of its line, and scans its
+# inside for the other openers only. The string pattern is written unrolled
+# (runs of plain characters, then one escape) so that Python's re keeps no
+# state per character: ``(?:[^"\\]|\\.)*`` cost ~150 bytes a character.
+# '{{' opens a token reference, never a block, even when its '}}' is missing
+# or short of one brace ('{{my.Score }'): its braces are not counted.
+_OPENERS = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*(?P<close>")?|#[^\n]*|\{\{[^{}\n]*\}?\}?|[{}]')
+_OPENERS_NO_STRING = re.compile(r'#[^\n]*|\{\{[^{}\n]*\}?\}?|[{}]')
+
+
+def _openers(text: str, pos: int = 0) -> Iterator[re.Match[str]]:
+    """``_OPENERS.finditer(text, pos)`` with an unclosed string read as
+    above: one pass over the text."""
+    for m in _OPENERS.finditer(text, pos):
+        if m.group(0)[0] == '"' and m.group("close") is None:
+            eol = text.find("\n", m.end())   # m ends there, or before a last backslash
+            yield from _OPENERS_NO_STRING.finditer(text, m.start() + 1, len(text) if eol < 0 else eol)
+        else:
+            yield m
+
+
 def _unclosed_blocks(text: str) -> list[int]:
     """Offsets of every '{' never closed, outermost first. A '}' that begins
     its line closes the innermost block opened on a line indented no deeper
     than it: blocks opened deeper in between are the unclosed ones (so an
     unclosed ``flow {`` is blamed, not the ``program {`` whose '}' it took)."""
     plain: list[int] = []
-    for m in _OPENERS.finditer(text):
+    for m in _openers(text):
         if m.group(0) == "{":
             plain.append(m.start())
         elif m.group(0) == "}" and plain:
@@ -400,7 +430,7 @@ def _unclosed_blocks(text: str) -> list[int]:
         return plain
     stack: list[tuple[int, int]] = []   # (offset, indentation of the opener's line)
     unclosed: list[int] = []
-    for m in _OPENERS.finditer(text):
+    for m in _openers(text):
         tok = m.group(0)
         if tok == "{":
             start, end = _line_range(text, m.start())
@@ -425,7 +455,7 @@ MAX_NESTING = 64
 def _too_deep(text: str) -> int | None:
     """The offset of the first '{' nested deeper than MAX_NESTING, or None."""
     depth = 0
-    for m in _OPENERS.finditer(text):
+    for m in _openers(text):
         tok = m.group(0)
         if tok == "{":
             depth += 1
@@ -461,7 +491,9 @@ def _missing_close(text: str, opener: int) -> int:
     return len(text)
 
 
-_COMMENT_SCAN = re.compile(r'"(?:[^"\\\n]|\\.)*"|\{\{[^{}\n]*\}\}|#[^\n]*')
+# only run on a file that parsed, so every string is closed; "? keeps a scan
+# linear anyway (see _OPENERS)
+_COMMENT_SCAN = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"?|\{\{[^{}\n]*\}\}|#[^\n]*')
 
 
 def _scan_comments(text: str) -> list[tuple[str, int]]:
@@ -487,15 +519,12 @@ def _comments(src: SourceFile, sink: list[tuple[str, int]]) -> Iterable[Comment]
 # --------------------------------------------------------------------------
 # Grammar-level errors
 
-# '{{' opens a token reference, never a block, even when its '}}' is missing
-# or short of one brace ('{{my.Score }'): its braces are not counted.
-_OPENERS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|\{\{[^{}\n]*\}?\}?|[{}]')
 
 
 def _unclosed_block(work: str) -> int | None:
     """Offset of the innermost '{' never closed (strings, comments, tokens skipped)."""
     stack: list[int] = []
-    for m in _OPENERS.finditer(work):
+    for m in _openers(work):
         s = m.group(0)
         if s == "{":
             stack.append(m.start())
@@ -515,7 +544,7 @@ def _blank_range(work: str, offset: int) -> tuple[int, int]:
     campaign header costs one error, not one per line of its body)."""
     start, end = _line_range(work, offset)
     depth = 0
-    for m in _OPENERS.finditer(work, start):
+    for m in _openers(work, start):
         if m.start() >= end and depth <= 0:
             break
         tok = m.group(0)
@@ -542,7 +571,7 @@ def _recover(work: str, blank: tuple) -> str:
     piece = work[start:end]
     out = [c if c in "\r\n" else " " for c in piece]
     depth = 0
-    for m in _OPENERS.finditer(piece):
+    for m in _openers(piece):
         if m.group(0) == "{":
             depth += 1
         elif m.group(0) == "}":
@@ -1982,3 +2011,113 @@ def expected_at(text: str, offset: int) -> Expectation | None:
         else:   # a finished rule (a Tree): what it held is closed
             words = []
     return Expectation(accepts, tuple(blocks))
+
+
+# --------------------------------------------------------------------------
+# Parsing again after an edit (editors): one program, the rest moved
+
+
+_PROGRAM_HEAD = re.compile(r'program\s*"(?:[^"\\\n]|\\.)*"\s*\{')
+_NOT_NEWLINE = re.compile(r"[^\r\n]+")
+
+
+def _common_prefix(a: str, b: str) -> int:
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:   # the longest equal prefix, by halves (slice compares run in C)
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[len(a) - mid:] == b[len(b) - mid:]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def reparse(old: ParseResult, text: str) -> ParseResult:
+    """``parse(text, old.source.name)``, the same result, reusing ``old``.
+
+    When the edit from ``old``'s text to ``text`` lies inside the braces of
+    one program (not on its first or last line) and neither version has a
+    syntax error, only that program is parsed again (the rest of the file
+    blanked, so every offset stays put), it replaces the old program, and the
+    nodes after it move by the edit's length and lines. Otherwise the whole
+    text is parsed. ``old``'s nodes are reused and moved in place: ``old``
+    must not be used afterwards. tests/test_editor.py checks the result
+    against a full parse over many random edits."""
+    name = old.source.name
+    old_text = old.source.text
+    if old.diagnostics or text == old_text or old_text.startswith("\ufeff") or text.startswith("\ufeff"):
+        return parse(text, name)
+    p = _common_prefix(old_text, text)
+    q = _common_suffix(old_text, text, min(len(old_text), len(text)) - p)
+    old_end_edit = len(old_text) - q
+    # the innermost program holding the edit, and the chain of its containers
+    chain: list[ast.Node] = [old.module]
+    target: ast.Program | None = None
+    items: tuple = old.module.items
+    while target is None:
+        hit = next((n for n in items if n.span is not None and n.span.start < p and old_end_edit < n.span.end),
+                   None)
+        if isinstance(hit, ast.Program):
+            target = hit
+        elif isinstance(hit, (ast.Workspace, ast.Folder)):
+            chain.append(hit)
+            items = hit.items
+        else:
+            return parse(text, name)
+    span = target.span
+    assert span is not None
+    head = _PROGRAM_HEAD.match(old_text, span.start)
+    if (head is None or p < head.end() or old_text.rfind("\n", head.end(), p) == -1
+            or old_text.find("\n", old_end_edit, span.end) == -1):
+        return parse(text, name)   # the header line or the closing line changed
+    delta = len(text) - len(old_text)
+    new_end = span.end + delta
+    blanked = (_NOT_NEWLINE.sub(lambda m: " " * len(m.group(0)), text[:span.start]) + text[span.start:new_end]
+               + _NOT_NEWLINE.sub(lambda m: " " * len(m.group(0)), text[new_end:]))
+    part = parse(blanked, name)
+    if part.diagnostics or len(part.module.items) != 1 or not isinstance(part.module.items[0], ast.Program):
+        return parse(text, name)
+    new_program = part.module.items[0]
+    src = SourceFile(name, text)
+    dline = text.count("\n", p, len(text) - q) - old_text.count("\n", p, old_end_edit)
+    old_end = span.end
+    setattr_ = object.__setattr__
+
+    def move(s: Span) -> Span:
+        if s.start >= old_end:
+            return Span(s.file, s.start + delta, s.end + delta, s.line + dline, s.column,
+                        s.end_line + dline, s.end_column)
+        # a container of the program: its end moves
+        return Span(s.file, s.start, s.end + delta, s.line, s.column, s.end_line + dline, s.end_column)
+
+    # a node may stand in two places (a choice's head and its branches share
+    # the field): each is moved once
+    seen: set[int] = {id(target)}
+    stack: list[ast.Node] = [old.module]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        s = node.span
+        if s is not None and s.end >= old_end:
+            setattr_(node, "span", move(s))
+        if s is None or s.end >= old_end:
+            stack.extend(ast.children(node))
+    parent = chain[-1]
+    setattr_(parent, "items", tuple(new_program if n is target else n
+                                    for n in parent.items))  # type: ignore[attr-defined]
+    setattr_(old.module, "span", src.span(0, len(text)))
+    comments = tuple(_comments(src, _scan_comments(text)))
+    return ParseResult(old.module, (), comments, src)

@@ -41,6 +41,7 @@ Imports only `source` and `errors`: no parser, no checker, no CLI library.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -48,7 +49,7 @@ from typing import Any
 from .errors import Diagnostic
 from .source import SourceFile, Span
 
-__all__ = ["render_text", "render_diagnostic", "render_json", "summary_line"]
+__all__ = ["render_text", "render_diagnostic", "render_json", "summary_line", "printable"]
 
 TAB_WIDTH = 4
 
@@ -79,6 +80,32 @@ def _char_width(ch: str) -> int:
     return 1
 
 
+# Characters that steer a terminal instead of showing: C0 and C1 controls
+# but tab and newline (ESC starts colour, title, clipboard and cursor
+# sequences), DEL, the line and paragraph separators and the bidirectional
+# overrides that reorder what is shown (issue 14, docs/security.md).
+_CONTROL = "\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_CONTROL_RE = re.compile(f"[{_CONTROL}]")
+_CONTROL_OR_SGR_RE = re.compile(f"\x1b\\[[0-9;]*m|[{_CONTROL}]")
+
+
+def _escape_char(ch: str) -> str:
+    return f"\\u{ord(ch):04x}"
+
+
+def printable(text: str, keep_color: bool = False) -> str:
+    """``text`` safe for a terminal: every control character written as a
+    ``\\u001b``-style escape (valid inside a JSON string too, so JSON output
+    keeps its meaning). With ``keep_color``, colour sequences (SGR, ``ESC [
+    ... m``), which only change colours, pass. The one helper every text
+    output goes through: diagnostics here, everything the command line
+    prints through its output streams (cli.py)."""
+    if keep_color:
+        return _CONTROL_OR_SGR_RE.sub(lambda m: m.group() if len(m.group()) > 1 else _escape_char(m.group()),
+                                      text)
+    return _CONTROL_RE.sub(lambda m: _escape_char(m.group()), text)
+
+
 def _layout(text: str) -> tuple[str, list[int]]:
     """The line as displayed (tabs expanded) and, for each character index
     0..len(text), the display column where that character starts."""
@@ -91,6 +118,9 @@ def _layout(text: str) -> tuple[str, list[int]]:
             step = TAB_WIDTH - width % TAB_WIDTH
             shown.append(" " * step)
             width += step
+        elif _CONTROL_RE.match(ch):
+            shown.append(_escape_char(ch))    # shown escaped, as wide as its escape
+            width += 6
         else:
             shown.append(ch)
             width += _char_width(ch)
@@ -118,7 +148,7 @@ def _underline(text: str, span: Span) -> tuple[str, int, int]:
 def excerpt(span: Span, source: SourceFile | None, gutter: int, mark: str,
              mark_style: str, style: Style) -> list[str]:
     """The ``|`` block: blank gutter line, numbered source line, underline."""
-    if source is None or not 1 <= span.line <= source.line_count:
+    if source is None or not source.text or not 1 <= span.line <= source.line_count:
         return []
     shown, offset, width = _underline(source.line_text(span.line), span)
     bar = style(GUTTER_STYLE, " " * gutter + " |")
@@ -131,7 +161,7 @@ def excerpt(span: Span, source: SourceFile | None, gutter: int, mark: str,
 
 
 def location(span: Span, gutter: int, style: Style) -> str:
-    return f"{' ' * gutter}{style(GUTTER_STYLE, '-->')} {span.file}:{span.line}:{span.column}"
+    return f"{' ' * gutter}{style(GUTTER_STYLE, '-->')} {printable(span.file)}:{span.line}:{span.column}"
 
 
 def _gutter_width(diagnostic: Diagnostic) -> int:
@@ -149,14 +179,15 @@ def render_diagnostic(diagnostic: Diagnostic, sources: Sources | None = None,
     span = diagnostic.span
 
     head = style(severity_style, f"{diagnostic.severity}[{diagnostic.code}]")
-    lines = [f"{head}{style(_BOLD, ': ' + diagnostic.message)}",
+    # messages quote the program's names: escaped before they are styled
+    lines = [f"{head}{style(_BOLD, ': ' + printable(diagnostic.message))}",
              location(span, gutter, style)]
     lines += excerpt(span, sources.get(span.file), gutter, "^", severity_style, style)
     if diagnostic.hint:
         lines.append(f"{' ' * (gutter + 1)}{style(GUTTER_STYLE, '=')} "
-                     f"{style(_BOLD, 'hint')}: {diagnostic.hint}")
+                     f"{style(_BOLD, 'hint')}: {printable(diagnostic.hint)}")
     for related in diagnostic.related:
-        lines.append(f"{style(_NOTE_STYLE, 'note')}: {related.message}")
+        lines.append(f"{style(_NOTE_STYLE, 'note')}: {printable(related.message)}")
         lines.append(location(related.span, gutter, style))
         lines += excerpt(related.span, sources.get(related.span.file), gutter,
                           "-", _NOTE_STYLE, style)

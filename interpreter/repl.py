@@ -51,7 +51,8 @@ Choices (docs/language.md, "The REPL"):
 Imports ``ast``, ``errors``, ``loader``, ``parse``, ``check``, ``render``,
 ``format``, ``explain``, ``source`` and the ``stdlib`` vocabulary; the engine,
 the store and the test runner on first use; prompt_toolkit only in the
-interactive loop and rich only for tables on a terminal.
+interactive loop, rich only for tables and ``:show`` on a terminal, and
+``highlight`` (the Pygments lexer that colours the prompt) when colouring.
 """
 
 from __future__ import annotations
@@ -246,7 +247,8 @@ class _SessionLoader(_loader.Loader):
 def _expand(path: str) -> list[str]:
     p = Path(path)
     if p.is_dir():
-        found = sorted(str(f) for f in p.rglob("*.campaign"))
+        # the loader's scan: no link out of the root, no loop, no FIFO (docs/security.md)
+        found = [str(f) for f in _loader.scan_folder(p).files]
         if not found:
             raise LoadError(f"no .campaign files in {path}")
         return found

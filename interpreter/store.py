@@ -274,6 +274,24 @@ def _column_name(key: str, taken: set[str]) -> str:
     return name
 
 
+#: the column names ``_column_name`` makes; a store's ``fields.col`` is put
+#: into SQL as an identifier, so any other text is refused (issue 14)
+_COLUMN = re.compile(r"f_[0-9a-z_]+\Z")
+_FIELD_TYPES = frozenset(TYPES)   # stdlib.types, the one table of field types
+
+
+def _valid_fields(rows: Sequence[Sequence[Any]], path: str) -> None:
+    """Refuse a store whose field table holds a column name this module
+    would not have made, or a type it does not know: a crafted ``col`` like
+    ``" IS NULL OR 1=1 OR "`` would otherwise become SQL."""
+    for key, name, type_, col in rows:
+        if not (isinstance(col, str) and _COLUMN.match(col)) or type_ not in _FIELD_TYPES \
+                or not isinstance(key, str) or not isinstance(name, str):
+            shown = str(col)[:40].encode("unicode_escape").decode("ascii")
+            raise StoreError(f"{path} is not a store campaignlang wrote: the field table names the column "
+                             f"'{shown}' (type {str(type_)[:20]!r}); refusing to use it")
+
+
 _TABLES = {"meta", "fields", "people", "list_members", "program_members", "activities", "runs",
            "queue", "schedules"}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -678,6 +696,7 @@ class Store:
     def _load_fields(self) -> None:
         self._schema_seen = self.db.execute("PRAGMA schema_version").fetchone()[0]
         rows = self.db.execute("SELECT key, name, type, col FROM fields").fetchall()
+        _valid_fields(rows, self.path)
         self.field_types: dict[str, str] = {k: t for k, _, t, _ in rows}
         self.field_names: dict[str, str] = {k: n for k, n, _, _ in rows}
         self.columns: dict[str, str] = {k: c for k, _, _, c in rows}

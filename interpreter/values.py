@@ -73,9 +73,9 @@ class _OutOfRange(ValueError):
 
 
 def _int_in_range(n: Any, type_: str) -> Any:
-    if not -INT_LIMIT < n < INT_LIMIT:
+    if not -INT_LIMIT <= n < INT_LIMIT:   # SQLite's range: -2**63 is a number it holds
         raise _OutOfRange(f"{str(n)[:30]} is too large for a{'n' if type_[0] in 'aeiou' else ''} "
-                          f"{type_} field (at most 19 digits)")
+                          f"{type_} field (whole numbers run from {-INT_LIMIT} to {INT_LIMIT - 1})")
     return n
 
 

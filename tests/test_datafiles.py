@@ -83,8 +83,8 @@ def test_values_convert_to_their_declared_types(tmp_path, engine):
 @pytest.mark.parametrize("column, value, reason", [
     ("Seats", "twelve", "'twelve' is not an integer (expected a whole number)"),
     ("Seats", "1.5", "'1.5' is not an integer (expected a whole number)"),
-    ("Seats", "99999999999999999999", "99999999999999999999 is too large for an integer field (at most 19 digits)"),
-    ("Points", "1e400000000", "1E+400000000 is too large for a score field (at most 19 digits)"),
+    ("Seats", "99999999999999999999", "99999999999999999999 is too large for an integer field (whole numbers run from -9223372036854775808 to 9223372036854775807)"),
+    ("Points", "1e400000000", "1E+400000000 is too large for a score field (whole numbers run from -9223372036854775808 to 9223372036854775807)"),
     ("Ratio", "NaN", "'NaN' is not a decimal (expected a number such as 3.5)"),
     ("Ratio", "3.5x", "'3.5x' is not a decimal (expected a number such as 3.5)"),
     ("VIP", "maybe", "'maybe' is not a boolean (expected true or false (yes/no and 1/0 are accepted too))"),

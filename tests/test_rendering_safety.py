@@ -147,3 +147,53 @@ def test_api_passed_token_values_are_escaped_too():
     call = _call(e)
     assert urllib.parse.parse_qs(urllib.parse.urlsplit(call["url"]).query)["tag"] == ['"&x=1{{my.Secret}}']
     assert "s3cret" not in call["url"]
+
+
+# -- issue 14, item 9: a token outside quotes is one JSON value of its type -------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+UNQUOTED = """
+fields { "Notes": text; "Seats": integer; "Ratio": decimal; "VIP": boolean }
+program "P" {
+    webhook "W" {
+        url "https://example.com/hook"
+        method post
+        payload "{\\"notes\\": {{lead.Notes}}, \\"seats\\": {{lead.Seats}}, \\"ratio\\": {{lead.Ratio}}, \\"vip\\": {{lead.VIP}}, \\"quoted\\": \\"{{lead.Notes}}\\", \\"list\\": [{{lead.Notes}}, {{lead.Seats}}]}"
+    }
+    campaign "Hook" trigger {
+        smart list { trigger campaign is requested from api }
+        flow { call webhook "W" }
+    }
+}
+"""
+
+JSONISH = st.one_of(st.text(max_size=30), st.sampled_from(['[1,{},[true,null]]', '", "x": 1, "y": "', "}", "]",
+                                                           "1, 2", "null", "true", '{"a": 1}', "12", "-3.5"]))
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(notes=JSONISH, seats=st.one_of(st.none(), st.integers(-10**12, 10**12)),
+       ratio=st.one_of(st.none(), st.decimals(allow_nan=False, allow_infinity=False, places=2,
+                                              min_value=-10**6, max_value=10**6)),
+       vip=st.one_of(st.none(), st.booleans()))
+def test_unquoted_tokens_never_change_the_payloads_structure(notes, seats, ratio, vip):
+    e = make(UNQUOTED)
+    fields = {"Notes": notes}
+    if seats is not None:
+        fields["Seats"] = seats
+    if ratio is not None:
+        fields["Ratio"] = str(ratio)
+    if vip is not None:
+        fields["VIP"] = vip
+    e.add_person("ann@example.com", fields)
+    e.request("P/Hook", ["ann@example.com"])
+    (call,) = [a.attributes for a in acts(e, "ann@example.com", "Call Webhook")]
+    data = json.loads(call["payload"])
+    assert set(data) == {"notes", "seats", "ratio", "vip", "quoted", "list"}
+    assert data["notes"] == data["quoted"] == data["list"][0] == (notes if notes.strip() else notes)
+    assert len(data["list"]) == 2
+    assert data["seats"] == seats
+    assert data["vip"] == vip
+    assert (data["ratio"] is None) == (ratio is None)

@@ -154,7 +154,8 @@ def test_assets_take_the_senders_tokens_and_chains_pass_context_as_run():
     assert moments(e, "ann@example.com") == ["leaf A ax by cz"]              # §12.4
     e.request("A/Hook", ["ann@example.com"])
     hook = acts(e, "ann@example.com", "Call Webhook")[0].attributes
-    assert (hook["url"], hook["payload"]) == ("https://example.com/A", "A")
+    # a payload that is one token is one JSON value: a text token, a JSON string (issue 14, item 9)
+    assert (hook["url"], hook["payload"]) == ("https://example.com/A", '"A"')
     assert "after the remove" not in moments(e, "ann@example.com")           # §12.10
 
 
