@@ -57,6 +57,7 @@ from .check import CheckedProgram, check
 from .clock import Clock, iso, parse_time
 from .environment import Environment
 from .errors import DiagnosticError, RunError, StoreError
+from .evaluate import sql_fits
 from .evaluate import (EndRun, Evaluator, Frame, InvalidSmartList, Pause, Run, StepError, TokenContext,
                        format_value, literal_text, trigger_tokens)
 from .model import CampaignInfo, Model, ProgramInfo
@@ -594,6 +595,8 @@ class Engine(Evaluator):
             return None   # a batch without filters runs for nobody (CL502)
         try:
             where, params, rest = self.sql_for_smart_list(sl, c.program)
+            if where is not None and not sql_fits(where, params):   # nested past SQLite's limits: Python
+                return None, [], self.smart_list_pred(sl, c.program)
             if rest and sl.logic == "all":
                 return where, params, self.all_of(rest, c.program)
             if rest:
