@@ -191,7 +191,8 @@ class Engine(Evaluator):
 
     def __init__(self, program: CheckedProgram, store: Store | str | Path | None = None,
                  clock: Clock | None = None, *, max_runs_per_person: int = 1000,
-                 max_steps: int | None = None, max_people: int | None = None):
+                 max_steps: int | None = None, max_people: int | None = None,
+                 max_runs_per_action: int | None = 1_000_000):
         if not isinstance(program, CheckedProgram):
             raise TypeError("the engine runs only a CheckedProgram: check the program first "
                             "(check.check(...).program, or engine.load_program)")
@@ -206,9 +207,17 @@ class Engine(Evaluator):
             raise RunError(f"the store's clock is at {saved}; a clock cannot start before it")
         super().__init__(program.model, store, clock)
         self.program = program
+        for name, limit, least in (("max_runs_per_person", max_runs_per_person, 1), ("max_steps", max_steps, 0),
+                                   ("max_people", max_people, 0), ("max_runs_per_action", max_runs_per_action, 1)):
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < least):
+                raise RunError(f"{name} must be a whole number of at least {least} (or None), not {limit!r}")
         self.max_runs_per_person = max_runs_per_person
         self.max_steps = max_steps
         self.max_people = max_people
+        #: runs one action may start in all (docs/security.md, "Limits"); past it an
+        #: Error activity names the last chain and the action starts no more runs
+        self.max_runs_per_action = max_runs_per_action
+        self._runs_action = 0
         #: called as progress(done, total) while a batch runs (the CLI's progress bar)
         self.progress: Callable[[int, int], None] | None = None
         self._webhooks: dict[str, Handler] = {}
@@ -1046,6 +1055,20 @@ class Engine(Evaluator):
 
     # -- runs ----------------------------------------------------------------------
 
+    def _action_cap(self, c: CampaignInfo, person: Person, cause: tuple[str, ...]) -> None:
+        """The action reached ``max_runs_per_action``: one Error activity,
+        naming the chain that asked for one more run; no run starts after it."""
+        if self._runs_action > self.max_runs_per_action:   # type: ignore[operator]
+            return   # said once
+        self._runs_action += 1
+        chain = (cause + (c.qualname,))[-12:]
+        self.store.add_activity(person.id, "Error", c.qualname, None, iso(self.clock.now), {
+            "message": f"more than {self.max_runs_per_action} runs in one action; stopped starting runs "
+                       f"(the last asked for: " + " -> ".join(chain) + ")",
+            "cycle": list(chain)})
+        if self._result is not None:
+            self._result.errors += 1
+
     def _start(self, c: CampaignInfo, person: Person, ctx: TokenContext, cause: tuple[str, ...],
                source: str, check_smart_list: bool = True, check_rule: bool = True) -> bool:
         pid = person.id
@@ -1054,6 +1077,9 @@ class Engine(Evaluator):
         if check_smart_list and not self.matches(c.smart_list, person, c.program):
             return False
         if check_rule and not self.rule_allows(c, person):
+            return False
+        if self.max_runs_per_action is not None and self._runs_action >= self.max_runs_per_action:
+            self._action_cap(c, person, cause)
             return False
         n = self._runs_per_person.get(pid, 0) + 1
         if n > self.max_runs_per_person:
@@ -1071,6 +1097,7 @@ class Engine(Evaluator):
                 self._result.errors += 1
             return False
         self._runs_per_person[pid] = n
+        self._runs_action += 1
         run_id = self._next_run
         self._next_run = run_id + 1
         qualname = c.qualname
@@ -1381,6 +1408,7 @@ class _Action:
             e._work.clear()
             e._runs_per_person.clear()
             e._stopped.clear()
+            e._runs_action = 0
             e._steps_action = 0
             e._unrecorded_runs = False
         except BaseException as exc:
