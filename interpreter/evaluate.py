@@ -1929,8 +1929,13 @@ class Evaluator:
         request = WebhookRequest(hook.name, key, hook.method.upper(), url, payload, person.email)
         try:
             result = handler(request)
+            # (status, JSON body): anything else is the handler's mistake, said as one
+            if not isinstance(result, (tuple, list)) or len(result) != 2:
+                raise TypeError(f"a handler returns (status, body), not {type(result).__name__}")
             status, body = result
-            status = int(status)
+            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+                raise TypeError(f"the status must be a whole number from 100 to 599, not {status!r}"[:200])
+            json.dumps(body)   # a body the activity log can hold (TypeError/ValueError otherwise)
         except EndRun:
             raise
         except Exception as exc:   # the embedder's handler: any failure is this person's error
