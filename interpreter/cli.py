@@ -472,11 +472,13 @@ def _with_progress(engine, action, label: str = "running"):
             engine.progress = None
 
 
-def _import_people(engine, path: str):
-    """Import a people file whole (a bad row imports nothing): an ImportReport."""
+def _import_people(engine, path: str, before_write=None):
+    """Import a people file whole (a bad row imports nothing): an ImportReport;
+    ``before_write(emails)`` may refuse the file's people first."""
     from .datafiles import import_people
 
-    return _with_progress(engine, lambda: import_people(engine, path), f"importing {Path(path).name}")
+    return _with_progress(engine, lambda: import_people(engine, path, before_write),
+                          f"importing {Path(path).name}")
 
 
 def _summary(engine, result, people_label: str = "entered", activities: bool = True,
@@ -621,7 +623,12 @@ def request(path: str, campaign: str, more_people: tuple[str, ...], people: tupl
     try:
         engine.request_call(campaign, token_values)   # refused before anything is written
         if people_file:
-            report = _import_people(engine, people_file)
+            def at_most_100(found: list[str]) -> None:   # the API's limit, before the import
+                from .engine import MAX_API_PEOPLE
+                if not emails and len(found) > MAX_API_PEOPLE:
+                    raise CampaignError(f"at most {MAX_API_PEOPLE} people per request; {people_file} "
+                                        f"has {len(found)} (name some with --person)")
+            report = _import_people(engine, people_file, at_most_100)
             click.echo(report.summary(), err=True)
             mark = engine.store.commits
             emails = emails or report.emails
@@ -1305,6 +1312,8 @@ def serve(path: str, db: str | None, host: str, port: int, client_id: str | None
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"serving {path} on http://{shown}:{bound} (store {where}, clock {engine.now.isoformat()})",
                    err=True)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"warning: listening on {host}: other machines can reach this server", err=True)
         sys.stderr.flush()
 
     try:

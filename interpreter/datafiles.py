@@ -39,7 +39,7 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from attrs import define, field
 
@@ -313,10 +313,14 @@ def _json_kind(value: Any) -> str:
         type(value), "a number")
 
 
-def import_people(engine: "Engine", path: str | Path) -> ImportReport:
+def import_people(engine: "Engine", path: str | Path,
+                  before_write: "Callable[[list[str]], None] | None" = None) -> ImportReport:
     """Read a people file whole, then create or update its people in one
-    action: a bad row imports nothing."""
+    action: a bad row imports nothing. ``before_write`` sees the file's
+    emails first and may refuse them (raise) before anything is written."""
     people = read_people(path, engine.model)
+    if before_write is not None:
+        before_write([str(r["Email Address"]) for r in people.records])
     created, updated = engine.import_people(people.records)
     return ImportReport(created, updated, people.merged, people.rows,
                         [str(r["Email Address"]) for r in people.records])

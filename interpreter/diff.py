@@ -67,7 +67,7 @@ from attrs import define, field
 from . import ast
 from .check import CheckResult, check
 from .errors import LoadError
-from .graph import build_call_graph, level_texts, reach
+from .graph import build_call_graph, level_text, reach
 from .loader import Loaded, _Loader, load_paths
 from .model import CampaignInfo, Model, ProgramInfo
 from .source import SourceFile
@@ -559,8 +559,7 @@ def _graph_facts(model: Model) -> dict[str, tuple[str, set[str]]]:
     for e in graph.edges:
         if e.target is not None:
             callers.setdefault(e.target.id, set()).add(f"{e.caller.qualname} ({e.kind})")
-    levels = level_texts(graph, reached)
-    return {c.qualname: (levels[c.id], callers.get(c.id, set()))
+    return {c.qualname: (level_text(c, reached[c.id], graph), callers.get(c.id, set()))
             for c in model.campaigns}
 
 

@@ -57,7 +57,7 @@ from .format import name as written_name
 from .graph import CallGraph, Reach, level_text, reach, written_by
 from .loader import STD_PREFIX, Loaded, display_name, load_paths, read_text
 from .model import ASSET_KINDS, CampaignInfo, ProgramInfo
-from .parse import Atom, ParseResult, expected_at, parse, scan_atoms
+from .parse import Atom, ParseResult, expected_at, parse, reparse, scan_atoms
 from .source import SourceFile, Span
 from .stdlib import filters as _filters
 from .stdlib import steps as _steps
@@ -193,10 +193,13 @@ class Project:
         return self.text(path)
 
     def _parse(self, text: str, name: str) -> ParseResult:
+        """The parse of a file's text: cached; after an edit inside one
+        program, only that program is parsed again (``parse.reparse``: the
+        analyses that held the old parse are out of date by then)."""
         cached = self._parses.get(name)
         if cached is not None and cached[0] == text:
             return cached[1]
-        result = parse(text, name)
+        result = reparse(cached[1], text) if cached is not None else parse(text, name)
         self._parses[name] = (text, result)
         return result
 
@@ -775,11 +778,13 @@ def _tokens_block(a: Analysis, decl: ast.TokenDecl) -> ast.Tokens | None:
 # Hover
 
 
-def hover(a: Analysis, name: str, offset: int) -> tuple[str, Span] | None:
-    """Markdown about what stands at ``offset``, and the span it covers."""
+def hover(a: Analysis, name: str, offset: int, project: Project | None = None) -> tuple[str, Span] | None:
+    """Markdown about what stands at ``offset``, and the span it covers. With
+    ``project``, a My Token's call paths include those through the project's
+    files that import this one."""
     occ = occurrence_at(a, name, offset)
     if occ is not None and (occ.symbols or isinstance(occ.node, ast.TokenRef) and occ.node.namespace == "my"):
-        text = _hover_occurrence(a, occ)
+        text = _hover_occurrence(a, occ, _importer_views(project, a, name, occ))
         if text:
             return text, occ.span
     found = _phrase_at(a, name, offset)
@@ -801,13 +806,38 @@ def hover(a: Analysis, name: str, offset: int) -> tuple[str, Span] | None:
     return None
 
 
-def _hover_occurrence(a: Analysis, occ: Occurrence) -> str:
+def _importer_views(project: Project | None, a: Analysis, name: str,
+                    occ: Occurrence) -> list[tuple[Analysis, Occurrence]]:
+    """The same place as the analyses of the files that import this one see it."""
+    out = [(a, occ)]
+    if project is None or not (isinstance(occ.node, ast.TokenRef) and occ.node.namespace == "my"):
+        return out
+    for f in project.importers(a.path):
+        try:
+            other = project.analyse(f)
+        except CampaignError:
+            continue
+        there = occurrence_at(other, name, occ.span.start)
+        if there is not None and there.span == occ.span:
+            out.append((other, there))
+    return out
+
+
+def _hover_occurrence(a: Analysis, occ: Occurrence,
+                      views: list[tuple[Analysis, Occurrence]] | None = None) -> str:
     node = occ.node
     my_token = isinstance(node, ast.TokenRef) and node.namespace == "my"
     if my_token or (occ.symbols and occ.symbols[0].kind == "token"):
         tname = node.name if isinstance(node, (ast.TokenRef, ast.TokenDecl)) else occ.symbols[0].name
-        if occ.campaigns:
-            reports = [render_report(explain_token(a.model, c, tname, a.graph)) for c in occ.campaigns]
+        # per campaign, the widest view: a file that imports this one may add callers
+        best: dict[str, Any] = {}
+        for va, vocc in views or [(a, occ)]:
+            for c in vocc.campaigns:
+                report = explain_token(va.model, c, tname, va.graph)
+                if c.qualname not in best or len(report.paths) > len(best[c.qualname].paths):
+                    best[c.qualname] = report
+        if best:
+            reports = [render_report(r) for r in best.values()]
             return f"**my.{tname}** per call path\n\n```text\n" + "\n\n".join(reports) + "\n```"
         lines = [f"**my.{tname}**"]
         for s in occ.symbols:
@@ -1075,7 +1105,7 @@ def _complete_tokens(a: Analysis, name: str, offset: int, start: int, end: int) 
             out.append(Completion(f"trigger.{t}", "token", start, end, f"trigger.{t}}}}}", "trigger token"))
     src = a.source(name)
     typed = src.text[start:end] if src is not None else ""
-    return [x for x in out if x.label.casefold().startswith(typed.strip().casefold())] or out
+    return [x for x in out if x.label.casefold().startswith(typed.strip().casefold())]
 
 
 def _complete_phrase(a: Analysis, campaign: CampaignInfo | None, blocks: tuple[str, ...], partial: str,

@@ -67,7 +67,8 @@ class CampaignServer(LanguageServer):
         super().__init__("campaign-lsp", __version__)
         self.project = editor.Project()
         self.pending: dict[str, asyncio.Task] = {}
-        self.last_change: dict[str, float] = {}
+        self.last_change: dict[str, float] = {}   # when a change was last taken in
+        self.last_check: dict[str, float] = {}    # when a check last ended
         self.debounce = DEBOUNCE
 
     # -- places --------------------------------------------------------------
@@ -136,7 +137,10 @@ class CampaignServer(LanguageServer):
     async def publish_later(self, uri: str, delay: float) -> None:
         await asyncio.sleep(delay)
         self.pending.pop(uri, None)
-        self.publish(uri)
+        try:
+            self.publish(uri)
+        finally:
+            self.last_check[uri] = time.monotonic()
 
 
 server = CampaignServer()
@@ -171,6 +175,7 @@ def did_open(ls: CampaignServer, params: lsp.DidOpenTextDocumentParams) -> None:
         ls.project.roots = [find_root(ls.path(uri))]
     ls.project.open(ls.path(uri), params.text_document.text)
     ls.publish(uri)
+    ls.last_check[uri] = time.monotonic()
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
@@ -178,13 +183,15 @@ def did_change(ls: CampaignServer, params: lsp.DidChangeTextDocumentParams) -> N
     uri = params.text_document.uri
     doc = ls.workspace.get_text_document(uri)
     ls.project.change(ls.path(uri), doc.source)
+    # Quiet means no change and no check within the debounce: changes that
+    # queued up while a check ran are a burst, not a new edit after a pause.
     now = time.monotonic()
-    last = ls.last_change.get(uri)
+    last = max(ls.last_change.get(uri, -1e9), ls.last_check.get(uri, -1e9))
     ls.last_change[uri] = now
     old = ls.pending.pop(uri, None)
     if old is not None:
         old.cancel()
-    typing = old is not None or (last is not None and now - last < ls.debounce)
+    typing = old is not None or now - last < ls.debounce
     ls.pending[uri] = asyncio.ensure_future(ls.publish_later(uri, ls.debounce if typing else 0.0))
 
 
@@ -207,7 +214,7 @@ def did_change_watched(ls: CampaignServer, params: lsp.DidChangeWatchedFilesPara
 def hover(ls: CampaignServer, params: lsp.HoverParams) -> lsp.Hover | None:
     uri = params.text_document.uri
     a = ls.analysis(uri)
-    found = editor.hover(a, a.name, ls.offset(uri, params.position))
+    found = editor.hover(a, a.name, ls.offset(uri, params.position), ls.project)
     if found is None:
         return None
     text, span = found

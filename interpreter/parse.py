@@ -15,6 +15,10 @@ unclosed block is reported once, naming the block and where it opened.
 Comments are collected by lexer callbacks (``ParseResult.comments``) so that
 ``format.py`` can put each one back where it was.
 
+For editors (``editor.py``): ``scan_atoms`` splits unfinished text as a
+phrase is split, and ``expected_at`` asks Lark's interactive parser what may
+come next at a place and in which blocks it stands (completion).
+
 Imports ``source``, ``errors``, ``ast`` and the ``stdlib`` vocabulary only.
 """
 
@@ -2014,3 +2018,112 @@ def expected_at(text: str, offset: int) -> Expectation | None:
         else:   # a finished rule (a Tree): what it held is closed
             words = []
     return Expectation(accepts, tuple(blocks))
+
+
+# --------------------------------------------------------------------------
+# Parsing again after an edit (editors): one program, the rest moved
+
+
+_PROGRAM_HEAD = re.compile(r'program\s*"(?:[^"\\\n]|\\.)*"\s*\{')
+_NOT_NEWLINE = re.compile(r"[^\r\n]+")
+
+
+def _common_prefix(a: str, b: str) -> int:
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:   # the longest equal prefix, by halves (slice compares run in C)
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[len(a) - mid:] == b[len(b) - mid:]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def reparse(old: ParseResult, text: str) -> ParseResult:
+    """``parse(text, old.source.name)``, the same result, reusing ``old``.
+
+    When the edit from ``old``'s text to ``text`` lies inside the braces of
+    one program (not on its first or last line) and neither version has a
+    syntax error, only that program is parsed again (the rest of the file
+    blanked, so every offset stays put), it replaces the old program, and the
+    nodes after it move by the edit's length and lines. Otherwise the whole
+    text is parsed. ``old``'s nodes are reused and moved in place: ``old``
+    must not be used afterwards. tests/test_editor.py checks the result
+    against a full parse over many random edits."""
+    name = old.source.name
+    old_text = old.source.text
+    if old.diagnostics or text == old_text or old_text.startswith("\ufeff") or text.startswith("\ufeff"):
+        return parse(text, name)
+    p = _common_prefix(old_text, text)
+    q = _common_suffix(old_text, text, min(len(old_text), len(text)) - p)
+    old_end_edit = len(old_text) - q
+    # the innermost program holding the edit, and the chain of its containers
+    chain: list[ast.Node] = [old.module]
+    target: ast.Program | None = None
+    items: tuple = old.module.items
+    while target is None:
+        hit = next((n for n in items if n.span is not None and n.span.start < p and old_end_edit < n.span.end),
+                   None)
+        if isinstance(hit, ast.Program):
+            target = hit
+        elif isinstance(hit, (ast.Workspace, ast.Folder)):
+            chain.append(hit)
+            items = hit.items
+        else:
+            return parse(text, name)
+    span = target.span
+    assert span is not None
+    head = _PROGRAM_HEAD.match(old_text, span.start)
+    if (head is None or p < head.end() or old_text.rfind("\n", head.end(), p) == -1
+            or old_text.find("\n", old_end_edit, span.end) == -1):
+        return parse(text, name)   # the header line or the closing line changed
+    delta = len(text) - len(old_text)
+    new_end = span.end + delta
+    blanked = (_NOT_NEWLINE.sub(lambda m: " " * len(m.group(0)), text[:span.start]) + text[span.start:new_end]
+               + _NOT_NEWLINE.sub(lambda m: " " * len(m.group(0)), text[new_end:]))
+    part = parse(blanked, name)
+    if part.diagnostics or len(part.module.items) != 1 or not isinstance(part.module.items[0], ast.Program):
+        return parse(text, name)
+    new_program = part.module.items[0]
+    src = SourceFile(name, text)
+    dline = text.count("\n", p, len(text) - q) - old_text.count("\n", p, old_end_edit)
+    old_end = span.end
+    setattr_ = object.__setattr__
+
+    def move(s: Span) -> Span:
+        if s.start >= old_end:
+            return Span(s.file, s.start + delta, s.end + delta, s.line + dline, s.column,
+                        s.end_line + dline, s.end_column)
+        # a container of the program: its end moves
+        return Span(s.file, s.start, s.end + delta, s.line, s.column, s.end_line + dline, s.end_column)
+
+    # a node may stand in two places (a choice's head and its branches share
+    # the field): each is moved once
+    seen: set[int] = {id(target)}
+    stack: list[ast.Node] = [old.module]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        s = node.span
+        if s is not None and s.end >= old_end:
+            setattr_(node, "span", move(s))
+        if s is None or s.end >= old_end:
+            stack.extend(ast.children(node))
+    parent = chain[-1]
+    setattr_(parent, "items", tuple(new_program if n is target else n for n in parent.items))
+    setattr_(old.module, "span", src.span(0, len(text)))
+    comments = tuple(_comments(src, _scan_comments(text)))
+    return ParseResult(old.module, (), comments, src)

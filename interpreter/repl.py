@@ -51,7 +51,8 @@ Choices (docs/language.md, "The REPL"):
 Imports ``ast``, ``errors``, ``loader``, ``parse``, ``check``, ``render``,
 ``format``, ``explain``, ``source`` and the ``stdlib`` vocabulary; the engine,
 the store and the test runner on first use; prompt_toolkit only in the
-interactive loop and rich only for tables on a terminal.
+interactive loop, rich only for tables and ``:show`` on a terminal, and
+``highlight`` (the Pygments lexer that colours the prompt) when colouring.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ from attrs import define, field
 from . import ast
 from .check import CheckResult
 from .coverage import Coverage
-from .graph import MAX_DEPTH, CallGraph, build_call_graph, level_texts, reach
+from .graph import MAX_DEPTH, CallGraph, build_call_graph, level_text, reach
 from .model import CampaignInfo
 from .source import SourceFile
 
@@ -114,14 +114,12 @@ def _layout(result: CheckResult) -> tuple[list[_Box], list[_Edge], CallGraph, in
     graph = build_call_graph(model)
     reached, too_deep = reach(graph)
     deep_steps = {id(e.step) for e, _chain in too_deep}
-    cycle_members = {c.id for comp in graph.components for c in comp}
     boxes: dict[int, _Box] = {}
-    texts = level_texts(graph, reached)
     for c in model.campaigns:
         levels = sorted(reached[c.id].levels)
         col = levels[0] if levels else 1
-        box = _Box(c, col, levels=texts[c.id])
-        box.flagged = c.id in cycle_members or bool(levels and levels[-1] > MAX_DEPTH)
+        box = _Box(c, col, levels=level_text(c, reached[c.id], graph))
+        box.flagged = graph.in_cycle(c) or bool(levels and levels[-1] > MAX_DEPTH)
         boxes[c.id] = box
     edges: dict[tuple[int, int, str, bool], _Edge] = {}
     for e in graph.edges:
@@ -136,13 +134,26 @@ def _layout(result: CheckResult) -> tuple[list[_Box], list[_Edge], CallGraph, in
     # an executable that only a cycle reaches (graph.reach measures it from
     # itself, level 0): drawn one column right of its callers
     only_cycle = [boxes[c.id] for c in model.campaigns if c.kind == "executable"
-                  and c.id in cycle_members and not graph.acyclic_callers(c)]
+                  and graph.in_cycle(c) and not graph.acyclic_callers(c)]
+    only = {b.c.id for b in only_cycle}
     for box in only_cycle:
-        box.col = 1
-    for _ in range(3):
+        box.col = 0                      # 0: not placed yet
+    for _ in range(len(only_cycle)):
+        placed = False
         for box in only_cycle:
-            cols = [boxes[e.caller.id].col for e in graph.executed_by(box.c) if e.caller.id != box.c.id]
-            box.col = min(cols) + 1 if cols else 1
+            if box.col:
+                continue
+            cols = [boxes[e.caller.id].col for e in graph.executed_by(box.c)
+                    if e.caller.id != box.c.id and (e.caller.id not in only or boxes[e.caller.id].col)]
+            if cols:
+                box.col, placed = min(cols) + 1, True
+        if not placed:
+            break
+    # members that only run each other: along the cycle, from column 1
+    for comp in graph.components:
+        pending = [boxes[c.id] for c in comp if c.id in only and not boxes[c.id].col]
+        for i, box in enumerate(pending):
+            box.col = 1 + i
     # too deep: the target of such a step sits one column past the limit
     for edge in edges.values():
         if edge.too_deep:
@@ -200,7 +211,7 @@ def _short(text: str, n: int) -> str:
 def _svg(boxes: list[_Box], edges: list[_Edge], max_col: int, runs: Counter | None) -> str:
     by_id = {b.c.id: b for b in boxes}
     rows = max((b.row for b in boxes), default=0) + 1
-    back = sum(by_id[e.target.id].col < by_id[e.caller.id].col for e in edges)
+    back = sum(by_id[e.target.id].col < by_id[e.caller.id].col - 1 for e in edges)
     bottom = HEAD + MARGIN + (rows - 1) * ROW_H + NODE_H     # the lowest box's bottom edge
     width = LEFT + MARGIN + (max_col + 1) * COL_W - (COL_W - NODE_W)
     height = bottom + MARGIN + (LOOP + 24 if back else 0)
@@ -249,6 +260,14 @@ def _svg(boxes: list[_Box], edges: list[_Edge], max_col: int, runs: Counter | No
             p1, p2 = (p0[0] - bend, p0[1]), (p3[0] - bend, p3[1])
             d = _curve(p0, p1, p2, p3)
             mid = _bezier_mid(p0, p1, p2, p3)
+        elif a.col == b.col + 1:
+            # back to the column just before: across the gutter between them
+            p0 = (a.x, a.y + NODE_H / 2 + 8)
+            p3 = (b.x + NODE_W + 2, b.y + NODE_H / 2 + 8)
+            p1, p2 = (p0[0] - 40, p0[1]), (p3[0] + 40, p3[1])
+            d = _curve(p0, p1, p2, p3)
+            mid = _bezier_mid(p0, p1, p2, p3)
+            mid = (mid[0], mid[1] + 16)
         else:
             # back to an earlier column (a request to a trigger campaign, a
             # cycle): out to the left, along a lane below every box, up the
@@ -508,6 +527,8 @@ svg .edge-label { font-size: 11px; text-anchor: middle; paint-order: stroke; str
 svg .edge.dim { opacity: .15; }
 svg .edge.hl path { stroke-width: 3; }
 svg a:hover rect { filter: brightness(0.95); }
+.diags summary { cursor: pointer; }
+.diags summary h2 { display: inline; }
 .diagnostics { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 8px 14px; }
 .diagnostics li.error { color: var(--bad); }
 .diagnostics li.warning { color: #8a5a00; }
@@ -593,12 +614,17 @@ def render_report(result: CheckResult, title: str, measures: Measures | None = N
                          f"{_ratio(t['steps'])} steps and {_ratio(t['branches'])} branches</td></tr>")
         parts.append("</table>")
     if diags:
-        parts.append('<h2>Diagnostics</h2><ul class="diagnostics">')
+        # many diagnostics fold away, so the graph stays near the top
+        fold = "" if len(diags) <= 8 else " (click to show)"
+        parts.append(f'<details class="diags"{"" if fold else " open"}><summary><h2>Diagnostics: '
+                     f'{errors} error{"s" if errors != 1 else ""}, {len(diags) - errors} '
+                     f'warning{"s" if len(diags) - errors != 1 else ""}{fold}</h2></summary>'
+                     '<ul class="diagnostics">')
         for d in diags:
             hint = f" — hint: {_e(d.hint)}" if d.hint else ""
             parts.append(f'<li class="{d.severity}"><code>{_e(d.span.file)}:{d.span.line}:{d.span.column}'
                          f"</code> {d.severity}[{d.code}]: {_e(d.message)}{hint}</li>")
-        parts.append("</ul>")
+        parts.append("</ul></details>")
     parts.append('<h2>Call graph</h2><div class="graph">')
     parts.append(_svg(boxes, edges, max_col, measures.scenario_runs if measures.scenario is not None else None))
     parts.append("</div>")

@@ -208,3 +208,54 @@ def test_declaration_completion_follows_the_grammar(tmp_path: Path, text: str, e
     project.open(tmp_path / "x.campaign", text)
     a = project.analyse(tmp_path / "x.campaign")
     assert [c.label for c in editor.complete(a, a.name, text, len(text))] == expected
+
+
+def test_reparse_after_random_edits_equals_a_full_parse():
+    """parse.reparse (the editor's parse after an edit) gives exactly what a
+    full parse gives: nodes and spans, comments, diagnostics."""
+    import json
+    import random
+    import sys
+
+    from campaignlang import ast
+    from campaignlang.parse import parse, reparse
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_check import generate
+
+    def key(r):
+        return json.dumps(ast.dump(r.module), default=str), r.comments, r.diagnostics
+
+    texts = [p.read_text() for p in EXAMPLES] + [generate(6)]
+    for seed, text in enumerate(texts):
+        rng = random.Random(seed)
+        old, current = parse(text, "x.campaign"), text
+        for _ in range(40):
+            pos = rng.randrange(len(current))
+            if rng.random() < 0.5:
+                new = current[:pos] + rng.choice(["x", " ", "1", '"', "\n", "{", "}", "a b", "# c\n", "é"]) \
+                    + current[pos:]
+            else:
+                new = current[:pos] + current[pos + rng.randrange(1, 6):]
+            got, want = reparse(old, new), parse(new, "x.campaign")
+            assert key(got) == key(want), (seed, pos)
+            old, current = got, new
+            if want.diagnostics and rng.random() < 0.7:
+                old, current = parse(text, "x.campaign"), text
+
+
+def test_token_completion_inside_braces(tmp_path: Path):
+    text = (ROOT / "examples" / "lead_lifecycle.campaign").read_text()
+    where = text.index("{{my.Score}}") + 2
+    project = editor.Project([tmp_path])
+    typed = text[:where] + "lead.Fi" + text[where:]
+    project.open(tmp_path / "x.campaign", typed)
+    a = project.analyse(tmp_path / "x.campaign")
+    got = editor.complete(a, a.name, typed, where + len("lead.Fi"))
+    assert [c.label for c in got] == ["lead.First Name"]
+    assert got[0].insert == "lead.First Name}}" and got[0].start == where
+    typed = text[:where] + "my." + text[where:]
+    project.change(tmp_path / "x.campaign", typed)
+    a = project.analyse(tmp_path / "x.campaign")
+    labels = [c.label for c in editor.complete(a, a.name, typed, where + 3)]
+    assert "my.Score" in labels and "my.Ops Inbox" in labels and not [x for x in labels if not x.startswith("my.")]

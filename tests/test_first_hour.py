@@ -423,3 +423,10 @@ test "t" {
     assert 'unknown campaign "P"."c"' in r.stderr and 'did you mean "P"."C"?' in r.stderr
     assert 'unknown program "p"' in r.stderr and 'did you mean "P"?' in r.stderr
     assert 'unknown campaign "P"."Cc"' in r.stderr
+
+
+def test_a_request_for_too_many_people_of_a_file_imports_nothing(shown: Path):
+    (shown / "many.csv").write_text("Email\n" + "".join(f"p{i}@example.com\n" for i in range(101)))
+    r = invoke("request", "r.campaign", "Scoring/Api", "--people", "many.csv", "--db", "s.db")
+    assert r.exit_code == 2 and "at most 100 people per request; many.csv has 101" in r.stderr
+    assert not (shown / "s.db").exists()

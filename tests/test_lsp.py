@@ -122,6 +122,8 @@ async def test_lifecycle_session(client: LanguageClient):
     assert '"Webinar 2026"."Registration"' in body and "= +15" in body
     assert '"Pricing Interest"."Visited Pricing"' in body and "= +5" in body
     assert "with parent token context" in body
+    # and through callers.campaign, which imports this file and executes "Score" too
+    assert '"Partners"."Partner Lead"' in body and "= +7" in body
 
     # from an execute campaign step to the executable's declaration
     defs = await client.text_document_definition_async(lsp.DefinitionParams(

@@ -147,3 +147,22 @@ def test_counts_from_a_store_leave_it_as_it_was(tmp_path: Path, monkeypatch) -> 
     assert (tmp_path / "s.db").read_bytes() == before
     page = (tmp_path / "site/index.html").read_text(encoding="utf-8")
     assert "4 people from s.db" in page and "2 runs in the scenario" in page
+
+
+def _box_x(page: str, qualname: str) -> float:
+    q = re.escape(qualname.replace('"', "&quot;"))
+    m = re.search(rf'data-campaign="{q}"><title>.*?</title><rect x="([0-9.]+)"', page)
+    assert m, qualname
+    return float(m.group(1))
+
+
+def test_campaigns_stand_in_the_column_of_their_level(tmp_path: Path) -> None:
+    loop = make_report(tmp_path / "loop", path=ROOT / "tests/diagnostics/CL206-execution-cycle.campaign")
+    start, a, b = (_box_x(loop, f'"Loop"."{n}"') for n in ("Start", "A", "B"))
+    assert start < a < b                                  # Start > A > B (> A again)
+    assert _box_x(loop, '"Loop"."Self"') == a             # a self-loop nothing else runs: column 1
+    many = make_report(tmp_path / "many", path=ROOT / "tests/diagnostics/thirty_campaigns.campaign")
+    ping, pong = _box_x(many, '"Chain"."Ping"'), _box_x(many, '"Chain"."Pong"')
+    level1 = _box_x(many, '"Chain"."Level 1"')
+    assert {ping, pong} == {level1, _box_x(many, '"Chain"."Level 2"')}   # columns 1 and 2, side by side
+    assert "Diagnostics: 22 errors, 5 warnings (click to show)" in many

@@ -477,3 +477,34 @@ ACTIVITY_ATTRIBUTES: dict[str, ActivityAttributes] = {
     "Wait": ActivityAttributes(None, (("until", "Until"), ("skipped", "Skipped"))),
     "Error": ActivityAttributes(None, (("message", "Message"),)),
 }
+
+
+#: The language's field types (§2) -> the ``dataType`` ``leads/describe.json``
+#: gives them (the serving direction of ``FIELD_DATA_TYPES``).
+REST_DATA_TYPES: dict[str, str] = {
+    "text": "string", "email": "email", "integer": "integer", "decimal": "float",
+    "score": "score", "boolean": "boolean", "date": "date", "datetime": "datetime",
+}
+
+#: The language's request sources (§4) -> Marketo's spelling of the
+#: ``Campaign is Requested`` source (``REQUEST_SOURCES`` read it case-insensitively).
+REQUEST_SOURCE_NAMES: dict[str, str] = {
+    "flow action": "Marketo Flow Action", "api": "Web Service API", "sales insight": "Sales Insight",
+}
+
+#: ``qualificationRuleType`` -> the language's rule (§3).
+QUALIFICATION_RULES: dict[str, str] = {"once": "once", "any": "every time", "interval": "once every"}
+
+#: A field filter's operator as a served smart list writes it: Marketo's words
+#: for the symbols (the rest are the same words in both).
+SERVED_OPERATORS: dict[str, str] = {">": "greater than", ">=": "at least", "<": "less than",
+                                    "<=": "at most"}
+
+
+def marketo_name(table: dict[str, str], language: str) -> str | None:
+    """The Marketo key of ``table`` (Marketo -> language) that maps to
+    ``language``, the first one listed; None when there is none."""
+    for key, value in table.items():
+        if value == language:
+            return key
+    return None

@@ -48,6 +48,7 @@ import re
 import secrets
 import threading
 import time
+from collections import deque
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import parse_qs
@@ -80,8 +81,6 @@ MAX_RUN_AT = _dt.timedelta(days=730)
 
 _DEFAULT_LEAD_FIELDS = ("id", "email", "updatedAt", "createdAt", "firstName", "lastName")
 
-_REST_TYPES = {"text": "string", "email": "email", "integer": "integer", "decimal": "float",
-               "score": "score", "boolean": "boolean", "date": "date", "datetime": "datetime"}
 
 
 class ApiError(Exception):
@@ -215,7 +214,8 @@ class MarketoAPI:
         self._now = now
         self._token: str | None = None
         self._token_expires = 0.0
-        self._expired: set[str] = set()
+        #: the last tokens that expired, so a client holding one hears 602, not 601
+        self._expired: deque[str] = deque(maxlen=64)
         self._lock = threading.Lock()
         self._requests = 0
         self._fields = self._field_table()
@@ -361,7 +361,7 @@ class MarketoAPI:
         # authentication.md: asked again before it expires, the same token
         if self._token is None or now >= self._token_expires:
             if self._token is not None:
-                self._expired.add(self._token)
+                self._expired.append(self._token)
             self._token = f"{secrets.token_hex(16)}:cl"
             self._token_expires = now + self.token_ttl
         return 200, {"access_token": self._token, "token_type": "bearer",
@@ -377,7 +377,7 @@ class MarketoAPI:
             if self._now() >= self._token_expires:
                 raise ApiError("602", "Access token expired")
             return
-        if token in self._expired:
+        if any(hmac.compare_digest(token.encode(), old.encode()) for old in self._expired):
             raise ApiError("602", "Access token expired")
         raise ApiError("601", "Access token invalid")
 
@@ -575,7 +575,7 @@ class MarketoAPI:
     # -- leads -------------------------------------------------------------------------
 
     def _describe(self, req: Request) -> dict[str, Any]:
-        result = [{"id": i + 1, "displayName": name, "dataType": _REST_TYPES.get(type_, "string"),
+        result = [{"id": i + 1, "displayName": name, "dataType": tables.REST_DATA_TYPES.get(type_, "string"),
                    **({"length": 255} if type_ in ("text", "email") else {}),
                    "rest": {"name": rest, "readOnly": key in ("created at", "updated at")},
                    "soap": {"name": name.replace(" ", ""), "readOnly": key in ("created at", "updated at")}}

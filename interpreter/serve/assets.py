@@ -34,12 +34,6 @@ _HISTORY_ASSETS = {"filled out form": "form", "was sent email": "email", "opened
                    "clicked link in email": "email", "campaign was run": "campaign"}
 _TRIGGER_ASSETS = {"fills out form": "form", "opens email": "email", "clicks link in email": "email",
                    "added to list": "list", "removed from list": "list"}
-#: ``campaign is requested`` sources as Marketo spells them (tables.REQUEST_SOURCES, reversed)
-_REQUEST_SOURCES = {"flow action": "Marketo Flow Action", "api": "Web Service API",
-                    "sales insight": "Sales Insight"}
-
-#: the language's field-filter operators -> Marketo's (the reverse of tables.OPERATORS)
-_MARKETO_OPERATORS = {">": "greater than", ">=": "at least", "<": "less than", "<=": "at most"}
 
 
 class Folder:
@@ -212,25 +206,24 @@ class Assets:
                 t.kind == "campaign is requested" for t in (c.smart_list.triggers if c.smart_list else ())),
             "isCommunicationLimitEnabled": False,
             "recurrence": {"weekdayOnly": False},
-            "qualificationRuleType": {"once": "once", "every time": "any", "once every": "interval"}[rule.rule],
+            "qualificationRuleType": tables.marketo_name(tables.QUALIFICATION_RULES, rule.rule),
             "workspace": c.workspace.name,
             "smartListId": self.smart_list_base + c.id, "flowId": c.id, "computedUrl": None,
         }
         if rule.rule == "once every" and rule.period is not None:
             out["qualificationRuleInterval"] = rule.period.amount
-            out["qualificationRuleUnit"] = rule.period.unit
+            out["qualificationRuleUnit"] = (tables.marketo_name(tables.QUALIFY_UNITS, rule.period.unit + "s")
+                                            or rule.period.unit)
         sched = c.node.schedule
         if sched is not None:
             rec: dict[str, Any] = {"startAt": sched.start.value.strftime("%Y-%m-%dT%H:%M:%SZ+0000"),
                                    "weekdayOnly": False}
             if sched.every is not None:
-                unit = {"day": "Daily", "week": "Weekly", "month": "Monthly"}.get(sched.every.unit)
-                if unit is not None:
-                    rec["intervalType"] = unit
-                    rec["interval"] = sched.every.amount
-                else:
-                    rec["intervalType"] = sched.every.unit.capitalize() + "ly"
-                    rec["interval"] = sched.every.amount
+                # Marketo repeats daily, weekly or monthly; an hourly schedule keeps
+                # its unit's name (an importer reports it as not expressible)
+                unit = tables.marketo_name(tables.RECURRENCE_UNITS, sched.every.unit + "s")
+                rec["intervalType"] = (unit or sched.every.unit + "ly").capitalize()
+                rec["interval"] = sched.every.amount
             out["recurrence"] = rec
         return out
 
@@ -291,7 +284,7 @@ class Assets:
 
     def _filter_json(self, n: int, f: ast.Node, here: ProgramInfo) -> dict[str, Any]:
         if isinstance(f, ast.FieldFilter):
-            op = _MARKETO_OPERATORS.get(f.op, f.op)
+            op = tables.SERVED_OPERATORS.get(f.op, f.op)
             values = [literal_text(v) for v in f.values]
             return {"id": n, "name": self._field_display(f.field), "ruleType": "Lead Field",
                     "operator": op, "conditions": [self._cond(None, op, values, True)]}
@@ -333,7 +326,7 @@ class Assets:
         if t.kind == "campaign is requested":
             source = t.source or "flow action"
             if source != "any":   # any source: no condition, as in Marketo
-                conditions.append(self._cond(primary, "is", [_REQUEST_SOURCES[source]], True))
+                conditions.append(self._cond(primary, "is", [tables.REQUEST_SOURCE_NAMES[source]], True))
         elif t.field is not None:
             conditions.append(self._cond(primary, "is", [self._field_display(t.field)], True))
         elif t.target is not None:
