@@ -249,8 +249,8 @@ _LOGIC_TOKEN = re.compile(r"\s*(?:(\d+)|(\()|(\))|(and|or|not)\b)", re.IGNORECAS
 
 
 def parse_logic(expression: str, count: int) -> Any:
-    """``"1 and (2 or 3)"`` -> a tree of ("and"|"or", a, b), ("not", a) and
-    filter indexes (0-based); ``ValueError`` when malformed."""
+    """``"1 and (2 or 3)"`` -> a tree of ("and"|"or", a, b, ...), ("not", a)
+    and filter indexes (0-based); ``ValueError`` when malformed."""
     tokens: list[tuple[str, Any]] = []
     pos, text = 0, expression.strip()
     while pos < len(text):
@@ -283,7 +283,10 @@ def parse_logic(expression: str, count: int) -> Any:
             op = tokens[i][0]
             i += 1
             right = term()
-            left = (op, left, right)
+            # a chain of one operator is one node ("and", a, b, c, ...): the
+            # Python and SQL made from it nest no deeper than the parentheses
+            # (a left-deep tree of 45 terms overflowed SQLite's parser stack)
+            left = left + (right,) if isinstance(left, tuple) and left[0] == op else (op, left, right)
         return left
 
     def term() -> Any:
@@ -316,8 +319,39 @@ def eval_logic(tree: Any, test: Callable[[int], bool]) -> bool:
     if tree[0] == "not":
         return not eval_logic(tree[1], test)
     if tree[0] == "and":
-        return eval_logic(tree[1], test) and eval_logic(tree[2], test)
-    return eval_logic(tree[1], test) or eval_logic(tree[2], test)
+        return all(eval_logic(t, test) for t in tree[1:])
+    return any(eval_logic(t, test) for t in tree[1:])
+
+
+def _sql_join(op: str, terms: Sequence[str], width: int = 64) -> str:
+    """``terms`` joined by ``op``, grouped ``width`` at a time: SQLite parses
+    ``a AND b AND c ...`` as a tree as deep as the chain, and refuses one
+    deeper than 1,000 (SQLITE_MAX_EXPR_DEPTH); grouping keeps a smart list of
+    thousands of filters a few levels deep."""
+    while len(terms) > width:
+        terms = [f"({f' {op} '.join(terms[i:i + width])})" for i in range(0, len(terms), width)]
+    return f" {op} ".join(terms)
+
+
+#: SQLite's parser overflows near 100 nested parentheses, and a statement may
+#: bind at most 32,766 parameters; a smart list past either runs in Python
+MAX_SQL_NESTING = 60
+MAX_SQL_PARAMS = 30_000
+
+
+def sql_fits(sql: str, params: Sequence[Any]) -> bool:
+    """Whether SQLite can take this condition (nesting and parameters)."""
+    if len(params) > MAX_SQL_PARAMS:
+        return False
+    depth = deepest = 0
+    for ch in sql:
+        if ch == "(":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif ch == ")":
+            depth -= 1
+    return deepest <= MAX_SQL_NESTING
 
 
 def sql_logic(tree: Any, parts: Sequence[str]) -> str:
@@ -325,7 +359,7 @@ def sql_logic(tree: Any, parts: Sequence[str]) -> str:
         return parts[tree]
     if tree[0] == "not":
         return f"NOT ({sql_logic(tree[1], parts)})"
-    return f"(({sql_logic(tree[1], parts)}) {tree[0].upper()} ({sql_logic(tree[2], parts)}))"
+    return "(" + _sql_join(tree[0].upper(), [f"({sql_logic(t, parts)})" for t in tree[1:]]) + ")"
 
 
 # --------------------------------------------------------------------------
@@ -901,13 +935,13 @@ class Evaluator:
             # cheap tests first (SQLite tests AND terms in order on a scan): a
             # column, then a Python function (cf, dcmp), then a subquery
             pushed.sort(key=lambda part: _sql_cost(part[0]))
-            sql = " AND ".join(f"({s})" for s, _ in pushed)
+            sql = _sql_join("AND", [f"({s})" for s, _ in pushed])
             params = [x for _, ps in pushed for x in ps]
             return sql, params, rest
         if any(p is None for p in parts):
             return None, [], filters
         if sl.logic == "any":
-            sql = " OR ".join(f"({s})" for s, _ in parts)  # type: ignore[misc]
+            sql = _sql_join("OR", [f"({s})" for s, _ in parts])  # type: ignore[misc]
             return sql, [x for _, ps in parts for x in ps], []  # type: ignore[misc]
         try:
             tree = parse_logic(sl.expression, len(filters))   # type: ignore[arg-type]
@@ -922,7 +956,7 @@ class Evaluator:
                 return parts[t][0]  # type: ignore[index]
             if t[0] == "not":
                 return f"NOT ({visit(t[1])})"
-            return f"(({visit(t[1])}) {t[0].upper()} ({visit(t[2])}))"
+            return "(" + _sql_join(t[0].upper(), [f"({visit(x)})" for x in t[1:]]) + ")"
         sql = visit(tree)
         return sql, [x for i in order for x in parts[i][1]], []  # type: ignore[index]
 
@@ -1895,8 +1929,13 @@ class Evaluator:
         request = WebhookRequest(hook.name, key, hook.method.upper(), url, payload, person.email)
         try:
             result = handler(request)
+            # (status, JSON body): anything else is the handler's mistake, said as one
+            if not isinstance(result, (tuple, list)) or len(result) != 2:
+                raise TypeError(f"a handler returns (status, body), not {type(result).__name__}")
             status, body = result
-            status = int(status)
+            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+                raise TypeError(f"the status must be a whole number from 100 to 599, not {status!r}"[:200])
+            json.dumps(body)   # a body the activity log can hold (TypeError/ValueError otherwise)
         except EndRun:
             raise
         except Exception as exc:   # the embedder's handler: any failure is this person's error
@@ -2073,7 +2112,7 @@ def _logic_source(tree: Any, parts: Sequence[str]) -> str:
         return parts[tree]
     if tree[0] == "not":
         return f"(not {_logic_source(tree[1], parts)})"
-    return f"({_logic_source(tree[1], parts)} {tree[0]} {_logic_source(tree[2], parts)})"
+    return "(" + f" {tree[0]} ".join(_logic_source(t, parts) for t in tree[1:]) + ")"
 
 
 def _escaped(bound: Any, escape: Callable[[str], str] | None) -> Any:
