@@ -32,15 +32,23 @@ PATHOLOGICAL = {
     "backslashes": lambda n: 'program "P" { description "' + "\\" * n,
 }
 
+# Peak memory from /proc (VmHWM is the new program's own; ru_maxrss carries
+# the parent's peak across fork and exec on Linux, which hid the growth).
 MEASURE = r'''
-import resource, sys, time
+import sys, time
 from campaignlang.check import check_text
+
+def kb(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1])
+
 text = open(sys.argv[1], encoding="utf-8").read()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = kb("VmRSS:")
 t = time.perf_counter()
 result = check_text(text)
 elapsed = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = kb("VmHWM:")
 print(len(text.encode()), elapsed, (peak - base) * 1024, len(result.diagnostics))
 '''
 

@@ -2,8 +2,12 @@
 
 Runs N cases of the fuzz property (tests/fuzzing.py: parse, check, fmt,
 test, run and plan raise nothing but CampaignError, and every diagnostic's
-span lies inside its file) over mutated sources, generated syntax trees and
-coherent programs, in J processes. A case that crashes, breaks the property
+span lies inside its file) over mutated sources, generated syntax trees,
+coherent programs and the attack classes of issue 14 (nested My Tokens,
+deep and long logic, many filters, smart-list chains, huge literals,
+control characters and lone surrogates, unclosed strings of escaped quotes,
+folders of symbolic links, loops and FIFOs), in J processes. A worker whose
+peak memory passes 1 GB records a finding. A case that crashes, breaks the property
 or takes longer than --timeout seconds is written to DIR (default
 bench/results/fuzz-crashes/) and listed, one line per distinct crash site.
 Prints the number of cases run and of crashes; exits 1 when there is one.
@@ -16,6 +20,7 @@ import argparse
 import hashlib
 import json
 import multiprocessing as mp
+import resource
 import signal
 import sys
 import time
@@ -45,6 +50,7 @@ def _site(exc: BaseException) -> str:
 
 def worker(args: tuple[int, int, int, str, float]) -> dict:
     count, seed, job, out, timeout = args
+    memory_limit = 1 << 30   # issue 14: no process over 1 GB (the peak so far, checked after each case)
     from hypothesis import HealthCheck, Phase, given, seed as hseed, settings
     from hypothesis import strategies as st
 
@@ -56,25 +62,35 @@ def worker(args: tuple[int, int, int, str, float]) -> dict:
     stages: dict[str, int] = {}
     signal.signal(signal.SIGALRM, _alarm)
 
+    trees = st.lists(st.sampled_from(fuzzing.TREE_KINDS), min_size=1, max_size=6)
+
     @hseed(seed)
     @settings(max_examples=count, deadline=None, database=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
-    @given(st.one_of(fuzzing.mutated(), fuzzing.generated(), fuzzing.coherent()))
-    def run(text: str) -> None:
+    @given(st.one_of(fuzzing.mutated(), fuzzing.generated(), fuzzing.coherent(), fuzzing.attacks(), trees))
+    def run(text: "str | list[str]") -> None:
         ran[0] += 1
         signal.alarm(int(timeout))
         try:
+            if isinstance(text, list):   # a folder of symbolic links, loops and FIFOs
+                fuzzing.exercise_tree(text)
+                stages["tree"] = stages.get("tree", 0) + 1
+                return
             done = fuzzing.exercise(text)
             for k, v in done.items():
                 stages[k] = stages.get(k, 0) + v
         except Timeout as exc:
-            _record(crashes, out_dir, "hang", text, exc)
+            _record(crashes, out_dir, "hang", text if isinstance(text, str) else repr(text), exc)
         except BaseException as exc:   # noqa: BLE001 - every escape is a finding
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            _record(crashes, out_dir, _site(exc), text, exc)
+            _record(crashes, out_dir, _site(exc), text if isinstance(text, str) else repr(text), exc)
         finally:
             signal.alarm(0)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        if peak > memory_limit:
+            _record(crashes, out_dir, "memory over the limit", text if isinstance(text, str) else repr(text),
+                    MemoryError(f"{peak / 1e9:.2f} GB"))
 
     run()
     return {"ran": ran[0], "crashes": crashes, "stages": stages}

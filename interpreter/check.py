@@ -16,7 +16,7 @@ compiler stages; ``CHECKS`` below is the same list, as code):
     tokens             CL401 CL402   My Tokens by scope and call path
                        CL404 CL405   ... referring to themselves, or expanding too far
     types              CL301 CL403   score changes, step values, choices
-    smart lists        CL501 CL503 CL504
+    smart lists        CL501 CL503 CL504 CL505
     reachability       CL601 CL602   dead branches, idle executables, trigger loops
 
 The first pass also gathers, per campaign, the ``Facts`` the later passes
@@ -1766,6 +1766,7 @@ def _self_inclusion(ctx: Context) -> None:
                 if target is not None and id(target) in assets:
                     succ.setdefault(key, []).append(id(target))
                     via.setdefault((key, id(target)), f)
+    _inclusion_chains(ctx, assets, succ, via)
     for comp in strongly_connected(list(assets), succ):
         if len(comp) == 1 and comp[0] not in succ.get(comp[0], ()):
             continue
@@ -1782,6 +1783,45 @@ def _self_inclusion(ctx: Context) -> None:
             ctx.error("CL504", f"smart list {name(start)} includes itself: {chain}", via[edges[0]].span,
                       hint="break the cycle of member of smart list filters",
                       related=[Related(f"{name(a)} includes {name(b)}", via[(a, b)].span) for a, b in edges[1:]])
+
+
+#: how long a chain of ``member of smart list`` links may be: each link is a
+#: level of the engine's evaluation (Python frames, nested SQL), and past a
+#: few hundred a run would exhaust them; the checker refuses the chain (CL505)
+MAX_SMART_LIST_CHAIN = 100
+
+
+def _inclusion_chains(ctx: Context, assets: Mapping[int, tuple[ast.SmartList, ProgramInfo]],
+                      succ: Mapping[int, list[int]], via: Mapping[tuple[int, int], ast.SmartListFilter]) -> None:
+    """CL505: a smart list reached through more than ``MAX_SMART_LIST_CHAIN``
+    ``member of smart list`` links, reported once, at the link that crosses
+    the limit. Iterative, so a chain of any length is measured."""
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    for root in assets:
+        if root in depth:
+            continue
+        stack = [(root, iter(succ.get(root, ())))]
+        on_path.add(root)
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                on_path.discard(node)
+                best = max((depth.get(c, 0) for c in succ.get(node, ()) if c not in on_path), default=0)
+                depth[node] = best + 1
+                if depth[node] == MAX_SMART_LIST_CHAIN + 1:
+                    deepest = max(succ[node], key=lambda c: depth.get(c, 0))
+                    ctx.error("CL505", f"smart list {_q(assets[node][0].name)} includes a chain of more than "
+                              f"{MAX_SMART_LIST_CHAIN} smart lists through 'member of smart list'",
+                              via[(node, deepest)].span,
+                              hint="name the filters of a smart list further down the chain directly")
+                continue
+            if child in depth or child in on_path:   # done, or a cycle (CL504)
+                continue
+            on_path.add(child)
+            stack.append((child, iter(succ.get(child, ()))))
 
 
 def _cycle_through(start: int, members: set[int], succ: Mapping[int, list[int]]) -> list[int]:
@@ -1965,6 +2005,6 @@ CHECKS: tuple[tuple[str, Callable[[Context], None], tuple[str, ...]], ...] = (
     ("depth and cycles", check_depth_and_cycles, ("CL205", "CL206")),
     ("tokens", check_tokens, ("CL401", "CL402", "CL404", "CL405")),
     ("types", check_types, ("CL301", "CL403")),
-    ("smart lists", check_smart_lists, ("CL501", "CL503", "CL504")),
+    ("smart lists", check_smart_lists, ("CL501", "CL503", "CL504", "CL505")),
     ("reachability", check_reachability, ("CL601", "CL602")),
 )

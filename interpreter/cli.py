@@ -378,6 +378,29 @@ def _program_or_exit(path: str, campaign: str | None = None):
     return result.program
 
 
+#: the engine's limits per action, from --max-runs, --max-runs-per-person and
+#: --max-steps (docs/security.md, "Limits"); the command line's step default
+#: bounds an action's work, which the API leaves to the embedder
+_LIMITS: dict[str, Any] = {"max_steps": 10_000_000}
+
+
+def _set_limit(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
+    if value is not None:
+        _LIMITS[{"max_runs": "max_runs_per_action"}.get(param.name or "", param.name or "")] = value
+
+
+def _limit_options(command: Any) -> Any:
+    """--max-runs, --max-runs-per-person and --max-steps for a command that runs the engine."""
+    for flag, name, text in (
+            ("--max-steps", "max_steps", "Steps one action may run (default 10,000,000); past it nothing is kept."),
+            ("--max-runs-per-person", "max_runs_per_person",
+             "Runs one person may start in one action (default 1,000): stops a trigger loop."),
+            ("--max-runs", "max_runs", "Runs one action may start in all (default 1,000,000).")):
+        command = click.option(flag, name, type=click.IntRange(min=1), default=None, expose_value=False,
+                               callback=_set_limit, help=text)(command)
+    return command
+
+
 def _open_engine(program, db: str | None, memory_note: bool = True, dry_run: bool = False,
                  command: str = "plan"):
     """An engine over ``--db`` (created when missing; removed again if the
@@ -403,7 +426,7 @@ def _open_engine(program, db: str | None, memory_note: bool = True, dry_run: boo
             store = Store(db)
             if created:
                 _CREATED.append((Path(db), store))
-        return Engine(program, store)
+        return Engine(program, store, **_LIMITS)
     except CampaignError as exc:
         _fail(str(exc))
 
@@ -480,10 +503,24 @@ def _summary(engine, result, people_label: str = "entered", activities: bool = T
         people_label: [who[pid] for pid in result.entered],
         "runs": result.runs,
         "errors": result.errors,
+        "stopped": _stopped_loops(engine, result),
         "activity_counts": dict(sorted(by_type.items())),
         "step_counts": [{"campaign": c, "type": t, "count": n} for (c, t), n in sorted(by_step.items())],
         "activities": [a.to_json() for a in acts],
     }
+
+
+def _stopped_loops(engine, result) -> list[str]:
+    """The distinct messages of the action's limit errors (a trigger loop
+    stopped, the runs cap reached): said in the summary, --trace or not."""
+    if not result.errors:
+        return []
+    engine.store.flush()
+    rows = engine.store.db.execute(
+        "SELECT DISTINCT json_extract(attributes, '$.message') FROM activities WHERE type = 'Error' "
+        "AND id > ? AND id <= ? AND json_extract(attributes, '$.cycle') IS NOT NULL LIMIT 10",
+        (result.first_activity, result.last_activity)).fetchall()
+    return [r[0] for r in rows]
 
 
 def _echo_summary(summary: dict, fmt: str, trace: bool, verb: str, people_label: str = "entered") -> None:
@@ -501,6 +538,8 @@ def _echo_summary(summary: dict, fmt: str, trace: bool, verb: str, people_label:
                f"error{'s' if summary['errors'] != 1 else ''}")
     for row in summary["step_counts"]:
         click.echo(f"  {row['count']:>7}  {row['type']:<28} {row['campaign']}")
+    for message in summary.get("stopped", ()):
+        click.echo(f"  stopped: {message}")
     if trace:
         _echo_by_person(summary["activities"])
 
@@ -519,6 +558,7 @@ def _echo_by_person(activities: list[dict]) -> None:
             click.echo(f"  {a['at']}  {a['type']}  [{a['campaign'] or '-'}]  {activity_details(a, None)}".rstrip())
 
 
+@_limit_options
 @main.command()
 @click.argument("path", type=click.Path())
 @click.argument("campaign")
@@ -552,6 +592,7 @@ def run(path: str, campaign: str, db: str | None, people_file: str | None, token
     sys.exit(1 if summary["errors"] else 0)
 
 
+@_limit_options
 @main.command()
 @click.argument("path", type=click.Path())
 @click.argument("campaign")
@@ -602,6 +643,7 @@ def request(path: str, campaign: str, more_people: tuple[str, ...], people: tupl
     sys.exit(1 if summary["errors"] else 0)
 
 
+@_limit_options
 @main.command()
 @click.argument("path", type=click.Path())
 @click.argument("events_file", metavar="EVENTS.jsonl", type=click.Path(dir_okay=False))
@@ -662,6 +704,7 @@ def people_import(file: str, db: str | None, fields_path: str | None) -> None:
     engine.store.close()
 
 
+@_limit_options
 @main.command()
 @click.argument("path", type=click.Path())
 @click.argument("campaign")

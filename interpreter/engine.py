@@ -49,6 +49,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import os
+import re
 import sys
 import threading
 from collections import deque
@@ -177,6 +179,29 @@ def parse_campaign_ref(text: str) -> ast.Ref:
     return parse_qualified_ref(text)[1]
 
 
+_EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")   # as the data files read one (datafiles.py)
+
+
+_MAX_ID = 2 ** 63
+
+
+def _need_text(value: Any, what: str) -> str:
+    """``value`` if it is text a store can hold, else ``RunError``."""
+    if not isinstance(value, str):
+        raise RunError(f"{what} is text, not {type(value).__name__}")
+    _text_or_error(value, what)
+    return value
+
+
+def _text_or_error(text: str, what: str) -> None:
+    """``RunError`` for text holding a lone surrogate (no store can keep it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")[:80]
+        raise RunError(f"{what} {shown!r} holds a lone surrogate, which is not Unicode text") from None
+
+
 class Engine:
     """Runs a checked program against a store on a virtual clock. It has an
     ``Evaluator`` (``self.evaluator``) and is its host (``evaluate.Host``:
@@ -188,14 +213,19 @@ class Engine:
 
     def __init__(self, program: CheckedProgram, store: Store | str | Path | None = None,
                  clock: Clock | None = None, *, max_runs_per_person: int = 1000,
-                 max_steps: int | None = None, max_people: int | None = None):
+                 max_steps: int | None = None, max_people: int | None = None,
+                 max_runs_per_action: int | None = 1_000_000):
         if not isinstance(program, CheckedProgram):
             raise TypeError("the engine runs only a CheckedProgram: check the program first "
                             "(check.check(...).program, or campaignlang.compile_text / compile_paths)")
         if store is None:
             store = Store(":memory:")
-        elif not isinstance(store, Store):
+        elif isinstance(store, (str, os.PathLike)):
             store = Store(str(store))
+        elif not isinstance(store, Store):   # Engine(prog, 5) once made a file named "5"
+            raise RunError(f"store must be a Store, a file path or None, not {type(store).__name__}")
+        if clock is not None and not isinstance(clock, Clock):
+            raise RunError(f"clock must be a Clock or None, not {type(clock).__name__}")
         saved = store.get_meta("clock")
         if clock is None:
             clock = Clock(parse_time(saved) if saved else None)
@@ -207,9 +237,17 @@ class Engine:
         #: the evaluator of filters, steps and tokens; this engine is its ``Host``
         self.evaluator = Evaluator(program.model, store, clock, host=self)
         self.program = program
+        for name, limit, least in (("max_runs_per_person", max_runs_per_person, 1), ("max_steps", max_steps, 0),
+                                   ("max_people", max_people, 0), ("max_runs_per_action", max_runs_per_action, 1)):
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < least):
+                raise RunError(f"{name} must be a whole number of at least {least} (or None), not {limit!r}")
         self.max_runs_per_person = max_runs_per_person
         self.max_steps = max_steps
         self.max_people = max_people
+        #: runs one action may start in all (docs/security.md, "Limits"); past it an
+        #: Error activity names the last chain and the action starts no more runs
+        self.max_runs_per_action = max_runs_per_action
+        self._runs_action = 0
         #: called as progress(done, total) while a batch runs (the CLI's progress bar)
         self.progress: Callable[[int, int], None] | None = None
         self._webhooks: dict[str, Handler] = {}
@@ -258,7 +296,16 @@ class Engine:
         """Answer ``call webhook`` of the webhook ``name`` (``"Enrich"``,
         ``'"P"."Enrich"'``, ``"P/Enrich"`` or ``'"W"."P"."Enrich"'``) with ``handler(request) ->
         (status, json_body)``; without one, calls are only recorded."""
+        if not isinstance(name, str) or not callable(handler):
+            raise RunError(f"register_webhook takes a webhook name and a callable handler, not "
+                           f"{type(name).__name__} and {type(handler).__name__}")
         workspace, ref = parse_qualified_ref(name)
+        if workspace is None:
+            res = self.model.resolve("webhook", ref, None)
+            if res.found is None and not res.ambiguous:
+                hooks = sorted({h for p in self.model.programs for h in p.webhooks})
+                raise RunError(f"no webhook {name!r} in the program; the webhooks are: "
+                               + (", ".join(hooks) or "none"))
         key = f'"{ref.program}"."{ref.name}"' if ref.program else ref.name
         if workspace is not None:
             key = f'"{workspace}".{key}'
@@ -275,6 +322,8 @@ class Engine:
     def campaign(self, ref: CampaignInfo | ast.Ref | str) -> CampaignInfo:
         if isinstance(ref, CampaignInfo):
             return ref
+        if not isinstance(ref, ast.Ref):
+            _need_text(ref, "a campaign's name")
         here = None
         if isinstance(ref, str):
             text = ref.strip()
@@ -350,8 +399,13 @@ class Engine:
     def person_id(self, who: int | str | Person) -> int:
         if isinstance(who, Person):
             return who.id
-        if isinstance(who, int):
+        if isinstance(who, int) and not isinstance(who, bool):
+            if not 0 < who < 2 ** 63:   # SQLite's ids; a larger int cannot be bound
+                raise RunError(f"no person with the id {who}")
             return who
+        if not isinstance(who, str):
+            raise RunError(f"a person is named by an email address or an id, not {type(who).__name__}")
+        _text_or_error(who, "the email address")
         pid = self.store.find_person(who)
         if pid is None:
             raise RunError(f"no person with the email address {who}")
@@ -368,6 +422,7 @@ class Engine:
 
     def get(self, who: int | str, field_name: str) -> Any:
         """A person's field value (typed), by field name."""
+        _need_text(field_name, "a field name")
         p = self.person(who)
         if p is None:
             raise RunError(f"no person {who}")
@@ -378,6 +433,8 @@ class Engine:
 
     def list_key(self, ref: ast.Ref | str) -> str:
         here = None
+        if not isinstance(ref, ast.Ref):
+            _need_text(ref, "a list's name")
         if isinstance(ref, str):
             ref, here = self._split_ref(ref)
         try:
@@ -392,6 +449,7 @@ class Engine:
         return [self.store.person(pid).email for pid in self.store.list_members(self.list_key(ref))]
 
     def membership(self, who: int | str, program: str) -> Membership | None:
+        _need_text(program, "a program's name")
         try:
             prog = self.evaluator.find_program(program, None)
         except InvalidSmartList as exc:
@@ -401,7 +459,10 @@ class Engine:
     def activities(self, who: int | str | None = None, type_: str | None = None) -> list[Activity]:
         """The activity log, of one person (deleted people included) or all."""
         pid = None
+        if type_ is not None:
+            _need_text(type_, "an activity type")
         if isinstance(who, str):
+            _text_or_error(who, "the email address")
             pid = self.store.find_person(who, include_deleted=True)
             if pid is None:
                 raise RunError(f"no person with the email address {who}")
@@ -495,9 +556,22 @@ class Engine:
         return created, updated
 
     def _upsert(self, email: str, fields: Mapping[str, Any] | None) -> tuple[int, bool]:
+        if not isinstance(email, str):
+            raise RunError(f"an email address is text, not {type(email).__name__}")
         email = email.strip()
         if not email:
             raise RunError("a person needs an email address")
+        _text_or_error(email, "the email address")
+        if not _EMAIL_ADDRESS.match(email):
+            raise RunError(f"{email[:80]!r} is not an email address such as ann@example.com")
+        if fields is not None and not isinstance(fields, Mapping):
+            raise RunError(f"fields are a mapping of field names to values, not {type(fields).__name__}")
+        for name, value in (fields or {}).items():
+            if not isinstance(name, str):
+                raise RunError(f"a field name is text, not {type(name).__name__}")
+            _text_or_error(name, "a field name")
+            if isinstance(value, str):
+                _text_or_error(value, f"the value of {name!r}")
         values = self._fields_from(fields)
         values.pop("email address", None)
         pid = self.store.find_person(email)
@@ -596,6 +670,9 @@ class Engine:
             return None   # a batch without filters runs for nobody (CL502)
         try:
             query, rest = self.evaluator.pushdown(sl, c.program)
+            if query is not None and self.store.where(query) is None:
+                # nested past what the store's query language takes: Python
+                return None, self.evaluator.smart_list_pred(sl, c.program)
             if rest and sl.logic == "all":
                 return query, self.evaluator.all_of(rest, c.program)
             if rest:
@@ -648,7 +725,12 @@ class Engine:
                 raise RunError(f"{c.qualname} reaches {total} people, more than the limit of {self.max_people}")
         rule = self._rule_query(c)
         if rule is not None:   # the qualification rule in the same query
-            where, params = self._said(rule if query is None else AllOf((query, rule)))
+            combined = self.store.where(rule if query is None else AllOf((query, rule)))
+            if combined is not None:
+                where, params = combined
+            else:   # past what the store's query takes: the rule in Python
+                allows, inner = self.evaluator.rule_allows, pred
+                pred = (lambda p: allows(c, p)) if inner is None else (lambda p: inner(p) and allows(c, p))
         ctx = self.evaluator.own_context(c, api)
         start = self._start
         n = 0
@@ -792,7 +874,7 @@ class Engine:
                 to = trigger.to if trigger.to is not None else to
                 from_ = trigger.from_ if trigger.from_ is not None else from_
             else:
-                kind = " ".join(trigger.split())
+                kind = " ".join(_need_text(trigger, "a trigger").split())
             if kind not in ast.TRIGGER_KINDS:
                 raise RunError(f"unknown trigger '{kind}'; triggers: " + ", ".join(ast.TRIGGER_KINDS))
             if kind == "campaign is requested":
@@ -801,13 +883,22 @@ class Engine:
                 _FIRE_KINDS[trigger] = kind
         here = None
         if target.__class__ is str:
+            _text_or_error(target, "the event's target")
             if kind == "visits web page":
                 target = ast.Ref(None, target)
             else:
                 target, here = self._split_ref(target)
+        if attributes is not None and not isinstance(attributes, Mapping):
+            raise RunError(f"attributes are a mapping of names to values, not {type(attributes).__name__}")
         attrs = ({k: (literal_text(v) if isinstance(v, ast.Node) else v) for k, v in attributes.items()}
                  if attributes else {})
-        pids = [p if p.__class__ is int else self.person_id(p) for p in people]
+        for k, v in attrs.items():
+            _need_text(k, "an attribute name")
+            if isinstance(v, str):
+                _text_or_error(v, f"the attribute {k!r}")
+        if isinstance(people, (str, bytes)) or not isinstance(people, Sequence):
+            raise RunError(f"people are a list of email addresses or ids, not {type(people).__name__}")
+        pids = [p if p.__class__ is int and 0 < p < _MAX_ID else self.person_id(p) for p in people]
         # the person is read with the fields of every campaign listening for this
         # event, and handed to the runs it starts while nothing has written to it
         columns = self._fire_columns(kind)
@@ -950,7 +1041,10 @@ class Engine:
         elif isinstance(by, (ast.Duration, _dt.timedelta)):
             target = _later(now, by)
         elif isinstance(by, _dt.datetime):
-            target = by
+            if by.tzinfo is not None:   # the virtual clock has no time zone (docs/security.md)
+                raise RunError(f"cannot advance to {by.isoformat()}: the virtual clock has no time zone; "
+                               "pass a naive datetime")
+            target = by.replace(microsecond=0)
         elif isinstance(by, str):
             target = self._parse_when(by)
         else:
@@ -1052,6 +1146,20 @@ class Engine:
 
     # -- runs ----------------------------------------------------------------------
 
+    def _action_cap(self, c: CampaignInfo, person: Person, cause: tuple[str, ...]) -> None:
+        """The action reached ``max_runs_per_action``: one Error activity,
+        naming the chain that asked for one more run; no run starts after it."""
+        if self._runs_action > self.max_runs_per_action:   # type: ignore[operator]
+            return   # said once
+        self._runs_action += 1
+        chain = (cause + (c.qualname,))[-12:]
+        self.store.add_activity(person.id, "Error", c.qualname, None, iso(self.clock.now), {
+            "message": f"more than {self.max_runs_per_action} runs in one action; stopped starting runs "
+                       f"(the last asked for: " + " -> ".join(chain) + ")",
+            "cycle": list(chain)})
+        if self._result is not None:
+            self._result.errors += 1
+
     def _start(self, c: CampaignInfo, person: Person, ctx: TokenContext, cause: tuple[str, ...],
                source: str, check_smart_list: bool = True, check_rule: bool = True) -> bool:
         pid = person.id
@@ -1060,6 +1168,9 @@ class Engine:
         if check_smart_list and not self.evaluator.matches(c.smart_list, person, c.program):
             return False
         if check_rule and not self.evaluator.rule_allows(c, person):
+            return False
+        if self.max_runs_per_action is not None and self._runs_action >= self.max_runs_per_action:
+            self._action_cap(c, person, cause)
             return False
         n = self._runs_per_person.get(pid, 0) + 1
         if n > self.max_runs_per_person:
@@ -1077,6 +1188,7 @@ class Engine:
                 self._result.errors += 1
             return False
         self._runs_per_person[pid] = n
+        self._runs_action += 1
         run_id = self._next_run
         self._next_run = run_id + 1
         qualname = c.qualname
@@ -1390,6 +1502,7 @@ class _Action:
             e._work.clear()
             e._runs_per_person.clear()
             e._stopped.clear()
+            e._runs_action = 0
             e._steps_action = 0
             e._unrecorded_runs = False
         except BaseException as exc:

@@ -45,6 +45,7 @@ CODES: dict[str, tuple[str, str]] = {
     "CL502": ("error", "trigger campaign without a trigger, or batch campaign without a filter"),
     "CL503": ("error", "malformed smart list logic"),
     "CL504": ("error", "smart list that includes itself"),
+    "CL505": ("error", "chain of member of smart list links longer than the engine runs"),
     "CL601": ("warning", "unreachable choice branch, or executable nothing executes"),
     "CL602": ("warning", "trigger cycle"),
 }

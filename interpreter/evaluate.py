@@ -1417,8 +1417,13 @@ class Evaluator:
             request = WebhookRequest(hook.name, key, method, url, payload, person.email)
             try:
                 result = handler(request)
+                # (status, JSON body): anything else is the handler's mistake, said as one
+                if not isinstance(result, (tuple, list)) or len(result) != 2:
+                    raise TypeError(f"a handler returns (status, body), not {type(result).__name__}")
                 status, body = result
-                status = int(status)
+                if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+                    raise TypeError(f"the status must be a whole number from 100 to 599, not {status!r}"[:200])
+                json.dumps(body)   # a body the activity log can hold (TypeError/ValueError otherwise)
             except EndRun:
                 raise
             except Exception as exc:   # the embedder's handler: any failure is this person's error
@@ -1698,7 +1703,7 @@ def _logic_source(tree: Logic, parts: Sequence[str]) -> str:
         return parts[tree.index]
     if isinstance(tree, Not):
         return f"(not {_logic_source(tree.operand, parts)})"
-    return f"({_logic_source(tree.left, parts)} {tree.op} {_logic_source(tree.right, parts)})"
+    return "(" + f" {tree.op} ".join(_logic_source(t, parts) for t in tree.operands) + ")"
 
 
 def _escaped(bound: Any, escape: Callable[[str], str] | None) -> Any:

@@ -79,16 +79,18 @@ class Not(LogicNode):
 
 
 class BinOp(LogicNode):
-    """``X and Y`` / ``X or Y`` (``op`` lower case)."""
+    """``X and Y and Z`` / ``X or Y`` (``op`` lower case): a chain of one
+    operator is one node, so what is made of it (Python, SQL) nests no
+    deeper than the parentheses (a left-deep tree of 45 terms overflowed
+    SQLite's parser stack)."""
 
-    __slots__ = ("op", "left", "right")
+    __slots__ = ("op", "operands")
 
-    def __init__(self, op: str, left: "Logic", right: "Logic", start: int, end: int,
+    def __init__(self, op: str, operands: tuple["Logic", ...], start: int, end: int,
                  span: Span | None = None) -> None:
         super().__init__(start, end, span)
         self.op = op
-        self.left = left
-        self.right = right
+        self.operands = operands
 
 
 Logic = Union[FilterRef, Not, BinOp]
@@ -195,7 +197,8 @@ class _Parser:
             first_op = op
             self.i += 1
             right = self.term()
-            left = BinOp(op, left, right, left.start, right.end, self.span(left.start, right.end))
+            operands = left.operands + (right,) if isinstance(left, BinOp) and left.op == op else (left, right)
+            left = BinOp(op, operands, left.start, right.end, self.span(left.start, right.end))
         return left
 
 
@@ -239,4 +242,4 @@ def _numbers(tree: Logic) -> list[int]:
         return [tree.index + 1]
     if isinstance(tree, Not):
         return _numbers(tree.operand)
-    return _numbers(tree.left) + _numbers(tree.right)
+    return [n for t in tree.operands for n in _numbers(t)]

@@ -289,6 +289,9 @@ def _unknown_word(word: str, expected: set[str]) -> tuple[str, str] | None:
 # Public entry point
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def parse(text: str, file: str = "<input>") -> ParseResult:
     """Parse one file's text. Never raises for bad input."""
     if text.startswith("\ufeff"):
@@ -296,6 +299,12 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
         # line 1's columns are the ones an editor shows (docs/language.md)
         text = text[1:]
     src = SourceFile(file, text)
+    lone = _SURROGATE.search(text)
+    if lone is not None:   # only text handed over in Python can hold one (a file is UTF-8): nothing to store
+        at = lone.start()
+        return ParseResult(ast.Module(file, (), span=src.span(0, len(text))), (error(
+            "CL001", f"a lone surrogate (\\u{ord(text[at]):04x}) is not Unicode text", src.span(at, at + 1),
+            hint="the text came through Python unchecked; write the character it stands for"),), (), src)
     deep = _too_deep(text)
     if deep is not None:   # every later stage (the formatter first) recurses per level
         return ParseResult(ast.Module(file, (), span=src.span(0, len(text))), (error(

@@ -83,8 +83,9 @@ def _char_width(ch: str) -> int:
 # Characters that steer a terminal instead of showing: C0 and C1 controls
 # but tab and newline (ESC starts colour, title, clipboard and cursor
 # sequences), DEL, the line and paragraph separators and the bidirectional
-# overrides that reorder what is shown (issue 14, docs/security.md).
-_CONTROL = "\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+# overrides that reorder what is shown (issue 14, docs/security.md); and lone
+# surrogates, which no terminal encoding can write.
+_CONTROL = "\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
 _CONTROL_RE = re.compile(f"[{_CONTROL}]")
 _CONTROL_OR_SGR_RE = re.compile(f"\x1b\\[[0-9;]*m|[{_CONTROL}]")
 

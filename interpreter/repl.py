@@ -74,7 +74,7 @@ from . import loader as _loader
 from .check import CheckResult, check
 from .errors import CampaignError, Diagnostic, LoadError, Related
 from .parse import ParseResult, parse
-from .render import render_text, summary_line, use_color
+from .render import printable, render_text, summary_line, use_color
 from .source import SourceFile, Span
 from .stdlib import filters as _filters
 from .stdlib import steps as _steps
@@ -1386,7 +1386,11 @@ def main(path: str | None = None, *, stdin: IO[str] | None = None, stdout: IO[st
     except Exception:  # pragma: no cover
         width = 100
     session = Session(color=colored, rich_tables=interactive, width=width, db=db)
-    write = stdout.write
+
+    def write(text: str) -> None:
+        # names and values from programs and stores are shown, never obeyed
+        # (docs/security.md, "What reaches the terminal")
+        stdout.write(printable(text, keep_color=bool(colored)))
     if interactive:
         write(BANNER.format(version=__version__) + "\n")
     if db is not None:   # refuse a file that is not a store before the first prompt

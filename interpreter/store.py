@@ -916,7 +916,14 @@ class Store:
     def where(self, query: Query) -> tuple[str, list[Any]] | None:
         """A store-neutral query as an SQL condition on ``people`` and its
         parameters, or None when SQL here cannot say it (a field without a
-        column, a value of the wrong type): the caller tests it in Python."""
+        column, a value of the wrong type, a condition nested or bound past
+        SQLite's limits): the caller tests it in Python."""
+        said = self._where(query)
+        if said is not None and not _sql_fits(*said):
+            return None
+        return said
+
+    def _where(self, query: Query) -> tuple[str, list[Any]] | None:
         if isinstance(query, FieldTest):
             col = self.columns.get(query.key)
             if col is None:
@@ -950,12 +957,12 @@ class Store:
                 params.append(query.since)
             return sql + ")", params
         if isinstance(query, NotQ):
-            inner = self.where(query.part)
+            inner = self._where(query.part)
             return None if inner is None else (f"NOT ({inner[0]})", inner[1])
         if isinstance(query, (AllOf, AnyOf)):
             parts = []
             for part in query.parts:
-                said = self.where(part)
+                said = self._where(part)
                 if said is None:
                     return None
                 parts.append(said)
@@ -965,10 +972,10 @@ class Store:
                 # cheap tests first (SQLite tests AND terms in order on a scan): a
                 # column, then a Python function (cf, dcmp), then a subquery
                 parts.sort(key=lambda part: _sql_cost(part[0]))
-            joiner = " AND " if isinstance(query, AllOf) else " OR "
-            return joiner.join(f"({s})" for s, _ in parts), [x for _, ps in parts for x in ps]
+            joiner = "AND" if isinstance(query, AllOf) else "OR"
+            return _sql_join(joiner, [f"({s})" for s, _ in parts]), [x for _, ps in parts for x in ps]
         if isinstance(query, LogicOf):
-            said_parts = [self.where(part) for part in query.parts]
+            said_parts = [self._where(part) for part in query.parts]
             if any(s is None for s in said_parts):
                 return None
             order: list[int] = []   # parameters follow the order the placeholders appear in
@@ -979,7 +986,7 @@ class Store:
                     return said_parts[node.index][0]  # type: ignore[index]
                 if isinstance(node, LogicNot):
                     return f"NOT ({visit(node.operand)})"
-                return f"(({visit(node.left)}) {node.op.upper()} ({visit(node.right)}))"
+                return "(" + _sql_join(node.op.upper(), [f"({visit(x)})" for x in node.operands]) + ")"
             sql = visit(query.tree)
             return sql, [x for i in order for x in said_parts[i][1]]  # type: ignore[index]
         return None
@@ -1398,6 +1405,37 @@ class Store:
 
 # --------------------------------------------------------------------------
 # Queries (``storage``): a batch's smart list in SQL
+
+
+def _sql_join(op: str, terms: Sequence[str], width: int = 64) -> str:
+    """``terms`` joined by ``op``, grouped ``width`` at a time: SQLite parses
+    ``a AND b AND c ...`` as a tree as deep as the chain, and refuses one
+    deeper than 1,000 (SQLITE_MAX_EXPR_DEPTH); grouping keeps a smart list of
+    thousands of filters a few levels deep."""
+    while len(terms) > width:
+        terms = [f"({f' {op} '.join(terms[i:i + width])})" for i in range(0, len(terms), width)]
+    return f" {op} ".join(terms)
+
+
+#: SQLite's parser overflows near 100 nested parentheses, and a statement may
+#: bind at most 32,766 parameters; a smart list past either runs in Python
+MAX_SQL_NESTING = 60
+MAX_SQL_PARAMS = 30_000
+
+
+def _sql_fits(sql: str, params: Sequence[Any]) -> bool:
+    """Whether SQLite can take this condition (nesting and parameters)."""
+    if len(params) > MAX_SQL_PARAMS:
+        return False
+    depth = deepest = 0
+    for ch in sql:
+        if ch == "(":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif ch == ")":
+            depth -= 1
+    return deepest <= MAX_SQL_NESTING
 
 
 def _sql_cost(sql: str) -> int:

@@ -450,3 +450,126 @@ def exercise(text: str, name: str = NAME, engine_stages: bool = True, deep: bool
     plan.store.close()
     engine.store.close()
     return stages
+
+
+# --------------------------------------------------------------------------
+# Attack classes (issue 14): programs built to exhaust a limit
+
+
+def _nested_tokens(levels: int, fan: int, base: str) -> str:
+    decls = [f'my.T0 = "{base}"'] + [f'my.T{i} = "-' + "{{my.T%d}}" % (i - 1) * fan + '"'
+                                     for i in range(1, levels + 1)]
+    return "tokens {\n        " + "\n        ".join(decls) + "\n    }"
+
+
+@st.composite
+def attacks(draw: Any) -> str:
+    """A program of one attack class: nested My Tokens, deep or long
+    advanced logic, many filters, a long chain of member-of-smart-list
+    links, a huge literal, control characters and lone surrogates in names
+    and values, an unclosed string of escaped quotes. Most of them check
+    clean, so the engine runs them too."""
+    kind = draw(st.sampled_from(["tokens", "logic", "filters", "chain", "literal", "escapes", "surrogates",
+                                 "quotes", "self token"]))
+    flow = 'change data value lead."Job Title" to "{{my.T%d}}"'
+    if kind == "tokens":
+        levels, fan = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+        return (f'program "P" {{\n    {_nested_tokens(levels, fan, draw(st.text("ab", max_size=8)))}\n'
+                f'    campaign "C" batch {{\n        smart list {{ filter lead.Country is "US" }}\n'
+                f'        flow {{ {flow % levels} }}\n    }}\n}}\n')
+    if kind == "self token":
+        return ('program "P" {\n    tokens { my.A = "x{{my.B}}"; my.B = "{{my.A}}{{my.A}}" }\n'
+                '    campaign "C" batch {\n        smart list { filter lead.Country is "US" }\n'
+                '        flow { change data value lead."Job Title" to "{{my.A}}" }\n    }\n}\n')
+    if kind in ("logic", "filters"):
+        n = draw(st.integers(3, 60 if kind == "logic" else 1500))
+        filters = "\n".join(f'            filter lead."Lead Score" >= {i}' for i in range(n))
+        if kind == "logic":
+            deep = draw(st.booleans())
+            if deep:
+                expr = "1"
+                for i in range(2, n + 1):
+                    expr = f"({expr} {'and' if i % 2 else 'or'} {i})"
+            else:
+                expr = " and ".join(str(i) for i in range(1, n + 1))
+            head = f'smart list logic "{expr}"'
+        else:
+            head = "smart list " + draw(st.sampled_from(["", "any "]))
+        trig = draw(st.booleans())
+        trigger = "            trigger fills out form \"F\"\n" if trig else ""
+        kind_word = "trigger" if trig else "batch"
+        return (f'program "P" {{\n    form "F"\n    campaign "C" {kind_word} {{\n        {head}{{\n{trigger}{filters}\n'
+                f'        }}\n        flow {{ interesting moment web "in" }}\n    }}\n}}\n')
+    if kind == "chain":
+        n = draw(st.integers(2, 250))
+        lists = [f'    smart list "S0" {{ filter lead.Country is "US" }}']
+        lists += [f'    smart list "S{i}" {{ filter member of smart list "S{i - 1}" }}' for i in range(1, n)]
+        return ('program "P" {\n' + "\n".join(lists) + '\n    campaign "C" batch {\n'
+                f'        smart list {{ filter member of smart list "S{n - 1}" }}\n'
+                '        flow { interesting moment web "in" }\n    }\n}\n')
+    if kind == "literal":
+        size = draw(st.sampled_from([10_000, 100_000, 1_000_000]))
+        return f'program "P" {{ description "{"x" * size}" }}\n'
+    if kind == "quotes":
+        return 'program "P" { description "' + '\\"' * draw(st.integers(1, 50_000))
+    bad = draw(st.sampled_from(["\x1b]0;title\x07", "\u202e", "\x9b31m", "\x00", "\r"] if kind == "escapes"
+                               else ["\ud800", "\udcff", "\udfff"]))
+    return (f'program "P{bad}" {{\n    list "L{bad}"\n    tokens {{ my.N = "v{bad}" }}\n'
+            f'    campaign "C{bad}" batch {{\n        smart list {{ filter lead.Country is "US{bad}" }}\n'
+            f'        flow {{ add to list "L{bad}"; change data value lead."Job Title" to "{{{{my.N}}}}" }}\n'
+            f'    }}\n}}\n')
+
+
+TREE_KINDS = ["file", "link_out", "link_in", "loop", "dangling", "fifo", "dir_campaign", "link_dir"]
+
+
+def exercise_tree(kinds: list[str]) -> None:
+    """A project folder of hostile entries (links out of the root, loops,
+    FIFOs, folders named x.campaign): load_paths and the fmt scan raise
+    nothing but CampaignError, never read outside, never write outside."""
+    import os
+    import shutil
+
+    from campaignlang.loader import campaign_scan, load_paths, read_text, write_inside_root
+
+    base = Path(tempfile.mkdtemp(prefix="campaign-fuzz-tree-"))
+    try:
+        proj, outside = base / "proj", base / "outside"
+        proj.mkdir()
+        outside.mkdir()
+        (proj / "campaign.toml").write_text("")
+        secret = outside / "secret.campaign"
+        secret.write_text('program   "SECRET" { }\n')
+        for i, kind in enumerate(kinds):
+            p = proj / f"e{i}.campaign"
+            if kind == "file":
+                p.write_text(f'program   "P{i}" {{ }}\n')
+            elif kind == "link_out":
+                p.symlink_to(secret)
+            elif kind == "link_in":
+                p.symlink_to(proj / "campaign.toml")
+            elif kind == "loop":
+                p.symlink_to(p.name)
+            elif kind == "dangling":
+                p.symlink_to(proj / "none")
+            elif kind == "fifo" and hasattr(os, "mkfifo"):
+                os.mkfifo(p)
+            elif kind == "dir_campaign":
+                p.mkdir()
+                (p / "x.campaign").write_text(f'program "D{i}" {{ }}\n')
+            elif kind == "link_dir":
+                p.symlink_to(base)
+        try:
+            loaded = load_paths([proj])
+            assert all("SECRET" not in r.source.text for r in loaded.results)
+            scan = campaign_scan([proj])
+            for f in scan.files:
+                try:
+                    write_inside_root(f, read_text(f))
+                except CampaignError:
+                    pass
+        except CampaignError:
+            pass
+        assert secret.read_text() == 'program   "SECRET" { }\n'
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -212,3 +212,50 @@ def test_limits_stop_an_action_whatever_it_is():
         with pytest.raises(RunError, match="more than 5 steps"):
             action()
         assert dump(e) == before
+
+
+# -- issue 14, item 8: a cap per action, said in the summary ----------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(people=st.integers(1, 30), cap=st.integers(1, 400), per_person=st.integers(2, 60))
+def test_runs_per_action_are_capped_and_the_rest_stands(people, cap, per_person):
+    e = make(FLIP, max_runs_per_action=cap, max_runs_per_person=per_person)
+    emails = [f"p{i}@example.com" for i in range(people)]
+    for who in emails:
+        e.add_person(who)
+    result = e.fire("fills out form", emails, "F")
+    assert result.runs <= cap
+    errors = [a for a in acts(e, None, "Error") if "runs in one action" in a.attributes["message"]]
+    assert len(errors) == (1 if people * per_person > cap else 0)
+    assert e.activities(None, "Fill Out Form")   # what ran stands
+
+
+def test_limits_refuse_nonsense_values():
+    from campaignlang.api import compile_text as program_from_text
+    from campaignlang.engine import Engine
+    for bad in (0, -1, "5", 2.5, True):
+        with pytest.raises(RunError):
+            Engine(program_from_text(FLIP), max_runs_per_action=bad)
+
+
+def test_the_cli_prints_the_cycle_in_the_summary(tmp_path):
+    from click.testing import CliRunner
+
+    from campaignlang.cli import main
+
+    prog = tmp_path / "loop.campaign"
+    prog.write_text(FLIP)
+    people = tmp_path / "people.csv"
+    people.write_text("Email Address\nann@example.com\n")
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"at": "2026-01-02T10:00", "person": "ann@example.com", "trigger": "fills out form", '
+                      '"name": "F"}\n')
+    db = tmp_path / "s.db"
+    assert CliRunner().invoke(main, ["people", "import", str(people), "--db", str(db)]).exit_code == 0
+    out = CliRunner().invoke(main, ["events", str(prog), str(events), "--db", str(db),
+                                    "--max-runs-per-person", "10"])
+    assert 'stopped: more than 10 runs for this person in one action; stopped the cycle "Loop"' in out.output

@@ -89,3 +89,13 @@ def test_colour_sequences_pass_only_when_colour_is_on():
     text = "\x1b[1;31merror\x1b[0m \x1b]0;title\x07"
     assert printable(text, keep_color=True) == "\x1b[1;31merror\x1b[0m \\u001b]0;title\\u0007"
     assert "\x1b" not in printable(text)
+
+
+def test_the_repl_escapes_its_answers():
+    import io
+
+    from campaignlang.repl import main as repl_main
+
+    out = io.StringIO()
+    repl_main(stdin=io.StringIO('program "X\x1b]0;title\x07" { list "L" }\n:check\n'), stdout=out)
+    assert "\x1b" not in out.getvalue() and "\x07" not in out.getvalue()
