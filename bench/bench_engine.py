@@ -28,8 +28,10 @@ import time
 from pathlib import Path
 
 from campaignlang.clock import Clock, iso
-from campaignlang.engine import Engine, program_from_text
-from campaignlang.store import Store, dumps
+from campaignlang.api import compile_text
+from campaignlang.engine import Engine
+from campaignlang.store import Store
+from campaignlang.values import dumps
 
 HERE = Path(__file__).resolve().parent
 
@@ -232,7 +234,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="do not write bench/results/engine.json")
     args = ap.parse_args()
 
-    program = program_from_text(PROGRAM, "bench.campaign")
+    program = compile_text(PROGRAM, "bench.campaign")
     base = Store(":memory:")
     Engine(program, base)                      # creates the field columns
     t = time.perf_counter()

@@ -36,7 +36,7 @@ PATHOLOGICAL = {
 # the parent's peak across fork and exec on Linux, which hid the growth).
 MEASURE = r'''
 import sys, time
-from campaignlang.check import check_text
+from campaignlang.api import check_text
 
 def kb(key):
     for line in open("/proc/self/status"):

@@ -122,10 +122,11 @@ def measure_startup(quick: bool) -> dict:
 
 
 def measure_filters(quick: bool, people: int = 100_000) -> list[dict]:
-    from campaignlang.engine import Engine, program_from_text
+    from campaignlang.api import compile_text
+    from campaignlang.engine import Engine
     from campaignlang.store import Store
 
-    program = program_from_text(bench_engine.PROGRAM, "bench.campaign")
+    program = compile_text(bench_engine.PROGRAM, "bench.campaign")
     store = Store(":memory:")
     engine = Engine(program, store)
     bench_engine.populate(store, people)
@@ -136,7 +137,7 @@ def measure_filters(quick: bool, people: int = 100_000) -> list[dict]:
             ("filters: 3 filters, ALL", "Bench/Batch", bench_engine.plain_batch_filter),
             ("filters: 6 filters, advanced logic", "Bench/Filters", bench_engine.plain_rich_filter(engine.now))):
         c = engine.campaign(campaign)
-        pred = engine.smart_list_pred(c.smart_list, c.program)
+        pred = engine.evaluator.smart_list_pred(c.smart_list, c.program)
         want = [p.id for p in persons if plain(p)]          # decodes the values (both read them)
         assert [p.id for p in persons if pred(p)] == want, name
         ours, theirs = [], []
@@ -156,10 +157,11 @@ def measure_filters(quick: bool, people: int = 100_000) -> list[dict]:
 
 def worker(args: argparse.Namespace) -> None:
     """``--worker populate|engine|plain --db PATH [--people N]``: one JSON line out."""
-    from campaignlang.engine import Engine, program_from_text
+    from campaignlang.api import compile_text
+    from campaignlang.engine import Engine
     from campaignlang.store import Store
 
-    program = program_from_text(bench_engine.PROGRAM, "bench.campaign")
+    program = compile_text(bench_engine.PROGRAM, "bench.campaign")
     out: dict = {}
     if args.worker == "populate":
         store = Store(args.db)
@@ -284,10 +286,11 @@ TRIGGER_PROGRAM = 'program "Events" {' + TRIGGERS + "\n}\n"
 
 
 def measure_triggers(quick: bool) -> list[dict]:
-    from campaignlang.engine import Engine, program_from_text
+    from campaignlang.api import compile_text
+    from campaignlang.engine import Engine
     from campaignlang.store import Store
 
-    program = program_from_text(TRIGGER_PROGRAM, "events.campaign")
+    program = compile_text(TRIGGER_PROGRAM, "events.campaign")
     n_people = 10_000
     rows = []
     for per_call, where in ((1, ":memory:"), (100, ":memory:"), (1, "file"), (1, "file + WAL")):

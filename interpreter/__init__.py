@@ -80,15 +80,15 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Activity": ("store", "Activity"),
     "Membership": ("store", "Membership"),
     "Clock": ("clock", "Clock"),
-    "read_people": ("engine", "read_people"),
+    "read_people": ("datafiles", "people_records"),
     "import_people": ("datafiles", "import_people"),
     "ImportReport": ("datafiles", "ImportReport"),
     # explaining
     "explain_token": ("api", "explain_token"),
     "TokenReport": ("explain", "TokenReport"),
     "render_token_report": ("explain", "render_report"),
-    "explain_person": ("engine", "explain_person"),
-    "render_person_report": ("engine", "render_explanation"),
+    "explain_person": ("explain", "explain_person"),
+    "render_person_report": ("explain", "render_explanation"),
     # diagnostics, formatting, tests
     "render_text": ("render", "render_text"),
     "render_json": ("render", "render_json"),
@@ -117,10 +117,11 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers see of the lazy names
     from .check import CheckedProgram, CheckResult, check
     from .clock import Clock
     from .datafiles import ImportReport, import_people
-    from .engine import ActionResult, Engine, explain_person, read_people
-    from .engine import render_explanation as render_person_report
+    from .datafiles import people_records as read_people
+    from .engine import ActionResult, Engine
     from .evaluate import WebhookRequest
-    from .explain import TokenReport
+    from .explain import TokenReport, explain_person
+    from .explain import render_explanation as render_person_report
     from .explain import render_report as render_token_report
     from .format import format_source
     from .loader import Loaded, load_text

@@ -13,9 +13,11 @@ Each stage is a module of its own (``loader``, ``check``, ``engine``); the
 package re-exports them lazily (``campaignlang.__init__``). What lives here:
 
 * ``load`` takes one path or several (``loader.load_paths`` takes a list);
+* ``check_text`` loads and checks text in one call (the ``CheckResult``);
 * ``compile_text`` and ``compile_paths`` run the first three stages at once
   and raise ``DiagnosticError`` carrying every error, for scripts that want a
-  program or a stop;
+  program or a stop. These are the package's only pipeline shortcuts: the
+  engine and the checker offer none of their own;
 * ``explain_token`` takes a program and a campaign by name (``explain``
   works on the model and its ``CampaignInfo``).
 
@@ -32,11 +34,11 @@ from .errors import DiagnosticError
 from .loader import Loaded, load_paths
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .check import CheckedProgram
+    from .check import CheckedProgram, CheckResult
     from .explain import TokenReport
     from .model import CampaignInfo
 
-__all__ = ["load", "compile_text", "compile_paths", "explain_token"]
+__all__ = ["load", "check_text", "compile_text", "compile_paths", "explain_token"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -62,6 +64,15 @@ def _checked(loaded: Loaded) -> "CheckedProgram":
     if result.program is None:
         raise DiagnosticError(result.errors)
     return result.program
+
+
+def check_text(text: str, name: str = "<input>", *, root: PathLike | None = None) -> "CheckResult":
+    """Load and check program text (imports relative to the current
+    folder): the ``CheckResult``, never raising for a user's mistake."""
+    from .check import check
+    from .loader import load_text
+
+    return check(load_text(text, name, root=root))
 
 
 def compile_text(text: str, name: str = "<input>", *, root: PathLike | None = None) -> "CheckedProgram":

@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import datetime as _dt
 from decimal import Decimal
-from typing import Any, Iterator, Union
+from typing import TYPE_CHECKING, Any, Iterator, Union, cast
 
 import attrs
 from attrs import field
 from attrs import frozen as _frozen
 
-from .source import Span
+from .source import Span, as_tuple
 
-
-def frozen(cls: type) -> type:
-    return _frozen(cls, repr=False, eq=False)
+if TYPE_CHECKING:   # type checkers know attrs' own decorator (the attrs plugin); the wrapper adds no fields
+    from attrs import frozen
+else:
+    def frozen(cls: type) -> type:
+        return _frozen(cls, repr=False, eq=False)
 
 
 def _span() -> Any:
@@ -40,7 +42,7 @@ def name_key(name: str) -> str:
 
 
 def _tuple() -> Any:
-    return field(converter=tuple, default=())
+    return field(converter=as_tuple, default=())
 
 
 class Node:
@@ -56,7 +58,7 @@ class Node:
 
     def __repr__(self) -> str:
         args = ", ".join(f"{a.name}={getattr(self, a.name)!r}"
-                         for a in attrs.fields(type(self)) if a.repr)
+                         for a in attrs.fields(cast(Any, type(self))) if a.repr)
         return f"{type(self).__name__}({args})"
 
     # Equality and hashing likewise live here, once, rather than compiled
@@ -67,7 +69,7 @@ class Node:
         cls = type(self)
         fields = _EQ_FIELDS.get(cls)
         if fields is None:
-            fields = _EQ_FIELDS[cls] = tuple((a.name, a.eq_key) for a in attrs.fields(cls) if a.eq)
+            fields = _EQ_FIELDS[cls] = tuple((a.name, a.eq_key) for a in attrs.fields(cast(Any, cls)) if a.eq)
         return tuple(key(getattr(self, name)) if key is not None else getattr(self, name)
                      for name, key in fields)
 
@@ -120,7 +122,7 @@ class Template(Node):
     """A string with token references: ``"Hi {{lead.First Name}}"``; parts are
     plain strings and ``TokenRef`` nodes, in order."""
 
-    parts: tuple[Union[str, TokenRef], ...] = field(converter=tuple)
+    parts: tuple[Union[str, TokenRef], ...] = field(converter=as_tuple)
     span: Span | None = _span()
 
     @property
@@ -334,6 +336,8 @@ class SmartList(Node):
     expression: str | None = None
     members: tuple[Node, ...] = _tuple()
     span: Span | None = _span()
+    #: the span of the ``logic "..."`` string (``logic.parse_logic`` places its nodes in it)
+    expression_span: Span | None = _span()
 
     @property
     def filters(self) -> tuple[Node, ...]:
@@ -414,7 +418,7 @@ class ChangeMemberData(Node):
 
     program: str
     member_field: str = field(eq=name_key)
-    value: Node = None
+    value: Node = None   # type: ignore[assignment]  # the parser always sets it
     span: Span | None = _span()
 
 
@@ -424,6 +428,15 @@ class InterestingMoment(Node):
 
     type: str  # web, email, milestone
     description: Node
+    span: Span | None = _span()
+
+
+@frozen
+class ChangeLeadPartition(Node):
+    """``change lead partition to "Partner Leads"`` (Marketo's Change Lead
+    Partition: the person's ``Lead Partition`` field)."""
+
+    partition: str
     span: Span | None = _span()
 
 
@@ -546,7 +559,7 @@ class TokenDecl(Node):
     """``my.Score = +10`` / ``my."Event Name" = "Scaling Ops"``."""
 
     name: str = field(eq=name_key)
-    value: Node = None
+    value: Node = None   # type: ignore[assignment]  # the parser always sets it
     span: Span | None = _span()
 
 
@@ -889,8 +902,8 @@ def _child_values(value: Any) -> Iterator[Node]:
 
 def children(node: Node) -> Iterator[Node]:
     """Direct child nodes, in field order."""
-    for a in attrs.fields(type(node)):
-        if a.name == "span":
+    for a in attrs.fields(type(node)):  # type: ignore[arg-type]  # Node subclasses are attrs classes
+        if a.name.endswith("span"):
             continue
         yield from _child_values(getattr(node, a.name))
 
@@ -919,8 +932,8 @@ def _dump_value(value: Any) -> Any:
 def dump(node: Node) -> dict[str, Any]:
     """A JSON-able dict: ``{"node": "ChangeScore", ..., "span": {...}}``."""
     out: dict[str, Any] = {"node": type(node).__name__}
-    for a in attrs.fields(type(node)):
-        if a.name == "span":
+    for a in attrs.fields(type(node)):  # type: ignore[arg-type]  # Node subclasses are attrs classes
+        if a.name.endswith("span"):
             continue
         out[a.name.rstrip("_")] = _dump_value(getattr(node, a.name))
     span = node.span

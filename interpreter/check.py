@@ -87,7 +87,11 @@ same):
   loop within one action.
 * **Clone cycles** (a campaign cloning itself, directly or not) are CL206.
 
-Imports ``source``, ``errors``, ``ast``, ``loader``, ``model``, ``graph``,
+Why one module of this size: it is one pass, the named checks in their
+order, each a function owning one family of codes over the same shared
+context (``Context``); splitting them would spread one pass's state.
+
+Imports ``source``, ``errors``, ``ast``, ``loader``, ``logic``, ``model``, ``graph``,
 ``environment`` and the ``stdlib`` vocabulary; nothing to its right
 (evaluate, engine, cli).
 """
@@ -95,10 +99,9 @@ Imports ``source``, ``errors``, ``ast``, ``loader``, ``model``, ``graph``,
 from __future__ import annotations
 
 import difflib
-import re
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import attrs
 from attrs import field, frozen
@@ -106,33 +109,26 @@ from attrs import field, frozen
 from . import ast
 from .environment import MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS, Binding, Environment
 from .errors import Diagnostic, Related, error, warning
-from .graph import (MAX_DEPTH, CallGraph, build_call_graph, find_cycle, reach,
-                    strongly_connected, written_by)
-from .loader import Loaded, load_text
+from .graph import MAX_DEPTH, CallGraph, build_call_graph, find_cycle, reach, strongly_connected, written_by
+from .loader import Loaded
+from .logic import LogicError, parse_logic
 from .model import DEFAULT_WORKSPACE, CampaignInfo, Model, ProgramInfo, Resolution, build_model
 from .source import SourceFile, Span
-from .stdlib.filters import OPS_BY_TYPE
+from .stdlib import steps as _steps
+from .stdlib.filters import FILTERS, OPS_BY_TYPE
+from .stdlib.triggers import TRIGGERS
+from .stdlib.types import TYPES
+from .stdlib.vocabulary import Alt, Opt, Slot
 
 #: The named checks, in the order they run, with the codes each owns.
-CHECKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("resolve names", "check_names", ("CL101", "CL103")),
-    ("duplicates", "check_duplicates", ("CL102",)),
-    ("campaign kinds", "check_campaign_kinds", ("CL202", "CL203", "CL204", "CL209", "CL502")),
-    ("call graph", "check_call_graph", ("CL201", "CL207", "CL208")),
-    ("depth and cycles", "check_depth_and_cycles", ("CL205", "CL206")),
-    ("tokens", "check_tokens", ("CL401", "CL402", "CL404", "CL405")),
-    ("types", "check_types", ("CL301", "CL403")),
-    ("smart lists", "check_smart_lists", ("CL501", "CL503", "CL504", "CL505")),
-    ("reachability", "check_reachability", ("CL601", "CL602")),
-)
+#: the named checks, in order: ``CHECKS`` at the end of the module (title, function, codes it owns)
 
-#: §8: the activity types the engine records (``expect activity "..."``)
-ACTIVITY_TYPES = (
-    "Change Data Value", "Change Score", "Send Email", "Send Alert", "Add to List",
-    "Remove from List", "Change Program Status", "Change Program Member Data",
-    "Interesting Moment", "Delete Person", "Call Webhook", "Request Campaign",
-    "Executed Campaign", "Remove from Flow", "Fill Out Form", "Visit Web Page",
-    "Open Email", "Click Email", "New Person", "Campaign is Requested", "Wait", "Error",
+#: §8: the activity types the engine records (``expect activity "..."``): each
+#: flow step's (its vocabulary entry says which), then those of events and runs
+ACTIVITY_TYPES: tuple[str, ...] = tuple(
+    p.activity for p in _steps.STEPS if p.activity is not None and p.activity != "Wait") + (
+    "Fill Out Form", "Visit Web Page", "Open Email", "Click Email", "New Person", "Campaign is Requested",
+    "Wait", "Error",
 )
 
 #: §7: the attributes of the campaign, program and system tokens
@@ -143,18 +139,11 @@ TOKEN_ATTRIBUTES = {
 }
 
 #: history filters and triggers -> the kind of asset they name (None: free text)
-HISTORY_TARGETS = {
-    "filled out form": "form", "visited web page": None, "was sent email": "email",
-    "opened email": "email", "clicked link in email": "email", "campaign was run": "campaign",
-}
-TRIGGER_TARGETS = {
-    "fills out form": "form", "visits web page": None, "opens email": "email",
-    "clicks link in email": "email", "added to list": "list", "removed from list": "list",
-}
+#: what the name of a history filter or a trigger must resolve to: their vocabulary entries say
+HISTORY_TARGETS: dict[str, str | None] = {p.words: p.target for p in FILTERS if p.node is ast.HistoryFilter}
+TRIGGER_TARGETS: dict[str, str | None] = {p.words: p.target for p in TRIGGERS}
 
-_NEEDS = {"text": "text", "email": "text", "integer": "a whole number", "decimal": "a number",
-          "score": "a whole number", "boolean": "true or false", "date": "a date",
-          "datetime": "a date-time"}
+_NEEDS = {name: t.needs for name, t in TYPES.items()}
 
 
 class RefTable(Mapping):
@@ -221,15 +210,15 @@ class CheckResult:
         return tuple(d for d in self.diagnostics if not d.is_error)
 
 
-def check(loaded: Loaded, **options: Any) -> CheckResult:
+def check(loaded: Loaded) -> CheckResult:
     """Check loaded modules (their CL001/CL002 included) and return the result."""
     model = build_model(loaded.modules)
     sources = loaded.sources
     ctx = Context(model, sources)
     diags = list(loaded.diagnostics)
     if not any(d.is_error for d in diags):
-        for _title, name, _codes in CHECKS:
-            globals()[name](ctx)
+        for _title, run_check, _codes in CHECKS:
+            run_check(ctx)
         diags += _merge(ctx.diagnostics)
     diags.sort(key=Diagnostic.sort_key)
     program = None
@@ -238,11 +227,6 @@ def check(loaded: Loaded, **options: Any) -> CheckResult:
         program = CheckedProgram(model, sources, refs, ctx.graph)
     programs = {key: res.found for key, res in ctx.program_resolutions.items() if res.found is not None}
     return CheckResult(tuple(diags), model, sources, program, refs, ctx.graph, programs)
-
-
-def check_text(text: str, name: str = "<input>") -> CheckResult:
-    """Check a program given as text (relative imports from the current folder)."""
-    return check(load_text(text, name))
 
 
 def _merge(diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -320,15 +304,16 @@ def _describe(v: ast.Node) -> str:
 
 def _literal_fits(v: ast.Node, ftype: str) -> bool:
     """A literal (no token) against a field type, as filters compare it."""
-    if ftype in ("text", "email"):
-        return isinstance(v, ast.String)
-    if ftype in ("integer", "decimal", "score"):
-        return isinstance(v, ast.Number)
-    if ftype in ("date", "datetime"):
-        return isinstance(v, (ast.Date, ast.DateTime))
-    if ftype == "boolean":
-        return isinstance(v, ast.Boolean)
-    return True
+    family = TYPES[ftype].family if ftype in TYPES else None
+    if family is None:
+        return True
+    return isinstance(v, _LITERALS[family])
+
+
+#: the literal nodes each family of field types compares with (``stdlib.types.TYPES``)
+_LITERALS: dict[str, tuple[type, ...]] = {
+    "text": (ast.String,), "number": (ast.Number,), "date": (ast.Date, ast.DateTime), "boolean": (ast.Boolean,),
+}
 
 
 def _has_tokens(v: ast.Node) -> bool:
@@ -374,7 +359,8 @@ def tokens_in(node: ast.Node) -> Iterator[ast.TokenRef]:
             continue
         names = _TOKEN_FIELDS.get(type(n))
         if names is None:
-            names = _TOKEN_FIELDS[type(n)] = tuple(a.name for a in attrs.fields(type(n)) if a.name != "span")
+            names = _TOKEN_FIELDS[type(n)] = tuple(a.name for a in attrs.fields(type(n))  # type: ignore[arg-type]
+                                                   if a.name != "span")
         for name in names:
             v = getattr(n, name)
             if isinstance(v, ast.Node):
@@ -442,13 +428,24 @@ class Facts:
         self.uses: list[tuple[ast.TokenRef, str, list[Related]]] = []   # set by the names pass
 
 
-#: where a step's values (the only places tokens stand) are
+def _value_slots(pattern: tuple[Any, ...]) -> tuple[str, ...]:
+    """The names of a step entry's ``value`` and ``values`` slots, in order."""
+    out: list[str] = []
+    for item in pattern:
+        if isinstance(item, Slot) and item.kind in ("value", "values"):
+            out.append(item.name)
+        elif isinstance(item, Opt):
+            out += _value_slots(item.items)
+        elif isinstance(item, Alt):
+            for option in item.options:
+                out += _value_slots(option)
+    return tuple(out)
+
+
+#: where a step's values (the only places tokens stand) are: its vocabulary entry's value slots
 _STEP_VALUES: dict[type, tuple[str, ...]] = {
-    ast.ChangeDataValue: ("value",), ast.ChangeScore: ("change",), ast.SendAlert: ("recipients",),
-    ast.ChangeMemberData: ("value",), ast.InterestingMoment: ("description",), ast.Wait: ("until",),
-}
-_NO_VALUES = (ast.SendEmail, ast.AddToList, ast.RemoveFromList, ast.ChangeProgramStatus, ast.DeletePerson,
-              ast.CallWebhook, ast.RequestCampaign, ast.ExecuteCampaign, ast.RemoveFromFlow)
+    p.node: _value_slots(p.pattern) for p in _steps.STEPS if _value_slots(p.pattern)}
+_NO_VALUES = tuple(p.node for p in _steps.STEPS if not _value_slots(p.pattern))
 
 
 def _tokens_of(node: ast.Node) -> tuple[ast.TokenRef, ...]:
@@ -976,10 +973,10 @@ def check_duplicates(ctx: Context) -> None:
                       hint="standard fields exist without a declaration; remove this one")
             continue
         scope = {"program": "per workspace", "field": "among person fields"}.get(d.kind, "per program")
-        first = getattr(d.first, "name", d.name)
+        first_name = getattr(d.first, "name", d.name)
         ctx.error("CL102", f"duplicate {d.kind} {_q(d.name)}", d.second.span,
                   hint=f"{d.kind} names are unique {scope}; rename one",
-                  related=[Related(f"the first {d.kind} {_q(first)} is here", d.first.span)])
+                  related=[Related(f"the first {d.kind} {_q(first_name)} is here", d.first.span)])
     scopes: list[list[ast.TokenDecl]] = []
     for ws in ctx.model.workspaces.values():
         scopes.append(list(ws.tokens))
@@ -1143,7 +1140,7 @@ def check_call_graph(ctx: Context) -> None:
         t = e.target
         if t is None:
             continue
-        span = e.step.campaign.span
+        span = e.step.campaign.span  # type: ignore[attr-defined]  # an execute or request step
         verb = "execute" if e.kind == "execute" else "request"
         if e.cross_workspace:
             ctx.error("CL207", f"{_in_workspace(e.caller)} cannot {verb} {_in_workspace(t)}", span,
@@ -1286,13 +1283,13 @@ def campaign_tokens(ctx: Context, f: Facts) -> Iterator[tuple[ast.TokenRef, list
             asset = ctx.target(step.webhook)
             how = "called"
         else:
-            asset = ctx.target(step.email)
+            asset = ctx.target(step.email)  # type: ignore[attr-defined]  # send email, send alert
             how = "sent"
         if asset is None:
             # a step inherited from a clone source written later in the file
             # is resolved on first use, where it is written
             kind = "webhook" if how == "called" else "email"
-            ref = step.webhook if how == "called" else step.email
+            ref = step.webhook if how == "called" else step.email  # type: ignore[attr-defined]
             asset = ctx.resolve(kind, ref, f.flow_origin.program, report=False)
         if asset is not None:
             via = [Related(f"{how} by {c.qualname} here", step.span)]
@@ -1325,12 +1322,12 @@ def check_tokens(ctx: Context) -> None:
             if c.id in in_cycle:
                 own = set(needed)     # the cycle is the mistake (CL206)
                 trig = True
-            elif callers and all(e.context for e in callers):
+            elif callers and all(e.parent_context for e in callers):
                 inherited = set(needed)
                 for e in callers:
                     inherited &= guaranteed[e.caller.id]
                 own = own | inherited
-            trig = trig or any(e.context and triggered[e.caller.id] for e in callers)
+            trig = trig or any(e.parent_context and triggered[e.caller.id] for e in callers)
         guaranteed[c.id] = own
         triggered[c.id] = trig
     ctx.guaranteed = guaranteed
@@ -1444,7 +1441,7 @@ def _undefined_token(ctx: Context, c: CampaignInfo, tok: ast.TokenRef, notes: li
         if not callers:
             where += f"; nothing executes {c.qualname} with parent token context"
         for e in callers:
-            if not e.context:
+            if not e.parent_context:
                 related.append(Related(f"{e.caller.qualname} executes it without parent token context",
                                        e.step.span))
             elif key not in ctx.guaranteed[e.caller.id]:
@@ -1506,7 +1503,7 @@ class _Declarations:
             callers = graph.acyclic_callers(c) if c.kind == "executable" else []
             use_own = not callers
             for e in callers:
-                if not e.context:
+                if not e.parent_context:
                     use_own = True
                     continue
                 result.extend(out.get(e.caller.id, []))
@@ -1515,7 +1512,7 @@ class _Declarations:
             if use_own and own is not None:
                 result.append(own)
             seen: set[int] = set()
-            out[c.id] = [b for b in result if not (id(b.node) in seen or seen.add(id(b.node)))]
+            out[c.id] = [b for b in result if not (id(b.node) in seen or seen.add(id(b.node)))]  # type: ignore[func-returns-value]
         return out
 
 
@@ -1652,30 +1649,15 @@ def _value_ok(v: ast.Node, ftype: str) -> bool:
     """A literal value of ``change data value`` against the field type."""
     if isinstance(v, ast.Null):
         return True
-    if ftype in ("text", "email"):
+    if ftype in TYPES and TYPES[ftype].family == "text":
         return isinstance(v, (ast.String, ast.Template))
-    if ftype in ("integer", "score"):
+    if ftype in TYPES and TYPES[ftype].whole:
         return isinstance(v, ast.Number) and isinstance(v.value, int)
-    if ftype == "decimal":
-        return isinstance(v, ast.Number)
-    if ftype in ("date", "datetime"):
-        return isinstance(v, (ast.Date, ast.DateTime))
-    if ftype == "boolean":
-        return isinstance(v, ast.Boolean)
-    return True
+    return _literal_fits(v, ftype)
 
 
-_TOKEN_FITS = {
-    "text": ("text", "number", "score", "date", "boolean"), "email": ("text",),
-    "integer": ("number",), "score": ("number",), "decimal": ("number",),
-    "date": ("date",), "datetime": ("date",), "boolean": ("boolean",),
-}
-_FIELD_FITS = {
-    "text": None, "email": ("email", "text"),
-    "integer": ("integer", "score"), "score": ("integer", "score"),
-    "decimal": ("integer", "score", "decimal"), "date": ("date", "datetime"),
-    "datetime": ("date", "datetime"), "boolean": ("boolean",),
-}
+_TOKEN_FITS = {name: t.token_fits for name, t in TYPES.items()}
+_FIELD_FITS = {name: t.field_fits for name, t in TYPES.items()}
 
 
 def _types_value(ctx: Context, c: CampaignInfo, v: ast.Node, ftype: str, fname: str,
@@ -1749,97 +1731,14 @@ def check_smart_lists(ctx: Context) -> None:
     _self_inclusion(ctx)
 
 
-_LOGIC_TOKEN = re.compile(r"\s*(?:(\d+)|(and|or)\b|(\()|(\))|(\S+))", re.IGNORECASE)
-
-
-#: parentheses in advanced smart list logic (the logic parsers recurse per level)
-MAX_LOGIC_DEPTH = 50
-
-
 def logic_problem(expression: str, count: int) -> tuple[str, str | None] | None:
     """What is wrong with an advanced logic expression over ``count``
-    filters, as (message, hint), or None. The grammar: ``expr := term
-    (("and" | "or") term)*`` with one operator per level; ``term := N |
-    "(" expr ")"``."""
-    if count < 3:
-        return (f"advanced logic needs three or more filters; this smart list has {count}",
-                "use smart list (all) or smart list any for fewer filters")
-    depth = deepest = 0
-    for ch in expression:   # the parsers below recurse per parenthesis
-        depth += (ch == "(") - (ch == ")")
-        deepest = max(deepest, depth)
-    if deepest > MAX_LOGIC_DEPTH:
-        return (f"logic {_q(expression[:40])}: parentheses nest {deepest} deep",
-                f"nest them at most {MAX_LOGIC_DEPTH} deep")
-    tokens: list[tuple[str, str]] = []
-    pos = 0
-    text = expression.rstrip()
-    while pos < len(text):
-        m = _LOGIC_TOKEN.match(text, pos)
-        if m is None:  # pragma: no cover - the pattern matches any non-blank
-            break
-        pos = m.end()
-        if m.group(1):
-            tokens.append(("num", m.group(1)))
-        elif m.group(2):
-            tokens.append(("op", m.group(2).lower()))
-        elif m.group(3):
-            tokens.append(("(", "("))
-        elif m.group(4):
-            tokens.append((")", ")"))
-        else:
-            return (f"logic {_q(expression)}: unexpected '{m.group(5)}'",
-                    'write filter numbers, and, or and parentheses: "1 and (2 or 3)"')
-    i = 0
-    numbers: list[int] = []
-
-    def term() -> tuple[str, str | None] | None:
-        nonlocal i
-        if i >= len(tokens):
-            return (f"logic {_q(expression)} ends too soon", "a filter number or '(' is missing")
-        kind, val = tokens[i]
-        if kind == "num":
-            numbers.append(int(val))
-            i += 1
-            return None
-        if kind == "(":
-            i += 1
-            p = expr()
-            if p:
-                return p
-            if i >= len(tokens) or tokens[i][0] != ")":
-                return (f"logic {_q(expression)} has an unclosed '('", "add the missing ')'")
-            i += 1
-            return None
-        return (f"logic {_q(expression)}: expected a filter number or '(', found '{val}'", None)
-
-    def expr() -> tuple[str, str | None] | None:
-        nonlocal i
-        p = term()
-        if p:
-            return p
-        op = None
-        while i < len(tokens) and tokens[i][0] == "op":
-            if op is not None and tokens[i][1] != op:
-                return (f"logic {_q(expression)} mixes 'and' and 'or' without parentheses",
-                        "put parentheses where and and or meet: \"1 and (2 or 3)\"")
-            op = tokens[i][1]
-            i += 1
-            p = term()
-            if p:
-                return p
-        return None
-
-    p = expr()
-    if p:
-        return p
-    if i < len(tokens):
-        return (f"logic {_q(expression)}: unexpected '{tokens[i][1]}'",
-                "join filter numbers with and or or")
-    bad = [n for n in numbers if not 1 <= n <= count]
-    if bad:
-        return (f"logic {_q(expression)} names filter {bad[0]}, but the smart list has {count} filters",
-                f"number the filters 1 to {count}, in order")
+    filters, as (message, hint), or None: ``logic.parse_logic`` in the
+    language's grammar (``strict``)."""
+    try:
+        parse_logic(expression, count, strict=True)
+    except LogicError as exc:
+        return exc.message, exc.hint
     return None
 
 
@@ -1849,20 +1748,7 @@ def _logic(ctx: Context, sl: ast.SmartList, note: list[Related]) -> None:
     p = logic_problem(sl.expression or "", len(sl.filters))
     if p is None:
         return
-    ctx.error("CL503", p[0], _logic_span(ctx, sl), hint=p[1], related=note)
-
-
-_LOGIC_STRING = re.compile(r'\blogic\s*("(?:[^"\\\n]|\\.)*")')
-
-
-def _logic_span(ctx: Context, sl: ast.SmartList) -> Span:
-    """The span of the logic string (the AST keeps only the smart list's)."""
-    src = ctx.sources.get(sl.span.file)
-    if src is not None:
-        m = _LOGIC_STRING.search(src.text, sl.span.start, sl.span.end)
-        if m is not None:
-            return src.span(m.start(1), m.end(1))
-    return sl.span
+    ctx.error("CL503", p[0], sl.expression_span or sl.span, hint=p[1], related=note)
 
 
 def _self_inclusion(ctx: Context) -> None:
@@ -1974,7 +1860,7 @@ def check_reachability(ctx: Context) -> None:
         _dead_branches(ctx, choice)
     # Any execute or request naming it counts (an invalid one is its own
     # finding, CL201/CL207/CL208: no second one here).
-    targets = {id(ctx.target(step.campaign)) for step in ctx.written_calls}
+    targets = {id(ctx.target(step.campaign)) for step in ctx.written_calls}  # type: ignore[attr-defined]
     targets |= {id(ctx.target(stmt.campaign)) for test in m.tests for stmt in test.statements
                 if isinstance(stmt, ast.RequestStmt)}
     for f in ctx.all_facts:
@@ -2108,3 +1994,17 @@ def _trigger_cycles(ctx: Context) -> None:
                          "leaves out people already handled, stops the loop",
                     related=[Related(f"{by_id[a].qualname} fires a trigger of {by_id[b].qualname}", via[(a, b)].span)
                              for a, b in edges[1:]])
+
+
+#: the named checks in the order ``check`` runs them: (title, function, the codes it owns)
+CHECKS: tuple[tuple[str, Callable[[Context], None], tuple[str, ...]], ...] = (
+    ("resolve names", check_names, ("CL101", "CL103")),
+    ("duplicates", check_duplicates, ("CL102",)),
+    ("campaign kinds", check_campaign_kinds, ("CL202", "CL203", "CL204", "CL209", "CL502")),
+    ("call graph", check_call_graph, ("CL201", "CL207", "CL208")),
+    ("depth and cycles", check_depth_and_cycles, ("CL205", "CL206")),
+    ("tokens", check_tokens, ("CL401", "CL402", "CL404", "CL405")),
+    ("types", check_types, ("CL301", "CL403")),
+    ("smart lists", check_smart_lists, ("CL501", "CL503", "CL504", "CL505")),
+    ("reachability", check_reachability, ("CL601", "CL602")),
+)

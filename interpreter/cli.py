@@ -21,7 +21,6 @@ import click
 from . import __version__
 from .errors import CampaignError, LoadError
 
-
 #: store files this command created (path, store): a command that fails
 #: removes them, so that a refused command leaves no file behind
 _CREATED: list[tuple[Path, Any]] = []
@@ -190,11 +189,12 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True)
 def parse_cmd(path: str, fmt: str) -> None:
     """Print the syntax tree of one file, with spans."""
+    from pathlib import Path
+
     from . import ast
     from .loader import read_text
     from .parse import parse
     from .render import render_text
-    from pathlib import Path
 
     try:
         text = read_text(Path(path))
@@ -218,7 +218,6 @@ def parse_cmd(path: str, fmt: str) -> None:
 def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
     """Format .campaign files in the canonical layout, keeping comments."""
     import difflib
-    from pathlib import Path
 
     from .errors import DiagnosticError
     from .format import format_source
@@ -343,7 +342,7 @@ def explain(path: str, campaign: str, tokens: tuple[str, ...], person: str | Non
     if person is not None:
         # why this person did or did not qualify: computed on a copy of the
         # store, so explaining writes nothing
-        from .engine import explain_person, render_explanation
+        from .explain import explain_person, render_explanation
 
         engine = _open_engine(_program_or_exit(path, campaign), db)
         try:
@@ -690,9 +689,9 @@ def people() -> None:
               help="A .campaign file whose custom fields the people may have.")
 def people_import(file: str, db: str | None, fields_path: str | None) -> None:
     """Import people from a CSV or JSON file (a person already in the store is updated)."""
-    from .engine import program_from_text
+    from .api import compile_text
 
-    program = _program_or_exit(fields_path) if fields_path else program_from_text("")
+    program = _program_or_exit(fields_path) if fields_path else compile_text("")
     engine = _open_engine(program, db)
     mark = engine.store.commits
     try:
@@ -774,8 +773,7 @@ def test_cmd(paths: tuple[str, ...], pattern: str | None, fmt: str, with_coverag
     from .check import check as run_check
     from .loader import load_each
     from .render import render_text
-    from .runner import (TestResult, broken_file_result, format_results, results_json, results_junit,
-                         run_tests)
+    from .runner import TestResult, broken_file_result, format_results, results_json, results_junit, run_tests
 
     try:   # each file on its own, with its imports, as check does ("What a file sees")
         loads = load_each(paths)
@@ -979,7 +977,7 @@ def activities(db: str, people: tuple[str, ...], types: tuple[str, ...], campaig
             _fail(f"no activity type '{t}'" + (f"; did you mean '{close[0]}'?" if close
                                                else "; types: " + ", ".join(ACTIVITY_TYPES)))
         wanted_types.add(found)
-    bounds = []
+    bounds: list[Any] = []
     for option, value in (("--since", since), ("--until", until)):
         if value is None:
             bounds.append(None)
@@ -1199,7 +1197,8 @@ def replay(extract: str, path: str, ids_file: str | None, events_out: str | None
     """Replay a Marketo Bulk Activity Extract through the simulator and compare
     what the campaigns at PATH did with what Marketo's did. Exit 1 on a difference."""
     from .marketo.project import entry_file, ids_of
-    from .marketo.replay import Ids, events_of, read_extract, replay as run_replay, write_events
+    from .marketo.replay import Ids, events_of, read_extract, write_events
+    from .marketo.replay import replay as run_replay
     from .marketo.source import MarketoError
 
     try:
@@ -1293,8 +1292,8 @@ def serve(path: str, db: str | None, host: str, port: int, client_id: str | None
     except ImportError as exc:
         _fail(f"serve needs the 'serve' extra (pip install 'campaignlang[serve]'): {exc}")
     program = _program_or_exit(path)
-    from .store import Store
     from .engine import Engine
+    from .store import Store
 
     try:
         store = Store(":memory:") if db is None else Store(db, write_ahead=True)

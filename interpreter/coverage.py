@@ -18,18 +18,17 @@ span of the node, so the same file loaded by several test files (each file
 is checked on its own) merges into one row, and a clone — whose flow is its
 source's nodes — is counted under its own name.
 
-How it is recorded. ``CoverageEngine`` subclasses the engine and overrides
-the evaluator's public step dispatch; nothing in the engine or the evaluator
-changes, and a run without ``--coverage`` pays nothing:
+How it is recorded. ``CoverageEngine`` is the engine with the two observing
+methods of the evaluator's host protocol (``evaluate.Host``) filled in;
+nothing in the engine or the evaluator changes, and a run without
+``--coverage`` pays nothing:
 
-* ``Evaluator.compile_step(step, here)`` — the evaluator compiles every step
-  (top-level, a child flow's, a choice branch's) once into a closure; the
-  override wraps that closure so that each call records the step for the
-  campaign of the frame running it (clones share their source's nodes);
-* ``Evaluator._wait_due(run, node)`` — called for every ``wait`` reached (a
-  wait has no closure);
-* ``Evaluator.step(run, node)`` — only for an evaluator that dispatches each
-  step there instead of compiling (the class checks which it has).
+* ``step_compiled(step, fn)`` — the evaluator compiles every step
+  (top-level, a child flow's, a choice branch's) once into a closure and
+  hands it to its host; coverage wraps it so that each call records the step
+  for the campaign of the frame running it (clones share their source's nodes);
+* ``wait_reached(run, step)`` — called for every ``wait`` reached (a wait has
+  no closure).
 
 The branch a choice took comes from the evaluator's existing ``trace`` hook
 (the list ``campaign explain --person`` reads): a choice appends one entry,
@@ -247,16 +246,12 @@ class CoverageEngine(Engine):
     tests/test_coverage.py fails if the evaluator stops dispatching through
     them."""
 
-    #: the evaluator compiles each step once into a closure (``compile_step``);
-    #: an evaluator without it dispatches every step through ``step``
-    _compiles = hasattr(Engine, "compile_step")
-
     def __init__(self, program: Any, store: Any = None, clock: Any = None, *, coverage: Coverage,
                  **options: Any) -> None:
         super().__init__(program, store, clock, **options)
         self.coverage = coverage
         coverage.add_program(program)
-        self.trace = []
+        self.evaluator.trace = []
 
     def _campaign_of(self, run: Any) -> Any:
         key = run.frames[-1].key
@@ -268,7 +263,7 @@ class CoverageEngine(Engine):
         campaign = self._campaign_of(run)
         if campaign is not None:
             self.coverage.hit_step(campaign, step)
-        trace = self.trace
+        trace = self.evaluator.trace
         if not isinstance(step, ast.Choice) or trace is None:
             go()
             return
@@ -285,21 +280,12 @@ class CoverageEngine(Engine):
                     self.coverage.hit_branch(campaign, step, None)
             del trace[mark:]
 
-    def compile_step(self, step: ast.Node, here: Any) -> Any:
-        fn = super().compile_step(step, here)   # type: ignore[misc]
-
+    def step_compiled(self, step: ast.Node, fn: Any) -> Any:
         def covered(run: Any) -> None:
             self._covered(run, step, lambda: fn(run))
         return covered
 
-    def step(self, run: Any, step: ast.Node) -> None:
-        if self._compiles:      # steps were wrapped when compiled
-            super().step(run, step)
-        else:
-            self._covered(run, step, lambda: super(CoverageEngine, self).step(run, step))
-
-    def _wait_due(self, run: Any, step: ast.Wait) -> Any:
+    def wait_reached(self, run: Any, step: ast.Wait) -> None:
         campaign = self._campaign_of(run)
         if campaign is not None:
             self.coverage.hit_step(campaign, step)
-        return super()._wait_due(run, step)

@@ -47,7 +47,8 @@ from . import ast
 from .clock import iso, parse_time
 from .errors import RunError
 from .model import Model
-from .store import convert
+from .stdlib.types import TYPES
+from .values import convert
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import ActionResult, Engine
@@ -58,16 +59,8 @@ class DataFileError(RunError):
     file, the row or line, the column or key, and the reason."""
 
 
-#: what each type accepts, said after a value that does not fit
-EXPECTED = {
-    "integer": "a whole number",
-    "score": "a whole number",
-    "decimal": "a number such as 3.5",
-    "boolean": "true or false (yes/no and 1/0 are accepted too)",
-    "date": "a date written 2026-12-01",
-    "datetime": "a date-time written 2026-12-01T09:30",
-    "email": "an email address such as ann@example.com",
-}
+#: what each type accepts, said after a value that does not fit (``stdlib.types.TYPES``)
+EXPECTED = {name: t.expected for name, t in TYPES.items() if t.expected is not None}
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 EMAIL = "email address"
@@ -433,8 +426,6 @@ def replay(engine: "Engine", path: str | Path) -> list["ActionResult"]:
     every line is validated first, then the events run in one transaction
     (each still its own action for the runs-per-person limit); any failure,
     an interrupt included, leaves the store and the clock as before."""
-    from .engine import replay_events
-
     events = read_events(path, engine.model)
     if events and events[0].at < engine.now:
         raise DataFileError(f"{path}: line {events[0].line}, key 'at': {events[0].data['at']} is before "
@@ -451,3 +442,51 @@ def replay(engine: "Engine", path: str | Path) -> list["ActionResult"]:
     except BaseException:
         engine.clock._reset(before)
         raise
+
+
+def people_records(path: str | Path, model: Model) -> list[dict[str, Any]]:
+    """People from a CSV or JSON file as plain records (``read_people``'s
+    ``records``): ``campaignlang.read_people``."""
+    return read_people(path, model).records
+
+
+def event_records(path: str | Path, model: Model | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """Events from a JSON lines file as (line number, event object)."""
+    return [(e.line, e.data) for e in read_events(path, model)]
+
+
+def replay_events(engine: "Engine", events: Sequence[tuple[int, dict[str, Any]]], source: str = "events",
+                  create_people: bool = True) -> list["ActionResult"]:
+    """Replay events in time order: advance to each event's time (running
+    what falls due), then fire it. People missing from the store are created."""
+    results = []
+    last = None
+    progress, total = engine.progress, len(events)
+    for done, (n, ev) in enumerate(events):
+        if progress is not None and done % 200 == 0:
+            progress(done, total)
+        try:
+            at = parse_time(str(ev["at"]))
+        except ValueError as exc:
+            raise RunError(f"{source}:{n}: {exc}") from None
+        if last is not None and at < last:
+            raise RunError(f"{source}:{n}: events must come in time order ({ev['at']} is before the previous event)")
+        if at < engine.now:
+            raise RunError(f"{source}:{n}: {ev['at']} is before the store's clock ({iso(engine.now)})")
+        last = at
+        results.append(engine.advance(at))
+        people = ev["person"] if isinstance(ev["person"], list) else [ev["person"]]
+        for who in people:
+            if create_people and engine.store.find_person(str(who)) is None:
+                engine.add_person(str(who))
+                results.append(engine.advance(None))
+        kind = " ".join(str(ev["trigger"]).split())
+        target = ev.get("name")
+        try:
+            results.append(engine.fire(kind, people, target, ev.get("attributes") or {},
+                                       field_name=ev.get("field"), to=ev.get("to"), from_=ev.get("from")))
+        except RunError as exc:
+            raise RunError(f"{source}:{n}: {exc}") from None
+    if progress is not None:
+        progress(total, total)
+    return results

@@ -68,7 +68,7 @@ from . import ast
 from .check import CheckResult, check
 from .errors import LoadError
 from .graph import build_call_graph, level_text, reach
-from .loader import Loaded, _Loader, load_paths
+from .loader import Loaded, Loader, load_paths
 from .model import CampaignInfo, Model, ProgramInfo
 from .source import SourceFile
 
@@ -124,7 +124,7 @@ def _git(args: Sequence[str], cwd: Path, binary: bool = False) -> Any:
     return done.stdout if binary else done.stdout.decode("utf-8", "replace").strip()
 
 
-class _RevisionLoader(_Loader):
+class _RevisionLoader(Loader):
     """Loads files of a revision extracted under ``root``, naming each
     ``REV:path`` (its path in the repository) in messages."""
 
@@ -637,7 +637,7 @@ def simulate(version: Version, people_file: str, events_file: str | None = None,
         outcome.people = len(people)
         for c in version.model.campaigns:
             outcome.qualifies[c.qualname] = {p.email for p in people
-                                             if engine.matches(c.smart_list, p, c.program)}
+                                             if engine.evaluator.matches(c.smart_list, p, c.program)}
         played = play(engine, events_file, until)
         outcome.runs, outcome.errors = played.runs, played.errors
         for a in engine.store.activities():

@@ -892,7 +892,7 @@ def campaign_summary(a: Analysis, c: CampaignInfo) -> str:
         for e in callers:
             how = e.kind + "s"
             if e.kind == "execute":
-                how += " with parent token context" if e.context else " without parent token context"
+                how += " with parent token context" if e.parent_context else " without parent token context"
             line = e.step.span.line if e.step.span is not None else "?"
             lines.append(f"- {e.caller.qualname} {how} (line {line})")
     elif c.kind == "executable":
@@ -1084,7 +1084,7 @@ def _complete_tokens(a: Analysis, name: str, offset: int, start: int, end: int) 
         # and what callers passing their context declare
         if a.graph is not None:
             for e in a.graph.executed_by(c):
-                if e.context:
+                if e.parent_context:
                     mine += e.caller.env().names()
     elif prog is not None:
         mine = prog.env().names()

@@ -7,7 +7,7 @@ run setup steps — each one SQLite transaction: an exception or an interrupt
 anywhere inside leaves the store (and the clock) as before the action.
 
 Within an action, work is a FIFO queue. A batch selects its people with its
-smart list pushed down to SQL (``Evaluator.sql_for_smart_list``; what SQL
+smart list pushed down to the store (``Evaluator.pushdown``; what SQL
 cannot say is tested in Python) and its qualification rule in the same
 query, and runs them in id order, streamed a chunk at a time: a run changes
 only its own person, so streaming selects exactly what a snapshot taken
@@ -36,8 +36,13 @@ Choices where the spec is silent (docs/language.md, "The engine"):
   person starts no more runs in this action. ``max_steps`` and ``cancel()``
   stop the whole action with ``RunError`` (rolled back).
 
+Why one module of this size: it is the engine's actions and the one queue
+they share (batches, requests, events, advancing the clock, runs and their
+limits); the evaluator, the store and the data files are modules of their own.
+
 Imports ``ast``, ``check`` (``CheckedProgram``), ``clock``, ``environment``,
-``errors``, ``evaluate``, ``model``, ``store``.
+``errors``, ``evaluate``, ``model``, ``store``, ``values``; never ``datafiles``,
+``explain`` or ``runner`` (they import it).
 """
 
 from __future__ import annotations
@@ -50,21 +55,32 @@ import sys
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 from attrs import define, field
 
 from . import ast
-from .check import CheckedProgram, check
+from .check import CheckedProgram
 from .clock import Clock, iso, parse_time
 from .environment import Environment
-from .errors import DiagnosticError, RunError, StoreError
-from .evaluate import sql_fits
-from .evaluate import (EndRun, Evaluator, Frame, InvalidSmartList, Pause, Run, StepError, TokenContext,
-                       format_value, literal_text, trigger_tokens)
-from .model import CampaignInfo, Model, ProgramInfo
-from .show import activity_details
-from .store import Activity, Membership, Person, Store, convert, dumps
+from .errors import RunError, StoreError
+from .evaluate import (
+    EndRun,
+    Evaluator,
+    Frame,
+    InvalidSmartList,
+    Pause,
+    Run,
+    StepError,
+    TokenContext,
+    literal_text,
+    trigger_tokens,
+)
+from .model import CampaignInfo, ProgramInfo
+from .stdlib.triggers import TRIGGERS
+from .storage import AllOf, NotQ, Query, RanCampaign
+from .store import Activity, Membership, Person, Store
+from .values import convert, dumps, format_value
 
 MAX_API_PEOPLE = 100
 
@@ -83,11 +99,7 @@ _INDEX_DECIDES = frozenset({"fills out form", "opens email", "clicks link in ema
                             "added to list", "removed from list"})
 
 #: trigger kind -> the event key whose value picks the triggers that can match (Engine._trigger_index)
-_EVENT_KEY = {
-    "fills out form": "asset", "opens email": "asset", "clicks link in email": "asset",
-    "visits web page": "asset", "data value changes": "field", "score is changed": "field",
-    "added to list": "list", "removed from list": "list", "program status is changed": "program",
-}
+_EVENT_KEY: dict[str, str] = {p.words: p.event_key for p in TRIGGERS if p.event_key is not None}
 MAX_API_TOKENS = 100
 
 Handler = Callable[[Any], tuple[int, Any]]
@@ -121,24 +133,6 @@ def _later(t: _dt.datetime, delta: _dt.timedelta | ast.Duration) -> _dt.datetime
     except OverflowError:
         raise RunError(f"{iso(t)} plus {delta.text if isinstance(delta, ast.Duration) else delta} is "
                        f"past 9999-12-31, the last date the clock can hold") from None
-
-
-def load_program(paths: Sequence[str | Path]) -> CheckedProgram:
-    """Load and check files; ``DiagnosticError`` when the program has errors."""
-    from .loader import load_paths
-    result = check(load_paths(paths))
-    if result.program is None:
-        raise DiagnosticError(result.errors)
-    return result.program
-
-
-def program_from_text(text: str, name: str = "<input>") -> CheckedProgram:
-    """Check program text; ``DiagnosticError`` when it has errors."""
-    from .check import check_text
-    result = check_text(text, name)
-    if result.program is None:
-        raise DiagnosticError(result.errors)
-    return result.program
 
 
 @functools.lru_cache(maxsize=4096)   # an event stream names the same few assets again and again
@@ -208,8 +202,11 @@ def _text_or_error(text: str, what: str) -> None:
         raise RunError(f"{what} {shown!r} holds a lone surrogate, which is not Unicode text") from None
 
 
-class Engine(Evaluator):
-    """Runs a checked program against a store on a virtual clock."""
+class Engine:
+    """Runs a checked program against a store on a virtual clock. It has an
+    ``Evaluator`` (``self.evaluator``) and is its host (``evaluate.Host``:
+    ``request_campaign``, ``emit``, ``listens``, ``remove_from_flow``,
+    ``webhook_handler``, ``tick``, ``step_compiled``, ``wait_reached``)."""
 
     #: people a batch reads (and whose memberships it reads ahead) at a time
     batch_chunk: int = 2000
@@ -220,7 +217,7 @@ class Engine(Evaluator):
                  max_runs_per_action: int | None = 1_000_000):
         if not isinstance(program, CheckedProgram):
             raise TypeError("the engine runs only a CheckedProgram: check the program first "
-                            "(check.check(...).program, or engine.load_program)")
+                            "(check.check(...).program, or campaignlang.compile_text / compile_paths)")
         if store is None:
             store = Store(":memory:")
         elif isinstance(store, (str, os.PathLike)):
@@ -234,7 +231,11 @@ class Engine(Evaluator):
             clock = Clock(parse_time(saved) if saved else None)
         elif saved and parse_time(saved) > clock.now:
             raise RunError(f"the store's clock is at {saved}; a clock cannot start before it")
-        super().__init__(program.model, store, clock)
+        self.model = program.model
+        self.store = store
+        self.clock = clock
+        #: the evaluator of filters, steps and tokens; this engine is its ``Host``
+        self.evaluator = Evaluator(program.model, store, clock, host=self)
         self.program = program
         for name, limit, least in (("max_runs_per_person", max_runs_per_person, 1), ("max_steps", max_steps, 0),
                                    ("max_people", max_people, 0), ("max_runs_per_action", max_runs_per_action, 1)):
@@ -314,7 +315,7 @@ class Engine(Evaluator):
         """Stop the running action (from another thread): it raises
         ``RunError`` and rolls back."""
         self._cancel.set()
-        self._step_limit = -1   # the next step's check (_host_tick) sees it
+        self._step_limit = -1   # the next step's check (tick) sees it
 
     # -- lookups -----------------------------------------------------------------
 
@@ -437,7 +438,7 @@ class Engine(Evaluator):
         if isinstance(ref, str):
             ref, here = self._split_ref(ref)
         try:
-            return self.asset_key("list", ref, here)
+            return self.evaluator.asset_key("list", ref, here)
         except InvalidSmartList as exc:
             raise RunError(str(exc)) from None
 
@@ -450,10 +451,10 @@ class Engine(Evaluator):
     def membership(self, who: int | str, program: str) -> Membership | None:
         _need_text(program, "a program's name")
         try:
-            prog = self.find_program(program, None)
+            prog = self.evaluator.find_program(program, None)
         except InvalidSmartList as exc:
             raise RunError(str(exc)) from None
-        return self.store.membership(self.program_key(prog), self.person_id(who))
+        return self.store.membership(self.evaluator.program_key(prog), self.person_id(who))
 
     def activities(self, who: int | str | None = None, type_: str | None = None) -> list[Activity]:
         """The activity log, of one person (deleted people included) or all."""
@@ -494,11 +495,10 @@ class Engine(Evaluator):
         self._next_run += 1
         return n
 
-    #: steps an action may run before ``_host_tick`` looks closer (max_steps; -1 once cancelled)
+    #: steps an action may run before ``tick`` looks closer (max_steps; -1 once cancelled)
     _step_limit: int = sys.maxsize
 
-    def _host_tick(self) -> None:
-        self.steps_run += 1
+    def tick(self) -> None:
         self._steps_action += 1
         if self._steps_action > self._step_limit:   # one comparison per step on the hot path
             self._tick_check()
@@ -579,7 +579,7 @@ class Engine(Evaluator):
             person = self.store.person(pid)
             for key, value in values.items():
                 try:
-                    self._set_field(None, person, key, self.store.field_names.get(key, key), value,
+                    self.evaluator._set_field(None, person, key, self.store.field_names.get(key, key), value,
                                     reason="update")
                 except StepError as exc:
                     raise RunError(f"{email}: {exc}") from None
@@ -594,14 +594,15 @@ class Engine(Evaluator):
             raise RunError(str(exc)) from None
         person = self.store.person(pid)
         self.store.add_activity(pid, "New Person", None, None, iso(now), {"email": email})
-        self._host_emit(person, "person is created")
+        self.emit(person, "person is created")
         return pid, True
 
-    def _token_values(self, campaign: CampaignInfo, tokens: Mapping[str, Any] | Iterable | None) -> dict[str, str] | None:
+    def _token_values(self, campaign: CampaignInfo,
+                      tokens: Mapping[str, Any] | Iterable | None) -> dict[str, str] | None:
         if not tokens:
             return None
         if not isinstance(tokens, Mapping):
-            tokens = {t.name: t.value for t in tokens}   # TokenDecl nodes (a test's `with tokens`)
+            tokens = {t.name: t.value for t in tokens}  # type: ignore[union-attr]  # TokenDecl nodes (`with tokens`)
         if len(tokens) > MAX_API_TOKENS:
             raise RunError(f"at most {MAX_API_TOKENS} tokens per call; {len(tokens)} were given")
         env = campaign.env()
@@ -658,26 +659,35 @@ class Engine(Evaluator):
                 self.store.enqueue("batch", 0, c.qualname, iso(when), 0, None, {"api": api})
         return result
 
-    def _batch_selection(self, c: CampaignInfo) -> tuple[str | None, list[Any], Callable[[Person], bool] | None] | None:
-        """How to find who the batch reaches now: (SQL condition, its
-        parameters, the predicate of the filters left to Python or None);
-        None when nobody (no filters, or an invalid smart list). ALL logic
-        narrows in SQL and tests the rest in Python; ANY and advanced logic
-        with a filter SQL cannot express stay in Python."""
+    def _batch_selection(self, c: CampaignInfo) -> tuple[Query | None, Callable[[Person], bool] | None] | None:
+        """How to find who the batch reaches now: (the store query, the
+        predicate of the filters left to Python or None); None when nobody
+        (no filters, or an invalid smart list). ALL logic narrows in the
+        store and tests the rest in Python; ANY and advanced logic with a
+        filter the store cannot express stay in Python."""
         sl = c.smart_list
         if sl is None or not sl.filters:
             return None   # a batch without filters runs for nobody (CL502)
         try:
-            where, params, rest = self.sql_for_smart_list(sl, c.program)
-            if where is not None and not sql_fits(where, params):   # nested past SQLite's limits: Python
-                return None, [], self.smart_list_pred(sl, c.program)
+            query, rest = self.evaluator.pushdown(sl, c.program)
+            if query is not None and self.store.where(query) is None:
+                # nested past what the store's query language takes: Python
+                return None, self.evaluator.smart_list_pred(sl, c.program)
             if rest and sl.logic == "all":
-                return where, params, self.all_of(rest, c.program)
+                return query, self.evaluator.all_of(rest, c.program)
             if rest:
-                return None, [], self.smart_list_pred(sl, c.program)
-            return where, params, None
+                return None, self.evaluator.smart_list_pred(sl, c.program)
+            return query, None
         except InvalidSmartList:
             return None
+
+    def _said(self, query: Query | None) -> tuple[str | None, list[Any]]:
+        """A query in the store's own terms (None: everyone)."""
+        if query is None:
+            return None, []
+        said = self.store.where(query)
+        assert said is not None, "pushdown keeps only what the store can say"
+        return said
 
     def _iter_batch_people(self, c: CampaignInfo, where: str | None, params: Sequence[Any],
                            pred: Callable[[Person], bool] | None) -> Iterator[Person]:
@@ -692,7 +702,7 @@ class Engine(Evaluator):
         sel = self._batch_selection(c)
         if sel is None:
             return []
-        return list(self._iter_batch_people(c, *sel))
+        return list(self._iter_batch_people(c, *self._said(sel[0]), sel[1]))
 
     def _batch(self, c: CampaignInfo, api: dict[str, str] | None, result: ActionResult) -> None:
         """Run a batch: its people streamed in id order (a chunk at a time,
@@ -702,7 +712,8 @@ class Engine(Evaluator):
         sel = self._batch_selection(c)
         if sel is None:
             return
-        where, params, pred = sel
+        query, pred = sel
+        where, params = self._said(query)
         progress = self.progress
         total = 0
         if self.max_people is not None or progress is not None:
@@ -712,11 +723,15 @@ class Engine(Evaluator):
                 total = sum(1 for _ in self._iter_batch_people(c, where, params, pred))
             if self.max_people is not None and total > self.max_people:
                 raise RunError(f"{c.qualname} reaches {total} people, more than the limit of {self.max_people}")
-        rule = self._rule_sql(c)
-        if rule is not None:
-            where = rule[0] if where is None else f"({where}) AND {rule[0]}"
-            params = [*params, *rule[1]]
-        ctx = self.own_context(c, api)
+        rule = self._rule_query(c)
+        if rule is not None:   # the qualification rule in the same query
+            combined = self.store.where(rule if query is None else AllOf((query, rule)))
+            if combined is not None:
+                where, params = combined
+            else:   # past what the store's query takes: the rule in Python
+                allows, inner = self.evaluator.rule_allows, pred
+                pred = (lambda p: allows(c, p)) if inner is None else (lambda p: inner(p) and allows(c, p))
+        ctx = self.evaluator.own_context(c, api)
         start = self._start
         n = 0
         for person in self._iter_batch_people(c, where, params, pred):
@@ -746,19 +761,19 @@ class Engine(Evaluator):
             for n in ast.walk(root):
                 try:
                     if isinstance(n, ast.FieldRef):
-                        keys.add(self.field_spec(n.name)[0])
+                        keys.add(self.evaluator.field_spec(n.name)[0])
                     elif isinstance(n, ast.TokenRef) and n.namespace == "lead":
-                        keys.add(self.field_spec(n.name)[0])
+                        keys.add(self.evaluator.field_spec(n.name)[0])
                     elif isinstance(n, ast.ExecuteCampaign):
-                        child = self.resolve("campaign", n.campaign, here)
+                        child = self.evaluator.resolve("campaign", n.campaign, here)
                         todo += [(child.smart_list, child.program), (child.flow, child.program)]
                     elif isinstance(n, ast.SmartListFilter):
-                        target = self.resolve("smart list", n.smart_list, here)
+                        target = self.evaluator.resolve("smart list", n.smart_list, here)
                         todo.append((target, self.model.program_of_asset("smart list", target)))
                     elif isinstance(n, (ast.SendEmail, ast.SendAlert)):
-                        todo.append((self.resolve("email", n.email, here), here))
+                        todo.append((self.evaluator.resolve("email", n.email, here), here))
                     elif isinstance(n, ast.CallWebhook):
-                        todo.append((self.resolve("webhook", n.webhook, here), here))
+                        todo.append((self.evaluator.resolve("webhook", n.webhook, here), here))
                 except InvalidSmartList:
                     pass
         columns = self._columns_of(keys)
@@ -785,22 +800,21 @@ class Engine(Evaluator):
                         for n in ast.walk(b.value):
                             if isinstance(n, ast.TokenRef) and n.namespace == "lead":
                                 try:
-                                    keys.add(self.field_spec(n.name)[0])
+                                    keys.add(self.evaluator.field_spec(n.name)[0])
                                 except InvalidSmartList:
                                     pass
             self._token_keys = keys
         return self._token_keys
 
-    def _rule_sql(self, c: CampaignInfo) -> tuple[str, list[Any]] | None:
-        """``rule_allows`` as an SQL condition on ``people`` (None: every time)."""
+    def _rule_query(self, c: CampaignInfo) -> Query | None:
+        """``rule_allows`` as a store query (None: every time)."""
         rule = c.rule
         if rule.rule == "every time":
             return None
-        sql = "NOT EXISTS (SELECT 1 FROM runs r WHERE r.person = people.id AND r.campaign = ?"
         if rule.rule == "once every" and rule.period is not None:
             since = self.clock.now - rule.period.delta + _dt.timedelta(seconds=1)
-            return sql + " AND r.at >= ?)", [c.qualname, iso(since)]
-        return sql + ")", [c.qualname]
+            return NotQ(RanCampaign(c.qualname, iso(since)))
+        return NotQ(RanCampaign(c.qualname))
 
     def request(self, campaign: CampaignInfo | ast.Ref | str, people: Sequence[int | str],
                 tokens: Mapping[str, Any] | None = None, source: str = "api") -> ActionResult:
@@ -892,7 +906,7 @@ class Engine(Evaluator):
             for pid in pids:
                 person = self.store.person(pid, columns)
                 # the event's attributes reach the trigger tokens of the runs it starts,
-                # also when a list, status or field change emits the event (_host_emit)
+                # also when a list, status or field change emits the event (emit)
                 self._event_attributes = attrs
                 try:
                     self._fire_one(kind, person, target, attrs, field_name, to, from_, here)
@@ -925,7 +939,7 @@ class Engine(Evaluator):
                 asset_kind, type_, attr = _ASSET_EVENTS[kind]
                 ref = self._need(target, kind)
                 try:
-                    key = self.asset_key(asset_kind, ref, here)
+                    key = self.evaluator.asset_key(asset_kind, ref, here)
                 except InvalidSmartList as exc:
                     raise RunError(str(exc)) from None
                 if len(self._event_assets) >= 4096:
@@ -935,14 +949,14 @@ class Engine(Evaluator):
             type_, attr, key, ref, plain = hit
             if attrs:
                 self.store.add_activity(person.id, type_, None, None, now, {attr: key, **attrs}, key)
-                self._host_emit(person, kind, asset=key, name=ref.name, attributes=attrs)
+                self.emit(person, kind, asset=key, name=ref.name, attributes=attrs)
             else:   # the activity's attributes are the asset alone: encoded once
                 self.store.add_activity_json(person.id, type_, None, None, now, plain, key)
                 self._emit_indexed(person, kind, key, ref.name)
         elif kind == "visits web page":
             page = self._need(target, kind).name
             self.store.add_activity(person.id, "Visit Web Page", None, None, now, {"page": page, **attrs}, page)
-            self._host_emit(person, kind, asset=page, name=page, attributes=attrs)
+            self.emit(person, kind, asset=page, name=page, attributes=attrs)
         elif kind in ("data value changes", "score is changed"):
             if field_name is None:
                 raise RunError(f"'{kind}' needs a field")
@@ -959,36 +973,36 @@ class Engine(Evaluator):
                         person._set(key, value)
                         self.store.add_activity(person.id, "Change Score", None, None, now,
                                                 {"field": found[0], "reason": "event"}, key, old, value)
-                        self._host_emit(person, kind, field=key, field_name=found[0], old=old, new=value,
+                        self.emit(person, kind, field=key, field_name=found[0], old=old, new=value,
                                         attributes=attrs)
                 else:
-                    self._set_field(None, person, key, found[0], value, reason="event")
+                    self.evaluator._set_field(None, person, key, found[0], value, reason="event")
             else:
                 current = person.get(key)
                 old = self._event_value(found[1], from_) if from_ is not None else current
-                self._host_emit(person, kind, field=key, field_name=found[0], old=old, new=current,
+                self.emit(person, kind, field=key, field_name=found[0], old=old, new=current,
                                 attributes=attrs)
         elif kind in ("added to list", "removed from list"):
             try:
-                key = self.asset_key("list", self._need(target, kind), here)
+                key = self.evaluator.asset_key("list", self._need(target, kind), here)
             except InvalidSmartList as exc:
                 raise RunError(str(exc)) from None
             if kind == "added to list":
-                self.add_to_list(None, person, key)
+                self.evaluator.add_to_list(None, person, key)
             else:
-                self.remove_from_list(None, person, key)
+                self.evaluator.remove_from_list(None, person, key)
         elif kind == "program status is changed":
             ref = self._need(target, kind)
             if to is None:
                 raise RunError("'program status is changed' needs 'to \"Status\"'")
             try:
-                prog = here if here is not None else self.find_program(
+                prog = here if here is not None else self.evaluator.find_program(
                     ref.name if ref.program is None else ref.program, None)
-                self.change_status(None, person, prog, literal_text(to))
+                self.evaluator.change_status(None, person, prog, literal_text(to))
             except (InvalidSmartList, StepError) as exc:
                 raise RunError(str(exc)) from None
         elif kind == "person is created":
-            self._host_emit(person, kind, attributes=attrs)
+            self.emit(person, kind, attributes=attrs)
 
     def _event_value(self, type_: str, node: Any) -> Any:
         if isinstance(node, ast.Null):
@@ -1009,7 +1023,7 @@ class Engine(Evaluator):
             run = Run(self._new_run_id(), p, Frame(None, TokenContext(Environment(), None)), (), "setup")
             self._run_stack.append(run)
             try:
-                self.exec_steps(run, steps, 0, top=True)
+                self.evaluator.exec_steps(run, steps, 0, top=True)
             except Pause:
                 raise RunError("a for block cannot wait; use advance") from None
             except EndRun:
@@ -1126,7 +1140,7 @@ class Engine(Evaluator):
             self.store.add_activity(person.id, "Error", item.campaign, item.run, iso(self.clock.now),
                                     {"message": f"campaign {item.campaign} no longer exists; its paused run ended"})
             return
-        ctx = self.own_context(c, ctx_data.get("api"), ctx_data.get("trigger"))
+        ctx = self.evaluator.own_context(c, ctx_data.get("api"), ctx_data.get("trigger"))
         run = Run(item.run, person, Frame(c, ctx), tuple(ctx_data.get("cause", ())), ctx_data.get("source", ""))
         self._execute(run, item.step)
 
@@ -1151,9 +1165,9 @@ class Engine(Evaluator):
         pid = person.id
         if person.deleted or pid in self._stopped:
             return False
-        if check_smart_list and not self.matches(c.smart_list, person, c.program):
+        if check_smart_list and not self.evaluator.matches(c.smart_list, person, c.program):
             return False
-        if check_rule and not self.rule_allows(c, person):
+        if check_rule and not self.evaluator.rule_allows(c, person):
             return False
         if self.max_runs_per_action is not None and self._runs_action >= self.max_runs_per_action:
             self._action_cap(c, person, cause)
@@ -1193,7 +1207,7 @@ class Engine(Evaluator):
         assert c is not None
         self._run_stack.append(run)
         try:
-            self.exec_steps(run, c.steps, start, top=True)
+            self.evaluator.exec_steps(run, c.steps, start, top=True)
         except Pause as pause:
             ctx = run.top.ctx
             self.store.enqueue("wait", run.person.id, c.qualname, iso(pause.due), pause.step, run.id,
@@ -1217,7 +1231,7 @@ class Engine(Evaluator):
                     person = store.person(pid, self._campaign_columns(c))
                 if person is None or person.deleted:
                     continue
-                # the filters were judged when the event happened (_host_emit, §12.1)
+                # the filters were judged when the event happened (emit, §12.1)
                 self._start(c, person, ctx, cause, source, check_smart_list=False)
             elif tag == "request":
                 _, c, pid, ctx, cause, source, requester, qualified = item
@@ -1236,17 +1250,17 @@ class Engine(Evaluator):
     def _queue_request(self, person: Person, target: CampaignInfo, source: str, requester: str,
                        api: dict[str, str] | None, cause: tuple[str, ...]) -> None:
         trig = trigger_tokens("campaign is requested", requester, {"Source": source})
-        ctx = self.own_context(target, api, trig)
+        ctx = self.evaluator.own_context(target, api, trig)
         # §12.1: the filters are judged at the request, on the person as the
         # requesting step (or the API call) finds them; the rule when the run starts
-        qualified = self.matches(target.smart_list, person, target.program)
+        qualified = self.evaluator.matches(target.smart_list, person, target.program)
         self._work.append(("request", target, person.id, ctx, cause, source, requester, qualified))
 
-    def _host_request(self, run: Run, target: CampaignInfo) -> None:
+    def request_campaign(self, run: Run, target: CampaignInfo) -> None:
         requester = run.frame.campaign.name if run.frame.campaign is not None else "test setup"
         self._queue_request(run.person, target, "flow action", requester, None, run.cause)
 
-    def _host_remove_from_flow(self, person: Person, campaign: CampaignInfo) -> None:
+    def remove_from_flow(self, person: Person, campaign: CampaignInfo) -> None:
         self.store.remove_queued(person.id, campaign.qualname)
         if self._work:
             keep = deque(item for item in self._work
@@ -1254,7 +1268,7 @@ class Engine(Evaluator):
             self._work.clear()
             self._work.extend(keep)
 
-    def _host_webhook(self, webhook: ast.Webhook, program: ProgramInfo | None) -> Handler | None:
+    def webhook_handler(self, webhook: ast.Webhook, program: ProgramInfo | None) -> Handler | None:
         if not self._webhooks:
             return None
         if program is not None:
@@ -1267,7 +1281,7 @@ class Engine(Evaluator):
     #: the attributes of the event being fired (``fire``), while it is fired
     _event_attributes: dict[str, Any] | None = None
 
-    def _host_emit(self, person: Person, kind: str, **event: Any) -> None:
+    def emit(self, person: Person, kind: str, **event: Any) -> None:
         candidates = self._triggers.get(kind)
         if not candidates:
             return
@@ -1282,7 +1296,7 @@ class Engine(Evaluator):
         stamp = self.store.people_writes
         pid = person.id
         if attr is not None:   # only the triggers on this form, page, email, field, list or program
-            candidates = self._trigger_index(kind).get(event.get(attr), ())
+            candidates = self._trigger_index(kind).get(event.get(attr)) or []
             if not candidates:
                 return
         started: set[int] = set()
@@ -1299,15 +1313,15 @@ class Engine(Evaluator):
             started.add(c.id)
             # §12.1: the filters are judged now, on the person as the event left
             # them; the qualification rule when the queued run starts (_drain)
-            if not self.matches(c.smart_list, person, c.program):
+            if not self.evaluator.matches(c.smart_list, person, c.program):
                 continue
             if tokens is None:
                 tokens = self._trigger_tokens(kind, event)
-            ctx = self.own_context(c, None, tokens)
+            ctx = self.evaluator.own_context(c, None, tokens)
             work.append(("start", c, pid, ctx, cause, "trigger", person, stamp))
 
     def _emit_indexed(self, person: Person, kind: str, value: Any, name: str) -> None:
-        """``_host_emit`` of an event without attributes whose kind the trigger
+        """``emit`` of an event without attributes whose kind the trigger
         index alone decides (``_INDEX_DECIDES``): the campaigns it starts and
         their token contexts (the event's name) are worked out once."""
         if kind not in self._triggers:
@@ -1319,7 +1333,7 @@ class Engine(Evaluator):
             cause = self._run_stack[-1].cause if self._run_stack else ()
             pid, stamp = person.id, self.store.people_writes
             append = self._work.append
-            matches = self.matches
+            matches = self.evaluator.matches
             for c, ctx in plan:
                 if matches(c.smart_list, person, c.program):   # judged at the event (§12.1)
                     append(("start", c, pid, ctx, cause, "trigger", person, stamp))
@@ -1336,7 +1350,7 @@ class Engine(Evaluator):
         for c, _trig in self._trigger_index(kind).get(value, ()):
             if c.id not in started:
                 started.add(c.id)
-                out.append((c, self.own_context(c, None, tokens)))
+                out.append((c, self.evaluator.own_context(c, None, tokens)))
         if len(self._emit_plans) >= 4096:
             self._emit_plans.clear()
         plan = self._emit_plans[(kind, value, name)] = tuple(out)
@@ -1368,17 +1382,24 @@ class Engine(Evaluator):
             if trig.target is None:
                 return None
             asset_kind = "form" if kind == "fills out form" else "email" if "email" in kind else "list"
-            return self.asset_key(asset_kind, trig.target, here)
+            return self.evaluator.asset_key(asset_kind, trig.target, here)
         if kind in ("data value changes", "score is changed"):
-            return self.field_spec(trig.field.name)[0] if trig.field is not None else None
+            return self.evaluator.field_spec(trig.field.name)[0] if trig.field is not None else None
         if kind == "program status is changed":
             if trig.target is None:
                 return None
-            return self.program_key(self.find_program(trig.target.program or trig.target.name, here))
+            ev = self.evaluator
+            return ev.program_key(ev.find_program(trig.target.program or trig.target.name, here))
         return None
 
-    def _host_listens(self, kind: str) -> bool:
+    def listens(self, kind: str) -> bool:
         return kind in self._triggers
+
+    def step_compiled(self, step: ast.Node, fn: Callable[[Run], None]) -> Callable[[Run], None]:
+        return fn
+
+    def wait_reached(self, run: Run, step: ast.Wait) -> None:
+        pass
 
     def _trigger_tokens(self, kind: str, event: dict[str, Any]) -> dict[str, str]:
         attrs: dict[str, Any] = dict(event.get("attributes") or {})
@@ -1405,13 +1426,13 @@ class Engine(Evaluator):
         here = c.program
         if kind in ("fills out form", "opens email", "clicks link in email"):
             asset_kind = "form" if kind == "fills out form" else "email"
-            return trig.target is not None and self.asset_key(asset_kind, trig.target, here) == event["asset"]
+            return trig.target is not None and self.evaluator.asset_key(asset_kind, trig.target, here) == event["asset"]
         if kind == "visits web page":
             return trig.target is not None and trig.target.name == event["asset"]
         if kind in ("data value changes", "score is changed"):
             if trig.field is None:
                 return False
-            key, _name, ftype = self.field_spec(trig.field.name)
+            key, _name, ftype = self.evaluator.field_spec(trig.field.name)
             if key != event["field"]:
                 return False
             if trig.to is not None and not self._same(ftype, trig.to, event.get("new")):
@@ -1420,12 +1441,12 @@ class Engine(Evaluator):
                 return False
             return True
         if kind in ("added to list", "removed from list"):
-            return trig.target is not None and self.asset_key("list", trig.target, here) == event["list"]
+            return trig.target is not None and self.evaluator.asset_key("list", trig.target, here) == event["list"]
         if kind == "program status is changed":
             if trig.target is None:
                 return False
             name = trig.target.program or trig.target.name
-            if self.program_key(self.find_program(name, here)) != event["program"]:
+            if self.evaluator.program_key(self.evaluator.find_program(name, here)) != event["program"]:
                 return False
             if trig.to is not None and literal_text(trig.to) != event.get("new"):
                 return False
@@ -1453,7 +1474,7 @@ class _Action:
     store's hook puts the clock back). A class, not a generator: every
     event is an action."""
 
-    __slots__ = ("engine", "name", "result", "outer")
+    __slots__ = ("engine", "name", "result", "tx")
 
     def __init__(self, engine: Engine, name: str, campaign: str | None):
         if engine._in_action:
@@ -1469,13 +1490,9 @@ class _Action:
     def __enter__(self) -> ActionResult:
         e = self.engine
         store = e.store
-        # the store's transaction (Store.transaction, without its object)
-        self.outer = not store._depth
-        if self.outer:
-            saved, e._next_run = store.begin_action()
-        else:
-            store._depth += 1
-            saved, e._next_run = store.get_meta("clock"), store.run_counter()
+        tx = self.tx = store.transaction()   # the store's own: outermost BEGINs, nested joins
+        tx.__enter__()
+        saved, e._next_run = store.get_meta("clock"), store.run_counter()
         e._in_action = True
         try:
             if saved and saved != e.clock.iso and parse_time(saved) > e.clock.now:
@@ -1494,28 +1511,25 @@ class _Action:
             raise
         return self.result
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         e = self.engine
         try:
             if exc is None:
                 try:
                     e._drain()
-                    if self.outer:   # the common case, in one call: meta, flush, COMMIT
-                        self._finish()
-                        result = self.result
-                        result.first_activity, result.last_activity = e.store.commit_action(
-                            e._next_run, not e._unrecorded_runs, e.clock.iso)
-                        return False
                     result = self.result
                     result.first_activity, result.last_activity = e.store.end_action(
                         e._next_run, not e._unrecorded_runs, e.clock.iso)
+                    self._finish()
+                    self.tx.__exit__(None, None, None)   # the outermost flushes and commits
+                    return False
                 except OverflowError as overflow:
                     raise self._overflow(overflow) from None
             elif isinstance(exc, OverflowError):
                 raise self._overflow(exc) from None
         except BaseException as failed:
             self._finish()
-            if e.store._depth:   # not yet rolled back (commit_action rolls back what it fails)
+            if e.store.in_transaction:   # not yet rolled back (a failed COMMIT rolls back itself)
                 self._leave(failed)
             raise
         self._finish()
@@ -1523,11 +1537,8 @@ class _Action:
         return False
 
     def _leave(self, exc: BaseException | None) -> None:
-        store = self.engine.store
-        if self.outer:
-            store._end(exc)
-        else:
-            store._depth -= 1
+        """Leave the store's transaction after ``exc``: the outermost rolls back."""
+        self.tx.__exit__(type(exc) if exc is not None else None, exc, None)
 
     def _overflow(self, exc: OverflowError) -> RunError:
         """A date past 9999-12-31, a number past 64 bits."""
@@ -1541,166 +1552,3 @@ class _Action:
         e._result = None
         e._work.clear()
         e._run_stack.clear()
-
-
-# --------------------------------------------------------------------------
-# campaign explain PATH CAMPAIGN --person EMAIL
-
-
-def explain_person(engine: Engine, campaign: CampaignInfo | ast.Ref | str, who: int | str) -> dict[str, Any]:
-    """Why a person does or does not qualify for a campaign now: each filter
-    with the person's value and whether it holds, the smart list's logic,
-    the qualification rule and the person's last run, and — when the person
-    qualifies — the path a run would take (choices taken, activities), from
-    a dry run on a copy of the store. Writes nothing."""
-    c = engine.campaign(campaign)
-    pid = engine.person_id(who)
-    person = engine.store.person(pid)
-    assert person is not None
-    sources = engine.program.sources
-
-    def text(node: ast.Node) -> str:
-        sp = node.span
-        if sp is None or sp.file not in sources:
-            return type(node).__name__
-        return " ".join(sources[sp.file].text[sp.start:sp.end].split())
-
-    sl = c.smart_list
-    filters = []
-    for number, f in enumerate(sl.filters if sl else (), 1):
-        entry: dict[str, Any] = {"number": number, "filter": text(f)}
-        try:
-            entry["holds"] = engine.filter_pred(f, c.program)(person)
-        except InvalidSmartList as exc:
-            entry["holds"] = False
-            entry["invalid"] = str(exc)
-        if isinstance(f, ast.FieldFilter):
-            found = engine.model.field(f.field.name)
-            if found is not None:
-                entry["value"] = format_value(person.get(ast.name_key(found[0])))
-                entry["field"] = found[0]
-        elif isinstance(f, ast.ListFilter):
-            try:
-                entry["value"] = "member" if engine.store.in_list(engine.asset_key("list", f.list, c.program), pid) \
-                    else "not a member"
-            except InvalidSmartList:
-                pass
-        elif isinstance(f, ast.ProgramFilter):
-            try:
-                m = engine.store.membership(engine.program_key(engine.find_program(f.program, c.program)), pid)
-                entry["value"] = "not a member" if m is None else f"member, status {m.status or 'none'}"
-            except InvalidSmartList:
-                pass
-        filters.append(entry)
-    smart_list_holds = engine.matches(sl, person, c.program)
-    rule = c.rule
-    last = engine.store.last_run(pid, c.qualname)
-    rule_allows = engine.rule_allows(c, person)
-    report: dict[str, Any] = {
-        "format_version": 1,
-        "campaign": c.qualname, "kind": c.kind, "person": person.email, "time": iso(engine.now),
-        "logic": (sl.expression if sl is not None and sl.logic == "advanced" else (sl.logic if sl else "all")),
-        "triggers": [text(t) for t in (sl.triggers if sl else ())],
-        "filters": filters,
-        "smart list holds": smart_list_holds,
-        "rule": rule.rule + (f" {rule.period.text}" if rule.period is not None else ""),
-        "last run": last,
-        "rule allows": rule_allows,
-        "qualifies": smart_list_holds and rule_allows,
-        "choices": [], "activities": [],
-    }
-    if report["qualifies"] and c.kind != "executable":
-        copy = Engine(engine.program, engine.store.copy_to_memory(), Clock(engine.now))
-        copy.trace = []
-        with copy._action("explain", c.qualname):
-            copy._start(c, copy.store.person(pid), TokenContext.own(c), (), "explain", check_smart_list=False)
-        report["choices"] = copy.trace
-        report["activities"] = [a.to_json() for a in copy.store.activities(person=pid)
-                                if a.id > engine.store.last_activity_id()]
-        copy.store.close()
-    return report
-
-
-def render_explanation(report: dict[str, Any]) -> str:
-    """``campaign explain --person`` as text."""
-    yes = {True: "yes", False: "no"}
-    lines = [f"{report['person']} and {report['campaign']} ({report['kind']}) at {report['time']}:"]
-    for t in report["triggers"]:
-        lines.append(f"  trigger  {t}  (needs the event)")
-    if not report["filters"]:
-        lines.append("  no filters: everyone who reaches it qualifies" if report["kind"] == "executable"
-                     else "  no filters")
-    for f in report["filters"]:
-        value = f" — the person's value: {f['value'] or 'empty'}" if "value" in f else ""
-        why = f" (invalid: {f['invalid']})" if "invalid" in f else ""
-        lines.append(f"  {f['number']}. {'holds' if f['holds'] else 'fails'}  {f['filter']}{value}{why}")
-    lines.append(f"  smart list ({report['logic']}): {'holds' if report['smart list holds'] else 'fails'}")
-    lines.append(f"  qualification rule: qualify {report['rule']}; last run: {report['last run'] or 'never'}; "
-                 f"allows: {yes[report['rule allows']]}")
-    lines.append(f"  qualifies now: {yes[report['qualifies']]}")
-    for ch in report["choices"]:
-        taken = "else" if ch["else"] else f"branch {ch['branch']}"
-        where = f"{ch['file']}:{ch['line']}" if ch.get("file") else f"line {ch['line']}"
-        lines.append(f"  choice '{ch['step']}' ({where}) in {ch['campaign']}: {taken}"
-                     + (", does nothing" if ch["does nothing"] else ""))
-    if report["activities"]:
-        lines.append("  a run now would do:")
-        for a in report["activities"]:
-            lines.append(f"    {a['type']}  [{a['campaign'] or '-'}]  {activity_details(a, None)}".rstrip())
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------
-# Data files (LANGUAGE.md §11): people (CSV or JSON) and events (JSON lines)
-
-
-def read_people(path: str | Path, model: Model) -> list[dict[str, Any]]:
-    """People from a CSV or JSON file, validated whole, duplicates merged
-    (``datafiles.read_people``; ``RunError`` names the row, column and reason)."""
-    from .datafiles import read_people as _read
-
-    return _read(path, model).records
-
-
-def read_events(path: str | Path, model: Model | None = None) -> list[tuple[int, dict[str, Any]]]:
-    """Events from a JSON lines file, validated whole: (line number, event
-    object) (``datafiles.read_events``)."""
-    from .datafiles import read_events as _read
-
-    return [(e.line, e.data) for e in _read(path, model)]
-
-
-def replay_events(engine: Engine, events: Sequence[tuple[int, dict[str, Any]]], source: str = "events",
-                  create_people: bool = True) -> list[ActionResult]:
-    """Replay events in time order: advance to each event's time (running
-    what falls due), then fire it. People missing from the store are created."""
-    results = []
-    last = None
-    progress, total = engine.progress, len(events)
-    for done, (n, ev) in enumerate(events):
-        if progress is not None and done % 200 == 0:
-            progress(done, total)
-        try:
-            at = parse_time(str(ev["at"]))
-        except ValueError as exc:
-            raise RunError(f"{source}:{n}: {exc}") from None
-        if last is not None and at < last:
-            raise RunError(f"{source}:{n}: events must come in time order ({ev['at']} is before the previous event)")
-        if at < engine.now:
-            raise RunError(f"{source}:{n}: {ev['at']} is before the store's clock ({iso(engine.now)})")
-        last = at
-        results.append(engine.advance(at))
-        people = ev["person"] if isinstance(ev["person"], list) else [ev["person"]]
-        for who in people:
-            if create_people and engine.store.find_person(str(who)) is None:
-                results.append(engine.add_person(str(who)) and engine.advance(None))
-        kind = " ".join(str(ev["trigger"]).split())
-        target = ev.get("name")
-        try:
-            results.append(engine.fire(kind, people, target, ev.get("attributes") or {},
-                                       field_name=ev.get("field"), to=ev.get("to"), from_=ev.get("from")))
-        except RunError as exc:
-            raise RunError(f"{source}:{n}: {exc}") from None
-    if progress is not None:
-        progress(total, total)
-    return results

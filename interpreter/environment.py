@@ -18,6 +18,7 @@ from typing import Any, Iterator, Mapping
 from attrs import field, frozen
 
 from .ast import name_key
+from .source import as_tuple
 
 #: The longest text one value may render to (a step's value, an email part, a
 #: webhook URL or payload, a My Token): the engine's run-time cap and the
@@ -59,7 +60,7 @@ class Layer:
 class Environment:
     """Layers, innermost first. Immutable: ``push`` returns a new chain."""
 
-    layers: tuple[Layer, ...] = field(default=(), converter=tuple)
+    layers: tuple[Layer, ...] = field(default=(), converter=as_tuple)
 
     def push(self, layer: Layer) -> "Environment":
         return Environment((layer, *self.layers))
@@ -69,7 +70,7 @@ class Environment:
         ``child's own program "Scoring"``)."""
         extra = other.layers
         if relabel:
-            extra = tuple(Layer(l.kind, f"{relabel} {l.label}", l.bindings) for l in extra)
+            extra = tuple(Layer(layer.kind, f"{relabel} {layer.label}", layer.bindings) for layer in extra)
         return Environment((*self.layers, *extra))
 
     def lookup(self, name: str) -> tuple[Binding, Layer] | None:

@@ -11,11 +11,11 @@ Imports only `source`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Sequence
 
 from attrs import field, frozen
 
-from .source import Span
+from .source import Span, as_tuple
 
 Severity = Literal["error", "warning"]
 
@@ -69,7 +69,7 @@ class Diagnostic:
     message: str
     span: Span
     hint: str | None = None
-    related: tuple[Related, ...] = field(default=(), converter=tuple)
+    related: tuple[Related, ...] = field(default=(), converter=as_tuple)
 
     @property
     def is_error(self) -> bool:
@@ -103,12 +103,12 @@ class Diagnostic:
 
 
 def error(code: str, message: str, span: Span, hint: str | None = None,
-          related: tuple[Related, ...] | list[Related] = ()) -> Diagnostic:
+          related: Sequence[Related] = ()) -> Diagnostic:
     return Diagnostic(code, "error", message, span, hint, tuple(related))
 
 
 def warning(code: str, message: str, span: Span, hint: str | None = None,
-            related: tuple[Related, ...] | list[Related] = ()) -> Diagnostic:
+            related: Sequence[Related] = ()) -> Diagnostic:
     return Diagnostic(code, "warning", message, span, hint, tuple(related))
 
 

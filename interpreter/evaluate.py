@@ -2,9 +2,11 @@
 
 ``Evaluator`` interprets the checked AST for one person at a time against the
 store and the virtual clock. The engine (``engine.py``) owns actions, the queue
-and trigger dispatch, and subclasses the evaluator; the few things a step
-needs from it (queue a requested run, emit a trigger event, end other runs of
-a campaign, find a webhook handler) are the ``_host_*`` methods below.
+and trigger dispatch, and *has* an evaluator: the few things a step needs from
+it (queue a requested run, emit a trigger event, end other runs of a campaign,
+find a webhook handler, count steps) are the small ``Host`` protocol below,
+which the engine implements; ``StandaloneHost`` lets the evaluator run (and be
+tested) without an engine.
 
 Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
 
@@ -20,13 +22,15 @@ Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
   function (``_Source``: ``def _pred(p): return ...``, the constants bound,
   store and clock reads as closures), so evaluating a smart list costs what a
   hand-written function costs. For a batch the whole smart list is pushed
-  down to SQL where SQL can say it (``sql_for_smart_list``: field operators,
+  down to the store where it can say it (``pushdown``: a store-neutral
+  ``storage.Query`` the store turns into SQL: field operators,
   decimals through ``dcmp``, ``in past``/``in future`` fixed at the clock,
   list, program and nested smart list membership, history and ``campaign was
   run`` as indexed subqueries) with exactly the same case and null rules;
   tests/test_pushdown.py checks the two paths select the same people.
 * Smart list logic: ALL, ANY, or advanced (``1 and (2 or not 3)``), parsed by
-  ``parse_logic``. A filter that cannot be evaluated (an unknown field, list,
+  ``logic.parse_logic`` (the checker's parser, in its runtime mode). A
+  filter that cannot be evaluated (an unknown field, list,
   or a value of the wrong type: the checker's CL501) makes the smart list
   *invalid*, and an invalid smart list qualifies nobody, as in Marketo.
 * Steps (§5): each appends its activity; a field, list or program change that
@@ -48,27 +52,38 @@ Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
   blank; ``:default=`` applies to an empty value. ``bind`` folds a template
   once per context (My Tokens, campaign, program and trigger tokens), leaving
   a function of the person for lead and member tokens; contexts are shared
-  wherever they would be equal (``own_context``, ``child_context``).
+  wherever they would be equal (``own_context``, ``TokenContext.for_child``).
 
-Imports ``ast``, ``environment``, ``model``, ``store``, ``clock``, ``errors``.
+Why one module of this size: it is one evaluator, whose filters, step
+compilers and token binding share its caches (compiled predicates, flows,
+folded templates, writers) and its host; the store's SQL is ``store.py``'s,
+the logic parser ``logic.py``'s, value conversions ``values.py``'s.
+
+Imports ``ast``, ``clock``, ``environment``, ``logic``, ``model``, ``storage``,
+``store`` (the ``Person`` record) and ``values``; never ``engine``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-from json.encoder import encode_basestring as _jstr   # what dumps() does to a str
 import re
 import urllib.parse
 from decimal import Decimal
-from typing import Any, Callable, Sequence
+from json.encoder import encode_basestring as _jstr  # what dumps() does to a str
+from typing import Any, Callable, Protocol, Sequence
 
 from . import ast
 from .clock import Clock, iso
 from .environment import MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS, Binding, Environment, Layer
+from .logic import FilterRef, Logic, LogicError, Not, parse_logic
 from .model import CampaignInfo, Model, ProgramInfo
-from .store import ENCODERS as _ENCODE
-from .store import Person, Store, convert, dumps, to_json_value
+from .stdlib.filters import BY_WORDS as FILTERS_BY_WORDS
+from .stdlib.triggers import TRIGGERS
+from .storage import AllOf, AnyOf, FieldTest, HasActivity, InList, InProgram, LogicOf, Query, RanCampaign
+from .store import Person, Store
+from .values import convert, date_value, dumps, fold_text, format_value, interval, to_json_value
+from .values import number as _number
 
 # --------------------------------------------------------------------------
 # Control flow of a run
@@ -107,21 +122,18 @@ class InvalidSmartList(Exception):
 # Token contexts
 
 
-TRIGGER_TITLES = {
-    "fills out form": "Fills Out Form", "visits web page": "Visits Web Page",
-    "opens email": "Opens Email", "clicks link in email": "Clicks Link in Email",
-    "data value changes": "Data Value Changes", "score is changed": "Score is Changed",
-    "added to list": "Added to List", "removed from list": "Removed from List",
-    "program status is changed": "Program Status is Changed",
-    "person is created": "Person is Created", "campaign is requested": "Campaign is Requested",
-}
+#: trigger kind -> its title ({{trigger.Trigger Name}}): the vocabulary entry's
+TRIGGER_TITLES: dict[str, str] = {p.words: p.title or p.words for p in TRIGGERS}
 
 
 class TokenContext:
     """The token context of a run (§7): My Tokens, the campaign whose
-    campaign/program/member tokens apply, and trigger tokens (or None)."""
+    campaign/program/member tokens apply, and trigger tokens (or None).
+    ``own`` and ``for_child`` are the rules of LANGUAGE.md §7; a context
+    holds nothing of a person or a run, so it is shared wherever it would
+    be equal, and keeps what was folded for it (``Evaluator.bind``)."""
 
-    __slots__ = ("env", "campaign", "trigger", "api", "cache", "bound", "children")
+    __slots__ = ("env", "campaign", "trigger", "api", "bound", "children")
 
     def __init__(self, env: Environment, campaign: CampaignInfo | None,
                  trigger: dict[str, str] | None = None, api: dict[str, str] | None = None):
@@ -129,26 +141,42 @@ class TokenContext:
         self.campaign = campaign
         self.trigger = trigger          # name_key -> text
         self.api = api                  # the API-passed values (name -> text), for the queue
-        self.cache: dict[str, str | None] = {}
-        #: templates folded for this context (Evaluator.bind), and child contexts
+        #: templates folded for this context (Evaluator.bind)
         self.bound: dict[Any, Any] = {}
-        self.children: dict[int, Any] | None = None
+        #: child contexts made from this one (``for_child``)
+        self.children: dict[tuple[int, bool], tuple[CampaignInfo, TokenContext]] | None = None
 
     @classmethod
     def own(cls, campaign: CampaignInfo, api: dict[str, str] | None = None,
-            trigger: dict[str, str] | None = None) -> "TokenContext":
-        """A campaign's own context, API values in front."""
-        env = campaign.env()
+            trigger: dict[str, str] | None = None, env: Environment | None = None) -> "TokenContext":
+        """A campaign's own context, API values in front (``env``: the
+        campaign's lexical environment, when the caller has it built)."""
+        if env is None:
+            env = campaign.env()
         if api:
             env = env.push(Layer.of("api", "API-passed value", dict(api)))
         return cls(env, campaign, trigger, dict(api) if api else None)
 
-    def for_child(self, child: CampaignInfo, use_parent: bool) -> "TokenContext":
-        """The context a child of ``execute campaign`` runs in (§7)."""
-        if not use_parent:
-            return TokenContext(child.env(), child, None, None)
-        env = self.env.then(child.env(), relabel="child's own")
-        return TokenContext(env, self.campaign, self.trigger, self.api)
+    def for_child(self, child: CampaignInfo, use_parent: bool, env: Environment | None = None) -> "TokenContext":
+        """The context a child of ``execute campaign`` runs in (§7): with
+        ``use parent token context`` this context (My Tokens, API values,
+        campaign and trigger tokens) with the child's own My Tokens behind
+        it; without, the child's own context and no trigger tokens. Made
+        once per (child, flag) for this context, so a batch's people share
+        the child's folded templates."""
+        children = self.children
+        if children is None:
+            children = self.children = {}
+        key = (id(child), use_parent)
+        hit = children.get(key)
+        if hit is None or hit[0] is not child:
+            own = child.env() if env is None else env
+            if use_parent:
+                ctx = TokenContext(self.env.then(own, relabel="child's own"), self.campaign, self.trigger, self.api)
+            else:
+                ctx = TokenContext(own, child)
+            hit = children[key] = (child, ctx)
+        return hit[1]
 
     def lookup(self, name: str) -> tuple[Binding, Layer] | None:
         return self.env.lookup(name)
@@ -159,19 +187,6 @@ def trigger_tokens(kind: str, name: str, attributes: dict[str, Any] | None = Non
     for k, v in (attributes or {}).items():
         out[ast.name_key(k)] = "" if v is None else format_value(v)
     return out
-
-
-def format_value(value: Any) -> str:
-    """A typed value as a token renders it."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, _dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, _dt.date):
-        return value.isoformat()
-    return str(value)
 
 
 def literal_text(node: Any) -> str:
@@ -242,149 +257,6 @@ def json_escape(text: str) -> str:
 
 
 # --------------------------------------------------------------------------
-# Smart list logic
-
-
-_LOGIC_TOKEN = re.compile(r"\s*(?:(\d+)|(\()|(\))|(and|or|not)\b)", re.IGNORECASE)
-
-
-def parse_logic(expression: str, count: int) -> Any:
-    """``"1 and (2 or 3)"`` -> a tree of ("and"|"or", a, b, ...), ("not", a)
-    and filter indexes (0-based); ``ValueError`` when malformed."""
-    tokens: list[tuple[str, Any]] = []
-    pos, text = 0, expression.strip()
-    while pos < len(text):
-        m = _LOGIC_TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise ValueError(f"unexpected {text[pos:].split()[0]!r} in smart list logic")
-        if m.group(1):
-            n = int(m.group(1))
-            if not 1 <= n <= count:
-                raise ValueError(f"smart list logic names filter {n}, but there are {count}")
-            tokens.append(("num", n - 1))
-        elif m.group(2):
-            tokens.append(("(", None))
-        elif m.group(3):
-            tokens.append((")", None))
-        else:
-            tokens.append((m.group(4).lower(), None))
-        pos = m.end()
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-    i = 0
-
-    def peek() -> str | None:
-        return tokens[i][0] if i < len(tokens) else None
-
-    def expr() -> Any:
-        nonlocal i
-        left = term()
-        while peek() in ("and", "or"):
-            op = tokens[i][0]
-            i += 1
-            right = term()
-            # a chain of one operator is one node ("and", a, b, c, ...): the
-            # Python and SQL made from it nest no deeper than the parentheses
-            # (a left-deep tree of 45 terms overflowed SQLite's parser stack)
-            left = left + (right,) if isinstance(left, tuple) and left[0] == op else (op, left, right)
-        return left
-
-    def term() -> Any:
-        nonlocal i
-        kind = peek()
-        if kind == "num":
-            i += 1
-            return tokens[i - 1][1]
-        if kind == "not":
-            i += 1
-            return ("not", term())
-        if kind == "(":
-            i += 1
-            inner = expr()
-            if peek() != ")":
-                raise ValueError("unclosed '(' in smart list logic")
-            i += 1
-            return inner
-        raise ValueError("smart list logic expected a filter number")
-
-    tree = expr()
-    if i != len(tokens):
-        raise ValueError(f"unexpected {tokens[i][0]!r} in smart list logic")
-    return tree
-
-
-def eval_logic(tree: Any, test: Callable[[int], bool]) -> bool:
-    if isinstance(tree, int):
-        return test(tree)
-    if tree[0] == "not":
-        return not eval_logic(tree[1], test)
-    if tree[0] == "and":
-        return all(eval_logic(t, test) for t in tree[1:])
-    return any(eval_logic(t, test) for t in tree[1:])
-
-
-def _sql_join(op: str, terms: Sequence[str], width: int = 64) -> str:
-    """``terms`` joined by ``op``, grouped ``width`` at a time: SQLite parses
-    ``a AND b AND c ...`` as a tree as deep as the chain, and refuses one
-    deeper than 1,000 (SQLITE_MAX_EXPR_DEPTH); grouping keeps a smart list of
-    thousands of filters a few levels deep."""
-    while len(terms) > width:
-        terms = [f"({f' {op} '.join(terms[i:i + width])})" for i in range(0, len(terms), width)]
-    return f" {op} ".join(terms)
-
-
-#: SQLite's parser overflows near 100 nested parentheses, and a statement may
-#: bind at most 32,766 parameters; a smart list past either runs in Python
-MAX_SQL_NESTING = 60
-MAX_SQL_PARAMS = 30_000
-
-
-def sql_fits(sql: str, params: Sequence[Any]) -> bool:
-    """Whether SQLite can take this condition (nesting and parameters)."""
-    if len(params) > MAX_SQL_PARAMS:
-        return False
-    depth = deepest = 0
-    for ch in sql:
-        if ch == "(":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-        elif ch == ")":
-            depth -= 1
-    return deepest <= MAX_SQL_NESTING
-
-
-def sql_logic(tree: Any, parts: Sequence[str]) -> str:
-    if isinstance(tree, int):
-        return parts[tree]
-    if tree[0] == "not":
-        return f"NOT ({sql_logic(tree[1], parts)})"
-    return "(" + _sql_join(tree[0].upper(), [f"({sql_logic(t, parts)})" for t in tree[1:]]) + ")"
-
-
-# --------------------------------------------------------------------------
-# Date intervals (docs/language.md, "Dates in filters")
-
-_DAY = _dt.timedelta(days=1)
-_MINUTE = _dt.timedelta(minutes=1)
-
-
-def _interval(field_type: str, value: Any) -> tuple[Any, Any]:
-    """The [lo, hi) a date or date-time literal stands for, in the field's domain."""
-    if field_type == "date":
-        d = value.date() if isinstance(value, _dt.datetime) else value
-        return d, d + _DAY
-    if isinstance(value, _dt.datetime):
-        return value, value + _MINUTE
-    start = _dt.datetime.combine(value, _dt.time())
-    return start, start + _DAY
-
-
-def _months_back(t: Any, months: int) -> Any:
-    return t - _dt.timedelta(days=30 * months)
-
-
-# --------------------------------------------------------------------------
 # Frames of a run
 
 
@@ -429,20 +301,95 @@ class Run:
 
 Pred = Callable[[Person], bool]
 
+#: whom ``render`` renders for when there is no person: every field empty
+_NO_PERSON = Person(-1, (), {})
+
+#: the flag of ``execute campaign ... use parent token context``, as the
+#: activity log, the call graph and ``campaign explain`` name it
+PARENT_CONTEXT = "use parent token context"
+
 MAX_EXECUTE_DEPTH = 8   # a runtime guard; the checker limits chains to three levels (CL205)
+
+
+class Host(Protocol):
+    """What the evaluator needs from whoever runs it: the engine implements
+    it (``Engine``), ``StandaloneHost`` is the evaluator on its own. Steps
+    call these; nothing else of the host is known here.
+
+    * ``request_campaign(run, target)`` — queue a run of ``target`` for the
+      run's person (``request campaign``);
+    * ``emit(person, kind, **event)`` — a trigger event a step caused (a
+      field, score, list or status change), run after the current run;
+    * ``listens(kind)`` — whether an event of ``kind`` can start anything
+      (compiled steps skip building events nobody hears);
+    * ``remove_from_flow(person, campaign)`` — end the person's waiting and
+      queued runs of ``campaign``;
+    * ``webhook_handler(webhook, program)`` — the embedder's handler of a
+      webhook, or None (the call is only recorded);
+    * ``tick()`` — once per step (step limits, cancelling);
+    * ``step_compiled(step, fn)`` and ``wait_reached(run, step)`` — what
+      observes the flow (coverage) sees each compiled step, which it may
+      wrap, and each ``wait`` a run reaches."""
+
+    def request_campaign(self, run: "Run", target: CampaignInfo) -> None: ...
+
+    def emit(self, person: Person, kind: str, **event: Any) -> None: ...
+
+    def listens(self, kind: str) -> bool: ...
+
+    def remove_from_flow(self, person: Person, campaign: CampaignInfo) -> None: ...
+
+    def webhook_handler(self, webhook: ast.Webhook, program: ProgramInfo | None) -> Callable | None: ...
+
+    def tick(self) -> None: ...
+
+    def step_compiled(self, step: ast.Node, fn: Callable[["Run"], None]) -> Callable[["Run"], None]: ...
+
+    def wait_reached(self, run: "Run", step: ast.Wait) -> None: ...
+
+
+class StandaloneHost:
+    """The host of an evaluator used without the engine (tests, tools):
+    events go nowhere, webhooks are only recorded, a requested campaign is
+    an error (nothing would run it)."""
+
+    def request_campaign(self, run: "Run", target: CampaignInfo) -> None:
+        raise StepError(f"request campaign {target.qualname}: no engine runs requested campaigns here")
+
+    def emit(self, person: Person, kind: str, **event: Any) -> None:
+        pass
+
+    def listens(self, kind: str) -> bool:
+        return False
+
+    def remove_from_flow(self, person: Person, campaign: CampaignInfo) -> None:
+        pass
+
+    def webhook_handler(self, webhook: ast.Webhook, program: ProgramInfo | None) -> Callable | None:
+        return None
+
+    def tick(self) -> None:
+        pass
+
+    def step_compiled(self, step: ast.Node, fn: Callable[["Run"], None]) -> Callable[["Run"], None]:
+        return fn
+
+    def wait_reached(self, run: "Run", step: ast.Wait) -> None:
+        pass
 
 
 class Evaluator:
     """Filters, steps and tokens over one store and clock (see the module
-    docstring). The engine subclasses it and implements the ``_host_*``
-    methods."""
+    docstring), for a ``Host`` (the engine has an evaluator and is its host)."""
 
     expansions = 0   # My Tokens expanded in the value being rendered (_expanded)
 
-    def __init__(self, model: Model, store: Store, clock: Clock):
+    def __init__(self, model: Model, store: Store, clock: Clock, host: Host | None = None):
         self.model = model
         self.store = store
         self.clock = clock
+        #: what runs the evaluator (the engine): see ``Host``
+        self.host: Host = host if host is not None else StandaloneHost()
         # compiled filters, keyed by node identity; the node is kept in the
         # value so its id cannot be reused while the entry lives
         self._filters: dict[tuple[int, int], tuple[Any, Pred]] = {}
@@ -453,11 +400,11 @@ class Evaluator:
         self.trace: list[dict[str, Any]] | None = None
         self._visiting: set[int] = set()
         self._sql_visiting: set[int] = set()
-        self.steps_run = 0
         # compiled flows, environments and contexts (see "compiled flows")
         self._flows: dict[tuple[int, int], tuple[Any, Sequence[Any]]] = {}
         self._envs: dict[int, tuple[ProgramInfo, Environment]] = {}
-        self._child_own: dict[int, tuple[CampaignInfo, TokenContext]] = {}
+        #: field setters, list writers and status changers (see "writes")
+        self._setters: dict[tuple, Any] = {}
         self._contexts: dict[Any, tuple[CampaignInfo, TokenContext]] = {}
         self._score_texts: dict[str, Any] = {}
 
@@ -518,68 +465,6 @@ class Evaluator:
 
     # -- tokens ------------------------------------------------------------------
 
-    def render_token(self, ref: ast.TokenRef, person: Person | None, ctx: TokenContext,
-                     depth: int = 0) -> str:
-        ns = ref.namespace
-        name = ref.name
-        text = ""
-        if ns == "my":
-            key = ast.name_key(name)
-            cached = ctx.cache.get(key)
-            if cached is not None:
-                text = cached
-            else:
-                found = ctx.lookup(name)
-                if found is not None:
-                    value = found[0].value
-                    self._expanded(depth, ref)
-                    if isinstance(value, ast.Template):
-                        text = "" if depth > 8 else self.render(value, person, ctx, depth=depth + 1)
-                    elif isinstance(value, ast.TokenRef):
-                        text = "" if depth > 8 else self.render_token(value, person, ctx, depth + 1)
-                    else:
-                        text = literal_text(value)
-                        ctx.cache[key] = text
-        elif ns == "lead":
-            if person is not None:
-                try:
-                    key = self.field_spec(name)[0]
-                except InvalidSmartList:
-                    key = None
-                if key is not None:
-                    text = format_value(person.get(key))
-        elif ns == "system":
-            now = self.clock.now
-            key = ast.name_key(name)
-            if key == "date":
-                text = now.strftime("%b %d, %Y")
-            elif key == "time":
-                text = now.strftime("%I:%M %p")
-            elif key == "datetime":
-                text = now.strftime("%Y-%m-%d %H:%M:%S")
-        elif ns in ("campaign", "program"):
-            c = ctx.campaign
-            if c is not None:
-                found = _described(c if ns == "campaign" else c.program, name)
-                if found is not None:
-                    text = found
-        elif ns == "member":
-            c = ctx.campaign
-            if c is not None and person is not None:
-                m = self.store.membership(self.program_key(c.program), person.id)
-                if m is not None:
-                    key = ast.name_key(name)
-                    if key in m.data:
-                        text = format_value(m.data[key])
-                    elif key in ("status", "program status"):
-                        text = m.status or ""
-        elif ns == "trigger":
-            if ctx.trigger is not None:
-                text = ctx.trigger.get(ast.name_key(name), "")
-        if text == "" and ref.default is not None:
-            text = ref.default
-        return text
-
     def _expanded(self, depth: int, ref: ast.TokenRef) -> None:
         """Count one My Token expanded inside another; a value that expands
         more than ``MAX_TOKEN_EXPANSIONS`` stops with a ``StepError``: nested
@@ -593,33 +478,17 @@ class Evaluator:
                             f"times in one value (at {ref.text})")
 
     def render(self, node: Any, person: Person | None, ctx: TokenContext,
-               escape: Callable[[str], str] | None = None, depth: int = 0) -> str:
-        """A value node as text, tokens rendered (and escaped with ``escape``)."""
-        if not depth:
-            self.expansions = 0
-        if isinstance(node, ast.Template):
-            out = []
-            size = 0
-            for part in node.parts:
-                if isinstance(part, str):
-                    out.append(part)
-                else:
-                    text = self.render_token(part, person, ctx, depth)
-                    part = escape(text) if escape else text
-                    out.append(part)
-                size += len(part)
-                if size > MAX_RENDERED_CHARS:
-                    # checked per part, so nested My Tokens stop at the cap
-                    # instead of multiplying (docs/security.md, "Limits")
-                    raise StepError(_too_long(node))
-            return "".join(out)
-        if isinstance(node, ast.TokenRef):
-            text = self.render_token(node, person, ctx, depth)
-            text = escape(text) if escape else text
-            if len(text) > MAX_RENDERED_CHARS:
+               escape: Callable[[str], str] | None = None) -> str:
+        """A value node as text, tokens rendered (and escaped with
+        ``escape``): ``bind`` applied to the person (the one renderer)."""
+        if not isinstance(node, (ast.Template, ast.TokenRef)):
+            return literal_text(node)
+        bound = self.bind(node, ctx, escape)
+        if bound.__class__ is str:
+            if len(bound) > MAX_RENDERED_CHARS:   # docs/security.md, "Limits"
                 raise StepError(_too_long(node))
-            return text
-        return literal_text(node)
+            return bound  # type: ignore[return-value]
+        return bound(person if person is not None else _NO_PERSON)  # type: ignore[operator]
 
     def render_payload(self, node: Any, person: Person | None, ctx: TokenContext) -> str:
         """A webhook payload: a token inside a JSON string of the payload's
@@ -717,7 +586,7 @@ class Evaluator:
         if sl.logic == "advanced" and sl.expression:
             try:
                 tree = parse_logic(sl.expression, len(parts))
-            except ValueError as exc:
+            except LogicError as exc:
                 raise InvalidSmartList(str(exc)) from None
             return gen.function(_logic_source(tree, parts))
         if len(parts) == 1:
@@ -792,15 +661,10 @@ class Evaluator:
 
     def _history_asset(self, f: ast.HistoryFilter, here: ProgramInfo | None) -> tuple[str, str]:
         """(activity type, asset key) a history filter looks for."""
-        if f.kind == "visited web page":
-            return "Visit Web Page", f.target.name
-        kind, type_ = {
-            "filled out form": ("form", "Fill Out Form"),
-            "was sent email": ("email", "Send Email"),
-            "opened email": ("email", "Open Email"),
-            "clicked link in email": ("email", "Click Email"),
-        }[f.kind]
-        return type_, self.asset_key(kind, f.target, here)
+        entry = FILTERS_BY_WORDS[f.kind]   # its vocabulary entry: the activity and the asset kind
+        if entry.target is None:            # a web page is named by its address
+            return entry.activity, f.target.name
+        return entry.activity, self.asset_key(entry.target, f.target, here)
 
     def _field_filter_source(self, f: ast.FieldFilter, gen: "_Source") -> str:
         """A field filter as an expression; the rules are the module
@@ -857,10 +721,10 @@ class Evaluator:
             except ValueError as exc:
                 raise InvalidSmartList(str(exc)) from None
             if op in ("is", "is not"):
-                s = frozenset(nums)
+                allowed = frozenset(nums)
                 if op == "is not":   # never matches empty (§12.5), not even 'is not 0'
-                    return f"(({v} := {get}) is not None and {v} not in {gen.const(s)})"
-                return f"({0 in s} if ({v} := {get}) is None else {v} in {gen.const(s)})"
+                    return f"(({v} := {get}) is not None and {v} not in {gen.const(allowed)})"
+                return f"({0 in allowed} if ({v} := {get}) is None else {v} in {gen.const(allowed)})"
             if op == "between":
                 lo, hi = nums[0], nums[1]
                 return f"(({v} := {get}) is not None and {gen.const(lo)} <= {v} <= {gen.const(hi)})"
@@ -889,12 +753,12 @@ class Evaluator:
                     return bounds[1] <= v <= bounds[2]
                 return f"{gen.const(window)}({get})"
             try:
-                ivs = [_interval(ftype, _date_value(d)) for d in values]
+                ivs = [interval(ftype, date_value(d)) for d in values]
             except ValueError as exc:
                 raise InvalidSmartList(str(exc)) from None
             if op in ("is", "is not"):
-                tests = " or ".join(f"{gen.const(lo)} <= {v} < {gen.const(hi)}" for lo, hi in ivs) or "False"
-                hit = f"(({v} := {get}) is not None and ({tests}))"
+                within = " or ".join(f"{gen.const(lo)} <= {v} < {gen.const(hi)}" for lo, hi in ivs) or "False"
+                hit = f"(({v} := {get}) is not None and ({within}))"
                 return hit if op == "is" else f"(not {hit})"
             if op == "between":
                 lo, hi = ivs[0][0], ivs[1][1]
@@ -913,61 +777,64 @@ class Evaluator:
 
     # -- SQL pushdown (a batch's smart list) ---------------------------------------
 
-    def sql_for_smart_list(self, sl: ast.SmartList, here: ProgramInfo | None
-                           ) -> tuple[str | None, list[Any], list[ast.Node]]:
-        """(SQL condition, parameters, filters left for Python). ALL logic
+    def pushdown(self, sl: ast.SmartList, here: ProgramInfo | None) -> tuple[Query | None, list[ast.Node]]:
+        """The store-neutral query for the filters of ``sl`` the store can
+        select by (``storage``), and the filters left for Python. ALL logic
         pushes every filter it can; ANY and advanced logic push all or none.
         The logic is read as ``_compile_smart_list`` reads it: ANY, advanced
         with an expression (even over one filter: ``not 1``), else ALL."""
         filters = list(sl.filters)
-        parts: list[tuple[str, list[Any]] | None] = []
+        where = self.store.where
+        parts: list[Query | None] = []
         for f in filters:
             try:
-                parts.append(self.sql_for_filter(f, here))
+                q = self.pushdown_filter(f, here)
             except InvalidSmartList:
-                parts.append(None)
+                q = None
+            parts.append(q if q is not None and where(q) is not None else None)
         advanced = sl.logic == "advanced" and bool(sl.expression)
         if (sl.logic != "any" and not advanced) or (sl.logic == "any" and len(filters) <= 1):
-            pushed = [p for p in parts if p is not None]
+            pushed = tuple(p for p in parts if p is not None)
             rest = [f for f, p in zip(filters, parts) if p is None]
-            if not pushed:
-                return None, [], rest
-            # cheap tests first (SQLite tests AND terms in order on a scan): a
-            # column, then a Python function (cf, dcmp), then a subquery
-            pushed.sort(key=lambda part: _sql_cost(part[0]))
-            sql = _sql_join("AND", [f"({s})" for s, _ in pushed])
-            params = [x for _, ps in pushed for x in ps]
-            return sql, params, rest
+            return (AllOf(pushed) if pushed else None), rest
         if any(p is None for p in parts):
-            return None, [], filters
+            return None, filters
         if sl.logic == "any":
-            sql = _sql_join("OR", [f"({s})" for s, _ in parts])  # type: ignore[misc]
-            return sql, [x for _, ps in parts for x in ps], []  # type: ignore[misc]
+            return AnyOf(tuple(parts)), []  # type: ignore[arg-type]
         try:
             tree = parse_logic(sl.expression, len(filters))   # type: ignore[arg-type]
-        except ValueError:
-            return None, [], filters
-        # parameters must follow the order the placeholders appear in
-        order: list[int] = []
+        except LogicError:
+            return None, filters
+        return LogicOf(tree, tuple(parts)), []  # type: ignore[arg-type]
 
-        def visit(t: Any) -> str:
-            if isinstance(t, int):
-                order.append(t)
-                return parts[t][0]  # type: ignore[index]
-            if t[0] == "not":
-                return f"NOT ({visit(t[1])})"
-            return "(" + _sql_join(t[0].upper(), [f"({visit(x)})" for x in t[1:]]) + ")"
-        sql = visit(tree)
-        return sql, [x for i in order for x in parts[i][1]], []  # type: ignore[index]
+    def selection(self, sl: ast.SmartList, here: ProgramInfo | None) -> tuple[str | None, list[Any], list[ast.Node]]:
+        """``pushdown`` said in the store's language: (condition or None,
+        its parameters, the filters left for Python)."""
+        query, rest = self.pushdown(sl, here)
+        if query is None:
+            return None, [], rest
+        said = self.store.where(query)
+        if said is None:   # pragma: no cover - every part was checked
+            return None, [], list(sl.filters)
+        return said[0], said[1], rest
 
-    def sql_for_filter(self, f: ast.Node, here: ProgramInfo | None) -> tuple[str, list[Any]] | None:
-        """An SQL condition equivalent to the filter, or None when it stays in
-        Python. What is relative to the clock (``in past``, ``in future``,
-        history ``in past N``) is fixed at the clock's time now: a batch
-        selects at one moment. Every rule is the Python filter's, case and
-        nulls included (tests/test_pushdown.py checks the two agree)."""
+    def pushdown_filter(self, f: ast.Node, here: ProgramInfo | None) -> Query | None:
+        """The filter as a store-neutral query (names resolved; what is
+        relative to the clock — ``in past``, ``in future``, history ``in past
+        N`` — fixed at the clock's time now: a batch selects at one moment),
+        or None when it stays in Python. The store must select exactly whom
+        the Python filter selects (tests/test_pushdown.py checks it)."""
         if isinstance(f, ast.HistoryFilter):
-            return self._sql_for_history(f, here)
+            since = None
+            if f.within is not None:
+                try:
+                    since = iso(self.clock.now - f.within.delta)
+                except OverflowError:
+                    return None
+            if f.kind == "campaign was run":
+                return RanCampaign(self.resolve("campaign", f.target, here).qualname, since)
+            type_, asset = self._history_asset(f, here)
+            return HasActivity(type_, asset, since)
         if isinstance(f, ast.SmartListFilter):
             target = self.resolve("smart list", f.smart_list, here)
             if id(target) in self._sql_visiting:
@@ -975,165 +842,26 @@ class Evaluator:
             prog = self.model.program_of_asset("smart list", target)
             self._sql_visiting.add(id(target))
             try:
-                where, params, rest = self.sql_for_smart_list(target, prog)
+                query, rest = self.pushdown(target, prog)
             finally:
                 self._sql_visiting.discard(id(target))
             if rest:
                 return None
-            return (where or "1"), params
+            return query if query is not None else AllOf(())
         if isinstance(f, ast.ListFilter):
-            lkey = self.asset_key("list", f.list, here)
-            neg = "NOT " if f.negated else ""
-            return (f"{neg}EXISTS (SELECT 1 FROM list_members lm WHERE lm.list = ? AND lm.person = people.id)",
-                    [lkey])
+            return InList(self.asset_key("list", f.list, here), f.negated)
         if isinstance(f, ast.ProgramFilter):
             pkey = self.program_key(self.find_program(f.program, here))
-            neg = "NOT " if f.negated else ""
-            if f.status is not None and not f.negated:
-                return ("EXISTS (SELECT 1 FROM program_members pm WHERE pm.program = ? AND "
-                        "pm.person = people.id AND pm.status = ?)", [pkey, f.status])
-            return (f"{neg}EXISTS (SELECT 1 FROM program_members pm WHERE pm.program = ? AND "
-                    "pm.person = people.id)", [pkey])
+            return InProgram(pkey, f.status, f.negated)
         if not isinstance(f, ast.FieldFilter):
             return None
-        key, _name, ftype = self.field_spec(f.field.name)
-        col = self.store.column(key)
-        if col is None:
-            return None
-        c = f'people."{col}"'
-        op = f.op
         if any(isinstance(v, (ast.Template, ast.TokenRef)) for v in f.values):
             return None
-        if op in ("is empty", "is not empty"):
-            if ftype in ("text", "email"):
-                sql = f"({c} IS NULL OR {c} = '')"
-            else:
-                sql = f"{c} IS NULL"
-            return (sql if op == "is empty" else f"NOT {sql}"), []
-        values = [literal_value(v) for v in f.values if not isinstance(v, ast.Duration)]
-        if ftype in ("text", "email"):
-            vals = [_fold_text(v) for v in values]
-            folded = f"coalesce(cf({c}), '')"
-            if op in ("is", "is not"):
-                sql = f"{folded} IN ({', '.join('?' * len(vals))})"
-                return (sql if op == "is" else f"NOT ({sql})"), vals
-            if op in ("contains", "not contains"):
-                sql = " OR ".join(f"instr({folded}, ?) > 0" for _ in vals)
-                return (f"({sql})" if op == "contains" else f"NOT ({sql})"), vals
-            if op in ("starts with", "not starts with"):
-                sql = " OR ".join(f"substr({folded}, 1, length(?)) = ?" for _ in vals)
-                params = [x for v in vals for x in (v, v)]
-                return (f"({sql})" if op == "starts with" else f"NOT ({sql})"), params
-            return None
-        if ftype == "boolean":
-            if op not in ("is", "is not") or not all(isinstance(v, bool) for v in values):
-                return None
-            want = set(values)
-            if want == {True, False}:
-                sql = "1"
-            elif want == {True}:
-                sql = f"coalesce({c}, 0) = 1"
-            else:
-                sql = f"coalesce({c}, 0) = 0"
-            return (sql if op == "is" else f"NOT ({sql})"), []
-        if ftype in ("integer", "score", "decimal"):
-            try:
-                nums = [_number(v) for v in values]
-            except ValueError:
-                return None
-            if ftype == "decimal" or any(not isinstance(n, int) for n in nums):
-                return self._sql_for_decimal(c, op, nums)
-            if op in ("is", "is not"):
-                zero = 0 in nums
-                if op == "is not":   # never matches empty (§12.5)
-                    return f"({c} IS NOT NULL AND {c} NOT IN ({', '.join('?' * len(nums))}))", nums
-                sql = (f"(({c} IS NOT NULL AND {c} IN ({', '.join('?' * len(nums))})) OR "
-                       f"({c} IS NULL AND {1 if zero else 0}))")
-                return sql, nums
-            if op == "between":
-                return f"({c} IS NOT NULL AND {c} BETWEEN ? AND ?)", nums[:2]
-            if op in (">", ">=", "<", "<="):
-                return f"({c} IS NOT NULL AND {c} {op} ?)", nums[:1]
-            return None
-        if ftype in ("date", "datetime"):
-            enc = (lambda x: x.isoformat()) if ftype == "date" else (lambda x: iso(x))
-            if op in ("in past", "in future"):
-                duration = next((v for v in f.values if isinstance(v, ast.Duration)), None)
-                if duration is None:
-                    return None
-                now, delta = self.clock.now, duration.delta
-                try:
-                    if ftype == "date":
-                        lo, hi = ((now - delta).date(), now.date()) if op == "in past" else \
-                            (now.date(), (now + delta).date())
-                    else:
-                        lo, hi = (now - delta, now) if op == "in past" else (now, now + delta)
-                except OverflowError:
-                    return None
-                return f"({c} IS NOT NULL AND {c} >= ? AND {c} <= ?)", [enc(lo), enc(hi)]
-            try:
-                ivs = [_interval(ftype, _date_value(v)) for v in values]
-            except ValueError:
-                return None
-            if op in ("is", "is not"):
-                sql = " OR ".join(f"({c} >= ? AND {c} < ?)" for _ in ivs)
-                params = [enc(x) for iv in ivs for x in iv]
-                sql = f"({c} IS NOT NULL AND ({sql}))"
-                return (sql if op == "is" else f"NOT {sql}"), params
-            if op == "between":
-                return f"({c} IS NOT NULL AND {c} >= ? AND {c} < ?)", [enc(ivs[0][0]), enc(ivs[1][1])]
-            lo, hi = ivs[0]
-            if op == "before":
-                return f"({c} IS NULL OR {c} < ?)", [enc(lo)]
-            if op == "on or before":
-                return f"({c} IS NULL OR {c} < ?)", [enc(hi)]
-            if op == "after":
-                return f"({c} IS NOT NULL AND {c} >= ?)", [enc(hi)]
-            if op == "on or after":
-                return f"({c} IS NOT NULL AND {c} >= ?)", [enc(lo)]
-        return None
-
-    @staticmethod
-    def _sql_for_decimal(c: str, op: str, nums: list[Any]) -> tuple[str, list[Any]] | None:
-        """Number filters compared exactly as ``Decimal`` compares: a decimal
-        column is stored as text, so through ``dcmp(column, 'literal')``."""
-        lits = [str(n) for n in nums]
-        if op in ("is", "is not"):
-            eq = " OR ".join(f"dcmp({c}, ?) = 0" for _ in lits) or "0"
-            if op == "is not":   # never matches empty (§12.5)
-                return f"({c} IS NOT NULL AND NOT ({eq}))", lits
-            sql = f"(({c} IS NOT NULL AND ({eq})) OR ({c} IS NULL AND {1 if 0 in nums else 0}))"
-            return sql, lits
-        if op == "between":
-            return f"({c} IS NOT NULL AND dcmp({c}, ?) >= 0 AND dcmp({c}, ?) <= 0)", lits[:2]
-        if op in (">", ">=", "<", "<="):
-            return f"({c} IS NOT NULL AND dcmp({c}, ?) {op} 0)", lits[:1]
-        return None
-
-    def _sql_for_history(self, f: ast.HistoryFilter, here: ProgramInfo | None) -> tuple[str, list[Any]] | None:
-        """``filled out form``, ``visited web page``, the email filters and
-        ``campaign was run``, ``in past N`` included: a subquery on the
-        activity log or the run history (both indexed by person)."""
-        since = None
-        if f.within is not None:
-            try:
-                since = iso(self.clock.now - f.within.delta)
-            except OverflowError:
-                return None
-        if f.kind == "campaign was run":
-            target = self.resolve("campaign", f.target, here)
-            sql = "EXISTS (SELECT 1 FROM runs r WHERE r.person = people.id AND r.campaign = ?"
-            params: list[Any] = [target.qualname]
-            col = "r.at"
-        else:
-            type_, asset = self._history_asset(f, here)
-            sql = "EXISTS (SELECT 1 FROM activities a WHERE a.person = people.id AND a.type = ? AND a.asset = ?"
-            params = [type_, asset]
-            col = "a.at"
-        if since is not None:
-            sql += f" AND {col} >= ?"
-            params.append(since)
-        return sql + ")", params
+        key, _name, ftype = self.field_spec(f.field.name)
+        duration = next((v for v in f.values if isinstance(v, ast.Duration)), None)
+        values = tuple(literal_value(v) for v in f.values if not isinstance(v, ast.Duration))
+        return FieldTest(key, ftype, f.op, values, self.clock.now if duration is not None else None,
+                         duration.delta if duration is not None else None)
 
     # -- qualification -------------------------------------------------------------
 
@@ -1160,23 +888,6 @@ class Evaluator:
         return self.store.add_activity(person.id if person is not None else None, type_, None, None,
                                        self.clock.iso, attributes, asset, old, new)
 
-    # -- host hooks (the engine implements them) --------------------------------------
-
-    def _host_request(self, run: Run, target: CampaignInfo) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    def _host_emit(self, person: Person, kind: str, **event: Any) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    def _host_remove_from_flow(self, person: Person, campaign: CampaignInfo) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    def _host_webhook(self, webhook: ast.Webhook, program: ProgramInfo | None) -> Callable | None:
-        return None
-
-    def _host_tick(self) -> None:
-        self.steps_run += 1
-
     # -- compiled flows (compile once, run many) ----------------------------------
     #
     # A flow is compiled once per (steps, program) into one closure per step,
@@ -1201,26 +912,28 @@ class Evaluator:
         return compiled
 
     def compile_step(self, step: ast.Node, here: ProgramInfo | None) -> Callable[[Run], None]:
+        """The step's closure (``_STEP_COMPILERS``). A step whose names do not
+        resolve, or whose constant cannot be what it must be, compiles to a
+        closure that fails for each person who reaches it (an ``Error``
+        activity; the run ends)."""
         maker = _STEP_COMPILERS.get(type(step))
-        if maker is not None:
+        if maker is None:
+            message = f"unknown step {type(step).__name__}"
+        else:
             try:
-                return maker(self, step, here)
-            except (InvalidSmartList, StepError):
-                pass   # a name that does not resolve: interpreted, so each run reports it
-        method = _STEP_METHODS.get(type(step))
-        if method is None:
-            name = type(step).__name__
+                return self.host.step_compiled(step, maker(self, step, here))
+            except (InvalidSmartList, StepError) as exc:
+                message = str(exc)
 
-            def unknown(run: Run) -> None:
-                raise StepError(f"unknown step {name}")
-            return unknown
-        return lambda run: method(self, run, step)
+        def failing(run: Run) -> None:
+            raise StepError(message)
+        return self.host.step_compiled(step, failing)
 
     def bind(self, node: Any, ctx: TokenContext, escape: Callable[[str], str] | None = None
              ) -> str | Callable[[Person], str]:
-        """``render(node, person, ctx, escape)`` with everything the context
-        fixes folded once per context: a string when nothing depends on the
-        person, else a function of the person."""
+        """A template or token folded once per context: a string when
+        nothing depends on the person, else a function of the person
+        (``render`` applies it)."""
         cache = ctx.bound
         key = (id(node), escape)
         hit = cache.get(key)
@@ -1229,7 +942,7 @@ class Evaluator:
         self.expansions = 0
         bound = self._bind(node, ctx, escape, 0)
         if bound.__class__ is not str:
-            bound = _capped(bound, node)
+            bound = _capped(bound, node)  # type: ignore[arg-type]
         cache[key] = (node, bound)
         return bound
 
@@ -1252,7 +965,9 @@ class Evaluator:
         return literal_text(node)
 
     def _bind_token(self, ref: ast.TokenRef, ctx: TokenContext, depth: int) -> str | Callable[[Person], str]:
-        """``render_token`` folded for one context (same rules, same depth limit)."""
+        """One token folded for a context: its text when the context fixes
+        it, else a function of the person (lead and member tokens, the
+        clock). My Tokens nest at most 8 deep."""
         ns = ref.namespace
         name = ref.name
         bound: Any = ""
@@ -1282,13 +997,15 @@ class Evaluator:
             key = ast.name_key(name)
             fmt = {"date": "%b %d, %Y", "time": "%I:%M %p", "datetime": "%Y-%m-%d %H:%M:%S"}.get(key)
             if fmt is not None:   # read the clock at each use: a context outlives a clock advance
-                bound = lambda p: clock.now.strftime(fmt)
+                def system(p: Person, fmt: str = fmt) -> str:
+                    return clock.now.strftime(fmt)
+                bound = system
         elif ns in ("campaign", "program"):
             c = ctx.campaign
             if c is not None:
-                found = _described(c if ns == "campaign" else c.program, name)
-                if found is not None:
-                    bound = found
+                described = _described(c if ns == "campaign" else c.program, name)
+                if described is not None:
+                    bound = described
         elif ns == "member":
             c = ctx.campaign
             if c is not None:
@@ -1327,8 +1044,7 @@ class Evaluator:
         """``TokenContext.own`` over the cached environment of the program,
         and the same context again for the same campaign, API values and
         trigger tokens (a stream of events for one form shares one context,
-        so its templates are bound once). A context holds nothing of a
-        person or a run, so sharing it changes nothing."""
+        so its templates are bound once)."""
         try:
             key = (id(campaign), tuple(sorted(api.items())) if api else None,
                    tuple(sorted(trigger.items())) if trigger else None)
@@ -1337,67 +1053,138 @@ class Evaluator:
             key, hit = None, None
         if hit is not None and hit[0] is campaign:
             return hit[1]
-        env = self.program_env(campaign.program)
-        if api:
-            env = env.push(Layer.of("api", "API-passed value", dict(api)))
-        ctx = TokenContext(env, campaign, trigger, dict(api) if api else None)
+        ctx = TokenContext.own(campaign, api, trigger, self.program_env(campaign.program))
         if key is not None:
             if len(self._contexts) >= 1024:
                 self._contexts.clear()
             self._contexts[key] = (campaign, ctx)
         return ctx
 
-    def child_context(self, ctx: TokenContext, child: CampaignInfo, use_parent: bool) -> TokenContext:
-        """``ctx.for_child(child, use_parent)``, made once per parent context
-        (and once per child without the parent's context), so a batch's
-        people share the child's folded templates."""
-        if not use_parent:
-            hit = self._child_own.get(id(child))
-            if hit is None or hit[0] is not child:
-                hit = self._child_own[id(child)] = (child, TokenContext(self.program_env(child.program), child))
-            return hit[1]
-        children = ctx.children
-        if children is None:
-            children = ctx.children = {}
-        hit = children.get(id(child))
-        if hit is None or hit[0] is not child:
-            env = ctx.env.then(self.program_env(child.program), relabel="child's own")
-            hit = children[id(child)] = (child, TokenContext(env, ctx.campaign, ctx.trigger, ctx.api))
-        return hit[1]
+    # -- writes shared by steps and events ------------------------------------------
+    #
+    # A field, list or status change is one rule whether a flow step or an
+    # event (``Engine.fire``) makes it: the writer below is made once per
+    # field, list or (program, status) and called with the run (None outside
+    # a run) and the person.
 
-    def _host_listens(self, kind: str) -> bool:
-        """Whether an event of ``kind`` can start anything (the engine knows
-        its trigger campaigns); compiled steps skip building events nobody hears."""
-        return True
-
-    def _field_setter(self, key: str, name: str) -> Callable[[Run, Person, Any], None]:
-        """``_set_field(run, person, key, name, value)`` compiled for one field."""
+    def _field_setter(self, key: str, name: str, reason: str | None = None
+                      ) -> Callable[[Run | None, Person, Any], bool]:
+        """``set(run, person, value)``: write a field; when it changed, a
+        ``Change Data Value`` activity and a ``data value changes`` event.
+        Returns whether it changed."""
+        cache_key = ("field", key, name, reason)
+        hit = self._setters.get(cache_key)
+        if hit is not None:
+            return hit
         store, clock = self.store, self.clock
-        col = store.columns.get(key)
-        stype = store.field_types.get(key)
-        if key == "email address" or col is None or stype is None:
-            set_field = self._set_field
-            return lambda run, person, value: set_field(run, person, key, name, value)
-        enc = _ENCODE.get(stype, str)
-        update, add = store.update_field, store.add_activity_json
-        attrs = dumps({"field": name})
-        listens = self._host_listens("data value changes")
-        emit = self._host_emit
+        write = store.field_writer(key)   # None: the email address, or no column (set_field)
+        set_field, add = store.set_field, store.add_activity_json
+        attrs = dumps({"field": name, "reason": reason} if reason else {"field": name})
+        listens = self.host.listens("data value changes")
+        emit = self.host.emit
 
-        def setter(run: Run, person: Person, value: Any) -> None:
+        def setter(run: Run | None, person: Person, value: Any) -> bool:
             old = person.get(key)
             if old == value and type(old) is type(value):
-                return
+                return False
             try:
-                update(person.id, col, None if value is None else enc(value))
-            except Exception as exc:   # a value SQLite cannot hold
+                if write is None:
+                    set_field(person.id, key, value)
+                else:
+                    write(person.id, value)
+            except Exception as exc:   # a value SQLite cannot hold; a taken email address
                 raise StepError(str(exc)) from None
             person._vals[key] = value
-            add(person.id, "Change Data Value", run.frames[-1].key, run.id, clock.iso, attrs, key,
-                None if old is None else dumps(old), None if value is None else dumps(value))
+            if run is None:
+                add(person.id, "Change Data Value", None, None, clock.iso, attrs, key,
+                    None if old is None else dumps(old), None if value is None else dumps(value))
+            else:
+                add(person.id, "Change Data Value", run.frames[-1].key, run.id, clock.iso, attrs, key,
+                    None if old is None else dumps(old), None if value is None else dumps(value))
             if listens:
                 emit(person, "data value changes", field=key, field_name=name, old=old, new=value)
+            return True
+        self._setters[cache_key] = setter
         return setter
+
+    def _set_field(self, run: Run | None, person: Person, key: str, name: str, value: Any,
+                   reason: str | None = None) -> bool:
+        """Write a field (``_field_setter``)."""
+        return self._field_setter(key, name, reason)(run, person, value)
+
+    def _list_writer(self, lkey: str, adding: bool) -> Callable[[Run | None, Person], None]:
+        """``write(run, person)``: add to (remove from) a static list; when
+        it changed, the activity and the ``added to list`` (``removed from
+        list``) event."""
+        hit = self._setters.get(("list", lkey, adding))
+        if hit is not None:
+            return hit
+        store, clock = self.store, self.clock
+        add_member, remove_member = store.list_add, store.list_remove
+        type_ = "Add to List" if adding else "Remove from List"
+        kind = "added to list" if adding else "removed from list"
+        attrs = dumps({"list": lkey})
+        add = store.add_activity_json
+        listens = self.host.listens(kind)
+        emit = self.host.emit
+
+        def list_write(run: Run | None, person: Person) -> None:
+            if (add_member(lkey, person.id, clock.iso) if adding else remove_member(lkey, person.id)):
+                if run is None:
+                    add(person.id, type_, None, None, clock.iso, attrs, lkey)
+                else:
+                    add(person.id, type_, run.frames[-1].key, run.id, clock.iso, attrs, lkey)
+                if listens:
+                    emit(person, kind, list=lkey)
+        self._setters[("list", lkey, adding)] = list_write
+        return list_write
+
+    def add_to_list(self, run: Run | None, person: Person, lkey: str) -> None:
+        self._list_writer(lkey, True)(run, person)
+
+    def remove_from_list(self, run: Run | None, person: Person, lkey: str) -> None:
+        self._list_writer(lkey, False)(run, person)
+
+    def _status_changer(self, program: ProgramInfo, status: str) -> Callable[[Run | None, Person], None]:
+        """``change(run, person)``: a program status change (never back in
+        channel order); ``StepError`` for a status the channel lacks."""
+        statuses = program.statuses
+        if statuses and status not in statuses:
+            raise StepError(f'program "{program.name}" has no status "{status}"')
+        cache_key = ("status", id(program), status)
+        hit = self._setters.get(cache_key)
+        if hit is not None and hit[0] is program:
+            return hit[1]
+        order = {s: statuses.index(s) for s in statuses}
+        pkey = self.program_key(program)
+        store, clock = self.store, self.clock
+        attrs = dumps({"program": program.name})
+        new_json = dumps(status)
+        add = store.add_activity_json
+        listens = self.host.listens("program status is changed")
+        emit = self.host.emit
+        pname = program.name
+
+        def change_status(run: Run | None, person: Person) -> None:
+            m = store.membership(pkey, person.id)
+            old = m.status if m is not None else None
+            if old == status and m is not None:
+                return
+            if old is not None and statuses and old in order and order[status] <= order[old]:
+                return   # never moves back in channel order
+            store.set_status(pkey, person.id, status, clock.iso)
+            add(person.id, "Change Program Status", run.frames[-1].key if run is not None else None,
+                run.id if run is not None else None, clock.iso, attrs, pkey,
+                None if old is None else dumps(old), new_json)
+            if listens:
+                emit(person, "program status is changed", program=pkey, program_name=pname, old=old, new=status)
+        self._setters[cache_key] = (program, change_status)
+        return change_status
+
+    def change_status(self, run: Run | None, person: Person, program: ProgramInfo, status: str) -> None:
+        self._status_changer(program, status)(run, person)
+
+    # -- step compilers (one per step type: ``_STEP_COMPILERS``) -----------------------
 
     def _compile_change_data_value(self, step: ast.ChangeDataValue, here: ProgramInfo | None) -> Callable:
         key, name, ftype = self._field(step.field)
@@ -1414,7 +1201,7 @@ class Evaluator:
 
         def change_rendered(run: Run) -> None:
             person = run.person
-            text = bind(node, run.frames[-1].ctx)
+            text: Any = bind(node, run.frames[-1].ctx)
             if text.__class__ is not str:
                 text = text(person)
             if is_text:
@@ -1434,18 +1221,14 @@ class Evaluator:
         if isinstance(node, ast.ScoreChange):
             fixed = (node.op, node.amount)
         elif isinstance(node, ast.Number) and isinstance(node.value, int) and node.value < 0:
-            fixed = ("-", -node.value)
+            fixed = ("-", -node.value)     # `by -5` reads as a number: a subtraction
         elif not isinstance(node, (ast.TokenRef, ast.Template)):
-            raise StepError("not a score change")   # interpreted: it reports the value
+            raise StepError(f"{literal_text(node)!r} is not a score change (+N, -N, =N)")
         store, clock, bind = self.store, self.clock, self.bind
-        col = store.columns.get(key)
-        stype = store.field_types.get(key)
-        if key == "email address" or col is None or stype is None:
-            raise StepError("not a score field")   # interpreted
-        enc = _ENCODE.get(stype, str)
-        update, add = store.update_field, store.add_activity_json
-        listens = self._host_listens("score is changed")
-        emit = self._host_emit
+        write = store.field_writer(key)   # None: the email address, or no column (set_field)
+        set_field, add = store.set_field, store.add_activity_json
+        listens = self.host.listens("score is changed")
+        emit = self.host.emit
         what = node.text if isinstance(node, ast.TokenRef) else literal_text(node)
         attrs_of: dict[tuple[str, int], str] = {}
         parsed_texts = self._score_texts
@@ -1456,7 +1239,7 @@ class Evaluator:
             if fixed is not None:
                 op, amount = fixed
             else:
-                text = bind(node, run.frames[-1].ctx)
+                text: Any = bind(node, run.frames[-1].ctx)
                 if text.__class__ is not str:
                     text = text(person)
                 parsed = parsed_texts.get(text, False)
@@ -1476,7 +1259,10 @@ class Evaluator:
                 raise StepError(f"{name} would become {str(new)[:30]}, more than a score holds (19 digits)")
             changed = new != old
             if changed:
-                update(person.id, col, enc(new))
+                if write is None:
+                    set_field(person.id, key, new)
+                else:
+                    write(person.id, new)
                 person._vals[key] = new
             attrs = attrs_of.get((op, amount))
             if attrs is None:
@@ -1531,70 +1317,159 @@ class Evaluator:
         return interesting_moment
 
     def _compile_list_step(self, step: ast.AddToList | ast.RemoveFromList, here: ProgramInfo | None) -> Callable:
-        lkey = self.asset_key("list", step.list, here)
-        store, clock = self.store, self.clock
-        adding = isinstance(step, ast.AddToList)
-        write = store.list_add if adding else store.list_remove
-        type_ = "Add to List" if adding else "Remove from List"
-        kind = "added to list" if adding else "removed from list"
-        attrs = dumps({"list": lkey})
-        add = store.add_activity_json
-        listens = self._host_listens(kind)
-        emit = self._host_emit
+        write = self._list_writer(self.asset_key("list", step.list, here), isinstance(step, ast.AddToList))
 
         def list_step(run: Run) -> None:
-            person = run.person
-            if (write(lkey, person.id, clock.iso) if adding else write(lkey, person.id)):
-                add(person.id, type_, run.frames[-1].key, run.id, clock.iso, attrs, lkey)
-                if listens:
-                    emit(person, kind, list=lkey)
+            write(run, run.person)
         return list_step
 
     def _compile_change_program_status(self, step: ast.ChangeProgramStatus, here: ProgramInfo | None) -> Callable:
-        program = self.find_program(step.program, here)
-        status = step.status
-        statuses = program.statuses
-        if statuses and status not in statuses:
-            raise StepError("no such status")   # interpreted: it reports the status
-        order = {s: statuses.index(s) for s in statuses}
-        pkey = self.program_key(program)
-        store, clock = self.store, self.clock
-        attrs = dumps({"program": program.name})
-        new_json = dumps(status)
-        add = store.add_activity_json
-        listens = self._host_listens("program status is changed")
-        emit = self._host_emit
-        pname = program.name
+        change = self._status_changer(self.find_program(step.program, here), step.status)
 
         def change_program_status(run: Run) -> None:
-            person = run.person
-            m = store.membership(pkey, person.id)
-            old = m.status if m is not None else None
-            if old == status and m is not None:
-                return
-            if old is not None and statuses and old in order and order[status] <= order[old]:
-                return   # never moves back in channel order
-            store.set_status(pkey, person.id, status, clock.iso)
-            add(person.id, "Change Program Status", run.frames[-1].key, run.id, clock.iso, attrs, pkey,
-                None if old is None else dumps(old), new_json)
-            if listens:
-                emit(person, "program status is changed", program=pkey, program_name=pname, old=old, new=status)
+            change(run, run.person)
         return change_program_status
+
+    def _compile_change_member_data(self, step: ast.ChangeMemberData, here: ProgramInfo | None) -> Callable:
+        program = self.find_program(step.program, here)
+        fields = {ast.name_key(n): n for n in program.member_fields}
+        fkey = ast.name_key(step.member_field)
+        if program.member_fields and fkey not in fields:
+            raise StepError(f'program "{program.name}" has no member field "{step.member_field}"')
+        pkey = self.program_key(program)
+        node = step.value
+        rendered = isinstance(node, (ast.Template, ast.TokenRef))
+        fixed = None if rendered or isinstance(node, ast.Null) else to_json_value(literal_value(node))
+        attrs = {"program": program.name, "field": fields.get(fkey, step.member_field)}
+        store, render, log = self.store, self.render, self.log
+
+        def change_member_data(run: Run) -> None:
+            m = store.membership(pkey, run.person.id)
+            if m is None:
+                return   # only members have member data (as in Marketo): nothing to change
+            value = render(node, run.person, run.frames[-1].ctx) if rendered else fixed
+            old = m.data.get(fkey)
+            if old == value:
+                return
+            data = dict(m.data)
+            if value is None:
+                data.pop(fkey, None)
+            else:
+                data[fkey] = value
+            store.set_member_data(pkey, run.person.id, data)
+            log(run, "Change Program Member Data", attrs, pkey, old, value)
+        return change_member_data
+
+    def _compile_change_lead_partition(self, step: ast.ChangeLeadPartition, here: ProgramInfo | None) -> Callable:
+        """Marketo's Change Lead Partition: the person's ``Lead Partition``
+        field (docs/language.md, "Lead partitions"); an activity when it
+        moved; no trigger event (Marketo's Data Value Changes does not see it)."""
+        key, name, _ftype = self.field_spec("Lead Partition")
+        partition = step.partition
+        store, clock = self.store, self.clock
+        write = store.field_writer(key)
+        add = store.add_activity_json
+        attrs = dumps({"partition": partition})
+        new_json = dumps(partition)
+
+        def change_lead_partition(run: Run) -> None:
+            person = run.person
+            old = person.get(key)
+            if old == partition:
+                return   # already in that partition: nothing moves
+            if write is None:
+                store.set_field(person.id, key, partition)
+            else:
+                write(person.id, partition)
+            person._vals[key] = partition
+            add(person.id, "Change Lead Partition", run.frames[-1].key, run.id, clock.iso, attrs, key,
+                None if old is None else dumps(old), new_json)
+        return change_lead_partition
+
+    def _compile_delete_person(self, step: ast.DeletePerson, here: ProgramInfo | None) -> Callable:
+        store, log = self.store, self.log
+
+        def delete_person(run: Run) -> None:
+            log(run, "Delete Person", {})
+            store.delete_person(run.person.id)
+            run.person.deleted = True
+            raise EndRun("deleted")
+        return delete_person
+
+    def _compile_call_webhook(self, step: ast.CallWebhook, here: ProgramInfo | None) -> Callable:
+        hook = self.resolve("webhook", step.webhook, here)
+        prog = self.model.program_of_asset("webhook", hook)
+        key = f'{prog.quoted}."{hook.name}"' if prog else f'"{hook.name}"'
+        method = hook.method.upper()
+        render, log = self.render, self.log
+
+        def call_webhook(run: Run) -> None:
+            person, ctx = run.person, run.frames[-1].ctx
+            url = render(hook.url, person, ctx, escape=url_escape) if hook.url is not None else ""
+            payload = self.render_payload(hook.payload, person, ctx) if hook.payload is not None else None
+            attrs: dict[str, Any] = {"webhook": key, "method": method, "url": url}
+            if payload is not None:
+                attrs["payload"] = payload
+            handler = self.host.webhook_handler(hook, prog)
+            if handler is None:
+                log(run, "Call Webhook", attrs, key)
+                return
+            request = WebhookRequest(hook.name, key, method, url, payload, person.email)
+            try:
+                result = handler(request)
+                # (status, JSON body): anything else is the handler's mistake, said as one
+                if not isinstance(result, (tuple, list)) or len(result) != 2:
+                    raise TypeError(f"a handler returns (status, body), not {type(result).__name__}")
+                status, body = result
+                if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+                    raise TypeError(f"the status must be a whole number from 100 to 599, not {status!r}"[:200])
+                json.dumps(body)   # a body the activity log can hold (TypeError/ValueError otherwise)
+            except EndRun:
+                raise
+            except Exception as exc:   # the embedder's handler: any failure is this person's error
+                log(run, "Call Webhook", attrs, key)
+                raise StepError(f'webhook "{hook.name}" handler failed: {type(exc).__name__}: {exc}') from None
+            attrs["status"] = status
+            attrs["response"] = body
+            log(run, "Call Webhook", attrs, key)
+            if 200 <= status < 300:
+                for mapping in hook.responses:
+                    found, value = _json_path(body, mapping.path)
+                    if not found:
+                        continue
+                    fkey, fname, ftype = self._field(mapping.field)
+                    try:
+                        typed = convert(ftype, value)
+                    except ValueError as exc:
+                        raise StepError(f"webhook response {mapping.path!r} -> {fname}: {exc}") from None
+                    self._set_field(run, person, fkey, fname, typed, reason=f"webhook {key}")
+        return call_webhook
+
+    def _compile_request_campaign(self, step: ast.RequestCampaign, here: ProgramInfo | None) -> Callable:
+        target = self.resolve("campaign", step.campaign, here)
+        attrs = {"campaign": target.qualname}
+        log = self.log
+
+        def request_campaign(run: Run) -> None:
+            log(run, "Request Campaign", attrs, target.qualname)
+            self.host.request_campaign(run, target)
+        return request_campaign
 
     def _compile_execute_campaign(self, step: ast.ExecuteCampaign, here: ProgramInfo | None) -> Callable:
         child = self.resolve("campaign", step.campaign, here)
         if child.kind != "executable":
-            raise StepError("not an executable")   # interpreted: it reports the campaign
+            raise StepError(f"{child.qualname} is not an executable campaign")
         use_parent = step.parent_context
         cq = child.qualname
+        child_env = self.program_env(child.program)
         store, clock = self.store, self.clock
         add = store.add_activity_json
         qualifies = self.smart_list_pred(child.smart_list, child.program)
         rule_allows = self.rule_allows
         every_time = child.rule.rule == "every time"
-        child_context, exec_steps = self.child_context, self.exec_steps
+        exec_steps = self.exec_steps
         head = '{"campaign":' + dumps(cq) + ',"parent":'
-        tails = {q: f',"qualified":{dumps(q)},"use parent token context":{dumps(use_parent)}}}'
+        tails = {q: f',"qualified":{dumps(q)},"{PARENT_CONTEXT}":{dumps(use_parent)}}}'
                  for q in (True, False)}
         parents: dict[str | None, str] = {}
 
@@ -1613,17 +1488,52 @@ class Evaluator:
             if not qualified:
                 return
             store.record_run(person.id, cq, clock.iso, run.id)
-            frames.append(Frame(child, child_context(frame.ctx, child, use_parent), use_parent))
+            frames.append(Frame(child, frame.ctx.for_child(child, use_parent, child_env), use_parent))
             try:
                 exec_steps(run, child.steps, top=False)
             finally:
                 frames.pop()
         return execute_campaign
 
+    def _compile_remove_from_flow(self, step: ast.RemoveFromFlow, here: ProgramInfo | None) -> Callable:
+        # each target resolved now; one that does not resolve fails when the
+        # run reaches it (the targets before it have been removed by then)
+        targets: list[tuple[CampaignInfo | None, str | None]] = []
+        target: Any
+        for target in step.campaigns:
+            if isinstance(target, ast.ThisCampaign):
+                targets.append((None, None))
+                continue
+            try:
+                targets.append((self.resolve("campaign", target, here), None))
+            except InvalidSmartList as exc:
+                targets.append((None, str(exc)))
+        log = self.log
+
+        def remove_from_flow(run: Run) -> None:
+            frame = run.frames[-1]
+            end = False
+            running = {f.key for f in run.frames}
+            for campaign, error in targets:
+                if error is not None:
+                    raise StepError(error)
+                if campaign is None:   # this campaign
+                    campaign = frame.campaign
+                    if campaign is None:
+                        raise StepError("'this campaign' outside a campaign")
+                log(run, "Remove from Flow", {"campaign": campaign.qualname}, campaign.qualname)
+                self.host.remove_from_flow(run.person, campaign)
+                if campaign.qualname in running:
+                    end = True
+            if end:
+                raise EndRun("removed from flow")
+        return remove_from_flow
+
     def _compile_choice(self, step: ast.Choice, here: ProgramInfo | None) -> Callable:
         branches = []
         for number, branch in enumerate(step.branches, 1):
             pred = None
+            fn: Callable[[Run], None] | None
             if branch.condition is not None:
                 try:
                     pred = self.filter_pred(branch.condition, here)
@@ -1658,12 +1568,13 @@ class Evaluator:
         """Run ``steps`` from ``start``; ``Pause`` at a top-level wait,
         ``EndRun`` when the run ends early."""
         compiled = self.compiled_steps(steps, run.frames[-1].program)
-        tick = self._host_tick
+        tick = self.host.tick
         for index in range(start, len(compiled)):
             tick()
             fn = compiled[index]
             if fn is None:   # a wait
-                step = steps[index]
+                step: Any = steps[index]
+                self.host.wait_reached(run, step)
                 due = self._wait_due(run, step)
                 if due is not None:
                     if not top:
@@ -1681,35 +1592,6 @@ class Evaluator:
             attrs["step"] = f"{step.span.file}:{step.span.line}:{step.span.column}"
         self.log(run, "Error", attrs)
         raise EndRun("error")
-
-    def step(self, run: Run, step: ast.Node) -> None:
-        method = _STEP_METHODS.get(type(step))
-        if method is None:
-            raise StepError(f"unknown step {type(step).__name__}")
-        method(self, run, step)
-
-    def _choice(self, run: Run, step: ast.Choice) -> None:
-        here = run.frame.program
-        person = run.person
-        for number, branch in enumerate(step.branches, 1):
-            if branch.condition is not None:
-                try:
-                    hit = self.filter_pred(branch.condition, here)(person)
-                except InvalidSmartList:
-                    hit = False
-                if not hit:
-                    continue
-            if self.trace is not None:
-                self.trace.append({"campaign": run.frame.key, "step": step.kind,
-                                   "file": step.span.file if step.span else None,
-                                   "line": step.span.line if step.span else None,
-                                   "branch": number, "else": branch.condition is None,
-                                   "does nothing": branch.step is None})
-            if branch.step is not None:
-                if isinstance(branch.step, ast.Wait):
-                    raise StepError("a choice cannot wait")
-                self.step(run, branch.step)
-            return
 
     def _wait_due(self, run: Run, step: ast.Wait) -> _dt.datetime | None:
         now = self.clock.now
@@ -1734,280 +1616,11 @@ class Evaluator:
         self.log(run, "Wait", {"until": iso(t)})
         return t
 
-    def _set_field(self, run: Run | None, person: Person, key: str, name: str, value: Any,
-                   reason: str | None = None) -> bool:
-        """Write a field; an activity and a ``data value changes`` event when it changed."""
-        old = person.get(key)
-        if old == value and type(old) is type(value):
-            return False
-        try:
-            self.store.set_field(person.id, key, value)
-        except Exception as exc:  # StoreError: a taken email address
-            raise StepError(str(exc)) from None
-        person._set(key, value)
-        attrs: dict[str, Any] = {"field": name}
-        if reason:
-            attrs["reason"] = reason
-        self.log(run, "Change Data Value", attrs, key, old, value, person=person)
-        self._host_emit(person, "data value changes", field=key, field_name=name, old=old, new=value)
-        return True
-
-    def _change_data_value(self, run: Run, step: ast.ChangeDataValue) -> None:
-        key, name, ftype = self._field(step.field)
-        value = self.value(step.value, ftype, run.person, run.frame.ctx)
-        self._set_field(run, run.person, key, name, value)
-
     def _field(self, ref: ast.FieldRef) -> tuple[str, str, str]:
         try:
             return self.field_spec(ref.name)
         except InvalidSmartList as exc:
             raise StepError(str(exc)) from None
-
-    def score_change(self, node: Any, person: Person, ctx: TokenContext) -> tuple[str, int]:
-        if isinstance(node, ast.ScoreChange):
-            return node.op, node.amount
-        if isinstance(node, ast.Number) and isinstance(node.value, int) and node.value < 0:
-            return "-", -node.value     # `by -5` reads as a number: a subtraction
-        if isinstance(node, (ast.TokenRef, ast.Template)):
-            text = self.render(node, person, ctx)
-            parsed = parse_score_change(text)
-            if parsed is None:
-                what = node.text if isinstance(node, ast.TokenRef) else literal_text(node)
-                raise StepError(f"{what} rendered {text!r}, which is not a score change (+N, -N, =N)")
-            return parsed
-        raise StepError(f"{literal_text(node)!r} is not a score change (+N, -N, =N)")
-
-    def _change_score(self, run: Run, step: ast.ChangeScore) -> None:
-        key, name, ftype = self._field(step.field)
-        person = run.person
-        op, amount = self.score_change(step.change, person, run.frame.ctx)
-        old = person.get(key)
-        base = old or 0
-        new = base + amount if op == "+" else base - amount if op == "-" else amount
-        if ftype == "decimal":
-            new = Decimal(new)
-        elif not -2 ** 63 < new < 2 ** 63:   # SQLite integers are 64-bit
-            raise StepError(f"{name} would become {str(new)[:30]}, more than a score holds (19 digits)")
-        if new != old:
-            self.store.set_field(person.id, key, new)
-            person._set(key, new)
-        self.log(run, "Change Score", {"field": name, "change": f"{op}{amount}"}, key, old, new)
-        if new != old:
-            self._host_emit(person, "score is changed", field=key, field_name=name, old=old, new=new,
-                            change=f"{op}{amount}")
-
-    def _email(self, run: Run, ref: ast.Ref) -> tuple[str, ast.Email]:
-        here = run.frame.program
-        try:
-            node = self.resolve("email", ref, here)
-            return self.asset_key("email", ref, here), node
-        except InvalidSmartList as exc:
-            raise StepError(str(exc)) from None
-
-    def _send_email(self, run: Run, step: ast.SendEmail) -> None:
-        key, email = self._email(run, step.email)
-        attrs: dict[str, Any] = {"email": key}
-        ctx = run.frame.ctx
-        for part in ("subject", "sender", "body"):
-            node = getattr(email, part)
-            if node is not None:
-                attrs["from" if part == "sender" else part] = self.render(node, run.person, ctx)
-        self.log(run, "Send Email", attrs, key)
-
-    def _send_alert(self, run: Run, step: ast.SendAlert) -> None:
-        key, email = self._email(run, step.email)
-        ctx = run.frame.ctx
-        attrs: dict[str, Any] = {"email": key,
-                                 "to": [self.render(r, run.person, ctx) for r in step.recipients]}
-        if email.subject is not None:
-            attrs["subject"] = self.render(email.subject, run.person, ctx)
-        self.log(run, "Send Alert", attrs, key)
-
-    def _list_key(self, run: Run, ref: ast.Ref) -> str:
-        try:
-            return self.asset_key("list", ref, run.frame.program)
-        except InvalidSmartList as exc:
-            raise StepError(str(exc)) from None
-
-    def add_to_list(self, run: Run | None, person: Person, lkey: str) -> None:
-        if self.store.list_add(lkey, person.id, iso(self.clock.now)):
-            self.log(run, "Add to List", {"list": lkey}, lkey, person=person)
-            self._host_emit(person, "added to list", list=lkey)
-
-    def remove_from_list(self, run: Run | None, person: Person, lkey: str) -> None:
-        if self.store.list_remove(lkey, person.id):
-            self.log(run, "Remove from List", {"list": lkey}, lkey, person=person)
-            self._host_emit(person, "removed from list", list=lkey)
-
-    def _add_to_list(self, run: Run, step: ast.AddToList) -> None:
-        self.add_to_list(run, run.person, self._list_key(run, step.list))
-
-    def _remove_from_list(self, run: Run, step: ast.RemoveFromList) -> None:
-        self.remove_from_list(run, run.person, self._list_key(run, step.list))
-
-    def _program(self, run: Run, name: str) -> ProgramInfo:
-        try:
-            return self.find_program(name, run.frame.program)
-        except InvalidSmartList as exc:
-            raise StepError(str(exc)) from None
-
-    def change_status(self, run: Run | None, person: Person, program: ProgramInfo, status: str) -> None:
-        statuses = program.statuses
-        if statuses and status not in statuses:
-            raise StepError(f'program "{program.name}" has no status "{status}"')
-        pkey = self.program_key(program)
-        m = self.store.membership(pkey, person.id)
-        old = m.status if m is not None else None
-        if old == status and m is not None:
-            return
-        if old is not None and statuses and old in statuses and statuses.index(status) <= statuses.index(old):
-            return   # never moves back in channel order
-        self.store.set_status(pkey, person.id, status, iso(self.clock.now))
-        self.log(run, "Change Program Status", {"program": program.name}, pkey, old, status, person=person)
-        self._host_emit(person, "program status is changed", program=pkey, program_name=program.name,
-                        old=old, new=status)
-
-    def _change_program_status(self, run: Run, step: ast.ChangeProgramStatus) -> None:
-        self.change_status(run, run.person, self._program(run, step.program), step.status)
-
-    def _change_member_data(self, run: Run, step: ast.ChangeMemberData) -> None:
-        program = self._program(run, step.program)
-        fields = {ast.name_key(n): n for n in program.member_fields}
-        fkey = ast.name_key(step.member_field)
-        if program.member_fields and fkey not in fields:
-            raise StepError(f'program "{program.name}" has no member field "{step.member_field}"')
-        pkey = self.program_key(program)
-        m = self.store.membership(pkey, run.person.id)
-        if m is None:
-            return   # only members have member data (as in Marketo): nothing to change
-        if isinstance(step.value, (ast.Template, ast.TokenRef)):
-            value: Any = self.render(step.value, run.person, run.frame.ctx)
-        elif isinstance(step.value, ast.Null):
-            value = None
-        else:
-            value = to_json_value(literal_value(step.value))
-        old = m.data.get(fkey)
-        if old == value:
-            return
-        data = dict(m.data)
-        if value is None:
-            data.pop(fkey, None)
-        else:
-            data[fkey] = value
-        self.store.set_member_data(pkey, run.person.id, data)
-        self.log(run, "Change Program Member Data",
-                 {"program": program.name, "field": fields.get(fkey, step.member_field)}, pkey, old, value)
-
-    def _interesting_moment(self, run: Run, step: ast.InterestingMoment) -> None:
-        text = self.render(step.description, run.person, run.frame.ctx)
-        self.log(run, "Interesting Moment", {"type": step.type, "description": text})
-
-    def _delete_person(self, run: Run, step: ast.DeletePerson) -> None:
-        self.log(run, "Delete Person", {})
-        self.store.delete_person(run.person.id)
-        run.person.deleted = True
-        raise EndRun("deleted")
-
-    def _call_webhook(self, run: Run, step: ast.CallWebhook) -> None:
-        here = run.frame.program
-        try:
-            hook = self.resolve("webhook", step.webhook, here)
-        except InvalidSmartList as exc:
-            raise StepError(str(exc)) from None
-        prog = self.model.program_of_asset("webhook", hook)
-        key = f'{prog.quoted}."{hook.name}"' if prog else f'"{hook.name}"'
-        person, ctx = run.person, run.frame.ctx
-        url = self.render(hook.url, person, ctx, escape=url_escape) if hook.url is not None else ""
-        payload = self.render_payload(hook.payload, person, ctx) if hook.payload is not None else None
-        attrs: dict[str, Any] = {"webhook": key, "method": hook.method.upper(), "url": url}
-        if payload is not None:
-            attrs["payload"] = payload
-        handler = self._host_webhook(hook, prog)
-        if handler is None:
-            self.log(run, "Call Webhook", attrs, key)
-            return
-        request = WebhookRequest(hook.name, key, hook.method.upper(), url, payload, person.email)
-        try:
-            result = handler(request)
-            # (status, JSON body): anything else is the handler's mistake, said as one
-            if not isinstance(result, (tuple, list)) or len(result) != 2:
-                raise TypeError(f"a handler returns (status, body), not {type(result).__name__}")
-            status, body = result
-            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-                raise TypeError(f"the status must be a whole number from 100 to 599, not {status!r}"[:200])
-            json.dumps(body)   # a body the activity log can hold (TypeError/ValueError otherwise)
-        except EndRun:
-            raise
-        except Exception as exc:   # the embedder's handler: any failure is this person's error
-            self.log(run, "Call Webhook", attrs, key)
-            raise StepError(f'webhook "{hook.name}" handler failed: {type(exc).__name__}: {exc}') from None
-        attrs["status"] = status
-        attrs["response"] = body
-        self.log(run, "Call Webhook", attrs, key)
-        if 200 <= status < 300:
-            for mapping in hook.responses:
-                found, value = _json_path(body, mapping.path)
-                if not found:
-                    continue
-                fkey, fname, ftype = self._field(mapping.field)
-                try:
-                    typed = convert(ftype, value)
-                except ValueError as exc:
-                    raise StepError(f"webhook response {mapping.path!r} -> {fname}: {exc}") from None
-                self._set_field(run, person, fkey, fname, typed, reason=f"webhook {key}")
-
-    def _request_campaign(self, run: Run, step: ast.RequestCampaign) -> None:
-        try:
-            target = self.resolve("campaign", step.campaign, run.frame.program)
-        except InvalidSmartList as exc:
-            raise StepError(str(exc)) from None
-        self.log(run, "Request Campaign", {"campaign": target.qualname}, target.qualname)
-        self._host_request(run, target)
-
-    def _execute_campaign(self, run: Run, step: ast.ExecuteCampaign) -> None:
-        frame = run.frame
-        try:
-            child = self.resolve("campaign", step.campaign, frame.program)
-        except InvalidSmartList as exc:
-            raise StepError(str(exc)) from None
-        if child.kind != "executable":
-            raise StepError(f"{child.qualname} is not an executable campaign")
-        if len(run.frames) > MAX_EXECUTE_DEPTH:
-            raise StepError("execute campaign chain too deep: " + " > ".join(run.chain()))
-        person = run.person
-        qualified = self.matches(child.smart_list, person, child.program) and self.rule_allows(child, person)
-        self.log(run, "Executed Campaign",
-                 {"campaign": child.qualname, "parent": frame.key, "qualified": qualified,
-                  "use parent token context": step.parent_context}, child.qualname)
-        if not qualified:
-            return
-        self.store.record_run(person.id, child.qualname, iso(self.clock.now), run.id)
-        run.frames.append(Frame(child, frame.ctx.for_child(child, step.parent_context), step.parent_context))
-        try:
-            self.exec_steps(run, child.steps, top=False)
-        finally:
-            run.frames.pop()
-
-    def _remove_from_flow(self, run: Run, step: ast.RemoveFromFlow) -> None:
-        frame = run.frame
-        end = False
-        running = {f.key for f in run.frames}
-        for target in step.campaigns:
-            if isinstance(target, ast.ThisCampaign):
-                campaign = frame.campaign
-                if campaign is None:
-                    raise StepError("'this campaign' outside a campaign")
-            else:
-                try:
-                    campaign = self.resolve("campaign", target, frame.program)
-                except InvalidSmartList as exc:
-                    raise StepError(str(exc)) from None
-            self.log(run, "Remove from Flow", {"campaign": campaign.qualname}, campaign.qualname)
-            self._host_remove_from_flow(run.person, campaign)
-            if campaign.qualname in running:
-                end = True
-        if end:
-            raise EndRun("removed from flow")
 
 
 class WebhookRequest:
@@ -2030,25 +1643,6 @@ class WebhookRequest:
         return f"WebhookRequest({self.method} {self.url})"
 
 
-_STEP_METHODS: dict[type, Callable[[Evaluator, Run, Any], None]] = {
-    ast.ChangeDataValue: Evaluator._change_data_value,
-    ast.ChangeScore: Evaluator._change_score,
-    ast.SendEmail: Evaluator._send_email,
-    ast.SendAlert: Evaluator._send_alert,
-    ast.AddToList: Evaluator._add_to_list,
-    ast.RemoveFromList: Evaluator._remove_from_list,
-    ast.ChangeProgramStatus: Evaluator._change_program_status,
-    ast.ChangeMemberData: Evaluator._change_member_data,
-    ast.InterestingMoment: Evaluator._interesting_moment,
-    ast.DeletePerson: Evaluator._delete_person,
-    ast.CallWebhook: Evaluator._call_webhook,
-    ast.RequestCampaign: Evaluator._request_campaign,
-    ast.ExecuteCampaign: Evaluator._execute_campaign,
-    ast.RemoveFromFlow: Evaluator._remove_from_flow,
-    ast.Choice: Evaluator._choice,
-}
-
-#: step type -> its compiler (``Evaluator.compile_step``); the rest are interpreted
 _STEP_COMPILERS: dict[type, Callable[[Evaluator, Any, Any], Callable[[Run], None]]] = {
     ast.ChangeDataValue: Evaluator._compile_change_data_value,
     ast.ChangeScore: Evaluator._compile_change_score,
@@ -2057,8 +1651,14 @@ _STEP_COMPILERS: dict[type, Callable[[Evaluator, Any, Any], Callable[[Run], None
     ast.AddToList: Evaluator._compile_list_step,
     ast.RemoveFromList: Evaluator._compile_list_step,
     ast.ChangeProgramStatus: Evaluator._compile_change_program_status,
+    ast.ChangeMemberData: Evaluator._compile_change_member_data,
     ast.InterestingMoment: Evaluator._compile_interesting_moment,
+    ast.DeletePerson: Evaluator._compile_delete_person,
+    ast.ChangeLeadPartition: Evaluator._compile_change_lead_partition,
+    ast.CallWebhook: Evaluator._compile_call_webhook,
+    ast.RequestCampaign: Evaluator._compile_request_campaign,
     ast.ExecuteCampaign: Evaluator._compile_execute_campaign,
+    ast.RemoveFromFlow: Evaluator._compile_remove_from_flow,
     ast.Choice: Evaluator._compile_choice,
 }
 
@@ -2092,27 +1692,18 @@ class _Source:
         ns = dict(self.ns)
         exec(compile(src, "<smart list>", "exec"), ns)
         pred = ns["_pred"]
-        pred.source = expression   # type: ignore[attr-defined]  (for debugging: print(pred.source))
+        pred.source = expression   # type: ignore[attr-defined]  # for debugging: print(pred.source)
         return pred
 
 
-def _sql_cost(sql: str) -> int:
-    """How dear an SQL condition is to test on one row, roughly (for ordering)."""
-    if "EXISTS" in sql:
-        return 2
-    if "cf(" in sql or "dcmp(" in sql:
-        return 1
-    return 0
-
-
-def _logic_source(tree: Any, parts: Sequence[str]) -> str:
-    """Advanced smart list logic as a Python expression (``and``/``or``/``not``
-    short-circuit as ``eval_logic`` does)."""
-    if isinstance(tree, int):
-        return parts[tree]
-    if tree[0] == "not":
-        return f"(not {_logic_source(tree[1], parts)})"
-    return "(" + f" {tree[0]} ".join(_logic_source(t, parts) for t in tree[1:]) + ")"
+def _logic_source(tree: Logic, parts: Sequence[str]) -> str:
+    """Advanced smart list logic as a Python expression (``and``, ``or``
+    and ``not`` short-circuit as Python's do)."""
+    if isinstance(tree, FilterRef):
+        return parts[tree.index]
+    if isinstance(tree, Not):
+        return f"(not {_logic_source(tree.operand, parts)})"
+    return "(" + f" {tree.op} ".join(_logic_source(t, parts) for t in tree.operands) + ")"
 
 
 def _escaped(bound: Any, escape: Callable[[str], str] | None) -> Any:
@@ -2218,23 +1809,10 @@ def _nobody(p: Person) -> bool:
 
 
 def _fold_text(v: Any) -> str:
-    if isinstance(v, str):
-        return v.casefold()
-    if v is None:
-        return ""
-    raise InvalidSmartList(f"{v!r} is not text")
-
-
-def _number(v: Any) -> Any:
-    if isinstance(v, bool) or not isinstance(v, (int, Decimal)):
-        raise ValueError(f"{v!r} is not a number")
-    return v
-
-
-def _date_value(v: Any) -> Any:
-    if isinstance(v, (_dt.date, _dt.datetime)):
-        return v
-    raise ValueError(f"{v!r} is not a date")
+    try:
+        return fold_text(v)
+    except ValueError as exc:
+        raise InvalidSmartList(str(exc)) from None
 
 
 _CMP: dict[str, Callable[[Any, Any], bool]] = {

@@ -15,10 +15,14 @@ parent's context, which caller passed it. API-passed values are not known
 statically; the report says where they would apply.
 
 Also here: ``find_campaign`` reads the command line's CAMPAIGN argument
-(``'"P"."C"'``, ``"P/C"`` or a bare name).
+(``'"P"."C"'``, ``"P/C"`` or a bare name); and ``explain_person`` (``campaign
+explain --person``): why a person does or does not qualify for a campaign
+now, and what a run would do, from a dry run on a copy of the store.
 
-Imports ``ast``, ``model``, ``environment``, ``graph`` and ``check`` (for
-the tokens a campaign uses); nothing imports it but the command line.
+Imports ``ast``, ``model``, ``environment``, ``graph``; ``check`` (for the
+tokens a campaign uses) and ``engine`` (for the dry run) inside the
+functions that need them, so the static explanation loads no engine.
+Nothing imports it but the command line, the REPL and the API.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
@@ -34,6 +38,10 @@ from . import ast
 from .environment import Binding, Environment, Layer
 from .graph import CallEdge, CallGraph, build_call_graph, flat_steps
 from .model import CampaignInfo, Model
+from .show import activity_details
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import Engine
 
 #: enough paths for any real program; more are summarised
 MAX_PATHS = 50
@@ -82,7 +90,7 @@ def _path_json(p: PathValue) -> dict[str, Any]:
     out: dict[str, Any] = {
         "start": _campaign_json(p.start),
         "links": [{"from": _campaign_json(e.caller), "to": _campaign_json(e.target),
-                   "use_parent_token_context": e.context,
+                   "use_parent_token_context": e.parent_context,
                    "line": e.step.span.line if e.step.span else None} for e in p.links],
         "defined": p.binding is not None,
         "value": value_text(p.binding.value) if p.binding else None,
@@ -154,8 +162,8 @@ def find_campaign(model: Model, text: str) -> tuple[CampaignInfo | None, str | N
     if len(found) == 1:
         return found[0], None
     if len(found) > 1:
-        names = ", ".join(c.qualname for c in found[:5])
-        return None, f"campaign {text!r} is ambiguous: {names}; write it as '\"Program\".\"Campaign\"'"
+        listed = ", ".join(c.qualname for c in found[:5])
+        return None, f"campaign {text!r} is ambiguous: {listed}; write it as '\"Program\".\"Campaign\"'"
     qualnames = {f"{c.program.name}/{c.name}": c for c in model.campaigns}
     names = {c.name: c for c in model.campaigns}
     hint = ""
@@ -201,7 +209,7 @@ def _lookup_along(path: list[CallEdge], name: str) -> tuple[Binding | None, Laye
     start = path[0].caller
     contexts: list[tuple[CampaignInfo, Environment]] = [(start, start.env())]
     for e in path:
-        if e.context:
+        if e.parent_context:
             contexts.append((e.target, e.target.env()))
         else:
             contexts = [(e.target, e.target.env())]
@@ -237,7 +245,7 @@ def explain_token(model: Model, campaign: CampaignInfo, token: str,
 def tokens_used(model: Model, campaign: CampaignInfo, refs: dict | None = None) -> list[str]:
     """The My Tokens a campaign's flow (and the emails and webhooks it uses)
     refer to, in order of first use; those its scope declares when none."""
-    from .check import tokens_in   # the checker's token walk
+    from .check import tokens_in  # the checker's token walk
     names: dict[str, str] = {}
     origin = campaign
     while origin.node.flow is None and origin.clone_of is not None and origin.clone_of is not campaign:
@@ -280,7 +288,7 @@ def render_report(report: TokenReport) -> str:
         else:
             chain = _kind(row.start)
             for e in row.links:
-                word = "with parent token context" if e.context else "without parent token context"
+                word = "with parent token context" if e.parent_context else "without parent token context"
                 at = f"{e.step.span.file}:{e.step.span.line}"   # several files may be loaded
                 chain += f"\n    > executes {_kind(e.target)} {word} ({at})"
             lines.append(f"  {chain}")
@@ -304,3 +312,117 @@ def render_reports(reports: list[TokenReport], fmt: str = "text") -> str:
     if fmt == "json":
         return json.dumps({"format_version": 1, "tokens": [r.to_json() for r in reports]}, indent=2)
     return "\n\n".join(render_report(r) for r in reports)
+
+
+# --------------------------------------------------------------------------
+# campaign explain PATH CAMPAIGN --person EMAIL
+
+
+def explain_person(engine: "Engine", campaign: "CampaignInfo | ast.Ref | str", who: int | str) -> dict[str, Any]:
+    """Why a person does or does not qualify for a campaign now: each filter
+    with the person's value and whether it holds, the smart list's logic,
+    the qualification rule and the person's last run, and — when the person
+    qualifies — the path a run would take (choices taken, activities), from
+    a dry run on a copy of the store. Writes nothing."""
+    from .clock import Clock, iso
+    from .engine import Engine
+    from .evaluate import InvalidSmartList, TokenContext
+    from .values import format_value
+
+    c = engine.campaign(campaign)
+    pid = engine.person_id(who)
+    person = engine.store.person(pid)
+    assert person is not None
+    sources = engine.program.sources
+
+    def text(node: ast.Node) -> str:
+        sp = node.span
+        if sp is None or sp.file not in sources:
+            return type(node).__name__
+        return " ".join(sources[sp.file].text[sp.start:sp.end].split())
+
+    sl = c.smart_list
+    filters = []
+    for number, f in enumerate(sl.filters if sl else (), 1):
+        entry: dict[str, Any] = {"number": number, "filter": text(f)}
+        try:
+            entry["holds"] = engine.evaluator.filter_pred(f, c.program)(person)
+        except InvalidSmartList as exc:
+            entry["holds"] = False
+            entry["invalid"] = str(exc)
+        if isinstance(f, ast.FieldFilter):
+            found = engine.model.field(f.field.name)
+            if found is not None:
+                entry["value"] = format_value(person.get(ast.name_key(found[0])))
+                entry["field"] = found[0]
+        elif isinstance(f, ast.ListFilter):
+            try:
+                lkey = engine.evaluator.asset_key("list", f.list, c.program)
+                entry["value"] = "member" if engine.store.in_list(lkey, pid) \
+                    else "not a member"
+            except InvalidSmartList:
+                pass
+        elif isinstance(f, ast.ProgramFilter):
+            try:
+                prog = engine.evaluator.find_program(f.program, c.program)
+                m = engine.store.membership(engine.evaluator.program_key(prog), pid)
+                entry["value"] = "not a member" if m is None else f"member, status {m.status or 'none'}"
+            except InvalidSmartList:
+                pass
+        filters.append(entry)
+    smart_list_holds = engine.evaluator.matches(sl, person, c.program)
+    rule = c.rule
+    last = engine.store.last_run(pid, c.qualname)
+    rule_allows = engine.evaluator.rule_allows(c, person)
+    report: dict[str, Any] = {
+        "format_version": 1,
+        "campaign": c.qualname, "kind": c.kind, "person": person.email, "time": iso(engine.now),
+        "logic": (sl.expression if sl is not None and sl.logic == "advanced" else (sl.logic if sl else "all")),
+        "triggers": [text(t) for t in (sl.triggers if sl else ())],
+        "filters": filters,
+        "smart list holds": smart_list_holds,
+        "rule": rule.rule + (f" {rule.period.text}" if rule.period is not None else ""),
+        "last run": last,
+        "rule allows": rule_allows,
+        "qualifies": smart_list_holds and rule_allows,
+        "choices": [], "activities": [],
+    }
+    if report["qualifies"] and c.kind != "executable":
+        copy = Engine(engine.program, engine.store.copy_to_memory(), Clock(engine.now))
+        copy.evaluator.trace = []
+        with copy._action("explain", c.qualname):
+            copy._start(c, copy.store.person(pid), TokenContext.own(c), (), "explain", check_smart_list=False)
+        report["choices"] = copy.evaluator.trace
+        report["activities"] = [a.to_json() for a in copy.store.activities(person=pid)
+                                if a.id > engine.store.last_activity_id()]
+        copy.store.close()
+    return report
+
+
+def render_explanation(report: dict[str, Any]) -> str:
+    """``campaign explain --person`` as text."""
+    yes = {True: "yes", False: "no"}
+    lines = [f"{report['person']} and {report['campaign']} ({report['kind']}) at {report['time']}:"]
+    for t in report["triggers"]:
+        lines.append(f"  trigger  {t}  (needs the event)")
+    if not report["filters"]:
+        lines.append("  no filters: everyone who reaches it qualifies" if report["kind"] == "executable"
+                     else "  no filters")
+    for f in report["filters"]:
+        value = f" — the person's value: {f['value'] or 'empty'}" if "value" in f else ""
+        why = f" (invalid: {f['invalid']})" if "invalid" in f else ""
+        lines.append(f"  {f['number']}. {'holds' if f['holds'] else 'fails'}  {f['filter']}{value}{why}")
+    lines.append(f"  smart list ({report['logic']}): {'holds' if report['smart list holds'] else 'fails'}")
+    lines.append(f"  qualification rule: qualify {report['rule']}; last run: {report['last run'] or 'never'}; "
+                 f"allows: {yes[report['rule allows']]}")
+    lines.append(f"  qualifies now: {yes[report['qualifies']]}")
+    for ch in report["choices"]:
+        taken = "else" if ch["else"] else f"branch {ch['branch']}"
+        where = f"{ch['file']}:{ch['line']}" if ch.get("file") else f"line {ch['line']}"
+        lines.append(f"  choice '{ch['step']}' ({where}) in {ch['campaign']}: {taken}"
+                     + (", does nothing" if ch["does nothing"] else ""))
+    if report["activities"]:
+        lines.append("  a run now would do:")
+        for a in report["activities"]:
+            lines.append(f"    {a['type']}  [{a['campaign'] or '-'}]  {activity_details(a, None)}".rstrip())
+    return "\n".join(lines)

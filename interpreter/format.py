@@ -402,7 +402,7 @@ class _Layout:
             if b.step is None:
                 words.append("do nothing")
             else:
-                params = self.pattern(rest, lambda n, s=b.step: getattr(s, n, None))
+                params = self.pattern(rest, lambda n, s=b.step: getattr(s, n, None))  # type: ignore[misc]
                 if params is None:
                     raise ValueError(f"a branch of '{ch.kind}' lacks a value: {b.step!r}")
                 words += params

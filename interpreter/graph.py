@@ -83,7 +83,7 @@ class CallEdge:
     step: ast.Node                  # ExecuteCampaign or RequestCampaign
     kind: str                       # "execute" or "request"
     target: CampaignInfo | None     # None: the name does not resolve (CL101/CL103)
-    context: bool = False           # use parent token context
+    parent_context: bool = False    # use parent token context (the AST's ExecuteCampaign.parent_context)
     inherited: bool = False         # the step comes from the clone source
 
     @property
@@ -397,7 +397,7 @@ def render_graph(model: Model, fmt: str = "dot") -> str:
     for e in graph.edges:
         if e.target is None:
             continue
-        key = (e.caller.id, e.target.id, e.kind, e.context)
+        key = (e.caller.id, e.target.id, e.kind, e.parent_context)
         if key in seen:
             continue
         seen.add(key)
@@ -437,7 +437,7 @@ def render_graph(model: Model, fmt: str = "dot") -> str:
             if e.kind == "request":
                 attrs.append("style=dashed")
                 words.append("request")
-            elif e.context:
+            elif e.parent_context:
                 words.append("context")
             if not e.valid:
                 attrs.append("color=red")
@@ -462,14 +462,14 @@ def render_graph(model: Model, fmt: str = "dot") -> str:
             lines.append("  end")
         for e in edges:
             a, b = node_id[e.caller.id], node_id[e.target.id]
-            words = ["request"] if e.kind == "request" else (["context"] if e.context else [])
+            words = ["request"] if e.kind == "request" else (["context"] if e.parent_context else [])
             if not e.valid:
                 words.append("invalid")
             elif loops(e):
                 words.append("cycle")
             arrow = "-.->" if e.kind == "request" else "-->"
-            label = f"|{', '.join(words)}|" if words else ""   # fixed words: nothing to escape
-            lines.append(f"  {a} {arrow}{label} {b}")
+            edge_label = f"|{', '.join(words)}|" if words else ""   # fixed words: nothing to escape
+            lines.append(f"  {a} {arrow}{edge_label} {b}")
         if cyclic:
             lines.append("  classDef cycle stroke:#d00,stroke-width:2px")
             lines.append("  class " + ",".join(node_id[c.id] for c in model.campaigns if c.id in cyclic)

@@ -36,8 +36,20 @@ from __future__ import annotations
 import re
 
 from pygments.lexer import RegexLexer, bygroups, words
-from pygments.token import (Comment, Error, Generic, Keyword, Literal, Name, Number, Operator,
-                            Punctuation, String, Text, Whitespace)
+from pygments.token import (
+    Comment,
+    Error,
+    Generic,
+    Keyword,
+    Literal,
+    Name,
+    Number,
+    Operator,
+    Punctuation,
+    String,
+    Text,
+    Whitespace,
+)
 
 from .stdlib import filters as _filters
 from .stdlib import steps as _steps

@@ -77,10 +77,6 @@ def find_root(path: Path) -> Path:
 def display_name(path: Path) -> str:
     """How the loader names a file in spans and messages: relative to the
     current folder when under it, else absolute."""
-    return _display(path)
-
-
-def _display(path: Path) -> str:
     try:
         rel = os.path.relpath(path, Path.cwd())
     except ValueError:  # another drive on Windows
@@ -160,7 +156,7 @@ def _unreadable(path: Path, root: Path) -> str | None:
                     return "a symbolic link loop"
                 return "a symbolic link to nothing"
             if not target.is_relative_to(root):
-                return f"a symbolic link leading outside the project root {_display(root)}/"
+                return f"a symbolic link leading outside the project root {display_name(root)}/"
             if target.is_dir():
                 return ""   # a linked folder is not entered
         mode = os.stat(path).st_mode
@@ -214,14 +210,13 @@ def skipped_diagnostic(path: Path, reason: str) -> Diagnostic:
                  hint="folder scans read regular .campaign files inside the project root only")
 
 
-class _Loader:
+class Loader:
     def __init__(self, root: Path | None):
         self.root = root.resolve() if root else None
         self.results: list[ParseResult] = []
         self.diags: list[Diagnostic] = []
         self.done: dict[str, ParseResult] = {}   # key: resolved path or std name
         self.stack: list[str] = []
-        self.import_spans: list = []
 
     def load_file(self, path: Path, display: str | None = None) -> None:
         try:
@@ -232,7 +227,7 @@ class _Loader:
         if key in self.done or key in self.stack:
             return
         text = self.read(key, path)
-        self.load(key, text, display or _display(path), resolved.parent)
+        self.load(key, text, display or display_name(path), resolved.parent)
 
     def read(self, key: str, path: Path) -> str:
         """The text of a file (a hook: the REPL reads each file once)."""
@@ -285,7 +280,7 @@ class _Loader:
             lexical = Path(os.path.normpath(target))
             how = " through a symbolic link" if lexical.is_relative_to(self.root) else ""
             self.diags.append(error("CL002", f"import \"{imp.path}\" leaves the project root{how}", span,
-                                    hint=f"imports must stay under {_display(self.root)}/"))
+                                    hint=f"imports must stay under {display_name(self.root)}/"))
             return
         key = str(resolved)
         if key in self.stack:
@@ -304,7 +299,7 @@ class _Loader:
                                     hint=f"did you mean \"{close[0]}\"?" if close else None))
             return
         try:
-            self.load_file(resolved, _display(resolved))
+            self.load_file(resolved, display_name(resolved))
         except LoadError as exc:
             self.diags.append(error("CL002", str(exc), span))
 
@@ -354,7 +349,7 @@ def campaign_scan(paths: Sequence[str | os.PathLike]) -> Scan:
     return Scan(tuple(files), scan.skipped)
 
 
-class _HookedLoader(_Loader):
+class _HookedLoader(Loader):
     """The loader's rules with another source of text and of parses (an
     editor's open documents and its parse cache)."""
 
@@ -383,7 +378,7 @@ def load_paths(paths: Sequence[str | os.PathLike], root: str | os.PathLike | Non
     first = files[0] if files else scan.skipped[0][0]
     loader = _HookedLoader(Path(root) if root else find_root(first), read, parse_file)
     for f in files:
-        loader.load_file(f, str(f) if not f.is_absolute() else _display(f))
+        loader.load_file(f, str(f) if not f.is_absolute() else display_name(f))
     loader.diags.extend(skipped_diagnostic(p, why) for p, why in scan.skipped)
     diags = sorted(set(loader.diags), key=Diagnostic.sort_key)
     return Loaded(tuple(loader.results), tuple(diags), loader.root)
@@ -393,13 +388,13 @@ def load_text(text: str, name: str = "<input>", root: str | os.PathLike | None =
     """Load a program given as text; relative imports resolve against ``root``
     (default: the current folder)."""
     base = Path(root) if root else Path.cwd()
-    loader = _Loader(base)
+    loader = Loader(base)
     loader.load("<text>:" + name, text, name, base)
     diags = sorted(set(loader.diags), key=Diagnostic.sort_key)
     return Loaded(tuple(loader.results), tuple(diags), loader.root)
 
 
-class _SharedLoader(_Loader):
+class _SharedLoader(Loader):
     """A loader whose parses are shared with the other loaders of one
     command (``load_each``): a file imported by many is parsed once."""
 
@@ -428,7 +423,7 @@ def load_each(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None
     out = [Loaded((parse("", str(p)),), (skipped_diagnostic(p, why),), base) for p, why in scan.skipped]
     for f in files:
         loader = _SharedLoader(base, cache)
-        loader.load_file(f, str(f) if not f.is_absolute() else _display(f))
+        loader.load_file(f, str(f) if not f.is_absolute() else display_name(f))
         diags = sorted(set(loader.diags), key=Diagnostic.sort_key)
         out.append(Loaded(tuple(loader.results), tuple(diags), loader.root))
     return out

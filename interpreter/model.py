@@ -124,7 +124,7 @@ class ProgramInfo:
         return out
 
     def env(self) -> Environment:
-        return Environment(tuple(self.layers()))
+        return Environment(self.layers())
 
 
 @define(eq=False)
@@ -252,9 +252,6 @@ class Model:
         res = self.resolve("campaign", ast.Ref(program, name), None, workspace)
         return res.found
 
-    def all_workspace_programs(self, ws: WorkspaceInfo) -> list[ProgramInfo]:
-        return list(ws.programs.values())
-
     def find_program(self, name: str, workspace: WorkspaceInfo | None) -> Resolution:
         if workspace is not None and name in workspace.programs:
             return Resolution(workspace.programs[name])
@@ -325,7 +322,7 @@ class Model:
         for item in node.items:
             for kind, (cls, attr) in ASSET_KINDS.items():
                 if type(item) is cls:
-                    name = item.name
+                    name = item.name  # type: ignore[attr-defined]  # an asset node
                     if name is None:   # an unnamed smart list cannot stand in a program
                         continue
                     table = getattr(prog, attr)
@@ -334,7 +331,7 @@ class Model:
                         self.duplicates.append(Duplicate(kind, name, getattr(first, "node", first), item))
                         continue
                     if kind == "campaign":
-                        info = CampaignInfo(len(self.campaigns) + 1, name, item, prog)
+                        info = CampaignInfo(len(self.campaigns) + 1, name, item, prog)  # type: ignore[arg-type]
                         self.campaigns.append(info)
                         self._campaign_by_node[id(item)] = info
                         table[name] = info

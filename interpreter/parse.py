@@ -611,7 +611,8 @@ def _line_range(work: str, offset: int) -> tuple[int, int]:
     return start, (len(work) if end == -1 else end)
 
 
-def _describe(exc: UnexpectedInput, src: Any, work: str) -> tuple[Diagnostic, tuple[int, int] | None]:
+def _describe(exc: UnexpectedInput, src: Any, work: str
+              ) -> tuple[Diagnostic, tuple[int, int] | tuple[int, int, str] | None]:
     if isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream
         ch = work[pos]
@@ -1212,10 +1213,10 @@ class _Builder:
 
     def smart_list(self, meta, children):
         name, logic, block = children
-        kind, expression, _ = logic if logic is not None else ("all", None, None)
+        kind, expression, expression_span = logic if logic is not None else ("all", None, None)
         members = tuple(m for m in (self.guarded(self.member, p) for p in block) if m is not None)
         return ast.SmartList(self.string(name) if name is not None else None, kind, expression,
-                             members, span=self.sp(meta))
+                             members, span=self.sp(meta), expression_span=expression_span)
 
     # -- blocks and phrases -------------------------------------------------
 
@@ -1297,7 +1298,7 @@ class _Builder:
                 continue
         if probe is not None:
             kw = "trigger" if isinstance(probe, ast.Trigger) else "filter"
-            raise PhraseError(f"a smart list line starts with 'filter' or 'trigger'", self.tsp(head),
+            raise PhraseError("a smart list line starts with 'filter' or 'trigger'", self.tsp(head),
                               hint=f"write {kw} {' '.join(str(a) for a in p.atoms)}")
         raise PhraseError(f"a smart list line starts with 'filter' or 'trigger', not {_token_words(head)}",
                           self.tsp(head), hint='write filter lead.Country is "US" or trigger fills out form "F"')
@@ -1627,7 +1628,8 @@ class _Builder:
             raise PhraseError(f"the choice block of '{entry.words}' has no branches", span,
                               hint="write if CONDITION then ... on its own line")
         head_pairs = tuple((s.name, head_values[s.name]) for s in _slots(pattern[:split]) if s.name in head_values)
-        head_pairs += tuple((o.flag, True) for o in pattern[:split] if isinstance(o, Opt) and o.flag and head_values.get(o.flag))
+        head_pairs += tuple((o.flag, True) for o in pattern[:split]
+                            if isinstance(o, Opt) and o.flag and head_values.get(o.flag))
         return ast.Choice(entry.words, head_pairs, tuple(branches), span=span)
 
     def branch(self, entry: Phrase, line: _Phrase, rest: Sequence[Any], head_values: dict,
@@ -1646,7 +1648,7 @@ class _Builder:
                          and atoms[k - 1].type != "DOT"), None)
             if then is None:
                 raise PhraseError("a choice branch needs 'then' after its condition", line.span,
-                                  hint=f"write if CONDITION then ...")
+                                  hint="write if CONDITION then ...")
             if then == start:
                 raise PhraseError("a choice branch needs a condition before 'then'", self.tsp(atoms[then]))
             cond = self.filter(atoms[start:then], self.atoms_span(atoms[start:then]))
@@ -2123,7 +2125,8 @@ def reparse(old: ParseResult, text: str) -> ParseResult:
         if s is None or s.end >= old_end:
             stack.extend(ast.children(node))
     parent = chain[-1]
-    setattr_(parent, "items", tuple(new_program if n is target else n for n in parent.items))
+    setattr_(parent, "items", tuple(new_program if n is target else n
+                                    for n in parent.items))  # type: ignore[attr-defined]
     setattr_(old.module, "span", src.span(0, len(text)))
     comments = tuple(_comments(src, _scan_comments(text)))
     return ParseResult(old.module, (), comments, src)

@@ -56,13 +56,13 @@ TAB_WIDTH = 4
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
 _SEVERITY_STYLE = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m"}
-_GUTTER_STYLE = "\x1b[1;34m"
+GUTTER_STYLE = "\x1b[1;34m"
 _NOTE_STYLE = "\x1b[1;36m"
 
 Sources = Mapping[str, SourceFile]
 
 
-class _Style:
+class Style:
     """Wraps text in ANSI escapes, or returns it unchanged when color is off."""
 
     def __init__(self, color: bool) -> None:
@@ -146,14 +146,14 @@ def _underline(text: str, span: Span) -> tuple[str, int, int]:
     return shown, offset, max(width, 1)
 
 
-def _excerpt(span: Span, source: SourceFile | None, gutter: int, mark: str,
-             mark_style: str, style: _Style) -> list[str]:
+def excerpt(span: Span, source: SourceFile | None, gutter: int, mark: str,
+             mark_style: str, style: Style) -> list[str]:
     """The ``|`` block: blank gutter line, numbered source line, underline."""
     if source is None or not source.text or not 1 <= span.line <= source.line_count:
         return []
     shown, offset, width = _underline(source.line_text(span.line), span)
-    bar = style(_GUTTER_STYLE, " " * gutter + " |")
-    number = style(_GUTTER_STYLE, f"{span.line:>{gutter}} |")
+    bar = style(GUTTER_STYLE, " " * gutter + " |")
+    number = style(GUTTER_STYLE, f"{span.line:>{gutter}} |")
     return [
         bar,
         f"{number} {shown}".rstrip(),
@@ -161,8 +161,8 @@ def _excerpt(span: Span, source: SourceFile | None, gutter: int, mark: str,
     ]
 
 
-def _location(span: Span, gutter: int, style: _Style) -> str:
-    return f"{' ' * gutter}{style(_GUTTER_STYLE, '-->')} {printable(span.file)}:{span.line}:{span.column}"
+def location(span: Span, gutter: int, style: Style) -> str:
+    return f"{' ' * gutter}{style(GUTTER_STYLE, '-->')} {printable(span.file)}:{span.line}:{span.column}"
 
 
 def _gutter_width(diagnostic: Diagnostic) -> int:
@@ -174,7 +174,7 @@ def render_diagnostic(diagnostic: Diagnostic, sources: Sources | None = None,
                       color: bool = False) -> str:
     """One diagnostic as caret text, without a trailing newline."""
     sources = sources or {}
-    style = _Style(color)
+    style = Style(color)
     severity_style = _SEVERITY_STYLE.get(diagnostic.severity, _BOLD)
     gutter = _gutter_width(diagnostic)
     span = diagnostic.span
@@ -182,15 +182,15 @@ def render_diagnostic(diagnostic: Diagnostic, sources: Sources | None = None,
     head = style(severity_style, f"{diagnostic.severity}[{diagnostic.code}]")
     # messages quote the program's names: escaped before they are styled
     lines = [f"{head}{style(_BOLD, ': ' + printable(diagnostic.message))}",
-             _location(span, gutter, style)]
-    lines += _excerpt(span, sources.get(span.file), gutter, "^", severity_style, style)
+             location(span, gutter, style)]
+    lines += excerpt(span, sources.get(span.file), gutter, "^", severity_style, style)
     if diagnostic.hint:
-        lines.append(f"{' ' * (gutter + 1)}{style(_GUTTER_STYLE, '=')} "
+        lines.append(f"{' ' * (gutter + 1)}{style(GUTTER_STYLE, '=')} "
                      f"{style(_BOLD, 'hint')}: {printable(diagnostic.hint)}")
     for related in diagnostic.related:
         lines.append(f"{style(_NOTE_STYLE, 'note')}: {printable(related.message)}")
-        lines.append(_location(related.span, gutter, style))
-        lines += _excerpt(related.span, sources.get(related.span.file), gutter,
+        lines.append(location(related.span, gutter, style))
+        lines += excerpt(related.span, sources.get(related.span.file), gutter,
                           "-", _NOTE_STYLE, style)
     return "\n".join(lines)
 

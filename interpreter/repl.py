@@ -218,7 +218,7 @@ def history_path() -> Path:
 # Loading: files read once, parses cached
 
 
-class _SessionLoader(_loader._Loader):
+class _SessionLoader(_loader.Loader):
     """The loader's rules (imports, the root, cycles) with two changes for a
     session: files are read once into ``snapshot`` (what is loaded does not
     change behind the user's back), and parses are cached by name and text."""
@@ -338,7 +338,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, rich: bool,
 
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for i, h in enumerate(headers):
-            table.add_column(h, overflow="fold", ratio=(2 if i == len(headers) - 1 else 1) if i >= len(headers) - wrap else None)
+            table.add_column(h, overflow="fold",
+                             ratio=(2 if i == len(headers) - 1 else 1) if i >= len(headers) - wrap else None)
         for r in rows:
             table.add_row(*r)
         buf = io.StringIO()
@@ -445,7 +446,7 @@ class Session:
         ld = _SessionLoader(self._root_for(files), snapshot, self._parses)
         for f in files:
             p = Path(f)
-            ld.load_file(p, f if not p.is_absolute() else _loader._display(p))
+            ld.load_file(p, f if not p.is_absolute() else _loader.display_name(p))
         folder = self.cwd
         if items:
             ld.load("<text>:" + WORKING, "\n\n".join(i.text for i in items) + "\n", WORKING, folder)
@@ -607,14 +608,14 @@ class Session:
             self._statement(s, candidate, wrapped, out)
 
     def _statement(self, s: ast.Node, candidate: CheckResult, wrapped: str, out: _Output) -> None:
-        from .runner import TestResult, _TestRun
+        from .runner import ACTIONS, TestResult, TestRun, perform
 
         e = self.engine
         first = e.store.last_activity_id()
-        if isinstance(s, (ast.ExpectField, ast.ExpectList, ast.ExpectStatus, ast.ExpectActivity)):
+        if not isinstance(s, ACTIONS):   # an expectation
             result = TestResult("<prompt>", INPUT, 0)
             assert candidate.program is not None
-            _TestRun(e, candidate.program, result).statement(s)
+            TestRun(e, candidate.program, result).statement(s)
             if result.failures:
                 for f in result.failures:
                     out(f"FAIL  {f.message}")
@@ -622,34 +623,23 @@ class Session:
             else:
                 out("ok")
             return
+        existed = isinstance(s, ast.PersonStmt) and e.store.find_person(s.email) is not None
+        results = perform(e, s)
         if isinstance(s, ast.PersonStmt):
-            existed = e.store.find_person(s.email) is not None
-            e.add_person(s.email, {a.name: a.value for a in s.fields})
-            results = [e.run_due()]
             head = f"{'updated' if existed else 'added'} {s.email}"
         elif isinstance(s, ast.ForStmt):
-            results = [e.run_steps(s.email, s.steps), e.run_due()]
             head = f"ran {_plural(len(s.steps), 'step')} for {s.email}"
         elif isinstance(s, ast.RunStmt):
-            tokens = {t.name: t.value for t in s.tokens} or None
-            results = [e.run_batch(s.campaign, tokens=tokens)]
-            results.append(e.run_due())
             head = f"ran {results[0].campaign}: {_plural(len(results[0].entered), 'person', 'people')} entered"
         elif isinstance(s, ast.RequestStmt):
-            tokens = {t.name: t.value for t in s.tokens} or None
-            results = [e.request(s.campaign, list(s.people), tokens=tokens)]
-            results.append(e.run_due())
             head = f"requested {results[0].campaign} for {', '.join(s.people)}"
         elif isinstance(s, ast.FireStmt):
-            results = [e.fire(s.trigger, list(s.people), attributes={a.name: a.value for a in s.attributes})]
-            results.append(e.run_due())
-            what = " ".join(wrapped[s.trigger.span.start:s.trigger.span.end].split()) if s.trigger.span else s.trigger.kind
+            span = s.trigger.span
+            what = " ".join(wrapped[span.start:span.end].split()) if span else s.trigger.kind
             head = f"fired {what} for {', '.join(s.people)}"
-        elif isinstance(s, ast.AdvanceStmt):
-            results = [e.advance(s.duration)]
+        else:
+            assert isinstance(s, ast.AdvanceStmt)
             head = f"advanced {s.duration.text} to {_show_value(e.now)}"
-        else:  # pragma: no cover - the parser builds only these
-            raise CampaignError(f"unknown statement {type(s).__name__}")
         self._summary(head, results, first, out)
 
     def _summary(self, head: str, results: Sequence["ActionResult"], first: int, out: _Output,
@@ -722,7 +712,7 @@ class Session:
         n = len(loaded.results)
         out(f"checked {_plural(n, 'file')}: {summary_line(result.diagnostics)}")
         for k in changed:
-            out(f"note: {_loader._display(Path(k))} changed since it was loaded; :load it to use the new version")
+            out(f"note: {_loader.display_name(Path(k))} changed since it was loaded; :load it to use the new version")
         if not result.ok:
             out.failed = True
 
@@ -818,7 +808,8 @@ class Session:
 
     def cmd_fire(self, arg: str, out: _Output) -> None:
         if not arg:
-            out.error('usage: :fire TRIGGER for "EMAIL" [{ attributes }], e.g. :fire visits web page "/pricing" for "ann@example.com"')
+            out.error('usage: :fire TRIGGER for "EMAIL" [{ attributes }], '
+                      'e.g. :fire visits web page "/pricing" for "ann@example.com"')
             return
         self._statements("fire " + arg, out)
 
@@ -865,7 +856,7 @@ class Session:
             return
         c = self._find_campaign(target)
         if opts["person"]:
-            from .engine import explain_person, render_explanation
+            from .explain import explain_person, render_explanation
 
             for who in opts["person"]:
                 out(render_explanation(explain_person(self.engine, c, _strip_arg(who))))
@@ -1126,7 +1117,8 @@ def _complete(session: Session, before: str) -> Iterator[tuple[str, int, str]]:
         partial = m.group(1) or ""
         for f in names["fields"]:
             spelled = _field_spelling(f)
-            if spelled.casefold().startswith(partial.casefold()) or f.casefold().startswith(partial.strip('"').casefold()):
+            if (spelled.casefold().startswith(partial.casefold())
+                    or f.casefold().startswith(partial.strip('"').casefold())):
                 yield spelled, -len(partial), "field"
         return
 
@@ -1206,8 +1198,7 @@ STYLE = {
 def _token_classes() -> list[tuple[Any, str]]:
     """Token types of the Pygments lexer (highlight.py) -> the prompt's
     style classes, the most specific type first."""
-    from pygments.token import (Comment, Generic, Keyword, Literal, Name, Operator, Punctuation,
-                                String)
+    from pygments.token import Comment, Generic, Keyword, Literal, Name, Operator, Punctuation, String
 
     return [
         (Generic.Prompt, "command"), (Comment, "comment"), (String.Interpol, "token"),
@@ -1388,18 +1379,18 @@ def main(path: str | None = None, *, stdin: IO[str] | None = None, stdout: IO[st
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty() and stdout.isatty()
-    color = use_color(stdout, color) if interactive or color == "always" else False
+    colored = use_color(stdout, color) if interactive or color == "always" else False
     try:
         import shutil
         width = shutil.get_terminal_size((100, 24)).columns if interactive else 100
     except Exception:  # pragma: no cover
         width = 100
-    session = Session(color=color, rich_tables=interactive, width=width, db=db)
+    session = Session(color=colored, rich_tables=interactive, width=width, db=db)
 
     def write(text: str) -> None:
         # names and values from programs and stores are shown, never obeyed
         # (docs/security.md, "What reaches the terminal")
-        stdout.write(printable(text, keep_color=bool(color)))
+        stdout.write(printable(text, keep_color=bool(colored)))
     if interactive:
         write(BANNER.format(version=__version__) + "\n")
     if db is not None:   # refuse a file that is not a store before the first prompt

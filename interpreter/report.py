@@ -103,7 +103,7 @@ class _Edge:
     caller: CampaignInfo
     target: CampaignInfo
     kind: str
-    context: bool
+    parent_context: bool
     valid: bool
     cycle: bool = False
     too_deep: bool = False
@@ -125,10 +125,10 @@ def _layout(result: CheckResult) -> tuple[list[_Box], list[_Edge], CallGraph, in
     for e in graph.edges:
         if e.target is None:
             continue
-        key = (e.caller.id, e.target.id, e.kind, e.context)
+        key = (e.caller.id, e.target.id, e.kind, e.parent_context)
         edge = edges.get(key)
         if edge is None:
-            edge = edges[key] = _Edge(e.caller, e.target, e.kind, e.context, e.valid)
+            edge = edges[key] = _Edge(e.caller, e.target, e.kind, e.parent_context, e.valid)
         edge.cycle = edge.cycle or id(e) in graph.cyclic
         edge.too_deep = edge.too_deep or id(e.step) in deep_steps
     # an executable that only a cycle reaches (graph.reach measures it from
@@ -285,7 +285,7 @@ def _svg(boxes: list[_Box], edges: list[_Edge], max_col: int, runs: Counter | No
         words = []
         if edge.kind == "request":
             words.append("request")
-        elif edge.context:
+        elif edge.parent_context:
             words.append("context")
         if edge.cycle:
             classes.append("cycle")
@@ -482,9 +482,9 @@ def _campaign(c: CampaignInfo, box: _Box, graph: CallGraph, result: CheckResult,
             f'<a href="#c{e.caller.id}">{_e(e.caller.qualname)}</a> ({e.kind})'
             for _k, e in sorted(callers.items())) + "</p>"
     if calls:
-        targets = {(t.qualname, e.kind, e.context): (t, e) for e in calls if (t := e.target) is not None}
+        targets = {(t.qualname, e.kind, e.parent_context): (t, e) for e in calls if (t := e.target) is not None}
         who += "<p class=\"callees\">calls " + ", ".join(
-            f'<a href="#c{t.id}">{_e(t.qualname)}</a> ({e.kind}{", context" if e.context else ""})'
+            f'<a href="#c{t.id}">{_e(t.qualname)}</a> ({e.kind}{", context" if e.parent_context else ""})'
             for _k, (t, e) in sorted(targets.items(), key=lambda kv: (kv[0][0], kv[0][1]))) + "</p>"
     return (f'<section class="campaign" id="c{c.id}" data-campaign="{_e(c.qualname)}">'
             f'<h3><span class="prog">{_e(c.program.name)} /</span> {_e(c.name)}</h3>'

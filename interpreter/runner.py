@@ -49,18 +49,20 @@ from attrs import define, field
 from . import ast
 from .check import ACTIVITY_TYPES, CheckedProgram
 from .clock import Clock
-from .engine import Engine
+from .engine import ActionResult, Engine
 from .errors import CampaignError, Diagnostic
 from .evaluate import literal_text
-from .render import _GUTTER_STYLE, _excerpt, _location, _Style, render_text
+from .render import GUTTER_STYLE, Style, excerpt, location, render_text
 from .show import activity_details
 from .source import SourceFile, Span
-from .store import Activity, convert
+from .store import Activity
+from .values import convert
 
 if TYPE_CHECKING:  # pragma: no cover
     from .coverage import Coverage
 
-__all__ = ["Failure", "TestResult", "select_tests", "run_tests", "run_test", "broken_file_result",
+__all__ = ["Failure", "TestResult", "TestRun", "ACTIONS", "perform", "select_tests", "run_tests", "run_test",
+           "broken_file_result",
            "format_result", "format_failures", "format_results", "summary", "results_json", "results_junit"]
 
 #: the name of the one failing result of a file that does not check
@@ -185,7 +187,7 @@ def run_test(program: CheckedProgram, test: ast.Test, coverage: "Coverage | None
         engine: Engine = CoverageEngine(program, ":memory:", Clock(start), coverage=coverage)
     else:
         engine = Engine(program, ":memory:", Clock(start))
-    runner = _TestRun(engine, program, result)
+    runner = TestRun(engine, program, result)
     try:
         for stmt in test.statements:
             try:
@@ -222,7 +224,41 @@ def _activity_line(a: Activity) -> dict:
     return out
 
 
-class _TestRun:
+#: the test statements that act on the engine (the others are expectations)
+ACTIONS = (ast.PersonStmt, ast.ForStmt, ast.RunStmt, ast.RequestStmt, ast.FireStmt, ast.AdvanceStmt)
+
+
+def perform(engine: Engine, s: ast.Node) -> list[ActionResult]:
+    """Carry out one action statement (``person``, ``for``, ``run``,
+    ``request``, ``fire``, ``advance``) as a test does: the action, then
+    what falls due at the current time (not after ``advance``, which runs
+    it). Returns the actions' results (the REPL prints them)."""
+    results: list[ActionResult]
+    if isinstance(s, ast.PersonStmt):
+        engine.add_person(s.email, {a.name: a.value for a in s.fields})
+        results = []
+    elif isinstance(s, ast.ForStmt):
+        results = [engine.run_steps(s.email, s.steps)]
+    elif isinstance(s, ast.RunStmt):
+        results = [engine.run_batch(s.campaign, tokens={t.name: t.value for t in s.tokens} or None)]
+    elif isinstance(s, ast.RequestStmt):
+        results = [engine.request(s.campaign, list(s.people), tokens={t.name: t.value for t in s.tokens} or None)]
+    elif isinstance(s, ast.FireStmt):
+        results = [engine.fire(s.trigger, list(s.people), attributes={a.name: a.value for a in s.attributes})]
+    elif isinstance(s, ast.AdvanceStmt):
+        return [engine.advance(s.duration)]
+    else:  # pragma: no cover - the parser builds only these
+        raise CampaignError(f"unknown statement {type(s).__name__}")
+    results.append(engine.run_due())
+    return results
+
+
+class TestRun:
+    """One test's statements against an engine: actions (``perform``) and
+    expectations, each failure recorded in ``result``."""
+
+    __test__ = False   # not a pytest class
+
     def __init__(self, engine: Engine, program: CheckedProgram, result: TestResult):
         self.engine = engine
         self.program = program
@@ -259,28 +295,9 @@ class _TestRun:
             stmt.span.line if stmt.span else 0, self.text(stmt), f"error: {exc}", span=stmt.span,
             kind="error", activities=acts, activities_of=person if acts else None))
 
-    def settle(self) -> None:
-        self.engine.run_due()
-
     def statement(self, s: ast.Node) -> None:
-        e = self.engine
-        if isinstance(s, ast.PersonStmt):
-            e.add_person(s.email, {a.name: a.value for a in s.fields})
-            self.settle()
-        elif isinstance(s, ast.ForStmt):
-            e.run_steps(s.email, s.steps)
-            self.settle()
-        elif isinstance(s, ast.RunStmt):
-            e.run_batch(s.campaign, tokens={t.name: t.value for t in s.tokens} or None)
-            self.settle()
-        elif isinstance(s, ast.RequestStmt):
-            e.request(s.campaign, list(s.people), tokens={t.name: t.value for t in s.tokens} or None)
-            self.settle()
-        elif isinstance(s, ast.FireStmt):
-            e.fire(s.trigger, list(s.people), attributes={a.name: a.value for a in s.attributes})
-            self.settle()
-        elif isinstance(s, ast.AdvanceStmt):
-            e.advance(s.duration)
+        if isinstance(s, ACTIONS):
+            perform(self.engine, s)
         elif isinstance(s, ast.ExpectField):
             self.expect_field(s)
         elif isinstance(s, ast.ExpectList):
@@ -507,7 +524,7 @@ def activity_table(rows: list[dict], with_email: bool, last: int | None = ACTIVI
     return lines
 
 
-def _render_failure(result: TestResult, f: Failure, style: _Style,
+def _render_failure(result: TestResult, f: Failure, style: Style,
                     shown_before: dict[str, list[dict]] | None = None) -> list[str]:
     """A failure drawn like a diagnostic, indented under its test; a table
     of activities the same as the last one shown for that person is not
@@ -518,18 +535,18 @@ def _render_failure(result: TestResult, f: Failure, style: _Style,
     span = f.span
     if span is not None:
         gutter = len(str(max(span.line, 1)))
-        lines.append(_location(span, gutter, style))
+        lines.append(location(span, gutter, style))
         source = result.source if result.source is not None and result.source.name == span.file else None
-        excerpt = _excerpt(span, source, gutter, "^", _FAIL_STYLE, style)
-        if excerpt:
-            lines += excerpt
+        block = excerpt(span, source, gutter, "^", _FAIL_STYLE, style)
+        if block:
+            lines += block
         else:
             lines.append(f"{' ' * gutter} | {f.statement}")
         pad = " " * (gutter + 1)
     else:
         lines.append(f"  in: {f.statement}")
         pad = " "
-    eq = style(_GUTTER_STYLE, "=")
+    eq = style(GUTTER_STYLE, "=")
     if f.shown_expected is not None or f.shown_actual is not None:
         lines.append(f"{pad}{eq} expected: {f.shown_expected}")
         lines.append(f"{pad}{eq} actual:   {f.shown_actual}")
@@ -550,7 +567,7 @@ def format_result(result: TestResult, color: bool = False, diagnostics: bool = T
     """One test: its ``PASS``/``FAIL`` line and, when it failed, each
     failure drawn like a diagnostic. ``diagnostics=False``: of a file that
     does not check, only the headline (the caller showed the diagnostics)."""
-    style = _Style(color)
+    style = Style(color)
     mark = style(_PASS_STYLE, "PASS") if result.passed else style(_FAIL_STYLE, "FAIL")
     lines = [f"{mark}  {result.file}:{result.line}  {result.name}  ({_ms(result.duration_ms)})"]
     if result.diagnostics and not diagnostics:
@@ -566,7 +583,7 @@ def format_failures(result: TestResult, color: bool = False) -> str:
     """What went wrong in a test, without its ``PASS``/``FAIL`` line: each
     failure drawn like a diagnostic, or the rendered diagnostics of a file
     that does not check ("" when the test passed)."""
-    style = _Style(color)
+    style = Style(color)
     lines: list[str] = []
     if result.error and not result.failures:
         lines += (result.error or "").splitlines()

@@ -7,8 +7,18 @@ nothing from the rest of the package; every other module may import it.
 from __future__ import annotations
 
 import bisect
+from typing import TYPE_CHECKING, Any, Iterable
 
 from attrs import field, frozen
+
+if TYPE_CHECKING:
+    def as_tuple(items: Iterable[Any]) -> tuple[Any, ...]:
+        """``tuple``, typed for the attrs plugin (which cannot type a generic
+        converter): the converter of every tuple field of the package's attrs classes."""
+        return tuple(items)
+else:
+    as_tuple = tuple   # no Python-level call per node: parsing builds many
+
 
 
 @frozen

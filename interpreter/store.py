@@ -61,24 +61,36 @@ a new reader of these tables must flush first too. ``iter_people`` streams
 people a chunk at a time, and ``columns_for`` lets a caller read only the
 columns it needs: a ``Person`` reads the rest of its row when asked.
 
-Imports ``errors`` and ``ast`` (``name_key``) only.
+Implements ``storage.StoreProtocol``: ``where`` says a store-neutral
+``storage.Query`` (a batch's smart list, a qualification rule) in SQL, so
+the evaluator and the engine build no SQL on these tables.
+
+Why one module of this size: it is one SQLite layout and the buffers that
+make its writes bulk; every method reads or writes those tables, and no
+other module does.
+
+Imports ``errors``, ``clock``, ``logic``, ``storage`` and ``values`` only.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import re
 import sqlite3
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Literal, Mapping, Sequence
 
 from attrs import frozen
 
-from .ast import name_key
+from .clock import iso
 from .errors import StoreError
+from .logic import FilterRef, Logic
+from .logic import Not as LogicNot
+from .stdlib.types import TYPES
+from .storage import AllOf, AnyOf, FieldTest, HasActivity, InList, InProgram, LogicOf, NotQ, Query, RanCampaign
+from .values import ENCODERS, INT_LIMIT, date_value, decode, dumps, encode, fold_text, interval, number
 
 SCHEMA_VERSION = 1
 
@@ -110,175 +122,6 @@ CREATE INDEX queue_person ON queue (person, campaign);
 CREATE TABLE schedules (campaign TEXT PRIMARY KEY, last TEXT NOT NULL) WITHOUT ROWID;
 """
 
-_INT_TYPES = ("integer", "score", "boolean")
-
-
-# --------------------------------------------------------------------------
-# Values: Python <-> SQLite, per field type
-
-
-def encode(type_: str, value: Any) -> Any:
-    """A typed Python value -> its column value."""
-    if value is None:
-        return None
-    if type_ == "boolean":
-        return 1 if value else 0
-    if type_ in ("integer", "score"):
-        return int(value)
-    if type_ == "decimal":
-        return str(value)
-    if type_ == "datetime":
-        return value.isoformat(timespec="seconds")
-    if type_ == "date":
-        return value.isoformat()
-    return str(value)
-
-
-#: per field type, ``encode`` of a value that is not None (compiled steps call it directly)
-ENCODERS: dict[str, Any] = {
-    "boolean": lambda v: 1 if v else 0, "integer": int, "score": int, "decimal": str,
-    "datetime": lambda v: v.isoformat(timespec="seconds"), "date": lambda v: v.isoformat(),
-    "text": str, "email": str,
-}
-
-
-def decode(type_: str, raw: Any) -> Any:
-    """A column value -> the typed Python value."""
-    if raw is None:
-        return None
-    if type_ == "boolean":
-        return bool(raw)
-    if type_ in ("integer", "score"):
-        return int(raw)
-    if type_ == "decimal":
-        return Decimal(str(raw))
-    if type_ == "datetime":
-        return _dt.datetime.fromisoformat(raw)
-    if type_ == "date":
-        return _dt.date.fromisoformat(raw)
-    return raw
-
-
-#: SQLite integers are 64-bit; a larger whole number is refused, never an OverflowError
-_INT_LIMIT = 2 ** 63
-
-
-class _OutOfRange(ValueError):
-    pass
-
-
-def _int_in_range(n: Any, type_: str) -> Any:
-    if not -_INT_LIMIT <= n < _INT_LIMIT:   # SQLite's range: -2**63 is a number it holds
-        raise _OutOfRange(f"{str(n)[:30]} is too large for a{'n' if type_[0] in 'aeiou' else ''} "
-                          f"{type_} field (whole numbers run from {-_INT_LIMIT} to {_INT_LIMIT - 1})")
-    return n
-
-
-_TRUE = {"true", "yes", "1", "y", "t"}
-_FALSE = {"false", "no", "0", "n", "f"}
-
-
-def convert(type_: str, value: Any) -> Any:
-    """Any value (text from a file, a token, a literal) -> the field's type;
-    ``ValueError`` with a readable message when it does not fit. Empty text
-    is empty (None) for every type but text."""
-    if value is None:
-        return None
-    if isinstance(value, str) and type_ not in ("text", "email"):
-        value = value.strip()
-        if value == "":
-            return None
-    try:
-        if type_ in ("text", "email"):
-            if isinstance(value, bool):
-                return "true" if value else "false"
-            if isinstance(value, _dt.datetime):
-                return value.isoformat(sep=" ", timespec="seconds")
-            if isinstance(value, _dt.date):
-                return value.isoformat()
-            return str(value)
-        if type_ == "boolean":
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, int):
-                return value != 0
-            text = str(value).casefold()
-            if text in _TRUE:
-                return True
-            if text in _FALSE:
-                return False
-            raise ValueError
-        if type_ in ("integer", "score"):
-            if isinstance(value, bool):
-                raise ValueError
-            if isinstance(value, int):
-                return _int_in_range(value, type_)
-            if isinstance(value, (Decimal, float)):
-                if value != value or value != int(_int_in_range(value, type_)):
-                    raise ValueError
-                return int(value)
-            text = str(value).replace(",", "")
-            d = Decimal(text)
-            # range first: int() of 1e400000000 would take minutes (SQLite holds 64 bits)
-            if not d.is_finite() or d != d.to_integral_value():
-                raise ValueError
-            return int(_int_in_range(d, type_))
-        if type_ == "decimal":
-            if isinstance(value, bool):
-                raise ValueError
-            d = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).replace(",", ""))
-            if not d.is_finite():
-                raise ValueError
-            return d
-        if type_ == "date":
-            if isinstance(value, _dt.datetime):
-                return value.date()
-            if isinstance(value, _dt.date):
-                return value
-            text = str(value)
-            return _dt.date.fromisoformat(text[:10]) if len(text) > 10 and text[10] in "T " else _dt.date.fromisoformat(text)
-        if type_ == "datetime":
-            if isinstance(value, _dt.datetime):
-                return value.replace(microsecond=0, tzinfo=None)
-            if isinstance(value, _dt.date):
-                return _dt.datetime.combine(value, _dt.time())
-            text = str(value)
-            if len(text) == 10:
-                return _dt.datetime.combine(_dt.date.fromisoformat(text), _dt.time())
-            return _dt.datetime.fromisoformat(text.replace(" ", "T", 1)).replace(microsecond=0, tzinfo=None)
-    except _OutOfRange as exc:
-        raise ValueError(str(exc)) from None
-    except (ValueError, InvalidOperation, TypeError, ArithmeticError):
-        pass
-    raise ValueError(f"{value!r} is not a{'n' if type_[0] in 'aeiou' else ''} {type_}")
-
-
-def to_json_value(value: Any) -> Any:
-    """A typed value as it appears in the activity log (JSON)."""
-    if isinstance(value, _dt.datetime):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, _dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                            default=to_json_value)
-
-
-def dumps(value: Any) -> str:
-    """Canonical JSON: sorted keys, no spaces, non-ASCII kept."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if type(value) is int:
-        return str(value)
-    return _ENCODER.encode(value)
 
 
 def _casefold(x: Any) -> Any:
@@ -434,7 +277,7 @@ def _column_name(key: str, taken: set[str]) -> str:
 #: the column names ``_column_name`` makes; a store's ``fields.col`` is put
 #: into SQL as an identifier, so any other text is refused (issue 14)
 _COLUMN = re.compile(r"f_[0-9a-z_]+\Z")
-_FIELD_TYPES = {"text", "email", "integer", "decimal", "score", "boolean", "date", "datetime"}
+_FIELD_TYPES = frozenset(TYPES)   # stdlib.types, the one table of field types
 
 
 def _valid_fields(rows: Sequence[Sequence[Any]], path: str) -> None:
@@ -500,7 +343,7 @@ class _Transaction:
             store._begin()
             self.outer = True
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         store = self.store
         if not self.outer:
             store._depth -= 1
@@ -691,7 +534,8 @@ class Store:
         return _Transaction(self)
 
     def _begin(self) -> None:
-        """BEGIN the outermost transaction (``_Transaction.__enter__``)."""
+        """BEGIN the outermost transaction (``_Transaction.__enter__``): the
+        hot meta values and the run counter come with it (``_begun``)."""
         try:
             self.db.execute("BEGIN IMMEDIATE")
             self._begun()
@@ -825,20 +669,6 @@ class Store:
         if key in self._meta:
             self._meta[key] = value
 
-    def begin_action(self) -> tuple[str | None, int]:
-        """BEGIN an action's transaction (the outermost): returns the clock
-        the store holds and the next run id (``run_counter``), from the
-        cache ``_begun`` keeps fresh: every event is an action."""
-        self._begin()
-        return self._meta.get("clock"), self._run_counter
-
-    def commit_action(self, next_run: int, recorded: bool, clock: str) -> tuple[int, int]:
-        """``end_action``, then flush and COMMIT (``_end``): an action's last
-        call. Returns ``end_action``'s (first, last) activity ids."""
-        ids = self.end_action(next_run, recorded, clock)
-        self._end(None)
-        return ids
-
     def end_action(self, next_run: int, recorded: bool, clock: str) -> tuple[int, int]:
         """What every action does last, in one call (every event is one).
         ``next_run`` is the next run id; ``recorded``: each id the action
@@ -897,7 +727,7 @@ class Store:
             for key, name, type_ in sorted(missing):
                 col = _column_name(key, taken)
                 taken.add(col)
-                sqltype = "INTEGER" if type_ in _INT_TYPES else "TEXT"
+                sqltype = TYPES[type_].column if type_ in TYPES else "TEXT"
                 self.db.execute(f'ALTER TABLE people ADD COLUMN "{col}" {sqltype}')
                 self.db.execute("INSERT INTO fields VALUES (?, ?, ?, ?)", (key, name, type_, col))
             self._load_fields()
@@ -1063,7 +893,7 @@ class Store:
         per column and written with ``executemany`` at the next read or
         commit (a batch's field updates go in bulk). Later updates of the
         same column come later in its buffer, so the last one wins."""
-        if raw.__class__ is int and not -_INT_LIMIT <= raw < _INT_LIMIT:
+        if raw.__class__ is int and not -INT_LIMIT <= raw < INT_LIMIT:
             # what sqlite3 raises, now rather than at the flush
             raise OverflowError("Python int too large to convert to SQLite INTEGER")
         if raw.__class__ is str and not raw.isascii():
@@ -1080,6 +910,102 @@ class Store:
         rows.append((raw, pid))
         if len(rows) >= 4096:
             self.flush()
+
+    # -- queries (``storage``) ------------------------------------------------
+
+    def where(self, query: Query) -> tuple[str, list[Any]] | None:
+        """A store-neutral query as an SQL condition on ``people`` and its
+        parameters, or None when SQL here cannot say it (a field without a
+        column, a value of the wrong type, a condition nested or bound past
+        SQLite's limits): the caller tests it in Python."""
+        said = self._where(query)
+        if said is not None and not _sql_fits(*said):
+            return None
+        return said
+
+    def _where(self, query: Query) -> tuple[str, list[Any]] | None:
+        if isinstance(query, FieldTest):
+            col = self.columns.get(query.key)
+            if col is None:
+                return None
+            try:
+                return _field_sql(col, query)
+            except ValueError:
+                return None
+        if isinstance(query, InList):
+            neg = "NOT " if query.negated else ""
+            return (f"{neg}EXISTS (SELECT 1 FROM list_members lm WHERE lm.list = ? AND lm.person = people.id)",
+                    [query.list])
+        if isinstance(query, InProgram):
+            if query.status is not None and not query.negated:
+                return ("EXISTS (SELECT 1 FROM program_members pm WHERE pm.program = ? AND "
+                        "pm.person = people.id AND pm.status = ?)", [query.program, query.status])
+            neg = "NOT " if query.negated else ""
+            return (f"{neg}EXISTS (SELECT 1 FROM program_members pm WHERE pm.program = ? AND "
+                    "pm.person = people.id)", [query.program])
+        if isinstance(query, (HasActivity, RanCampaign)):
+            if isinstance(query, RanCampaign):
+                sql = "EXISTS (SELECT 1 FROM runs r WHERE r.person = people.id AND r.campaign = ?"
+                params: list[Any] = [query.campaign]
+                col = "r.at"
+            else:
+                sql = "EXISTS (SELECT 1 FROM activities a WHERE a.person = people.id AND a.type = ? AND a.asset = ?"
+                params = [query.type, query.asset]
+                col = "a.at"
+            if query.since is not None:
+                sql += f" AND {col} >= ?"
+                params.append(query.since)
+            return sql + ")", params
+        if isinstance(query, NotQ):
+            inner = self._where(query.part)
+            return None if inner is None else (f"NOT ({inner[0]})", inner[1])
+        if isinstance(query, (AllOf, AnyOf)):
+            parts = []
+            for part in query.parts:
+                said = self._where(part)
+                if said is None:
+                    return None
+                parts.append(said)
+            if not parts:
+                return ("1", []) if isinstance(query, AllOf) else ("0", [])
+            if isinstance(query, AllOf):
+                # cheap tests first (SQLite tests AND terms in order on a scan): a
+                # column, then a Python function (cf, dcmp), then a subquery
+                parts.sort(key=lambda part: _sql_cost(part[0]))
+            joiner = "AND" if isinstance(query, AllOf) else "OR"
+            return _sql_join(joiner, [f"({s})" for s, _ in parts]), [x for _, ps in parts for x in ps]
+        if isinstance(query, LogicOf):
+            said_parts = [self._where(part) for part in query.parts]
+            if any(s is None for s in said_parts):
+                return None
+            order: list[int] = []   # parameters follow the order the placeholders appear in
+
+            def visit(node: Logic) -> str:
+                if isinstance(node, FilterRef):
+                    order.append(node.index)
+                    return said_parts[node.index][0]  # type: ignore[index]
+                if isinstance(node, LogicNot):
+                    return f"NOT ({visit(node.operand)})"
+                return "(" + _sql_join(node.op.upper(), [f"({visit(x)})" for x in node.operands]) + ")"
+            sql = visit(query.tree)
+            return sql, [x for i in order for x in said_parts[i][1]]  # type: ignore[index]
+        return None
+
+    def field_writer(self, key: str) -> Any:
+        """``write(pid, value)`` for a field other than the email address,
+        its value encoded once here and buffered (``update_field``); None for
+        the email address or a field the store has no column for (use
+        ``set_field``)."""
+        col = self.columns.get(key)
+        stype = self.field_types.get(key)
+        if key == "email address" or col is None or stype is None:
+            return None
+        enc = ENCODERS.get(stype, str)
+        update = self.update_field
+
+        def write(pid: int, value: Any) -> None:
+            update(pid, col, None if value is None else enc(value))
+        return write
 
     def set_fields(self, pid: int, values: Mapping[str, Any]) -> None:
         for key, value in values.items():
@@ -1312,7 +1238,8 @@ class Store:
         ``people``, of one type or of ``types``, at or after ``since``, at
         most ``limit`` (a page of the REST API's activities)."""
         self.flush()
-        cond, params = ["a.id > ?"], [after_id]
+        cond: list[str] = ["a.id > ?"]
+        params: list[Any] = [after_id]
         if person is not None:
             cond.append("a.person = ?")
             params.append(person)
@@ -1385,7 +1312,7 @@ class Store:
             runs = self._runs = []
             self._ran = {}
         runs.append((pid, campaign, at, run))
-        self._ran[(pid, campaign)] = at   # type: ignore[index]   (the clock never goes back)
+        self._ran[(pid, campaign)] = at   # type: ignore[index]  # the clock never goes back
         if len(runs) >= 4096:
             self.flush()
 
@@ -1474,3 +1401,158 @@ class Store:
         for table in ("people", "list_members", "program_members", "activities", "runs", "queue"):
             out[table] = self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         return out
+
+
+# --------------------------------------------------------------------------
+# Queries (``storage``): a batch's smart list in SQL
+
+
+def _sql_join(op: str, terms: Sequence[str], width: int = 64) -> str:
+    """``terms`` joined by ``op``, grouped ``width`` at a time: SQLite parses
+    ``a AND b AND c ...`` as a tree as deep as the chain, and refuses one
+    deeper than 1,000 (SQLITE_MAX_EXPR_DEPTH); grouping keeps a smart list of
+    thousands of filters a few levels deep."""
+    while len(terms) > width:
+        terms = [f"({f' {op} '.join(terms[i:i + width])})" for i in range(0, len(terms), width)]
+    return f" {op} ".join(terms)
+
+
+#: SQLite's parser overflows near 100 nested parentheses, and a statement may
+#: bind at most 32,766 parameters; a smart list past either runs in Python
+MAX_SQL_NESTING = 60
+MAX_SQL_PARAMS = 30_000
+
+
+def _sql_fits(sql: str, params: Sequence[Any]) -> bool:
+    """Whether SQLite can take this condition (nesting and parameters)."""
+    if len(params) > MAX_SQL_PARAMS:
+        return False
+    depth = deepest = 0
+    for ch in sql:
+        if ch == "(":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif ch == ")":
+            depth -= 1
+    return deepest <= MAX_SQL_NESTING
+
+
+def _sql_cost(sql: str) -> int:
+    """How dear an SQL condition is to test on one row, roughly (for ordering)."""
+    if "EXISTS" in sql:
+        return 2
+    if "cf(" in sql or "dcmp(" in sql:
+        return 1
+    return 0
+
+
+def _field_sql(col: str, q: FieldTest) -> tuple[str, list[Any]] | None:
+    """A field test as SQL on ``people``: every rule is the Python filter's,
+    case and nulls included."""
+    c = f'people."{col}"'
+    op, ftype = q.op, q.ftype
+    if op in ("is empty", "is not empty"):
+        if ftype in ("text", "email"):
+            sql = f"({c} IS NULL OR {c} = '')"
+        else:
+            sql = f"{c} IS NULL"
+        return (sql if op == "is empty" else f"NOT {sql}"), []
+    values = list(q.values)
+    if ftype in ("text", "email"):
+        vals = [fold_text(v) for v in values]
+        folded = f"coalesce(cf({c}), '')"
+        if op in ("is", "is not"):
+            sql = f"{folded} IN ({', '.join('?' * len(vals))})"
+            return (sql if op == "is" else f"NOT ({sql})"), vals
+        if op in ("contains", "not contains"):
+            sql = " OR ".join(f"instr({folded}, ?) > 0" for _ in vals)
+            return (f"({sql})" if op == "contains" else f"NOT ({sql})"), vals
+        if op in ("starts with", "not starts with"):
+            sql = " OR ".join(f"substr({folded}, 1, length(?)) = ?" for _ in vals)
+            params = [x for v in vals for x in (v, v)]
+            return (f"({sql})" if op == "starts with" else f"NOT ({sql})"), params
+        return None
+    if ftype == "boolean":
+        if op not in ("is", "is not") or not all(isinstance(v, bool) for v in values):
+            return None
+        want = set(values)
+        if want == {True, False}:
+            sql = "1"
+        elif want == {True}:
+            sql = f"coalesce({c}, 0) = 1"
+        else:
+            sql = f"coalesce({c}, 0) = 0"
+        return (sql if op == "is" else f"NOT ({sql})"), []
+    if ftype in ("integer", "score", "decimal"):
+        try:
+            nums = [number(v) for v in values]
+        except ValueError:
+            return None
+        if ftype == "decimal" or any(not isinstance(n, int) for n in nums):
+            return _sql_for_decimal(c, op, nums)
+        if op in ("is", "is not"):
+            zero = 0 in nums
+            if op == "is not":   # never matches empty (§12.5)
+                return f"({c} IS NOT NULL AND {c} NOT IN ({', '.join('?' * len(nums))}))", nums
+            sql = (f"(({c} IS NOT NULL AND {c} IN ({', '.join('?' * len(nums))})) OR "
+                   f"({c} IS NULL AND {1 if zero else 0}))")
+            return sql, nums
+        if op == "between":
+            return f"({c} IS NOT NULL AND {c} BETWEEN ? AND ?)", nums[:2]
+        if op in (">", ">=", "<", "<="):
+            return f"({c} IS NOT NULL AND {c} {op} ?)", nums[:1]
+        return None
+    if ftype in ("date", "datetime"):
+        enc = (lambda x: x.isoformat()) if ftype == "date" else (lambda x: iso(x))
+        if op in ("in past", "in future"):
+            if q.within is None or q.now is None:
+                return None
+            now, delta = q.now, q.within
+            try:
+                if ftype == "date":
+                    lo, hi = ((now - delta).date(), now.date()) if op == "in past" else \
+                        (now.date(), (now + delta).date())
+                else:
+                    lo, hi = (now - delta, now) if op == "in past" else (now, now + delta)
+            except OverflowError:
+                return None
+            return f"({c} IS NOT NULL AND {c} >= ? AND {c} <= ?)", [enc(lo), enc(hi)]
+        try:
+            ivs = [interval(ftype, date_value(v)) for v in values]
+        except ValueError:
+            return None
+        if op in ("is", "is not"):
+            sql = " OR ".join(f"({c} >= ? AND {c} < ?)" for _ in ivs)
+            params = [enc(x) for iv in ivs for x in iv]
+            sql = f"({c} IS NOT NULL AND ({sql}))"
+            return (sql if op == "is" else f"NOT {sql}"), params
+        if op == "between":
+            return f"({c} IS NOT NULL AND {c} >= ? AND {c} < ?)", [enc(ivs[0][0]), enc(ivs[1][1])]
+        lo, hi = ivs[0]
+        if op == "before":
+            return f"({c} IS NULL OR {c} < ?)", [enc(lo)]
+        if op == "on or before":
+            return f"({c} IS NULL OR {c} < ?)", [enc(hi)]
+        if op == "after":
+            return f"({c} IS NOT NULL AND {c} >= ?)", [enc(hi)]
+        if op == "on or after":
+            return f"({c} IS NOT NULL AND {c} >= ?)", [enc(lo)]
+    return None
+
+
+def _sql_for_decimal(c: str, op: str, nums: list[Any]) -> tuple[str, list[Any]] | None:
+    """Number filters compared exactly as ``Decimal`` compares: a decimal
+    column is stored as text, so through ``dcmp(column, 'literal')``."""
+    lits = [str(n) for n in nums]
+    if op in ("is", "is not"):
+        eq = " OR ".join(f"dcmp({c}, ?) = 0" for _ in lits) or "0"
+        if op == "is not":   # never matches empty (§12.5)
+            return f"({c} IS NOT NULL AND NOT ({eq}))", lits
+        sql = f"(({c} IS NOT NULL AND ({eq})) OR ({c} IS NULL AND {1 if 0 in nums else 0}))"
+        return sql, lits
+    if op == "between":
+        return f"({c} IS NOT NULL AND dcmp({c}, ?) >= 0 AND dcmp({c}, ?) <= 0)", lits[:2]
+    if op in (">", ">=", "<", "<="):
+        return f"({c} IS NOT NULL AND dcmp({c}, ?) {op} 0)", lits[:1]
+    return None

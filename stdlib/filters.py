@@ -8,6 +8,7 @@ accepted spelling to its canonical operator and the operands it takes.
 from __future__ import annotations
 
 from campaignlang import ast
+from campaignlang.stdlib.types import TYPES
 from campaignlang.stdlib.vocabulary import Opt, Phrase, Slot
 
 #: spelling -> (canonical operator, operands). Operands: "values" (a comma
@@ -30,24 +31,16 @@ OPERATORS: dict[str, tuple[str, str]] = {
     "in past": ("in past", "duration"), "in future": ("in future", "duration"),
 }
 
-#: operators by field type (the checker's type rules, §4)
-TEXT_OPS = ("is", "is not", "contains", "not contains", "starts with", "not starts with",
-            "is empty", "is not empty")
-NUMBER_OPS = ("is", "is not", ">", ">=", "<", "<=", "between", "is empty", "is not empty")
-DATE_OPS = ("is", "is not", "before", "after", "on or before", "on or after", "between",
-            "in past", "in future", "is empty", "is not empty")
-BOOLEAN_OPS = ("is", "is not", "is empty", "is not empty")
-OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
-    "text": TEXT_OPS, "email": TEXT_OPS, "integer": NUMBER_OPS, "decimal": NUMBER_OPS,
-    "score": NUMBER_OPS, "date": DATE_OPS, "datetime": DATE_OPS, "boolean": BOOLEAN_OPS,
-}
+#: operators by field type (the checker's type rules, §4): ``types.TYPES``
+OPS_BY_TYPE: dict[str, tuple[str, ...]] = {name: t.operators for name, t in TYPES.items()}
 
 _PAST = Opt(("in past", Slot("within", "duration")))
 
 
-def _history(words: str, usage: str, doc: str) -> Phrase:
+def _history(words: str, usage: str, doc: str, target: str | None = None, activity: str | None = None) -> Phrase:
+    """A history filter: ``target`` the asset kind it names, ``activity`` the activity it looks for."""
     return Phrase(words, (Slot("target", "ref"), _PAST), ast.HistoryFilter,
-                  fixed={"kind": words}, usage=usage, doc=doc)
+                  fixed={"kind": words}, usage=usage, doc=doc, target=target, activity=activity)
 
 
 FILTERS: tuple[Phrase, ...] = (
@@ -68,17 +61,23 @@ FILTERS: tuple[Phrase, ...] = (
            fixed={"negated": True}, usage='not member of program "Webinar"',
            doc="Qualifies people who are not members of a program."),
     _history("filled out form", 'filled out form "Contact Us" in past 30 days',
-             "Qualifies people who filled out a form, optionally within a recent period."),
+             "Qualifies people who filled out a form, optionally within a recent period.",
+             "form", "Fill Out Form"),
     _history("visited web page", 'visited web page "/pricing" in past 7 days',
-             "Qualifies people who visited a web page, optionally within a recent period."),
+             "Qualifies people who visited a web page, optionally within a recent period.",
+             None, "Visit Web Page"),
     _history("was sent email", 'was sent email "Invite"',
-             "Qualifies people who were sent an email, optionally within a recent period."),
+             "Qualifies people who were sent an email, optionally within a recent period.",
+             "email", "Send Email"),
     _history("opened email", 'opened email "Invite"',
-             "Qualifies people who opened an email, optionally within a recent period."),
+             "Qualifies people who opened an email, optionally within a recent period.",
+             "email", "Open Email"),
     _history("clicked link in email", 'clicked link in email "Invite"',
-             "Qualifies people who clicked a link in an email, optionally within a recent period."),
+             "Qualifies people who clicked a link in an email, optionally within a recent period.",
+             "email", "Click Email"),
     _history("campaign was run", 'campaign was run "Ops"."Route Lead"',
-             "Qualifies people a campaign has run for, optionally within a recent period."),
+             "Qualifies people a campaign has run for, optionally within a recent period.",
+             "campaign"),
 )
 
 BY_WORDS: dict[str, Phrase] = {p.words: p for p in FILTERS}

@@ -15,6 +15,8 @@ from typing import Any
 
 from attrs import field, frozen
 
+from campaignlang.source import as_tuple
+
 #: What a slot kind accepts, in the language's words (for "expected ...").
 SLOT_WORDS: dict[str, str] = {
     "field": "a field like lead.Country or lead.\"Lead Score\"",
@@ -37,7 +39,7 @@ class Slot:
 
     name: str
     kind: str
-    choices: tuple[str, ...] = field(default=(), converter=tuple)
+    choices: tuple[str, ...] = field(default=(), converter=as_tuple)
 
     def describe(self) -> str:
         if self.kind == "word":
@@ -49,7 +51,7 @@ class Slot:
 class Opt:
     """An optional group; ``flag`` names a bool argument set when present."""
 
-    items: tuple[Any, ...] = field(converter=tuple)
+    items: tuple[Any, ...] = field(converter=as_tuple)
     flag: str | None = None
 
 
@@ -73,11 +75,19 @@ class Phrase:
     (``change data value lead.F {`` ... ``then to V``)."""
 
     words: str
-    pattern: tuple[Any, ...] = field(converter=tuple)
-    node: type = None
+    pattern: tuple[Any, ...] = field(converter=as_tuple)
+    node: Any = None   # the AST class the phrase builds (None: a marker phrase)
     fixed: dict[str, Any] = field(factory=dict)
     usage: str = ""
     doc: str = ""
+    #: the activity type a step logs (``expect activity``, the activity log)
+    activity: str | None = None
+    #: the asset kind a trigger's or history filter's name must resolve to (form, email, list...)
+    target: str | None = None
+    #: a trigger's title (``{{trigger.Trigger Name}}``)
+    title: str | None = None
+    #: a trigger's event key: the event value the engine indexes its campaigns by
+    event_key: str | None = None
 
     word_list: tuple[str, ...] = field(init=False, eq=False, repr=False)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from campaignlang.clock import Clock
-from campaignlang.engine import Engine, program_from_text
+from campaignlang.api import compile_text as program_from_text
+from campaignlang.engine import Engine
 
 
 def make(text: str, store=None, clock=None, **kw) -> Engine:

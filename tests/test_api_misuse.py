@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaignlang.engine import Engine, program_from_text
+from campaignlang.api import compile_text as program_from_text
+from campaignlang.engine import Engine
 from campaignlang.errors import CampaignError
 
 PROGRAM = """

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from campaignlang.check import CHECKS, CheckedProgram, check, check_text, logic_problem
+from campaignlang.api import check_text
+from campaignlang.check import CHECKS, CheckedProgram, check, logic_problem
 from campaignlang.cli import main
 from campaignlang.errors import CODES
 from campaignlang.loader import load_paths

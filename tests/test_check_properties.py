@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaignlang.check import check_text
+from campaignlang.api import check_text
 from campaignlang.errors import CODES, Diagnostic
 from campaignlang.format import format_module
 from campaignlang.graph import render_graph

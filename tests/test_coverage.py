@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from campaignlang.cli import main
 from campaignlang.coverage import Coverage, CoverageEngine
-from campaignlang.engine import Engine, program_from_text
+from campaignlang.api import compile_text as program_from_text
+from campaignlang.engine import Engine
 from campaignlang.runner import format_results, run_tests
 
 PROGRAM = """\

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from campaignlang.cli import main
 from campaignlang.datafiles import DataFileError, import_people, read_events, read_people, replay
-from campaignlang.engine import Engine, program_from_text
+from campaignlang.api import compile_text as program_from_text
+from campaignlang.engine import Engine
 from campaignlang.errors import RunError
 
 PROGRAM = """
@@ -214,10 +215,12 @@ def test_json_people_convert_and_merge(tmp_path, engine):
     assert engine.get("a@example.com", "Seats") == 3 and str(engine.get("a@example.com", "Ratio")) == "0.5"
 
 
-def test_read_people_is_also_the_engine_wrapper(tmp_path, engine):
-    from campaignlang.engine import read_people as engine_read_people
+def test_people_records_are_the_read_records(tmp_path, engine):
+    import campaignlang
+    from campaignlang.datafiles import people_records
     path = write(tmp_path, "p.csv", "Email,Seats\na@example.com,1\na@example.com,2\n")
-    assert engine_read_people(path, engine.model) == [{"Email Address": "a@example.com", "Seats": 2}]
+    assert campaignlang.read_people(path, engine.model) == people_records(path, engine.model)
+    assert people_records(path, engine.model) == [{"Email Address": "a@example.com", "Seats": 2}]
     assert read_people(path, engine.model).merged == 1
 
 
@@ -320,10 +323,10 @@ def test_events_cli_refuses_with_one_line_and_keeps_nothing(tmp_path, monkeypatc
     assert con.execute("SELECT count(*) FROM activities").fetchone() == acts
 
 
-def test_read_events_wrapper_keeps_its_shape(tmp_path):
-    from campaignlang.engine import read_events as engine_read_events
+def test_event_records_keep_their_shape(tmp_path):
+    from campaignlang.datafiles import event_records
     path = write(tmp_path, "ev.jsonl", "\n" + GOOD + "\n")
-    assert engine_read_events(path) == [(2, json.loads(GOOD))]
+    assert event_records(path) == [(2, json.loads(GOOD))]
     assert [e.line for e in read_events(path)] == [2]
 
 

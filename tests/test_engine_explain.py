@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from campaignlang.engine import explain_person, render_explanation
+from campaignlang.explain import explain_person, render_explanation
 from engine_helpers import make
 
 PROGRAM = """

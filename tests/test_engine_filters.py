@@ -58,10 +58,10 @@ def world(filter_text: str, logic: str = ""):
 def both_ways(e):
     """(emails by Python, emails by SQL pushdown)."""
     c = e.campaign("P/C")
-    pred = e.smart_list_pred(c.smart_list, c.program)
+    pred = e.evaluator.smart_list_pred(c.smart_list, c.program)
     by_python = [p.email[0] for p in e.people() if pred(p)]
     by_batch = [p.email[0] for p in e._batch_people(c)]
-    where, params, rest = e.sql_for_smart_list(c.smart_list, c.program)
+    where, params, rest = e.evaluator.selection(c.smart_list, c.program)
     return by_python, by_batch, where is not None and not rest
 
 
@@ -155,15 +155,15 @@ def test_smart_list_logic(logic, expected, pushed):
 
 def _keep_in_python(e, kind):
     """Make ``kind`` filters unpushable, as a filter SQL cannot express would be."""
-    push = e.sql_for_filter
-    e.sql_for_filter = lambda f, here: None if isinstance(f, kind) else push(f, here)
+    push = e.evaluator.pushdown_filter
+    e.evaluator.pushdown_filter = lambda f, here: None if isinstance(f, kind) else push(f, here)
 
 
 def test_all_logic_pushes_what_it_can_and_evaluates_the_rest_in_python():
     e = world('filter lead.Country is "US"\nfilter member of smart list "Big"')
     _keep_in_python(e, ast.SmartListFilter)
     c = e.campaign("P/C")
-    where, params, rest = e.sql_for_smart_list(c.smart_list, c.program)
+    where, params, rest = e.evaluator.selection(c.smart_list, c.program)
     assert where is not None and len(rest) == 1
     assert "".join(p.email[0] for p in e._batch_people(c)) == "b"
 
@@ -329,8 +329,8 @@ def test_sql_pushdown_agrees_with_python(rows):
         e.add_person(f"p{i}@example.com", {"Country": country, "Lead Score": score, "Renewal": renewal})
     for i in range(len(PROPERTY_FILTERS)):
         c = e.campaign(f"P/C{i}")
-        pred = e.smart_list_pred(c.smart_list, c.program)
-        where, params, rest = e.sql_for_smart_list(c.smart_list, c.program)
+        pred = e.evaluator.smart_list_pred(c.smart_list, c.program)
+        where, params, rest = e.evaluator.selection(c.smart_list, c.program)
         assert where is not None and not rest, PROPERTY_FILTERS[i]
         assert [p.id for p in e.people() if pred(p)] == [p.id for p in e.store.people(where, params)], \
             PROPERTY_FILTERS[i]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaignlang.check import check_text
+from campaignlang.api import check_text
 from campaignlang.engine import Engine
 
 from engine_helpers import acts

@@ -148,7 +148,7 @@ def test_the_clock_never_goes_back_and_nothing_reads_the_wall_clock():
 
 
 def test_paused_runs_resume_in_a_later_process(tmp_path):
-    from campaignlang.engine import program_from_text
+    from campaignlang.api import compile_text as program_from_text
     db = tmp_path / "sim.db"
     program = program_from_text(WAITS)
     e1 = Engine(program, str(db))
@@ -502,7 +502,7 @@ def test_the_engine_takes_only_a_checked_program():
 
 
 def test_the_engine_refuses_a_program_with_errors():
-    from campaignlang.engine import program_from_text
+    from campaignlang.api import compile_text as program_from_text
     from campaignlang.errors import DiagnosticError
     with pytest.raises(DiagnosticError):
         program_from_text('program "P" { campaign "C" batch { flow { send email "Nope" } } }')

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from campaignlang.check import check_text
+from campaignlang.api import check_text
 from campaignlang.cli import main
 from campaignlang.explain import explain_token, find_campaign, render_report, token_name, tokens_used
 

@@ -30,7 +30,8 @@ from pathlib import Path
 import pytest
 
 from campaignlang import ast
-from campaignlang.engine import Engine, program_from_text
+from campaignlang.api import compile_text as program_from_text
+from campaignlang.engine import Engine
 from campaignlang.errors import RunError
 from campaignlang.store import Store
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from campaignlang.check import check_text
+from campaignlang.api import check_text
 from campaignlang.errors import RunError
 
 from engine_helpers import acts, make
@@ -122,7 +122,7 @@ def test_a_score_beyond_64_bits_is_an_error_for_that_person():
 
 
 def test_a_whole_number_beyond_64_bits_does_not_convert():
-    from campaignlang.store import convert
+    from campaignlang.values import convert
     for raw in (10 ** 30, "99999999999999999999", "1e400000000", float("inf")):
         with pytest.raises(ValueError, match="too large for an integer field"):
             convert("integer", raw)

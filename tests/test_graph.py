@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from campaignlang.check import check_text
+from campaignlang.api import check_text
 from campaignlang.cli import main
 from campaignlang.graph import build_call_graph, reach, render_graph
 
@@ -55,7 +55,7 @@ def model():
 
 def test_edges_cover_every_branch_and_know_their_kind():
     graph = build_call_graph(model())
-    edges = [(e.caller.name, e.target.name, e.kind, e.context, e.valid) for e in graph.edges]
+    edges = [(e.caller.name, e.target.name, e.kind, e.parent_context, e.valid) for e in graph.edges]
     assert edges == [
         ("Start", "Route", "execute", True, True),
         ("Start", "Score", "execute", False, True),

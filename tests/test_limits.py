@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from campaignlang.check import check_text
+from campaignlang.api import check_text
 from campaignlang.errors import RunError
 
 from engine_helpers import acts, make
@@ -237,7 +237,7 @@ def test_runs_per_action_are_capped_and_the_rest_stands(people, cap, per_person)
 
 
 def test_limits_refuse_nonsense_values():
-    from campaignlang.engine import program_from_text
+    from campaignlang.api import compile_text as program_from_text
     from campaignlang.engine import Engine
     for bad in (0, -1, "5", 2.5, True):
         with pytest.raises(RunError):

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaignlang.check import check_text
+from campaignlang.api import check_text
 from campaignlang.parse import parse
 from campaignlang.render import render_text
 

@@ -117,7 +117,8 @@ def test_the_pool_checks_and_every_filter_is_pushed_down_whole():
     e, filters = engine()
     here = e.campaign("P/C0").program
     for text, f in zip(POOL, filters):
-        assert e.sql_for_filter(f, here) is not None, text
+        query = e.evaluator.pushdown_filter(f, here)
+        assert query is not None and e.store.where(query) is not None, text
 
 
 # -- random people ------------------------------------------------------------------------
@@ -193,9 +194,9 @@ def test_sql_and_python_select_the_same_people(people, drawn):
     e, _filters = engine()
     here = e.campaign("P/C0").program
     load(e, people)
-    pred = e.smart_list_pred(sl, here)
+    pred = e.evaluator.smart_list_pred(sl, here)
     by_python = [p.id for p in e.store.people() if pred(p)]
-    where, params, rest = e.sql_for_smart_list(sl, here)
+    where, params, rest = e.evaluator.selection(sl, here)
     assert not rest, texts_
     assert [p.id for p in e.store.people(where, params)] == by_python, (sl.logic, sl.expression, texts_)
 
@@ -206,7 +207,7 @@ def test_sql_and_python_select_the_same_people(people, drawn):
     ("qualify once every 7 days", 6, False), ("qualify once every 7 days", 7, True),
 ])
 def test_the_qualification_rule_pushed_into_the_batch_query(rule, ran_days_ago, qualifies):
-    # a batch reads the rule in the same query (Engine._rule_sql); rule_allows is the reference
+    # a batch reads the rule in the same query (Engine._rule_query); rule_allows is the reference
     e = make(FIELDS + f"""
     program "P" {{
         campaign "B" batch {{
@@ -222,5 +223,5 @@ def test_the_qualification_rule_pushed_into_the_batch_query(rule, ran_days_ago, 
         e.run_batch("P/B")
     e.advance(NOW)
     c = e.campaign("P/B")
-    assert e.rule_allows(c, e.person("a@example.com")) == qualifies
+    assert e.evaluator.rule_allows(c, e.person("a@example.com")) == qualifies
     assert bool(e.run_batch("P/B").entered) == qualifies

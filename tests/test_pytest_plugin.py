@@ -14,7 +14,7 @@ import pytest
 import campaignlang.loader  # noqa: F401
 import campaignlang.pytest_plugin  # noqa: F401
 import campaignlang.runner  # noqa: F401
-from campaignlang.check import check_text
+from campaignlang.api import check_text
 
 pytest_plugins = ["pytester"]
 

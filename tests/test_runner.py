@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from campaignlang.engine import program_from_text
+from campaignlang.api import compile_text as program_from_text
 from campaignlang.runner import (broken_file_result, format_failures, format_result, format_results,
                                  results_json, results_junit, run_tests)
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from campaignlang.errors import StoreError
-from campaignlang.store import SCHEMA_VERSION, Store, convert
+from campaignlang.store import SCHEMA_VERSION, Store
+from campaignlang.values import convert
 
 FIELDS = {"email address": ("Email Address", "email"), "country": ("Country", "text"),
           "lead score": ("Lead Score", "score")}
@@ -142,7 +143,8 @@ def test_sigint_mid_batch_leaves_the_store_as_before(tmp_path):
     program_file = tmp_path / "bench.campaign"
     program_file.write_text(bench_engine.PROGRAM)
     db = tmp_path / "big.db"
-    from campaignlang.engine import Engine, program_from_text
+    from campaignlang.api import compile_text as program_from_text
+    from campaignlang.engine import Engine
     store = Store(str(db))
     Engine(program_from_text(bench_engine.PROGRAM), store)
     bench_engine.populate(store, 60_000)

@@ -16,7 +16,7 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaignlang.check import check_text
+from campaignlang.api import check_text
 from campaignlang.environment import MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS
 
 from engine_helpers import acts, make, make_unchecked

@@ -337,7 +337,8 @@ class Converter:
                 truth = (vals[0].lower() == "true") == (op == "is")
                 return f"filter {field_text} is {'true' if truth else 'false'}"
             raise _Skip("filter", where, "not a boolean comparison")
-        from ..stdlib.filters import OPERATORS as LANG_OPS, OPS_BY_TYPE
+        from ..stdlib.filters import OPERATORS as LANG_OPS
+        from ..stdlib.filters import OPS_BY_TYPE
         if op not in OPS_BY_TYPE.get(ftype, ()):
             raise _Skip("filter", where, f"'{raw_op}' does not apply to a {ftype} field in the language")
         operands = LANG_OPS[op][1]

@@ -10,7 +10,7 @@ comparison. The rules (docs/marketo.md, "Replaying an activity export"):
   (form fills, web page visits, email opens and clicks, data value and score
   changes, list additions and removals, program status changes, new people)
   is an *event*: replayed, in time order, through the engine's own event
-  replay (``engine.replay_events``) on the virtual clock, which starts at the
+  replay (``datafiles.replay_events``) on the virtual clock, which starts at the
   extract's first activity. Batch schedules fall due as the clock passes them.
 * A row **with** a campaign id is what Marketo's campaign did: *expected*.
   The simulator's activities that carry a campaign are what the code did.
@@ -24,9 +24,10 @@ comparison. The rules (docs/marketo.md, "Replaying an activity export"):
   first differing people and their first differing activity.
 * People are the extract's lead ids, created before the replay without
   firing ``person is created`` (they existed before), with the fields a lead
-  export gives them (``--leads``); a ``New Lead`` row fires it. Campaigns, lists, forms, emails and programs are found by
-  Marketo id through ``marketo-ids.json``, which ``campaign import marketo``
-  writes beside the project.
+  export gives them (``--leads``); a ``New Lead`` row fires it. Campaigns,
+  lists, forms, emails and programs are found by Marketo id through
+  ``marketo-ids.json``, which ``campaign import marketo`` writes beside the
+  project.
 
 Imports ``tables`` and the language's ``engine``, ``store``, ``clock``,
 ``format``; never click.
@@ -35,16 +36,17 @@ Imports ``tables`` and the language's ``engine``, ``store``, ``clock``,
 from __future__ import annotations
 
 import csv
+import datetime as _dt
 import io
 import json
-import datetime as _dt
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from attrs import define, field
 
 from ..clock import Clock, iso, parse_time
-from ..engine import Engine, replay_events
+from ..datafiles import replay_events
+from ..engine import Engine
 from ..errors import CampaignError
 from ..format import quote
 from ..store import Store

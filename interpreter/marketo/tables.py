@@ -41,7 +41,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-
 # --------------------------------------------------------------------------
 # Activity types
 

@@ -59,7 +59,7 @@ from ..engine import MAX_API_PEOPLE, MAX_API_TOKENS, Engine
 from ..errors import CampaignError
 from ..marketo import tables
 from ..model import CampaignInfo, ProgramInfo
-from ..store import convert, encode, to_json_value
+from ..values import convert, encode, to_json_value
 from .assets import Assets
 
 log = logging.getLogger("campaignlang.serve")
