@@ -423,7 +423,9 @@ def exercise(text: str, name: str = NAME, engine_stages: bool = True, deep: bool
     stages["test"] = True
 
     engine = Engine(program, Store(":memory:"), max_steps=MAX_STEPS, max_runs_per_person=50)
-    engine.register_webhook("W", _hook)
+    for prog in engine.model.programs:   # a name the program lacks is refused (issue 14)
+        for hook in prog.webhooks:
+            _swallow(engine.register_webhook, f'"{prog.name}"."{hook}"', _hook)
     for i, who in enumerate(_PEOPLE):
         _swallow(engine.add_person, who, {"Country": "US" if i != 1 else "DE", "Lead Score": 10 * i,
                                           "Stage": EVIL[i % len(EVIL)].replace("\x00", "")})

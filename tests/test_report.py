@@ -165,4 +165,4 @@ def test_campaigns_stand_in_the_column_of_their_level(tmp_path: Path) -> None:
     ping, pong = _box_x(many, '"Chain"."Ping"'), _box_x(many, '"Chain"."Pong"')
     level1 = _box_x(many, '"Chain"."Level 1"')
     assert {ping, pong} == {level1, _box_x(many, '"Chain"."Level 2"')}   # columns 1 and 2, side by side
-    assert "Diagnostics: 23 errors, 6 warnings (click to show)" in many   # CL404, CL405 (issue 14)
+    assert "Diagnostics: 24 errors, 6 warnings (click to show)" in many   # CL404, CL405, CL505 added (issue 14)
