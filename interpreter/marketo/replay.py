@@ -77,15 +77,20 @@ class Row:
     attributes: dict[str, Any]
 
 
-def read_extract(path: str | Path) -> list[Row]:
-    """The rows of an extract file, checked whole; sorted by activity date
-    (file order kept among equal dates)."""
+def _read_csv_text(path: str | Path) -> str:
+    """A CSV file's text (a byte-order mark dropped), or one clear error."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        return Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise MarketoError(f"no file {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise MarketoError(f"{path}: cannot be read: {exc}") from None
+
+
+def read_extract(path: str | Path) -> list[Row]:
+    """The rows of an extract file, checked whole; sorted by activity date
+    (file order kept among equal dates)."""
+    text = _read_csv_text(path)
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if header is None or [h.strip() for h in header] != list(COLUMNS):
@@ -132,12 +137,7 @@ def read_leads(path: str | Path, engine: Engine) -> dict[int, dict[str, Any]]:
     name (``leadScore``), Marketo's display name or the language's name. The
     ``email`` column is left out: a replayed person is known by their lead id
     (Marketo allows two leads one address)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise MarketoError(f"no file {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MarketoError(f"{path}: cannot be read: {exc}") from None
+    text = _read_csv_text(path)
     reader = csv.reader(io.StringIO(text))
     header = [h.strip() for h in next(reader, None) or []]
     if "id" not in header:
