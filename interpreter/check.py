@@ -99,6 +99,7 @@ Imports ``source``, ``errors``, ``ast``, ``loader``, ``logic``, ``model``, ``gra
 from __future__ import annotations
 
 import difflib
+import functools
 from collections import deque
 from collections.abc import Mapping
 from typing import Any, Callable, Iterable, Iterator
@@ -521,7 +522,10 @@ class Context:
     # -- scopes ------------------------------------------------------------
 
     def env(self, c: CampaignInfo) -> Environment:
-        p = c.program
+        return self.program_env(c.program)
+
+    def program_env(self, p: ProgramInfo) -> Environment:
+        """The program's token environment, built once."""
         env = self._envs.get(p.id)
         if env is None:
             env = self._envs[p.id] = p.env()
@@ -1356,69 +1360,104 @@ def check_token_expansion(ctx: Context) -> None:
     program's lexical scope, where its campaigns render them; a person's or
     trigger's value counts as its ``:default=`` text (its length is not known
     statically). Only the innermost token past a cap is reported."""
-    cap, most = MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS
     for prog in ctx.model.programs:
-        env = prog.env()
-        sizes: dict[str, tuple[int, int]] = {}     # key -> (characters, expansions)
-        stack: list[str] = []
-
-        def size_of(value: Any) -> tuple[int, int]:
-            refs = _value_refs(value)
-            if not refs:
-                if isinstance(value, ast.String):
-                    return len(value.value), 0
-                span = getattr(value, "span", None)
-                return (span.end - span.start if span is not None else 0), 0
-            chars = sum(len(p) for p in value.parts if isinstance(p, str)) if isinstance(value, ast.Template) else 0
-            count = 0
-            for ref in refs:
-                c, n = ref_size(ref)
-                chars, count = min(chars + c, cap + 1), min(count + n + (ref.namespace == "my"), most + 1)
-            return chars, count
-
-        def ref_size(ref: ast.TokenRef) -> tuple[int, int]:
-            if ref.namespace != "my":
-                return len(ref.default or ""), 0
-            key = ast.name_key(ref.name)
+        env = ctx.program_env(prog)
+        visible: dict[str, Binding] = {}
+        for layer in env.layers:
+            for key, binding in layer.bindings.items():
+                visible.setdefault(key, binding)
+        if not visible:
+            continue
+        sizer = _ExpansionSizes(ctx, env)
+        sizes = sizer.sizes
+        # in name order (``Environment.visible``), so a cycle is reported at the same token
+        for key, binding in sorted(visible.items(), key=lambda kb: kb[1].name.casefold()):
             if key in sizes:
-                return sizes[key]
-            found = env.lookup(ref.name)
-            if found is None:
-                return len(ref.default or ""), 0   # CL401 says it
-            binding = found[0]
-            if key in stack:
-                chain = [*stack[stack.index(key):], key]
-                node = binding.node
-                if node is not None and node.span is not None:
-                    names = " -> ".join(f"my.{env.lookup(k)[0].name}" for k in chain)   # type: ignore[index]
-                    what = "itself" if len(chain) == 2 else f"itself through {names}"
-                    ctx.warning("CL404", f"My Token 'my.{binding.name}' refers to {what}", node.span,
-                                hint="a run expands the reference back a few levels deep, then renders it blank; "
-                                     "define the token without it")
-                return 0, 0
-            stack.append(key)
-            try:
-                size = size_of(binding.value)
-            finally:
-                stack.pop()
-            sizes[key] = size
+                continue
+            if _value_refs(binding.value):
+                sizer.ref_size(ast.TokenRef("my", binding.name))
+            else:   # a plain value: its own length (ref_size's answer, without the walk)
+                size = sizes[key] = sizer.size_of(binding.value)
+                if size[0] > MAX_RENDERED_CHARS and binding.node is not None and binding.node.span is not None:
+                    sizer.too_long(binding)
+
+
+class _ExpansionSizes:
+    """The expanded size of each My Token of one program's scope
+    (``check_token_expansion``). A small object rather than two nested
+    functions calling each other: such closures form a reference cycle that
+    would keep the whole checker context alive until the next full garbage
+    collection."""
+
+    __slots__ = ("ctx", "env", "sizes", "stack")
+
+    def __init__(self, ctx: Context, env: Environment):
+        self.ctx = ctx
+        self.env = env
+        self.sizes: dict[str, tuple[int, int]] = {}     # key -> (characters, expansions)
+        self.stack: list[str] = []
+
+    def size_of(self, value: Any) -> tuple[int, int]:
+        cap, most = MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS
+        refs = _value_refs(value)
+        if not refs:
+            if isinstance(value, ast.String):
+                return len(value.value), 0
+            span = getattr(value, "span", None)
+            return (span.end - span.start if span is not None else 0), 0
+        chars = sum(len(p) for p in value.parts if isinstance(p, str)) if isinstance(value, ast.Template) else 0
+        count = 0
+        for ref in refs:
+            c, n = self.ref_size(ref)
+            chars, count = min(chars + c, cap + 1), min(count + n + (ref.namespace == "my"), most + 1)
+        return chars, count
+
+    def ref_size(self, ref: ast.TokenRef) -> tuple[int, int]:
+        cap, most = MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS
+        ctx, env, sizes, stack = self.ctx, self.env, self.sizes, self.stack
+        if ref.namespace != "my":
+            return len(ref.default or ""), 0
+        key = ast.name_key(ref.name)
+        if key in sizes:
+            return sizes[key]
+        found = env.lookup(ref.name)
+        if found is None:
+            return len(ref.default or ""), 0   # CL401 says it
+        binding = found[0]
+        if key in stack:
+            chain = [*stack[stack.index(key):], key]
             node = binding.node
             if node is not None and node.span is not None:
-                inner = [sizes.get(ast.name_key(t.name), (0, 0)) for t in _value_refs(binding.value)
-                         if t.namespace == "my"]
-                if size[0] > cap and not any(c > cap for c, _ in inner):
-                    ctx.error("CL405", f"My Token 'my.{binding.name}' expands to more than {cap:,} characters",
-                              node.span, hint="the My Tokens it refers to are repeated inside each other; "
-                              "a run would stop here with an Error activity")
-                elif size[1] > most and size[0] <= cap and not any(n > most for _, n in inner):
-                    ctx.error("CL405", f"My Token 'my.{binding.name}' expands more than {most:,} "
-                              "My Tokens nested inside it", node.span,
-                              hint="the My Tokens it refers to are repeated inside each other; "
-                              "a run would stop here with an Error activity")
-            return size
+                names = " -> ".join(f"my.{env.lookup(k)[0].name}" for k in chain)   # type: ignore[index]
+                what = "itself" if len(chain) == 2 else f"itself through {names}"
+                ctx.warning("CL404", f"My Token 'my.{binding.name}' refers to {what}", node.span,
+                            hint="a run expands the reference back a few levels deep, then renders it blank; "
+                                 "define the token without it")
+            return 0, 0
+        stack.append(key)
+        try:
+            size = self.size_of(binding.value)
+        finally:
+            stack.pop()
+        sizes[key] = size
+        node = binding.node
+        if node is not None and node.span is not None:
+            inner = [sizes.get(ast.name_key(t.name), (0, 0)) for t in _value_refs(binding.value)
+                     if t.namespace == "my"]
+            if size[0] > cap and not any(c > cap for c, _ in inner):
+                self.too_long(binding)
+            elif size[1] > most and size[0] <= cap and not any(n > most for _, n in inner):
+                ctx.error("CL405", f"My Token 'my.{binding.name}' expands more than {most:,} "
+                          "My Tokens nested inside it", node.span,
+                          hint="the My Tokens it refers to are repeated inside each other; "
+                          "a run would stop here with an Error activity")
+        return size
 
-        for binding, _layer in env.visible():
-            ref_size(ast.TokenRef("my", binding.name))
+    def too_long(self, binding: Binding) -> None:
+        self.ctx.error("CL405", f"My Token 'my.{binding.name}' expands to more than {MAX_RENDERED_CHARS:,} "
+                       "characters", binding.node.span,
+                       hint="the My Tokens it refers to are repeated inside each other; "
+                       "a run would stop here with an Error activity")
 
 
 def _value_refs(value: Any) -> tuple[ast.TokenRef, ...]:
@@ -1731,10 +1770,12 @@ def check_smart_lists(ctx: Context) -> None:
     _self_inclusion(ctx)
 
 
+@functools.lru_cache(maxsize=1024)
 def logic_problem(expression: str, count: int) -> tuple[str, str | None] | None:
     """What is wrong with an advanced logic expression over ``count``
     filters, as (message, hint), or None: ``logic.parse_logic`` in the
-    language's grammar (``strict``)."""
+    language's grammar (``strict``). Remembered per (expression, count):
+    programs repeat a few expressions over many smart lists."""
     try:
         parse_logic(expression, count, strict=True)
     except LogicError as exc:
