@@ -883,7 +883,8 @@ class Engine:
                 _FIRE_KINDS[trigger] = kind
         here = None
         if target.__class__ is str:
-            _text_or_error(target, "the event's target")
+            if not target.isascii():   # only non-ASCII text can hold a lone surrogate
+                _text_or_error(target, "the event's target")
             if kind == "visits web page":
                 target = ast.Ref(None, target)
             else:
@@ -896,7 +897,7 @@ class Engine:
             _need_text(k, "an attribute name")
             if isinstance(v, str):
                 _text_or_error(v, f"the attribute {k!r}")
-        if isinstance(people, (str, bytes)) or not isinstance(people, Sequence):
+        if people.__class__ is not list and (isinstance(people, (str, bytes)) or not isinstance(people, Sequence)):
             raise RunError(f"people are a list of email addresses or ids, not {type(people).__name__}")
         pids = [p if p.__class__ is int and 0 < p < _MAX_ID else self.person_id(p) for p in people]
         # the person is read with the fields of every campaign listening for this
