@@ -171,18 +171,57 @@ class RefTable(Mapping):
         return len(self._found)
 
 
+class Resolutions:
+    """The checker's answer to the question the runtime asks of each name:
+    what ``Model.resolve(kind, ref, here)`` (``Model.find_program(name,
+    workspace)``) gives for a reference node of the program, in the program
+    (workspace) it is resolved in. The evaluator reads its names from here
+    (as jlox's and starlark-go's resolvers hand their bindings to the
+    evaluator) and asks the model only about what the checker never saw:
+    names given to the API or the command line, and the steps a clone
+    inherits from a campaign of another program (the runtime resolves those
+    in the clone's program). ``name`` and ``program`` answer None then."""
+
+    __slots__ = ("_names", "_programs")
+
+    def __init__(self, names: dict[int, tuple[ast.Ref, str, "ProgramInfo | None", Any]],
+                 programs: dict[tuple[Span, str], tuple[Any, ProgramInfo]]):
+        self._names = names
+        self._programs = programs
+
+    def name(self, kind: str, ref: ast.Ref, here: ProgramInfo | None) -> Any:
+        """What ``ref`` (a ``kind``: campaign, list, email...) names in
+        ``here``, or None when the checker did not resolve it there."""
+        hit = self._names.get(id(ref))
+        if hit is not None and hit[0] is ref and hit[2] is here and hit[1] == kind:
+            return hit[3]
+        return None
+
+    def program(self, name: str, node: ast.Node | None, workspace: Any) -> ProgramInfo | None:
+        """The program ``name`` (written in ``node``) names in ``workspace``,
+        or None when the checker did not resolve it there."""
+        if node is None or node.span is None:
+            return None
+        hit = self._programs.get((node.span, name))
+        if hit is not None and hit[0] is workspace:
+            return hit[1]
+        return None
+
+
 @frozen
 class CheckedProgram:
     """A program with no errors: its model and sources, with the checker's
-    side tables (optional for the engine, which may also call
-    ``Model.resolve``): ``refs`` maps the span of every ``Ref`` that
-    resolved to its ``CampaignInfo`` or asset node, ``graph`` is the call
-    graph. Built only by ``check``."""
+    side tables: ``refs`` maps the span of every ``Ref`` that resolved to
+    its ``CampaignInfo`` or asset node (editors read it), ``resolutions``
+    answers the runtime's name questions (the evaluator reads it), ``graph``
+    is the call graph. Built only by ``check``."""
 
     model: Model
     sources: dict[str, SourceFile]
     refs: Mapping[Span, Any] = field(factory=dict)
     graph: CallGraph | None = None
+    #: the runtime's questions, answered (``Resolutions``); the evaluator reads them
+    resolutions: Resolutions = field(factory=lambda: Resolutions({}, {}))
 
 
 @frozen
@@ -225,7 +264,7 @@ def check(loaded: Loaded) -> CheckResult:
     program = None
     refs = ctx.refs
     if not any(d.is_error for d in diags):
-        program = CheckedProgram(model, sources, refs, ctx.graph)
+        program = CheckedProgram(model, sources, refs, ctx.graph, Resolutions(ctx.bound, ctx.bound_programs))
     programs = {key: res.found for key, res in ctx.program_resolutions.items() if res.found is not None}
     return CheckResult(tuple(diags), model, sources, program, refs, ctx.graph, programs)
 
@@ -493,6 +532,10 @@ class Context:
         self.resolutions: dict[int, Resolution] = {}   # id(Ref) -> outcome
         self._found: dict[int, tuple[ast.Ref, Any]] = {}   # id(Ref) -> (ref, what it names)
         self.program_resolutions: dict[tuple[Span, str], Resolution] = {}
+        #: what the runtime's own question (``Model.resolve(kind, ref, here)``, ``Model.find_program``)
+        #: gets for each reference and program name: ``Resolutions``
+        self.bound: dict[int, tuple[ast.Ref, str, ProgramInfo | None, Any]] = {}
+        self.bound_programs: dict[tuple[Span, str], tuple[Any, ProgramInfo]] = {}
         self.graph: CallGraph | None = None
         self.broken_clones: set[int] = set()   # campaign ids whose clone source is unusable
         self._envs: dict[int, Environment] = {}
@@ -571,7 +614,9 @@ class Context:
         res = self.resolutions.get(id(ref))
         if res is not None:
             return res.found
-        res = self.model.resolve(kind, ref, here)
+        res = plain = self.model.resolve(kind, ref, here)
+        if plain.found is not None:   # the runtime's answer (Resolutions)
+            self.bound[id(ref)] = (ref, kind, here, plain.found)
         if here is None and DEFAULT_WORKSPACE in self.model.workspaces:
             # tests stand outside workspaces: the Default workspace first
             first = self.model.resolve(kind, ref, None, DEFAULT_WORKSPACE)
@@ -630,9 +675,12 @@ class Context:
         key = (span, name)
         res = self.program_resolutions.get(key)
         if res is None:
-            if here_ws is None:   # tests: the Default workspace first
+            in_test = here_ws is None
+            if in_test:   # tests: the Default workspace first
                 here_ws = self.model.workspaces.get(DEFAULT_WORKSPACE)
             res = self.program_resolutions[key] = self.model.find_program(name, here_ws)
+            if not in_test and res.found is not None:
+                self.bound_programs[key] = (here_ws, res.found)   # the runtime's answer (Resolutions)
             if res.found is None:
                 if res.ambiguous:
                     spaces = ", ".join(_q(p.workspace.name) for p in res.ambiguous)

@@ -235,7 +235,7 @@ class Engine:
         self.store = store
         self.clock = clock
         #: the evaluator of filters, steps and tokens; this engine is its ``Host``
-        self.evaluator = Evaluator(program.model, store, clock, host=self)
+        self.evaluator = Evaluator(program.model, store, clock, host=self, resolutions=program.resolutions)
         self.program = program
         for name, limit, least in (("max_runs_per_person", max_runs_per_person, 1), ("max_steps", max_steps, 0),
                                    ("max_people", max_people, 0), ("max_runs_per_action", max_runs_per_action, 1)):
@@ -1390,7 +1390,7 @@ class Engine:
             if trig.target is None:
                 return None
             ev = self.evaluator
-            return ev.program_key(ev.find_program(trig.target.program or trig.target.name, here))
+            return ev.program_key(ev.find_program(trig.target.program or trig.target.name, here, trig.target))
         return None
 
     def listens(self, kind: str) -> bool:
@@ -1447,7 +1447,7 @@ class Engine:
             if trig.target is None:
                 return False
             name = trig.target.program or trig.target.name
-            if self.evaluator.program_key(self.evaluator.find_program(name, here)) != event["program"]:
+            if self.evaluator.program_key(self.evaluator.find_program(name, here, trig.target)) != event["program"]:
                 return False
             if trig.to is not None and literal_text(trig.to) != event.get("new"):
                 return False

@@ -59,8 +59,14 @@ compilers and token binding share its caches (compiled predicates, flows,
 folded templates, writers) and its host; the store's SQL is ``store.py``'s,
 the logic parser ``logic.py``'s, value conversions ``values.py``'s.
 
-Imports ``ast``, ``clock``, ``environment``, ``logic``, ``model``, ``storage``,
-``store`` (the ``Person`` record) and ``values``; never ``engine``.
+* Names: the checker resolved every name the program writes; the evaluator
+  takes its answers (``check.Resolutions``, handed over by the engine from
+  the ``CheckedProgram``) and asks the model only about names the checker
+  never saw (API names, a clone's inherited steps in another program).
+
+Imports ``ast``, ``check`` (``Resolutions``), ``clock``, ``environment``,
+``logic``, ``model``, ``storage``, ``store`` (the ``Person`` record) and
+``values``; never ``engine``.
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ from json.encoder import encode_basestring as _jstr  # what dumps() does to a st
 from typing import Any, Callable, Protocol, Sequence
 
 from . import ast
+from .check import Resolutions
 from .clock import Clock, iso
 from .environment import MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS, Binding, Environment, Layer
 from .logic import FilterRef, Logic, LogicError, Not, parse_logic
@@ -384,16 +391,21 @@ class Evaluator:
 
     expansions = 0   # My Tokens expanded in the value being rendered (_expanded)
 
-    def __init__(self, model: Model, store: Store, clock: Clock, host: Host | None = None):
+    def __init__(self, model: Model, store: Store, clock: Clock, host: Host | None = None,
+                 resolutions: Resolutions | None = None):
         self.model = model
         self.store = store
         self.clock = clock
         #: what runs the evaluator (the engine): see ``Host``
         self.host: Host = host if host is not None else StandaloneHost()
+        #: the checker's resolution of the program's names (``CheckedProgram.resolutions``)
+        self.resolutions = resolutions if resolutions is not None else Resolutions({}, {})
         # compiled filters, keyed by node identity; the node is kept in the
         # value so its id cannot be reused while the entry lives
         self._filters: dict[tuple[int, int], tuple[Any, Pred]] = {}
         self._smart_lists: dict[tuple[int, int], tuple[Any, Pred]] = {}
+        #: names the checker never resolved (API and command-line names, a
+        #: clone's inherited steps in its own program), resolved once; and asset keys
         self._resolved: dict[tuple, Any] = {}
         self._field_specs: dict[str, tuple[str, str, str]] = {}
         #: when a list, choices record the branch they took (campaign explain --person)
@@ -423,6 +435,12 @@ class Evaluator:
         return spec
 
     def resolve(self, kind: str, ref: ast.Ref, here: ProgramInfo | None) -> Any:
+        """What ``ref`` names in ``here``: the checker's answer
+        (``Resolutions``); a name the checker did not resolve there is
+        asked of the model (``InvalidSmartList`` when it does not resolve)."""
+        found = self.resolutions.name(kind, ref, here)
+        if found is not None:
+            return found
         key = (kind, ref.program, ref.name, id(here))   # by value: runtime refs come and go
         try:
             return self._resolved[key]
@@ -447,7 +465,12 @@ class Evaluator:
             found = self._resolved[key] = f'{prog.quoted}."{node.name}"' if prog else f'"{node.name}"'
         return found
 
-    def find_program(self, name: str, here: ProgramInfo | None) -> ProgramInfo:
+    def find_program(self, name: str, here: ProgramInfo | None, node: ast.Node | None = None) -> ProgramInfo:
+        """The program ``name`` (written in ``node``, when it is the
+        program's) names from ``here``: the checker's answer when it has one."""
+        found = self.resolutions.program(name, node, here.workspace if here else None)
+        if found is not None:
+            return found
         key = ("program", None, name, id(here))
         try:
             return self._resolved[key]
@@ -632,7 +655,7 @@ class Evaluator:
             prog = self.model.program_of_asset("smart list", target)
             return f"{gen.const(self._compile_smart_list(target, prog))}(p)"
         if isinstance(f, ast.ProgramFilter):
-            pkey = self.program_key(self.find_program(f.program, here))
+            pkey = self.program_key(self.find_program(f.program, here, f))
             status = f.status
             member = f"{gen.const(store.membership)}({gen.const(pkey)}, p.id)"
             if f.negated:
@@ -851,7 +874,7 @@ class Evaluator:
         if isinstance(f, ast.ListFilter):
             return InList(self.asset_key("list", f.list, here), f.negated)
         if isinstance(f, ast.ProgramFilter):
-            pkey = self.program_key(self.find_program(f.program, here))
+            pkey = self.program_key(self.find_program(f.program, here, f))
             return InProgram(pkey, f.status, f.negated)
         if not isinstance(f, ast.FieldFilter):
             return None
@@ -1324,14 +1347,14 @@ class Evaluator:
         return list_step
 
     def _compile_change_program_status(self, step: ast.ChangeProgramStatus, here: ProgramInfo | None) -> Callable:
-        change = self._status_changer(self.find_program(step.program, here), step.status)
+        change = self._status_changer(self.find_program(step.program, here, step), step.status)
 
         def change_program_status(run: Run) -> None:
             change(run, run.person)
         return change_program_status
 
     def _compile_change_member_data(self, step: ast.ChangeMemberData, here: ProgramInfo | None) -> Callable:
-        program = self.find_program(step.program, here)
+        program = self.find_program(step.program, here, step)
         fields = {ast.name_key(n): n for n in program.member_fields}
         fkey = ast.name_key(step.member_field)
         if program.member_fields and fkey not in fields:
