@@ -119,7 +119,7 @@ from .stdlib import steps as _steps
 from .stdlib.filters import FILTERS, OPS_BY_TYPE
 from .stdlib.triggers import TRIGGERS
 from .stdlib.types import TYPES
-from .stdlib.vocabulary import Alt, Opt, Slot
+from .stdlib.vocabulary import Alt, Opt, Phrase, Slot
 
 #: The named checks, in the order they run, with the codes each owns.
 #: the named checks, in order: ``CHECKS`` at the end of the module (title, function, codes it owns)
@@ -419,6 +419,17 @@ _TYPED = (ast.ChangeScore, ast.ChangeDataValue, ast.Wait, ast.InterestingMoment,
 _CALL_TYPES, _SEND_TYPES, _TYPED_TYPES = frozenset(_CALLS), frozenset(_SENDS), frozenset(_TYPED)
 
 
+#: the steps only some campaign kinds may hold (wait, call webhook): their entries say which
+_RESTRICTED: dict[type, Phrase] = {p.node: p for p in _steps.STEPS if p.campaigns is not None}
+_RESTRICTED_WORDS: dict[str, Phrase] = {p.words: p for p in _RESTRICTED.values()}
+
+
+def _refused(kind: str, step: ast.Node) -> bool:
+    """Whether a campaign of ``kind`` may not hold ``step`` (its entry's ``campaigns``)."""
+    entry = _RESTRICTED.get(type(step))
+    return entry is not None and kind not in entry.campaigns  # type: ignore[operator]
+
+
 class Facts:
     """What the later checks need of one campaign's *effective* parts,
     gathered once by the names pass while the campaign is at hand. The later
@@ -427,7 +438,7 @@ class Facts:
     every full walk over it costs more per campaign than over a small one."""
 
     __slots__ = ("campaign", "kind", "flow_origin", "sl_origin", "members", "triggers", "filters",
-                 "advanced", "top", "steps", "choices", "calls", "waits", "hooks", "typed", "sends",
+                 "advanced", "top", "steps", "choices", "calls", "restricted", "typed", "sends",
                  "uses")
 
     def __init__(self, c: CampaignInfo):
@@ -444,24 +455,19 @@ class Facts:
         self.top = top = c.steps
         steps: list[ast.Node] = []
         choices: list[ast.Node] = []
-        waits: list[ast.Node] = []
-        hooks: list[ast.Node] = []
+        restricted: list[tuple[ast.Node, Phrase]] = []   # steps only some campaign kinds may hold
         for s in top:
             if type(s) is ast.Choice:
                 choices.append(s)
                 steps.extend(b.step for b in s.branches if b.step is not None)
-                if s.kind == "wait":
-                    waits.append(s)
-                elif s.kind == "call webhook":
-                    hooks.append(s)
+                entry = _RESTRICTED_WORDS.get(s.kind)
             else:
                 steps.append(s)
-                if type(s) is ast.Wait:
-                    waits.append(s)
-                elif type(s) is ast.CallWebhook:
-                    hooks.append(s)
+                entry = _RESTRICTED.get(type(s))
+            if entry is not None:
+                restricted.append((s, entry))
         self.steps = tuple(steps)
-        self.choices, self.waits, self.hooks = tuple(choices), tuple(waits), tuple(hooks)
+        self.choices, self.restricted = tuple(choices), tuple(restricted)
         self.calls = tuple(s for s in steps if type(s) in _CALL_TYPES)
         self.typed = tuple(s for s in steps if type(s) in _TYPED_TYPES)
         self.sends = tuple(s for s in steps if type(s) in _SEND_TYPES)
@@ -1092,7 +1098,7 @@ def check_campaign_kinds(ctx: Context) -> None:
         _clone_of_triggers(ctx, c)
     for f in ctx.all_facts:
         _kind_smart_list(ctx, f)
-        if f.waits or f.hooks:
+        if f.restricted:
             _kind_flow(ctx, f)
     for prog in ctx.model.programs:
         for sl in prog.smart_lists.values():
@@ -1162,20 +1168,16 @@ def _kind_smart_list(ctx: Context, f: Facts) -> None:
 
 
 def _kind_flow(ctx: Context, f: Facts) -> None:
+    """Steps the campaign's kind may not hold (CL202 wait in an executable,
+    CL203 a webhook outside a trigger campaign): each step's vocabulary
+    entry says which kinds may hold it, and the code and hint when one does."""
     c = f.campaign
     note = ctx.inherited(c, "flow")
-    wait_hint = ("an executable runs inside its parent's run and cannot pause; "
-                 "request a trigger campaign that waits instead")
-    hook_hint = ("webhooks are called from trigger campaigns only; "
-                 "request a trigger campaign that calls it")
-    if c.kind == "executable":
-        for step in f.waits:
-            ctx.error("CL202", f"'wait' in executable campaign {c.qualname}", step.span,
-                      hint=wait_hint, related=note)
-    if c.kind in ("executable", "batch"):
-        for step in f.hooks:
-            ctx.error("CL203", f"'call webhook' in {c.kind} campaign {c.qualname}", step.span,
-                      hint=hook_hint, related=note)
+    for step, entry in f.restricted:
+        if c.kind not in entry.campaigns:  # type: ignore[operator]
+            code, hint = entry.refusal  # type: ignore[misc]
+            ctx.error(code, f"'{entry.words}' in {c.kind} campaign {c.qualname}", step.span,
+                      hint=hint, related=note)
 
 
 # --------------------------------------------------------------------------
@@ -1322,15 +1324,13 @@ def campaign_tokens(ctx: Context, f: Facts) -> Iterator[tuple[ast.TokenRef, list
         toks = ctx.tokens(step)
         if not toks:
             continue
-        if isinstance(step, ast.Wait) and f.kind == "executable":
-            continue
-        if isinstance(step, ast.CallWebhook) and f.kind != "trigger":
+        if _refused(f.kind, step):   # CL202, CL203
             continue
         for tok in toks:
             yield tok, note
     for step in f.sends:
         if isinstance(step, ast.CallWebhook):
-            if f.kind != "trigger":
+            if _refused(f.kind, step):   # CL203
                 continue
             asset = ctx.target(step.webhook)
             how = "called"
@@ -1687,7 +1687,7 @@ def _types_step(ctx: Context, c: CampaignInfo, step: ast.Node, decls: _Declarati
         _types_value(ctx, c, step.value, ftype, step.field.name, decls, note)
     elif isinstance(step, ast.Wait) and step.until is not None:
         v = step.until
-        if c.kind == "executable":
+        if _refused(c.kind, step):
             return  # CL202 already
         if _has_tokens(v):
             if c.kind == "batch":
