@@ -18,6 +18,8 @@ Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
   date-time literal) and the operators compare against its ends; ``before``
   and ``on or before`` also match empty. Booleans: empty is false. A filter
   with a comma list matches when any value does (``is not``: none does).
+  Each filter's expression and store-neutral query are its vocabulary
+  entry's (``stdlib.filters``: ``predicate``, ``query``).
 * Filters are compiled once per smart list into one generated Python
   function (``_Source``: ``def _pred(p): return ...``, the constants bound,
   store and clock reads as closures), so evaluating a smart list costs what a
@@ -85,13 +87,12 @@ from .clock import Clock, iso
 from .environment import MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS, Binding, Environment, Layer
 from .logic import FilterRef, Logic, LogicError, Not, parse_logic
 from .model import CampaignInfo, Model, ProgramInfo
-from .stdlib.filters import BY_WORDS as FILTERS_BY_WORDS
+from .stdlib.filters import filter_entry
 from .stdlib.steps import BY_NODE as STEPS_BY_NODE
 from .stdlib.triggers import TRIGGERS
 from .storage import AllOf, AnyOf, FieldTest, HasActivity, InList, InProgram, LogicOf, Query, RanCampaign
 from .store import Person, Store
-from .values import convert, date_value, dumps, fold_text, format_value, interval
-from .values import number as _number
+from .values import convert, dumps, format_value
 
 # --------------------------------------------------------------------------
 # Control flow of a run
@@ -482,6 +483,12 @@ class Evaluator:
     url_escape = staticmethod(url_escape)
     json_path = staticmethod(_json_path)
     json_object_builder = staticmethod(_json_object_builder)
+    # and what a filter's entry (``stdlib.filters``) builds its store-neutral query from
+    FieldTest = FieldTest
+    InList = InList
+    InProgram = InProgram
+    HasActivity = HasActivity
+    RanCampaign = RanCampaign
 
     def __init__(self, model: Model, store: Store, clock: Clock, host: Host | None = None,
                  resolutions: Resolutions | None = None):
@@ -734,163 +741,36 @@ class Evaluator:
     def _filter_source(self, f: ast.Node, here: ProgramInfo | None, gen: "_Source") -> str:
         """One filter as a Python expression over ``p`` (the person), its
         constants named in ``gen``; filters that read the store or the clock
-        are closures called from the expression."""
-        store = self.store
-        if isinstance(f, ast.FieldFilter):
-            return self._field_filter_source(f, gen)
-        if isinstance(f, ast.ListFilter):
-            lkey = self.asset_key("list", f.list, here)
-            call = f"{gen.const(store.in_list)}({gen.const(lkey)}, p.id)"
-            return f"(not {call})" if f.negated else call
-        if isinstance(f, ast.SmartListFilter):
-            target = self.resolve("smart list", f.smart_list, here)
-            prog = self.model.program_of_asset("smart list", target)
-            return f"{gen.const(self._compile_smart_list(target, prog))}(p)"
-        if isinstance(f, ast.ProgramFilter):
-            pkey = self.program_key(self.find_program(f.program, here, f))
-            status = f.status
-            member = f"{gen.const(store.membership)}({gen.const(pkey)}, p.id)"
-            if f.negated:
-                return f"({member} is None)"
-            if status is None:
-                return f"({member} is not None)"
-            m = gen.var()
-            return f"(({m} := {member}) is not None and {m}.status == {gen.const(status)})"
-        if isinstance(f, ast.HistoryFilter):
-            return f"{gen.const(self._compile_history(f, here))}(p)"
-        raise InvalidSmartList(f"not a filter: {type(f).__name__}")
-
-    def _compile_history(self, f: ast.HistoryFilter, here: ProgramInfo | None) -> Pred:
-        store, clock = self.store, self.clock
-        within = f.within.delta if f.within is not None else None
-
-        def since() -> str | None:
-            return iso(clock.now - within) if within is not None else None
-
-        if f.kind == "campaign was run":
-            target = self.resolve("campaign", f.target, here)
-            ckey = target.qualname
-            return lambda p: store.ran_since(p.id, ckey, since())
-        type_, asset = self._history_asset(f, here)
-        return lambda p: store.has_activity(p.id, type_, asset, since())
-
-    def _history_asset(self, f: ast.HistoryFilter, here: ProgramInfo | None) -> tuple[str, str]:
-        """(activity type, asset key) a history filter looks for."""
-        entry = FILTERS_BY_WORDS[f.kind]   # its vocabulary entry: the activity and the asset kind
-        if entry.target is None:            # a web page is named by its address
-            return entry.activity, f.target.name
-        return entry.activity, self.asset_key(entry.target, f.target, here)
-
-    def _field_filter_source(self, f: ast.FieldFilter, gen: "_Source") -> str:
-        """A field filter as an expression; the rules are the module
-        docstring's (Marketo's null rules), one branch per type and operator."""
-        key, _name, ftype = self.field_spec(f.field.name)
-        op = f.op
-        clock = self.clock
-        try:
-            values = [literal_value(v) for v in f.values if not isinstance(v, ast.Duration)]
-        except TypeError:
-            raise InvalidSmartList("a filter value must be a literal") from None
-        duration = next((v for v in f.values if isinstance(v, ast.Duration)), None)
-        get = f"p.get({key!r})"
-        text = f'({get} or "")'
-
-        if op == "is empty":
-            return f'({text} == "")' if ftype in ("text", "email") else f"({get} is None)"
-        if op == "is not empty":
-            return f'({text} != "")' if ftype in ("text", "email") else f"({get} is not None)"
-
-        if ftype in ("text", "email"):
-            vals = [_fold_text(v) for v in values]
-            if op in ("is", "is not"):
-                s = gen.const(frozenset(vals))
-                return f"({text}.casefold() {'in' if op == 'is' else 'not in'} {s})"
-            if op in ("contains", "not contains"):
-                if vals:
-                    x = gen.var()
-                    tests = [f"{gen.const(vals[0])} in ({x} := {text}.casefold())"]
-                    tests += [f"{gen.const(v)} in {x}" for v in vals[1:]]
-                    hit = "(" + " or ".join(tests) + ")"
-                else:
-                    hit = "False"
-                return hit if op == "contains" else f"(not {hit})"
-            if op in ("starts with", "not starts with"):
-                hit = f"{text}.casefold().startswith({gen.const(tuple(vals))})"
-                return f"({hit})" if op == "starts with" else f"(not {hit})"
-            raise InvalidSmartList(f"'{op}' does not apply to a text field")
-
-        if ftype == "boolean":
-            if op not in ("is", "is not") or not all(isinstance(v, bool) for v in values):
-                raise InvalidSmartList("a boolean field takes is true or is false")
-            want = set(values) if op == "is" else {True, False} - set(values)   # bool(v) in want
-            if want == {True, False}:
-                return "True"
-            if not want:
-                return "False"
-            return f"(not not {get})" if want == {True} else f"(not {get})"
-
-        v = gen.var()
-        if ftype in ("integer", "score", "decimal"):
-            try:
-                nums = [_number(n) for n in values]
-            except ValueError as exc:
-                raise InvalidSmartList(str(exc)) from None
-            if op in ("is", "is not"):
-                allowed = frozenset(nums)
-                if op == "is not":   # never matches empty (§12.5), not even 'is not 0'
-                    return f"(({v} := {get}) is not None and {v} not in {gen.const(allowed)})"
-                return f"({0 in allowed} if ({v} := {get}) is None else {v} in {gen.const(allowed)})"
-            if op == "between":
-                lo, hi = nums[0], nums[1]
-                return f"(({v} := {get}) is not None and {gen.const(lo)} <= {v} <= {gen.const(hi)})"
-            if op not in _CMP:
-                raise InvalidSmartList(f"'{op}' does not apply to a number field")
-            return f"(({v} := {get}) is not None and {v} {op} {gen.const(nums[0])})"
-
-        if ftype in ("date", "datetime"):
-            if op in ("in past", "in future"):
-                if duration is None:
-                    raise InvalidSmartList(f"'{op}' needs a duration")
-                delta = duration.delta
-                past = op == "in past"
-                bounds: list[Any] = [None, None, None]   # now, lo, hi: computed again when the clock moves
-
-                def window(v: Any) -> bool:
-                    if v is None:
-                        return False
-                    now = clock.now
-                    if now is not bounds[0]:
-                        if ftype == "date":
-                            lo, hi = ((now - delta).date(), now.date()) if past else (now.date(), (now + delta).date())
-                        else:
-                            lo, hi = (now - delta, now) if past else (now, now + delta)
-                        bounds[:] = [now, lo, hi]
-                    return bounds[1] <= v <= bounds[2]
-                return f"{gen.const(window)}({get})"
-            try:
-                ivs = [interval(ftype, date_value(d)) for d in values]
-            except ValueError as exc:
-                raise InvalidSmartList(str(exc)) from None
-            if op in ("is", "is not"):
-                within = " or ".join(f"{gen.const(lo)} <= {v} < {gen.const(hi)}" for lo, hi in ivs) or "False"
-                hit = f"(({v} := {get}) is not None and ({within}))"
-                return hit if op == "is" else f"(not {hit})"
-            if op == "between":
-                lo, hi = ivs[0][0], ivs[1][1]
-                return f"(({v} := {get}) is not None and {gen.const(lo)} <= {v} < {gen.const(hi)})"
-            lo, hi = ivs[0]
-            if op == "before":
-                return f"(({v} := {get}) is None or {v} < {gen.const(lo)})"
-            if op == "on or before":
-                return f"(({v} := {get}) is None or {v} < {gen.const(hi)})"
-            if op == "after":
-                return f"(({v} := {get}) is not None and {v} >= {gen.const(hi)})"
-            if op == "on or after":
-                return f"(({v} := {get}) is not None and {v} >= {gen.const(lo)})"
-            raise InvalidSmartList(f"'{op}' does not apply to a date field")
-        raise InvalidSmartList(f"unknown field type {ftype}")
+        are closures called from the expression. The expression is the
+        filter's vocabulary entry's (``stdlib.filters``: ``predicate``)."""
+        entry = filter_entry(f)
+        if entry is None or entry.predicate is None:
+            raise InvalidSmartList(f"not a filter: {type(f).__name__}")
+        return entry.predicate(self, f, here, gen)
 
     # -- SQL pushdown (a batch's smart list) ---------------------------------------
+
+    def nested_smart_list_pred(self, target: ast.SmartList) -> Pred:
+        """The predicate of a smart list asset a filter names (``member of
+        smart list``), in its own program; ``InvalidSmartList`` when it
+        cannot be evaluated (it includes itself, a filter is invalid)."""
+        return self._compile_smart_list(target, self.model.program_of_asset("smart list", target))
+
+    def nested_smart_list_query(self, target: ast.SmartList) -> Query | None:
+        """The store-neutral query of a smart list asset a filter names, or
+        None when some of it stays in Python (or it includes itself: Python
+        reports that invalid)."""
+        if id(target) in self._sql_visiting:
+            return None
+        prog = self.model.program_of_asset("smart list", target)
+        self._sql_visiting.add(id(target))
+        try:
+            query, rest = self.pushdown(target, prog)
+        finally:
+            self._sql_visiting.discard(id(target))
+        if rest:
+            return None
+        return query if query is not None else AllOf(())
 
     def pushdown(self, sl: ast.SmartList, here: ProgramInfo | None) -> tuple[Query | None, list[ast.Node]]:
         """The store-neutral query for the filters of ``sl`` the store can
@@ -937,46 +817,13 @@ class Evaluator:
         """The filter as a store-neutral query (names resolved; what is
         relative to the clock — ``in past``, ``in future``, history ``in past
         N`` — fixed at the clock's time now: a batch selects at one moment),
-        or None when it stays in Python. The store must select exactly whom
+        or None when it stays in Python: the filter's vocabulary entry says it
+        (``stdlib.filters``: ``query``). The store must select exactly whom
         the Python filter selects (tests/test_pushdown.py checks it)."""
-        if isinstance(f, ast.HistoryFilter):
-            since = None
-            if f.within is not None:
-                try:
-                    since = iso(self.clock.now - f.within.delta)
-                except OverflowError:
-                    return None
-            if f.kind == "campaign was run":
-                return RanCampaign(self.resolve("campaign", f.target, here).qualname, since)
-            type_, asset = self._history_asset(f, here)
-            return HasActivity(type_, asset, since)
-        if isinstance(f, ast.SmartListFilter):
-            target = self.resolve("smart list", f.smart_list, here)
-            if id(target) in self._sql_visiting:
-                return None   # includes itself: Python reports it invalid
-            prog = self.model.program_of_asset("smart list", target)
-            self._sql_visiting.add(id(target))
-            try:
-                query, rest = self.pushdown(target, prog)
-            finally:
-                self._sql_visiting.discard(id(target))
-            if rest:
-                return None
-            return query if query is not None else AllOf(())
-        if isinstance(f, ast.ListFilter):
-            return InList(self.asset_key("list", f.list, here), f.negated)
-        if isinstance(f, ast.ProgramFilter):
-            pkey = self.program_key(self.find_program(f.program, here, f))
-            return InProgram(pkey, f.status, f.negated)
-        if not isinstance(f, ast.FieldFilter):
+        entry = filter_entry(f)
+        if entry is None or entry.query is None:
             return None
-        if any(isinstance(v, (ast.Template, ast.TokenRef)) for v in f.values):
-            return None
-        key, _name, ftype = self.field_spec(f.field.name)
-        duration = next((v for v in f.values if isinstance(v, ast.Duration)), None)
-        values = tuple(literal_value(v) for v in f.values if not isinstance(v, ast.Duration))
-        return FieldTest(key, ftype, f.op, values, self.clock.now if duration is not None else None,
-                         duration.delta if duration is not None else None)
+        return entry.query(self, f, here)
 
     # -- qualification -------------------------------------------------------------
 
@@ -1503,19 +1350,6 @@ def _everyone(p: Person) -> bool:
 
 def _nobody(p: Person) -> bool:
     return False
-
-
-def _fold_text(v: Any) -> str:
-    try:
-        return fold_text(v)
-    except ValueError as exc:
-        raise InvalidSmartList(str(exc)) from None
-
-
-_CMP: dict[str, Callable[[Any, Any], bool]] = {
-    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-}
 
 
 def _described(obj: Any, name: str) -> str | None:

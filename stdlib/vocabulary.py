@@ -98,6 +98,12 @@ class Phrase:
     #: that runs a step for a whole set of people at once (issue 16); None: none yet,
     #: such an engine runs the step per person. Its signature is that engine's to define.
     sets: Any = None
+    #: a filter's Python predicate, ``predicate(evaluator, f, here, gen) -> str`` (an
+    #: expression over ``p`` for the smart list's generated function), and its
+    #: store-neutral query, ``query(evaluator, f, here) -> storage.Query | None``
+    #: (None: the filter stays in Python) (``stdlib.filters``)
+    predicate: Any = None
+    query: Any = None
     #: the campaign kinds whose flows may hold the step (None: every kind), and
     #: the checker's (code, hint) for one that holds it anyway
     campaigns: tuple[str, ...] | None = None
