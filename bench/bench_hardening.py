@@ -9,6 +9,12 @@ python bench/bench_hardening.py [--quick]
   literal and a generated valid program, each checked in a fresh process;
   peak resident memory above the same process's after imports, divided by
   the source's size, and megabytes of source per second.
+* Events files stream (item 7): ``campaign events`` on 10k, 100k and 1M
+  events (100 people; every fifth event a form fill that starts a run, the
+  rest page visits) into a store file, each in a fresh process: peak
+  resident memory above the process's after imports, and seconds. Baseline
+  in the same run: the peak of holding the same file's events as a list,
+  as the replay did before (``read_events``).
 
 Prints a table and writes bench/results/hardening.json.
 """
@@ -51,6 +57,86 @@ elapsed = time.perf_counter() - t
 peak = kb("VmHWM:")
 print(len(text.encode()), elapsed, (peak - base) * 1024, len(result.diagnostics))
 '''
+
+
+EVENTS = r'''
+import json, sys, time
+
+from campaignlang.api import compile_text
+from campaignlang.datafiles import read_events, replay
+from campaignlang.engine import Engine
+from campaignlang.store import Store
+
+def kb(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1])
+
+program = compile_text(open(sys.argv[1], encoding="utf-8").read())
+base = kb("VmRSS:")
+t = time.perf_counter()
+if sys.argv[3] == "list":   # the baseline: the events held as a list
+    count = len(read_events(sys.argv[2]))
+    runs = 0
+else:
+    done = replay(Engine(program, Store(sys.argv[4])), sys.argv[2])
+    count, runs = done.events, done.runs
+elapsed = time.perf_counter() - t
+print(count, runs, elapsed, (kb("VmHWM:") - base) * 1024)
+'''
+
+EVENTS_PROGRAM = """
+program "P" {
+    form "Contact Us"
+    list "L"
+    campaign "On Form" trigger {
+        smart list { trigger fills out form "Contact Us" }
+        flow { add to list "L" }
+        qualify every time
+    }
+}
+"""
+
+
+def write_events(path: Path, n: int) -> None:
+    """``n`` events a minute apart over 100 people: every fifth a form fill
+    (a run), the rest visits to seven pages (as tests/test_events_stream.py)."""
+    import datetime as dt
+
+    start = dt.datetime(2026, 1, 2)
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            at = (start + dt.timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M")
+            if i % 5 == 0:
+                ev = {"at": at, "person": f"p{i % 100}@example.com", "trigger": "fills out form",
+                      "name": "Contact Us"}
+            else:
+                ev = {"at": at, "person": f"p{i % 100}@example.com", "trigger": "visits web page",
+                      "name": f"/page/{i % 7}"}
+            f.write(json.dumps(ev) + "\n")
+
+
+def events(sizes: list[int]) -> list[dict]:
+    import tempfile
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        prog = Path(tmp) / "p.campaign"
+        prog.write_text(EVENTS_PROGRAM, encoding="utf-8")
+        for n in sizes:
+            path = Path(tmp) / f"ev{n}.jsonl"
+            write_events(path, n)
+            row: dict = {"events": n, "file_bytes": path.stat().st_size}
+            for mode in ("list", "replay"):
+                out = subprocess.run([sys.executable, "-c", EVENTS, str(prog), str(path), mode,
+                                      str(Path(tmp) / f"s{n}.db")], capture_output=True, text=True, timeout=7200)
+                if out.returncode != 0:
+                    raise SystemExit(out.stderr)
+                count, runs, elapsed, grown = out.stdout.split()
+                row[mode] = {"seconds": float(elapsed), "peak_bytes": int(grown), "runs": int(runs)}
+            path.unlink()
+            rows.append(row)
+    return rows
 
 
 def _time_parse(text: str) -> float:
@@ -96,28 +182,59 @@ def memory(sources: dict[str, str]) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller inputs")
+    ap.add_argument("--only", choices=["linearity", "memory", "events"], action="append",
+                    help="run these parts alone (repeatable); the others keep their last figures")
     opts = ap.parse_args()
-    from bench_parse import PROGRAM
+    parts = set(opts.only or ["linearity", "memory", "events"])
+    out = HERE / "results" / "hardening.json"
+    results = json.loads(out.read_text()) if out.exists() else {}
+    if "linearity" in parts:
+        results["linearity"] = report_linearity(10_000 if opts.quick else 40_000)
+    if "memory" in parts:
+        results["memory"] = report_memory(1 if opts.quick else 2)
+    if "events" in parts:
+        results["events"] = report_events([10_000, 100_000] if opts.quick else [10_000, 100_000, 1_000_000])
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
 
-    n = 10_000 if opts.quick else 40_000
+
+def report_linearity(n: int) -> list[dict]:
     lin = linearity(n)
     print(f"{'input':28s} {'N':>8s} {'t(N) s':>9s} {'t(4N) s':>9s} {'ratio':>6s}")
     for r in lin:
         ratio = f"{r['ratio_4n_over_n']:.1f}" if r["ratio_4n_over_n"] else "-"
         t4 = f"{r['seconds_4n']:.3f}" if r["seconds_4n"] is not None else "-"
         print(f"{r['input']:28s} {r['n']:>8d} {r['seconds_n']:>9.3f} {t4:>9s} {ratio:>6s}")
-    mb = 1 if opts.quick else 2
+    print()
+    return lin
+
+
+def report_memory(mb: int) -> list[dict]:
+    from bench_parse import PROGRAM
+
     literal = 'program "P" { description "' + "a" * (mb * 1_000_000) + '" }\n'
     valid = "".join(PROGRAM.format(n=i) for i in range(mb * 900))
     mem = memory({f"{mb} MB string literal": literal, f"valid program, {len(valid) // 1000} kB": valid})
-    print()
     print(f"{'source':28s} {'bytes':>10s} {'s':>7s} {'MB/s':>6s} {'B mem/B src':>12s}")
     for r in mem:
         print(f"{r['source']:28s} {r['bytes']:>10d} {r['seconds']:>7.2f} {r['mb_per_second']:>6.2f} "
               f"{r['memory_bytes_per_source_byte']:>12.1f}")
-    out = HERE / "results" / "hardening.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"linearity": lin, "memory": mem}, indent=2) + "\n")
+    print()
+    return mem
+
+
+def report_events(sizes: list[int]) -> list[dict]:
+    ev = events(sizes)
+    print(f"{'events':>9s} {'replay s':>9s} {'replay MB':>10s} {'list MB (baseline)':>19s}")
+    for r in ev:
+        print(f"{r['events']:>9d} {r['replay']['seconds']:>9.1f} {r['replay']['peak_bytes'] / 1e6:>10.1f} "
+              f"{r['list']['peak_bytes'] / 1e6:>19.1f}")
+    first, last = ev[0], ev[-1]
+    print(f"growth from {first['events']} to {last['events']} events: replay peak x"
+          f"{last['replay']['peak_bytes'] / max(1, first['replay']['peak_bytes']):.2f}, "
+          f"list peak x{last['list']['peak_bytes'] / max(1, first['list']['peak_bytes']):.2f}")
+    print()
+    return ev
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import gc
 import re
 import threading
 from decimal import Decimal, InvalidOperation
@@ -203,6 +204,122 @@ def bare_parser() -> Lark:
     return _bare
 
 
+class _NotFast(Exception):
+    """The fast driver met something it leaves to Lark (an error, mostly)."""
+
+
+_fast_tables: tuple | None = None
+
+
+def _fast_setup(parser: Lark) -> tuple:
+    """Lark's own tables for ``_fast_parse``: the LALR states (a reduce as
+    (rule size, callback, the rule's name)), each state's lexer (the
+    contextual lexer's compiled pattern for it) and the start and end states."""
+    global _fast_tables
+    if _fast_tables is None:
+        from lark.parsers.lalr_analysis import Shift
+
+        table = parser.parser.parser.parser.parse_table
+        callbacks = parser.parser.parser.parser.callbacks
+        if any(isinstance(key, str) for key in callbacks):   # a callback per terminal: not here
+            raise _NotFast()
+        states: dict[int, dict[str, tuple]] = {}
+        for state, actions in table.states.items():
+            states[state] = {
+                term: ((True, arg) if action is Shift
+                       else (False, len(arg.expansion), callbacks[arg], arg.origin.name))
+                for term, (action, arg) in actions.items()}
+        lexers: dict[int, tuple] = {}
+        for state, lexer in parser.parser.lexer.lexers.items():
+            lexers[state] = (lexer, lexer.ignore_types)
+        _fast_tables = (states, lexers, table.start_states["start"], table.end_states["start"])
+    return _fast_tables
+
+
+def _fast_parse(parser: Lark, text: str) -> Any:
+    """Parse ``text`` as ``parser.parse`` does (the same tokens, from the
+    same compiled patterns of Lark's contextual lexer; the same LALR table;
+    the same callbacks, so the same AST), without Lark's per-token machinery
+    (line counting, the lexer thread, the parser state object): the parse of
+    a valid file is several times faster. At the first thing that is not a
+    clean parse it raises ``_NotFast`` and ``parse`` asks Lark, whose
+    exceptions the diagnostics are made from."""
+    states, lexers, start_state, end_state = _fast_setup(parser)
+    new = str.__new__
+    scanners: dict[int, Any] = {}
+    state_stack = [start_state]
+    value_stack: list = []
+    pos, size = 0, len(text)
+    while True:
+        state = state_stack[-1]
+        scan = scanners.get(state)
+        if scan is None:
+            lexer, ignore = lexers[state]
+            mres = lexer.scanner._mres
+            if len(mres) != 1 or lexer.callback:
+                raise _NotFast()
+            scan = scanners[state] = (mres[0].match, ignore)
+        match, ignore = scan
+        while pos < size:
+            m = match(text, pos)
+            if m is None:
+                raise _NotFast()
+            type_ = m.lastgroup
+            end = m.end()
+            if type_ in ignore:
+                pos = end
+                continue
+            break
+        else:
+            type_ = None
+        if type_ is None:   # the end of the text: $END, reduce to the start rule
+            actions = states[state]
+            while True:
+                act = actions.get("$END")
+                if act is None or act[0]:
+                    raise _NotFast()
+                _, n, callback, origin = act
+                if n:
+                    children = value_stack[-n:]
+                    del state_stack[-n:]
+                    del value_stack[-n:]
+                else:
+                    children = []
+                value = callback(children)
+                goto = states[state_stack[-1]][origin]
+                state_stack.append(goto[1])
+                value_stack.append(value)
+                if goto[1] == end_state:
+                    return value
+                actions = states[goto[1]]
+        value = m.group(0)
+        tok = new(Token, value)
+        tok.type, tok.value, tok.start_pos, tok.end_pos = type_, value, pos, end
+        tok.line = tok.column = tok.end_line = tok.end_column = None
+        pos = end
+        actions = states[state]
+        while True:
+            act = actions.get(type_)
+            if act is None:
+                raise _NotFast()
+            if act[0]:
+                state_stack.append(act[1])
+                value_stack.append(tok)
+                break
+            _, n, callback, origin = act
+            if n:
+                children = value_stack[-n:]
+                del state_stack[-n:]
+                del value_stack[-n:]
+            else:
+                children = []
+            value = callback(children)
+            goto = states[state_stack[-1]][origin]
+            state_stack.append(goto[1])
+            value_stack.append(value)
+            actions = states[goto[1]]
+
+
 _RULES = frozenset({
     "start", "import_decl", "fields", "field_decl", "workspace", "folder", "program",
     "description", "statuses", "member_fields", "static_list", "form", "tokens", "token_decl",
@@ -340,7 +457,22 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
     builder = _Builder(where)
     with _lock:
         parser = lark_parser()
-        for _ in range(MAX_ERRORS + 1):
+        for attempt in range(MAX_ERRORS + 1):
+            if attempt == 0:
+                # the fast driver first; anything but a clean parse is Lark's
+                builder = _builder = _Builder(where)
+                # the parse allocates a node or two per token and frees little: the
+                # cycle collector's passes over them cost ~15 % and find nothing
+                collecting = gc.isenabled()
+                gc.disable()
+                try:
+                    tree = _fast_parse(parser, work)
+                    break
+                except Exception:   # noqa: BLE001 - Lark reads the text again and says what it is
+                    tree = None
+                finally:
+                    if collecting:
+                        gc.enable()
             builder = _builder = _Builder(where)
             try:
                 tree = parser.parse(work)
@@ -375,6 +507,8 @@ class _Mapped:
         for at, n in inserts:
             self.marks.append((at + shift, at, n))
             shift += n
+        if not self.marks:   # nothing inserted: positions are the user's (a span per node: the hot path)
+            self.span = src.span   # type: ignore[method-assign]
 
     def map(self, pos: int) -> int:
         if not self.marks:
