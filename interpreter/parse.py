@@ -422,7 +422,7 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
         return ParseResult(ast.Module(file, (), span=src.span(0, len(text))), (error(
             "CL001", f"a lone surrogate (\\u{ord(text[at]):04x}) is not Unicode text", src.span(at, at + 1),
             hint="the text came through Python unchecked; write the character it stands for"),), (), src)
-    deep = _too_deep(text)
+    deep, balanced = _too_deep(text)
     if deep is not None:   # every later stage (the formatter first) recurses per level
         return ParseResult(ast.Module(file, (), span=src.span(0, len(text))), (error(
             "CL001", f"blocks nest more than {MAX_NESTING} deep", src.span(deep, deep + 1),
@@ -432,7 +432,7 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
     # indentation says it ended, so the rest of the file still parses.
     inserts: list[tuple[int, int]] = []
     work = text
-    for opener in reversed(_unclosed_blocks(text)):
+    for opener in reversed(_unclosed_blocks(text) if not balanced else []):
         at = _missing_close(text, opener)
         line_start, _ = _line_range(text, opener)
         head = " ".join(text[line_start:opener].split()) or "block"
@@ -595,18 +595,20 @@ def _unclosed_blocks(text: str) -> list[int]:
 MAX_NESTING = 64
 
 
-def _too_deep(text: str) -> int | None:
-    """The offset of the first '{' nested deeper than MAX_NESTING, or None."""
+def _too_deep(text: str) -> tuple[int | None, bool]:
+    """The offset of the first '{' nested deeper than MAX_NESTING (or None),
+    and whether every '{' closes (then ``_unclosed_blocks`` has nothing to
+    find: one pass over the text instead of two)."""
     depth = 0
     for m in _openers(text):
         tok = m.group(0)
         if tok == "{":
             depth += 1
             if depth > MAX_NESTING:
-                return m.start()
+                return m.start(), False
         elif tok == "}" and depth:
             depth -= 1
-    return None
+    return None, depth == 0
 
 
 def _indent(line: str) -> int:
