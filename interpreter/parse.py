@@ -12,8 +12,15 @@ line and parses again (offsets stay put, so every later span is still right),
 up to ``MAX_ERRORS``; phrase-level errors drop the phrase and go on. An
 unclosed block is reported once, naming the block and where it opened.
 
-Comments are collected by lexer callbacks (``ParseResult.comments``) so that
-``format.py`` can put each one back where it was.
+Speed: Lark builds the tables (LALR states, the contextual lexer's compiled
+pattern per state) and the callbacks; ``_fast_parse`` drives them in one
+loop of its own for a clean parse (the same tokens, reductions and AST), and
+anything else (an error) is parsed again by Lark's driver, whose exceptions
+the diagnostics are made from. tests/test_parse_fast.py holds the two equal.
+
+Comments are collected by one scan of the text after a parse
+(``_scan_comments``, ``ParseResult.comments``) so that ``format.py`` can put
+each one back where it was.
 
 For editors (``editor.py``): ``scan_atoms`` splits unfinished text as a
 phrase is split, and ``expected_at`` asks Lark's interactive parser what may
@@ -229,10 +236,8 @@ def _fast_setup(parser: Lark) -> tuple:
                 term: ((True, arg) if action is Shift
                        else (False, len(arg.expansion), callbacks[arg], arg.origin.name))
                 for term, (action, arg) in actions.items()}
-        lexers: dict[int, tuple] = {}
-        for state, lexer in parser.parser.lexer.lexers.items():
-            lexers[state] = (lexer, lexer.ignore_types)
-        _fast_tables = (states, lexers, table.start_states["start"], table.end_states["start"])
+        lexers = dict(parser.parser.lexer.lexers)
+        _fast_tables = (states, lexers, table.start_states["start"], table.end_states["start"], {})
     return _fast_tables
 
 
@@ -244,22 +249,21 @@ def _fast_parse(parser: Lark, text: str) -> Any:
     a valid file is several times faster. At the first thing that is not a
     clean parse it raises ``_NotFast`` and ``parse`` asks Lark, whose
     exceptions the diagnostics are made from."""
-    states, lexers, start_state, end_state = _fast_setup(parser)
+    states, lexers, start_state, end_state, plans = _fast_setup(parser)
     new = str.__new__
-    scanners: dict[int, Any] = {}
     state_stack = [start_state]
     value_stack: list = []
     pos, size = 0, len(text)
     while True:
         state = state_stack[-1]
-        scan = scanners.get(state)
-        if scan is None:
-            lexer, ignore = lexers[state]
+        plan = plans.get(state)
+        if plan is None:   # the state's lexer, compiled by Lark when first used (as Lark does)
+            lexer = lexers[state]
             mres = lexer.scanner._mres
             if len(mres) != 1 or lexer.callback:
                 raise _NotFast()
-            scan = scanners[state] = (mres[0].match, ignore)
-        match, ignore = scan
+            plan = plans[state] = (mres[0].match, lexer.ignore_types, states[state])
+        match, ignore, actions = plan
         while pos < size:
             m = match(text, pos)
             if m is None:
@@ -273,7 +277,6 @@ def _fast_parse(parser: Lark, text: str) -> Any:
         else:
             type_ = None
         if type_ is None:   # the end of the text: $END, reduce to the start rule
-            actions = states[state]
             while True:
                 act = actions.get("$END")
                 if act is None or act[0]:
@@ -297,7 +300,6 @@ def _fast_parse(parser: Lark, text: str) -> Any:
         tok.type, tok.value, tok.start_pos, tok.end_pos = type_, value, pos, end
         tok.line = tok.column = tok.end_line = tok.end_column = None
         pos = end
-        actions = states[state]
         while True:
             act = actions.get(type_)
             if act is None:
@@ -1374,23 +1376,24 @@ class _Builder:
         base = phrase.start_pos
         out: list[Token] = []
         pos = 0
-        match = _ATOM_RE.match
-        while pos < len(text):
-            m = match(text, pos)
-            if m is None:
-                ch = text[pos]
-                at = self.src.span(base + pos, base + pos + 1)
-                if ch == "'":
-                    self.fail("strings are written in double quotes, not single quotes", at,
-                              hint="write \"Name\" instead of 'Name'")
-                else:
-                    self.fail(f"unexpected character '{ch}'", at)
-                return []
+        append = out.append
+        for m in _ATOM_RE.finditer(text):   # a gap between matches is a character no atom takes
+            start, end = m.span()
+            if start != pos:
+                break
             kind = m.lastgroup
-            end = m.end()
             if kind != "WS" and kind != "COMMENT":
-                out.append(_Atom(kind, m.group(0), base + pos, base + end))
+                append(_Atom(kind, m.group(), base + start, base + end))
             pos = end
+        if pos < len(text):
+            ch = text[pos]
+            at = self.src.span(base + pos, base + pos + 1)
+            if ch == "'":
+                self.fail("strings are written in double quotes, not single quotes", at,
+                          hint="write \"Name\" instead of 'Name'")
+            else:
+                self.fail(f"unexpected character '{ch}'", at)
+            return []
         return out
 
     def test(self, meta, children):
