@@ -8,7 +8,11 @@ python bench/bench_hardening.py [--quick]
 * Memory per byte of source and throughput of ``check``: a 1 MB string
   literal and a generated valid program, each checked in a fresh process;
   peak resident memory above the same process's after imports, divided by
-  the source's size, and megabytes of source per second.
+  the source's size, and megabytes of source per second (wall clock, and
+  per second of the process's CPU time, which a busy machine disturbs less).
+* Throughput of ``check`` on valid programs of 1, 2, 4 and 8 MB: the fast
+  parse driver against Lark's own driver (the baseline) in the same run, and
+  how the cost per MB grows with the size.
 * Events files stream (item 7): ``campaign events`` on 10k, 100k and 1M
   events (100 people; every fifth event a form fill that starts a run, the
   rest page visits) into a store file, each in a fresh process: peak
@@ -43,8 +47,16 @@ PATHOLOGICAL = {
 # Peak memory from /proc (VmHWM is the new program's own; ru_maxrss carries
 # the parent's peak across fork and exec on Linux, which hid the growth).
 MEASURE = r'''
-import sys, time
+import importlib, sys, time
 from campaignlang.api import check_text
+
+if len(sys.argv) > 2 and sys.argv[2] == "lark":   # the baseline: Lark's own driver parses
+    P = importlib.import_module("campaignlang.parse")
+
+    def refuse(*args, **kwargs):
+        raise P._NotFast()
+
+    P._fast_parse = refuse
 
 def kb(key):
     for line in open("/proc/self/status"):
@@ -53,11 +65,11 @@ def kb(key):
 
 text = open(sys.argv[1], encoding="utf-8").read()
 base = kb("VmRSS:")
-t = time.perf_counter()
+t, cpu = time.perf_counter(), time.process_time()
 result = check_text(text)
-elapsed = time.perf_counter() - t
+elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
 peak = kb("VmHWM:")
-print(len(text.encode()), elapsed, (peak - base) * 1024, len(result.diagnostics))
+print(len(text.encode()), elapsed, (peak - base) * 1024, len(result.diagnostics), cpu)
 '''
 
 
@@ -170,40 +182,59 @@ def linearity(n: int) -> list[dict]:
     return rows
 
 
-def memory(sources: dict[str, str]) -> list[dict]:
+def memory(sources: dict[str, str], driver: str = "fast") -> list[dict]:
+    """``check`` of each source in a fresh process; ``driver="lark"``: the
+    parse by Lark's own driver (the baseline of the fast one)."""
     import tempfile
 
     rows = []
     for name, text in sources.items():
         with tempfile.NamedTemporaryFile("w", suffix=".campaign", delete=False, encoding="utf-8") as f:
             f.write(text)
-        out = subprocess.run([sys.executable, "-c", MEASURE, f.name], capture_output=True, text=True,
+        out = subprocess.run([sys.executable, "-c", MEASURE, f.name, driver], capture_output=True, text=True,
                              timeout=3600)
         Path(f.name).unlink()
-        size, elapsed, grown, diags = out.stdout.split()
-        rows.append({"source": name, "bytes": int(size), "seconds": float(elapsed),
-                     "mb_per_second": int(size) / float(elapsed) / 1e6,
+        size, elapsed, grown, diags, cpu = out.stdout.split()
+        rows.append({"source": name, "driver": driver, "bytes": int(size), "seconds": float(elapsed),
+                     "cpu_seconds": float(cpu), "mb_per_second": int(size) / float(elapsed) / 1e6,
+                     "mb_per_cpu_second": int(size) / float(cpu) / 1e6,
                      "memory_bytes_per_source_byte": float(grown) / int(size), "diagnostics": int(diags)})
+    return rows
+
+
+def throughput(sizes_mb: list[int]) -> list[dict]:
+    """``check`` of generated valid programs of 1, 2, 4, 8 MB, parsed by the
+    fast driver and, in the same run, by Lark's own (the baseline)."""
+    from bench_parse import PROGRAM
+
+    rows = []
+    for mb in sizes_mb:
+        text = "".join(PROGRAM.format(n=i) for i in range(mb * 900))
+        for driver in ("lark", "fast"):
+            rows.extend(memory({f"valid program, {len(text) // 1000} kB": text}, driver))
     return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller inputs")
-    ap.add_argument("--only", choices=["linearity", "memory", "events"], action="append",
+    ap.add_argument("--only", choices=["linearity", "memory", "throughput", "events"], action="append",
                     help="run these parts alone (repeatable); the others keep their last figures")
     opts = ap.parse_args()
-    parts = set(opts.only or ["linearity", "memory", "events"])
+    parts = set(opts.only or ["linearity", "memory", "throughput", "events"])
     out = HERE / "results" / "hardening.json"
-    results = json.loads(out.read_text()) if out.exists() else {}
+    results: dict = {}
     if "linearity" in parts:
         results["linearity"] = report_linearity(10_000 if opts.quick else 40_000)
     if "memory" in parts:
         results["memory"] = report_memory(1 if opts.quick else 2)
+    if "throughput" in parts:
+        results["throughput"] = report_throughput([1, 2] if opts.quick else [1, 2, 4, 8])
     if "events" in parts:
         results["events"] = report_events([10_000, 100_000] if opts.quick else [10_000, 100_000, 1_000_000])
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    kept = json.loads(out.read_text()) if out.exists() else {}   # read now: another part may run meanwhile
+    out.write_text(json.dumps({**kept, **results}, indent=2) + "\n")
 
 
 def report_linearity(n: int) -> list[dict]:
@@ -223,12 +254,31 @@ def report_memory(mb: int) -> list[dict]:
     literal = 'program "P" { description "' + "a" * (mb * 1_000_000) + '" }\n'
     valid = "".join(PROGRAM.format(n=i) for i in range(mb * 900))
     mem = memory({f"{mb} MB string literal": literal, f"valid program, {len(valid) // 1000} kB": valid})
-    print(f"{'source':28s} {'bytes':>10s} {'s':>7s} {'MB/s':>6s} {'B mem/B src':>12s}")
+    print(f"{'source':28s} {'bytes':>10s} {'s':>7s} {'MB/s':>6s} {'MB/cpu s':>9s} {'B mem/B src':>12s}")
     for r in mem:
         print(f"{r['source']:28s} {r['bytes']:>10d} {r['seconds']:>7.2f} {r['mb_per_second']:>6.2f} "
-              f"{r['memory_bytes_per_source_byte']:>12.1f}")
+              f"{r['mb_per_cpu_second']:>9.2f} {r['memory_bytes_per_source_byte']:>12.1f}")
     print()
     return mem
+
+
+def report_throughput(sizes_mb: list[int]) -> list[dict]:
+    rows = throughput(sizes_mb)
+    print(f"{'check of a valid program':28s} {'driver':>6s} {'s':>7s} {'cpu s':>7s} {'MB/s':>6s} "
+          f"{'MB/cpu s':>9s} {'B mem/B src':>12s}")
+    for r in rows:
+        print(f"{r['source']:28s} {r['driver']:>6s} {r['seconds']:>7.2f} {r['cpu_seconds']:>7.2f} "
+              f"{r['mb_per_second']:>6.2f} {r['mb_per_cpu_second']:>9.2f} {r['memory_bytes_per_source_byte']:>12.1f}")
+    fast = [r for r in rows if r["driver"] == "fast"]
+    lark = [r for r in rows if r["driver"] == "lark"]
+    for a, b in zip(lark, fast):
+        print(f"  {b['bytes'] / 1e6:.1f} MB: fast / Lark driver = x{a['cpu_seconds'] / b['cpu_seconds']:.2f} "
+              f"(cpu), x{a['seconds'] / b['seconds']:.2f} (wall)")
+    print(f"  cost per MB, {fast[0]['bytes'] / 1e6:.0f} MB -> {fast[-1]['bytes'] / 1e6:.0f} MB: "
+          f"x{(fast[-1]['cpu_seconds'] / fast[-1]['bytes']) / (fast[0]['cpu_seconds'] / fast[0]['bytes']):.2f} "
+          f"(1.0 is linear)")
+    print()
+    return rows
 
 
 def report_events(sizes: list[int]) -> list[dict]:
