@@ -221,6 +221,7 @@ class Engine:
         if store is None:
             store = Store(":memory:")
         elif isinstance(store, (str, os.PathLike)):
+            _text_or_error(str(store), "the store's path")   # a lone surrogate: no file can be named so
             store = Store(str(store))
         elif not isinstance(store, Store):   # Engine(prog, 5) once made a file named "5"
             raise RunError(f"store must be a Store, a file path or None, not {type(store).__name__}")
