@@ -79,6 +79,7 @@ import os
 import re
 import sqlite3
 from decimal import Decimal
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Sequence
 
@@ -1401,6 +1402,67 @@ class Store:
         for table in ("people", "list_members", "program_members", "activities", "runs", "queue"):
             out[table] = self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         return out
+
+    # -- people in bulk (``datafiles.import_people``, issue 16) ----------------
+    #
+    # A people file is written a chunk at a time with ``executemany``: new
+    # people get consecutive ids from ``next_person_id`` (the ids SQLite would
+    # give them one by one), so their ``New Person`` activities can be written
+    # with them; a chunk whose addresses are all new needs no lookup at all.
+
+    def next_person_id(self) -> int:
+        """The id the next person created gets (ids are never reused)."""
+        return (self.db.execute("SELECT max(id) FROM people").fetchone()[0] or 0) + 1
+
+    def add_people_bulk(self, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> bool:
+        """Insert new people: each row is ``(id, email_key, *column values)``,
+        the values of the fields ``keys`` (name keys) already encoded
+        (``values.encode``). All or nothing: False, and nothing written, when
+        an address of the rows is taken (the caller then looks them up)."""
+        self.flush()
+        cols = ", ".join(["id", "email_key", *(f'"{self.columns[k]}"' for k in keys)])
+        sql = f"INSERT INTO people ({cols}) VALUES ({', '.join('?' * (len(keys) + 2))})"
+        self.db.execute("SAVEPOINT people_bulk")
+        try:
+            self.db.executemany(sql, rows)
+        except sqlite3.IntegrityError:
+            self.db.execute("ROLLBACK TO people_bulk")
+            self.db.execute("RELEASE people_bulk")
+            return False
+        self.db.execute("RELEASE people_bulk")
+        return True
+
+    def merge_people_bulk(self, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Update people with ``(*column values, id)`` rows: a None value
+        leaves that field as it is (an empty cell of a people file)."""
+        self.flush()
+        sets = ", ".join(f'"{c}"=coalesce(?, "{c}")' for c in (self.columns[k] for k in keys))
+        self.db.executemany(f"UPDATE people SET {sets} WHERE id=?", rows)
+        self.people_writes += 1
+
+    def people_by_key(self, email_keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """``email_key -> (id, email address)`` of the people who hold these
+        (case-folded) addresses now."""
+        self.flush()
+        col = self.columns["email address"]
+        out: dict[str, tuple[int, str]] = {}
+        for i in range(0, len(email_keys), 500):   # well under SQLite's parameter limit
+            part = email_keys[i:i + 500]
+            for pid, key, email in self.db.execute(
+                    f'SELECT id, email_key, "{col}" FROM people WHERE email_key IN '
+                    f'({", ".join("?" * len(part))})', part):
+                out[key] = (pid, email)
+        return out
+
+    def add_activities_bulk(self, type_: str, at: str, people: Sequence[int], attributes: Sequence[str]) -> None:
+        """Append one activity of ``type_`` per person (no campaign, run,
+        asset or values; ``attributes`` in canonical JSON), ids in order,
+        after whatever is buffered."""
+        self.flush()
+        first = self._activity_id()
+        self._next_activity = first + len(people)
+        self.db.executemany("INSERT INTO activities VALUES (?, ?, ?, NULL, NULL, ?, NULL, ?, NULL, NULL)",
+                            zip(range(first, first + len(people)), people, repeat(type_), repeat(at), attributes))
 
 
 # --------------------------------------------------------------------------
