@@ -688,7 +688,7 @@ def people() -> None:
 @click.option("--fields", "fields_path", type=click.Path(),
               help="A .campaign file whose custom fields the people may have.")
 def people_import(file: str, db: str | None, fields_path: str | None) -> None:
-    """Import people from a CSV or JSON file (a person already in the store is updated)."""
+    """Import people from a CSV, JSON or Parquet file (a person already in the store is updated)."""
     from .api import compile_text
 
     program = _program_or_exit(fields_path) if fields_path else compile_text("")

@@ -215,6 +215,8 @@ def _columns(path: str, names: Sequence[str], model: Model, where: str) -> list[
 # so the error named is the first in the file, as the rules above say.
 
 CHUNK = 5000
+#: bytes of a text file read at a time (a block of whole lines is decoded and split at once)
+BLOCK = 1 << 18
 
 
 def _cell(type_: str) -> Callable[[Any], Any]:
@@ -425,7 +427,7 @@ def _text_lines(path: str) -> Iterator[str]:
         first = True
         while True:
             try:
-                block = f.read(1 << 20)
+                block = f.read(BLOCK)
             except OSError as exc:
                 raise DataFileError(f"cannot read {path}: {exc.strerror or exc}") from None
             data = rest + block
@@ -480,6 +482,14 @@ def _csv_line(path: str, index: int) -> int:
     raise AssertionError(f"{path} has no row {index}")  # pragma: no cover
 
 
+def _numbered(what: str, first: int, csv_path: str | None = None) -> Callable[[int], str]:
+    """``where(i)`` of a chunk whose first row is the ``first``-th of the file
+    (from 0): ``person 3``, ``row 7``; a CSV row's line is looked up."""
+    if csv_path is not None:
+        return lambda i: f"{what} {_csv_line(csv_path, first + i)}"
+    return lambda i: f"{what} {first + i + 1}"
+
+
 def _csv_chunks(path: str, model: Model) -> Iterator[_Chunk]:
     reader = csv.reader(_text_lines(path), strict=True)
     try:
@@ -500,9 +510,9 @@ def _csv_chunks(path: str, model: Model) -> Iterator[_Chunk]:
                 rows = [r for r in rows if r and not (len(r) == 1 and not r[0].strip())]   # blank lines
                 bad = next((i for i, r in enumerate(rows) if len(r) != width), None)
                 if bad is not None:
-                    first = done   # an earlier row's error comes first
+                    # an earlier row's error comes first
                     _convert_columns(path, cols, header, list(zip(*rows[:bad])) or [[] for _ in cols], bad,
-                                     lambda i: f"line {_csv_line(path, first + i)}")
+                                     _numbered("line", done, path))
                     n = len(rows[bad])
                     raise DataFileError(f"{path}: line {_csv_line(path, done + bad)}: {n} value"
                                         f"{'s' if n != 1 else ''} but the header has {width} "
@@ -512,7 +522,7 @@ def _csv_chunks(path: str, model: Model) -> Iterator[_Chunk]:
             start = done
             done += len(rows)
             yield _convert_columns(path, cols, header, list(zip(*rows)), len(rows),
-                                   lambda i, start=start: f"line {_csv_line(path, start + i)}")
+                                   _numbered("line", start, path))
     except csv.Error as exc:
         raise DataFileError(f"{path}: line {reader.line_num}: not valid CSV: {exc}") from None
 
@@ -563,7 +573,7 @@ def _json_chunks(path: str, text: str, model: Model) -> Iterator[_Chunk]:
         rows.append(rec)
         if len(rows) == CHUNK or n == len(data):
             first = n - len(rows)
-            yield _Chunk(len(rows), lambda i, first=first: f"person {first + i + 1}", rows=rows)
+            yield _Chunk(len(rows), _numbered("person", first), rows=rows)
             rows = []
 
 
@@ -602,7 +612,7 @@ def _parquet_chunks(path: str, model: Model) -> Iterator[_Chunk]:
             raw_cols = [batch.column(i).to_pylist() for i in range(len(header))]
             first, row = row, row + batch.num_rows
             yield _convert_columns(path, cols, header, raw_cols, batch.num_rows,
-                                   lambda i, first=first: f"row {first + i + 1}", strings=False)
+                                   _numbered("row", first), strings=False)
     except DataFileError:
         raise
     except Exception as exc:   # a damaged file found while reading
