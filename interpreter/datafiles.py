@@ -364,17 +364,19 @@ class _Chunk:
 
 def _convert_columns(path: str, cols: list[tuple[str, str]], header: Sequence[str],
                      raw: Sequence[Sequence[Any]], size: int, where: Callable[[int], str],
-                     strings: bool = True) -> _Chunk:
-    """Columns of cells (``raw``, in the order of ``cols``; ``strings``: all
-    text, as CSV's) -> a chunk, column by column; the first bad cell or
-    missing address in file order is a ``DataFileError`` (found again row
-    by row: errors are rare)."""
+                     strings: bool | Sequence[bool] = True) -> _Chunk:
+    """Columns of cells (``raw``, in the order of ``cols``) -> a chunk,
+    column by column (``strings``: all text with no nulls, as CSV's; for
+    every column or column by column). The first bad cell or missing
+    address in file order is a ``DataFileError`` (found again row by row:
+    errors are rare)."""
     chunk = _Chunk(size, where, [name for name, _ in cols])
     converters = [_cell(t) for _, t in cols]
+    text = [strings] * len(cols) if isinstance(strings, bool) else strings
     try:
-        for (name, type_), conv, values in zip(cols, converters, raw):
+        for (name, type_), conv, values, is_text in zip(cols, converters, raw, text):
             out = None
-            if strings:
+            if is_text:
                 if "" not in values and not any(map(str.isspace, values)):
                     out = _column(type_, values)
                 else:   # the filled cells, column by column; the empty ones None
@@ -406,13 +408,19 @@ def _chunks(path: str | Path, model: Model) -> Iterator[_Chunk]:
     if suffix == ".parquet":
         return _parquet_chunks(str(path), model)
     if suffix == ".json":
-        return _json_chunks(str(path), _read_text(path), model)
+        return _json_chunks(str(path), model)
     return _csv_chunks(str(path), model)
 
 
 def _text_lines(path: str) -> Iterator[str]:
-    """A text file's lines (ends kept), read in blocks of whole lines; not
-    UTF-8 and NUL bytes refused as ``_read_text`` refuses them."""
+    """A text file's lines (ends kept, split as ``csv`` splits them)."""
+    for text in _text_blocks(path):
+        yield from io.StringIO(text, newline="")
+
+
+def _text_blocks(path: str) -> Iterator[str]:
+    """A text file in blocks of whole lines, BOM dropped; not UTF-8 and NUL
+    bytes refused as ``_read_text`` refuses them."""
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -452,7 +460,7 @@ def _text_lines(path: str) -> Iterator[str]:
             if nul >= 0:
                 raise DataFileError(f"{path}: line {lines + text.count(chr(10), 0, nul) + 1}: a NUL byte; "
                                     f"this is not a text file")
-            yield from io.StringIO(text, newline="")
+            yield text
             offset += len(piece)
             lines += piece.count(b"\n")
             if not block:
@@ -531,21 +539,125 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number a field can hold")
 
 
-def _json_chunks(path: str, text: str, model: Model) -> Iterator[_Chunk]:
+def _json_whole(path: str) -> list[Any]:
+    """A people JSON file read whole: its list of people, or the
+    ``DataFileError`` that says why there is none."""
+    text = _read_text(path)
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise DataFileError(f"{path}: line {exc.lineno}: not JSON: {exc.msg} (column {exc.colno})") from None
     except (ValueError, RecursionError) as exc:
         raise DataFileError(f"{path}: not JSON a person file can hold: {exc}") from None
-    del text
     if isinstance(data, dict) and set(data) == {"people"}:
         data = data["people"]
     if not isinstance(data, list):
         raise DataFileError(f'{path}: expected a list of objects, one per person (or {{"people": [...]}})')
+    return data
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+_WRAPPED = re.compile(r'\{[ \t\n\r]*"people"[ \t\n\r]*:[ \t\n\r]*\[')
+
+
+class _NotStreamable(Exception):
+    """A JSON people file the streaming reader does not follow (any error,
+    or an unusual shape): ``_json_whole`` says what it is."""
+
+
+def _json_items(path: str) -> Iterator[Any]:
+    """The items of a people JSON file's list (``[...]`` or ``{"people":
+    [...]}``), parsed one at a time from blocks of the file. Anything else,
+    a syntax error included, is read whole (``_json_whole``), so its message
+    is the one ``json.loads`` gives for the whole file."""
+    decoder = json.JSONDecoder(parse_constant=_reject_constant)
+    blocks = _text_blocks(path)
+    buf, pos, done, given = "", 0, False, 0
+
+    def more() -> bool:
+        nonlocal buf, pos, done
+        if done:
+            return False
+        block = next(blocks, None)
+        if block is None:
+            done = True
+            return False
+        buf, pos = buf[pos:] + block, 0   # what was read is let go
+        return True
+
+    def skip() -> bool:   # past whitespace, to a character (False: the end of the file)
+        nonlocal pos
+        while True:
+            pos = _WS.match(buf, pos).end()  # type: ignore[union-attr]  # matches the empty string
+            if pos < len(buf):
+                return True
+            if not more():
+                return False
+
+    try:
+        if not skip():
+            raise _NotStreamable
+        wrapped = buf[pos] == "{"
+        if wrapped:
+            while len(buf) - pos < 64 and more():
+                pass
+            m = _WRAPPED.match(buf, pos)
+            if m is None:
+                raise _NotStreamable
+            pos = m.end()
+        elif buf[pos] == "[":
+            pos += 1
+        else:
+            raise _NotStreamable
+        if not skip():
+            raise _NotStreamable
+        if buf[pos] == "]":
+            pos += 1
+        else:
+            while True:
+                while True:
+                    try:
+                        item, end = decoder.raw_decode(buf, pos)
+                    except (ValueError, RecursionError):   # the item may go on in the next block
+                        if more():
+                            continue
+                        raise _NotStreamable from None
+                    if end == len(buf) and more():   # a number may go on in the next block
+                        continue
+                    break
+                pos = end
+                given += 1
+                yield item
+                if not skip():
+                    raise _NotStreamable
+                if buf[pos] == ",":
+                    pos += 1
+                    if not skip():   # raw_decode starts at a value, not at whitespace
+                        raise _NotStreamable
+                    continue
+                if buf[pos] == "]":
+                    pos += 1
+                    break
+                raise _NotStreamable
+        if wrapped:
+            if not skip() or buf[pos] != "}":
+                raise _NotStreamable
+            pos += 1
+        if skip():
+            raise _NotStreamable   # more after the list
+    except _NotStreamable:
+        data = _json_whole(path)   # raises the error the whole file has
+        if given:   # pragma: no cover - valid JSON the stream read otherwise ({"people": .., "people": ..})
+            raise DataFileError(f'{path}: expected a list of objects, one per person (or {{"people": [...]}})'
+                                ) from None
+        yield from data
+
+
+def _json_chunks(path: str, model: Model) -> Iterator[_Chunk]:
     converters: dict[str, Callable[[Any], Any]] = {}
     rows: list[dict[str, Any]] = []
-    for n, obj in enumerate(data, 1):
+    n = 0
+    for n, obj in enumerate(_json_items(path), 1):
         where = f"person {n}"
         if not isinstance(obj, dict):
             raise DataFileError(f"{path}: {where}: expected an object of fields, not {_json_kind(obj)}")
@@ -571,10 +683,11 @@ def _json_chunks(path: str, text: str, model: Model) -> Iterator[_Chunk]:
         if "Email Address" not in rec:
             raise DataFileError(f"{path}: {where}: no Email Address; every person needs one")
         rows.append(rec)
-        if len(rows) == CHUNK or n == len(data):
-            first = n - len(rows)
-            yield _Chunk(len(rows), _numbered("person", first), rows=rows)
+        if len(rows) == CHUNK:
+            yield _Chunk(len(rows), _numbered("person", n - len(rows)), rows=rows)
             rows = []
+    if rows:
+        yield _Chunk(len(rows), _numbered("person", n - len(rows)), rows=rows)
 
 
 PARQUET_MISSING = ("reading Parquet files needs pyarrow, which is not installed: "
@@ -585,7 +698,8 @@ def _parquet_chunks(path: str, model: Model) -> Iterator[_Chunk]:
     """People from a Parquet file (through pyarrow, the ``parquet`` extra):
     one column per field as in a CSV file, read a row group at a time."""
     try:
-        import pyarrow.parquet as pq  # the parquet extra; the core install stays light
+        import pyarrow as pa  # the parquet extra; the core install stays light
+        import pyarrow.parquet as pq
     except ImportError:
         raise DataFileError(PARQUET_MISSING) from None
     p = Path(path)
@@ -609,10 +723,13 @@ def _parquet_chunks(path: str, model: Model) -> Iterator[_Chunk]:
     try:
         batches = pf.iter_batches(batch_size=CHUNK)
         for batch in batches:
-            raw_cols = [batch.column(i).to_pylist() for i in range(len(header))]
+            arrays = [batch.column(i) for i in range(len(header))]
+            # a text column with no nulls converts as a CSV column does, whole
+            text = [a.null_count == 0 and (pa.types.is_string(a.type) or pa.types.is_large_string(a.type))
+                    for a in arrays]
             first, row = row, row + batch.num_rows
-            yield _convert_columns(path, cols, header, raw_cols, batch.num_rows,
-                                   _numbered("row", first), strings=False)
+            yield _convert_columns(path, cols, header, [a.to_pylist() for a in arrays], batch.num_rows,
+                                   _numbered("row", first), strings=text)
     except DataFileError:
         raise
     except Exception as exc:   # a damaged file found while reading

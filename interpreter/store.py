@@ -1416,21 +1416,22 @@ class Store:
 
     def add_people_bulk(self, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> bool:
         """Insert new people: each row is ``(id, email_key, *column values)``,
-        the values of the fields ``keys`` (name keys) already encoded
-        (``values.encode``). All or nothing: False, and nothing written, when
-        an address of the rows is taken (the caller then looks them up)."""
+        ids consecutive from ``next_person_id``, the values of the fields
+        ``keys`` (name keys) already encoded (``values.encode``). All or
+        nothing: False, and nothing written, when an address of the rows is
+        taken (the caller then looks them up)."""
         self.flush()
+        if not rows:
+            return True
         cols = ", ".join(["id", "email_key", *(f'"{self.columns[k]}"' for k in keys)])
-        sql = f"INSERT INTO people ({cols}) VALUES ({', '.join('?' * (len(keys) + 2))})"
-        self.db.execute("SAVEPOINT people_bulk")
-        try:
-            self.db.executemany(sql, rows)
-        except sqlite3.IntegrityError:
-            self.db.execute("ROLLBACK TO people_bulk")
-            self.db.execute("RELEASE people_bulk")
-            return False
-        self.db.execute("RELEASE people_bulk")
-        return True
+        # OR IGNORE, then count, rather than a savepoint around the insert: a
+        # savepoint copies every page the chunk touches (the address index's,
+        # all over the file) to a sub-journal, and that grows with the store
+        sql = f"INSERT OR IGNORE INTO people ({cols}) VALUES ({', '.join('?' * (len(keys) + 2))})"
+        if self.db.executemany(sql, rows).rowcount == len(rows):
+            return True
+        self.db.execute("DELETE FROM people WHERE id >= ?", (rows[0][0],))   # the chunk's ids are the last
+        return False
 
     def merge_people_bulk(self, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Update people with ``(*column values, id)`` rows: a None value

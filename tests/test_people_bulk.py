@@ -197,6 +197,37 @@ def test_json_people_match(tmp_path, small_chunks):
     _both(tmp_path, json.dumps(people), "p.json", setup=setup)
 
 
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_json_streams_across_blocks(tmp_path, monkeypatch, wrapped):
+    monkeypatch.setattr(datafiles, "BLOCK", 7)   # every item, key and number crosses blocks
+    monkeypatch.setattr(datafiles, "CHUNK", 4)
+    people = [{"Email": f"p{i}@example.com", "Seats": 10 ** (i % 12), "Ratio": i / 4, "City": "Zürich" * (i % 3),
+               "VIP": None} for i in range(15)]
+    body = json.dumps(people, indent=1 if wrapped else None)
+    _both(tmp_path, ('{ "people" :\n' + body + "\n}\n") if wrapped else body, "p.json")
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[{"email": "a@example.com"}] x', "FILE: line 1: not JSON: Extra data (column 30)"),
+    ('[{"email": "a@example.com"}, ]', "FILE: line 1: not JSON: Expecting value (column 30)"),
+    ('{"people": [{"email": "a@example.com"}], "more": 1}',
+     'FILE: expected a list of objects, one per person (or {"people": [...]})'),
+    ('{"people": 3}', 'FILE: expected a list of objects, one per person (or {"people": [...]})'),
+    ('[{"email": "a@example.com"}\n{"email": "b@example.com"}]',
+     "FILE: line 2: not JSON: Expecting ',' delimiter (column 1)"),
+    ("", "FILE: line 1: not JSON: Expecting value (column 1)"),
+])
+def test_json_errors_are_those_of_the_whole_file(tmp_path, monkeypatch, text, message):
+    monkeypatch.setattr(datafiles, "BLOCK", 5)
+    e = _engine(tmp_path / "s.db")
+    path = tmp_path / "p.json"
+    path.write_text(text)
+    with pytest.raises(DataFileError) as info:
+        import_people(e, path)
+    assert str(info.value) == message.replace("FILE", str(path))
+    assert e.store.count_people() == 0
+
+
 def test_a_trigger_on_person_is_created_runs_as_before(tmp_path, small_chunks):
     text = "Email,Seats\n" + "".join(f"p{i}@example.com,{i}\n" for i in range(7))
     bulk, _ = _both(tmp_path, text, source=CREATED_TRIGGER)
@@ -285,13 +316,18 @@ def test_a_bad_byte_far_into_a_file_is_found_with_its_line(tmp_path, monkeypatch
 
 # -- memory: one chunk, whatever the length of the file -----------------------------------------
 
-def _peak(tmp_path: Path, n: int) -> int:
-    path = tmp_path / f"p{n}.csv"
+def _peak(tmp_path: Path, n: int, kind: str) -> int:
+    path = tmp_path / f"p{n}.{kind}"
     with path.open("w") as f:
-        f.write("Email,First Name,Seats,Renewal\n")
-        for i in range(n):
-            f.write(f"person{i}@example.com,Name {i % 100},{i},2026-01-{1 + i % 28:02d}\n")
-    e = _engine(tmp_path / f"s{n}.db")
+        if kind == "csv":
+            f.write("Email,First Name,Seats,Renewal\n")
+            for i in range(n):
+                f.write(f"person{i}@example.com,Name {i % 100},{i},2026-01-{1 + i % 28:02d}\n")
+        else:
+            f.write("[" + ",\n".join(json.dumps({"Email": f"person{i}@example.com", "First Name": f"Name {i % 100}",
+                                                   "Seats": i, "Renewal": f"2026-01-{1 + i % 28:02d}"})
+                                       for i in range(n)) + "]")
+    e = _engine(tmp_path / f"s{n}{kind}.db")
     gc.collect()
     tracemalloc.start()
     try:
@@ -304,10 +340,11 @@ def _peak(tmp_path: Path, n: int) -> int:
     return peak
 
 
-def test_memory_does_not_grow_with_the_length_of_the_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", ["csv", "json"])
+def test_memory_does_not_grow_with_the_length_of_the_file(tmp_path, monkeypatch, kind):
     monkeypatch.setattr(datafiles, "CHUNK", 1000)
     monkeypatch.setattr(datafiles, "BLOCK", 1 << 14)   # both files span many blocks
-    small, large = _peak(tmp_path, 10_000), _peak(tmp_path, 60_000)
+    small, large = _peak(tmp_path, 10_000, kind), _peak(tmp_path, 60_000, kind)
     # six times the rows: the peak is one chunk's (plus a block of the file), not six times it
     assert large < small * 1.3, (small, large)
 
