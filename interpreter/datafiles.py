@@ -1,9 +1,12 @@
-"""Data files (LANGUAGE.md §11): people (CSV or JSON) and events (JSON lines).
+"""Data files (LANGUAGE.md §11): people (CSV, JSON or Parquet) and events
+(JSON lines).
 
-Reading is strict and happens before anything is written: a malformed row or
-line is refused with the file, its number, the column (or key) and the
-reason, and nothing from that file is imported (docs/security.md, "Data
-files"). The rules:
+Reading is strict: a malformed row or line is refused with the file, its
+number, the column (or key) and the reason, and nothing from that file is
+imported (docs/security.md, "Data files"). Events are read whole before
+anything is written; a people file streams into the store in one action, a
+chunk at a time, and a bad row rolls the action back (``import_people``,
+docs/scale.md "Loading people in bulk"). The rules:
 
 * **People.** One column (CSV) or key (JSON) per field, named as the
   language names fields, case-insensitively (``Email`` is ``Email Address``).
@@ -27,8 +30,10 @@ files"). The rules:
   event that fails half-way (a form that does not exist) leaves the store as
   it was before the file.
 
-Imports ``ast``, ``clock``, ``errors``, ``model``, ``store``; the engine only
-for types (it calls this module's readers through thin wrappers).
+Imports ``ast``, ``clock``, ``errors``, ``model``, ``values`` and
+``stdlib.types``; pyarrow only to read a Parquet file (the ``parquet``
+extra); the engine only for types (it calls this module's readers through
+thin wrappers, and ``import_people`` drives an engine's action).
 """
 
 from __future__ import annotations
@@ -296,7 +301,7 @@ def _cell(type_: str) -> Callable[[Any], Any]:
 # Whole CSV columns in the usual spellings, checked by one regular expression
 # over the column (the values then need only parsing, by C functions): an
 # address with no spaces, a date-time to the minute or second.
-_EMAILS = re.compile(r"(?:[^@\s]+@[^@\s]+\n)*")
+_SPACE = re.compile(r"[^\S\n]")   # whitespace but the newline that joins a column's cells
 _MINUTES = re.compile(r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}\n)*")
 _SECONDS = re.compile(r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\n)*")
 _BOOLEANS = {"true": 1, "false": 0, "yes": 1, "no": 0, "1": 1, "0": 0, "TRUE": 1, "FALSE": 0,
@@ -310,8 +315,13 @@ def _column(type_: str, values: Sequence[str]) -> Sequence[Any] | None:
     try:
         if type_ == "text":
             return values
-        if type_ == "email":
-            return values if _EMAILS.fullmatch("\n".join(values) + "\n") else None
+        if type_ == "email":   # each holds one @, neither first nor last, and no space (as _EMAIL says)
+            block = "\n".join(values)
+            ok = (block.count("@") == len(values) and block.count("\n") == len(values) - 1
+                  and all(map(operator.contains, values, repeat("@")))
+                  and not block.startswith("@") and not block.endswith("@") and "\n@" not in block
+                  and "@\n" not in block and _SPACE.search(block) is None)
+            return values if ok else None
         if type_ in ("integer", "score"):
             ints = list(map(int, values))
             return ints if ints and -INT_LIMIT <= min(ints) and max(ints) < INT_LIMIT else None
@@ -379,6 +389,8 @@ def _convert_columns(path: str, cols: list[tuple[str, str]], header: Sequence[st
             if is_text:
                 if "" not in values and not any(map(str.isspace, values)):
                     out = _column(type_, values)
+                elif type_ == "text":
+                    out = [None if not v or v.isspace() else v for v in values]
                 else:   # the filled cells, column by column; the empty ones None
                     empty = [not v or v.isspace() for v in values]
                     filled = _column(type_, list(compress(values, map(operator.not_, empty))))
@@ -403,13 +415,19 @@ def _convert_columns(path: str, cols: list[tuple[str, str]], header: Sequence[st
 
 
 def _chunks(path: str | Path, model: Model) -> Iterator[_Chunk]:
-    """The people of a file, a chunk at a time, validated as they are read."""
+    """The people of a file, a chunk at a time, validated as they are read.
+    A text file's error is the one a whole read names: text that is not
+    UTF-8 anywhere first, then a NUL byte, then the first bad row."""
     suffix = Path(path).suffix.lower()
     if suffix == ".parquet":
-        return _parquet_chunks(str(path), model)
-    if suffix == ".json":
-        return _json_chunks(str(path), model)
-    return _csv_chunks(str(path), model)
+        yield from _parquet_chunks(str(path), model)
+        return
+    try:
+        yield from _json_chunks(str(path), model) if suffix == ".json" else _csv_chunks(str(path), model)
+    except DataFileError:
+        for _ in _text_blocks(str(path)):   # read on: raises what the rest of the file holds
+            pass
+        raise
 
 
 def _text_lines(path: str) -> Iterator[str]:
@@ -432,6 +450,7 @@ def _text_blocks(path: str) -> Iterator[str]:
     with f:
         offset = lines = 0   # bytes (after a BOM) and lines before the block
         rest = b""
+        nul: DataFileError | None = None
         first = True
         while True:
             try:
@@ -446,6 +465,8 @@ def _text_blocks(path: str) -> Iterator[str]:
             cut = data.rfind(b"\n") + 1 if block else len(data)
             if cut == 0:
                 if not block:
+                    if nul is not None:
+                        raise nul
                     return   # the end of the file
                 rest = data   # a line longer than a block: read on
                 continue
@@ -456,14 +477,17 @@ def _text_blocks(path: str) -> Iterator[str]:
                 line = lines + piece[:exc.start].count(b"\n") + 1
                 raise DataFileError(f"{path}: line {line}: not UTF-8 text (byte {offset + exc.start}); "
                                     f"save the file as UTF-8") from None
-            nul = text.find("\x00")
-            if nul >= 0:
-                raise DataFileError(f"{path}: line {lines + text.count(chr(10), 0, nul) + 1}: a NUL byte; "
+            at = text.find("\x00")
+            if at >= 0 and nul is None:   # named once the rest is known to be UTF-8 (a whole read's order)
+                nul = DataFileError(f"{path}: line {lines + text.count(chr(10), 0, at) + 1}: a NUL byte; "
                                     f"this is not a text file")
-            yield text
+            if nul is None:
+                yield text
             offset += len(piece)
             lines += piece.count(b"\n")
             if not block:
+                if nul is not None:
+                    raise nul
                 return
 
 
@@ -844,7 +868,7 @@ def _bulk(engine: "Engine", path: str | Path) -> ImportReport:
                 ids = range(next_id, next_id + n)
                 if store.add_people_bulk([ast.name_key(x) for x in names], list(zip(ids, keys, *columns))):
                     store.add_activities_bulk("New Person", now, ids,
-                                              ['{"email":' + attrs(e) + "}" for e in emails])
+                                              list(map('{{"email":{}}}'.format, map(attrs, emails))))
                     next_id += n
                     report.created += n
                     continue

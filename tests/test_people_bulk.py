@@ -314,6 +314,23 @@ def test_a_bad_byte_far_into_a_file_is_found_with_its_line(tmp_path, monkeypatch
                                f"save the file as UTF-8")
 
 
+@pytest.mark.parametrize("name, raw, message", [
+    ("p.csv", b"Email,Seats\na@example.com,x\n" + b"b@example.com,1\n" * 3000 + b"c@exa\x00mple.com,2\n",
+     "FILE: line 3003: a NUL byte; this is not a text file"),
+    ("p.csv", b"Email,Seats\na@ex\x00ample.com,1\n" + b"b@example.com,1\n" * 3000 + b"\xff\n",
+     "FILE: line 3003: not UTF-8 text (byte 48029); save the file as UTF-8"),
+    ("p.json", b'[{"Email": "a@example.com", "Seats": "x"},\n' + b'{"Email": "b@example.com"},\n' * 3000
+     + b'{"Email": "\xff@example.com"}]', "FILE: line 3002: not UTF-8 text (byte 84054); save the file as UTF-8"),
+])
+def test_the_error_is_the_one_a_whole_read_names(tmp_path, monkeypatch, name, raw, message):
+    monkeypatch.setattr(datafiles, "BLOCK", 4096)   # the problems are blocks apart
+    path = tmp_path / name
+    path.write_bytes(raw)
+    with pytest.raises(DataFileError) as info:
+        import_people(_engine(tmp_path / "s.db"), path)
+    assert str(info.value) == message.replace("FILE", str(path))
+
+
 # -- memory: one chunk, whatever the length of the file -----------------------------------------
 
 def _peak(tmp_path: Path, n: int, kind: str) -> int:
