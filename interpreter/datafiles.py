@@ -417,7 +417,8 @@ def _convert_columns(path: str, cols: list[tuple[str, str]], header: Sequence[st
 def _chunks(path: str | Path, model: Model) -> Iterator[_Chunk]:
     """The people of a file, a chunk at a time, validated as they are read.
     A text file's error is the one a whole read names: text that is not
-    UTF-8 anywhere first, then a NUL byte, then the first bad row."""
+    UTF-8 anywhere first, then a NUL byte, then (JSON) a syntax error, then
+    the first bad row."""
     suffix = Path(path).suffix.lower()
     if suffix == ".parquet":
         yield from _parquet_chunks(str(path), model)
@@ -427,6 +428,9 @@ def _chunks(path: str | Path, model: Model) -> Iterator[_Chunk]:
     except DataFileError:
         for _ in _text_blocks(str(path)):   # read on: raises what the rest of the file holds
             pass
+        if suffix == ".json":
+            for _ in _json_items(str(path)):   # and a syntax error after the bad person
+                pass
         raise
 
 

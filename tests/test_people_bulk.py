@@ -321,6 +321,8 @@ def test_a_bad_byte_far_into_a_file_is_found_with_its_line(tmp_path, monkeypatch
      "FILE: line 3003: not UTF-8 text (byte 48029); save the file as UTF-8"),
     ("p.json", b'[{"Email": "a@example.com", "Seats": "x"},\n' + b'{"Email": "b@example.com"},\n' * 3000
      + b'{"Email": "\xff@example.com"}]', "FILE: line 3002: not UTF-8 text (byte 84054); save the file as UTF-8"),
+    ("p.json", b'[{"Email": "a@example.com", "Seats": "x"},\n' + b'{"Email": "b@example.com"},\n' * 3000 + b"]]",
+     "FILE: line 3002: not JSON: Expecting value (column 1)"),
 ])
 def test_the_error_is_the_one_a_whole_read_names(tmp_path, monkeypatch, name, raw, message):
     monkeypatch.setattr(datafiles, "BLOCK", 4096)   # the problems are blocks apart
