@@ -49,7 +49,7 @@ import io
 import json
 import operator
 import re
-from itertools import compress, islice, repeat
+from itertools import chain, compress, islice, repeat
 from json.encoder import encode_basestring  # what values.dumps writes for text (ensure_ascii off)
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
@@ -440,8 +440,11 @@ def _chunks(path: str | Path, model: Model) -> Iterator[_Chunk]:
 
 def _text_lines(path: str) -> Iterator[str]:
     """A text file's lines (ends kept, split as ``csv`` splits them)."""
-    for text in _text_blocks(path):
-        yield from io.StringIO(text, newline="")
+    return chain.from_iterable(map(_lines, _text_blocks(path)))   # no Python frame per line
+
+
+def _lines(text: str) -> io.StringIO:
+    return io.StringIO(text, newline="")
 
 
 def _text_blocks(path: str) -> Iterator[str]:
