@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from attrs import define, field
+from attrs import define, evolve, field
 
 from .. import ast
 from ..clock import iso
@@ -131,6 +131,8 @@ class Planner:
         #: (activity type, asset) this flow may write (a history filter over it is refused)
         self.emits: set[tuple[str, str | None]] = set()
         self.initial_ran: set[str] = set()
+        #: text fields a condition inside the flow compares case-folded
+        self.flow_folded: set[str] = set()
 
     # -- the batch ---------------------------------------------------------------------
 
@@ -161,7 +163,7 @@ class Planner:
         self.initial_ran.add(c.qualname)
         self._pre_emits(c.flow, c.program, set())
         self.walk(c.steps, c.program, c.qualname, ctx, "TRUE", 1)
-        folded_writes = self.rendered_into & self.needs.folded
+        folded_writes = self.rendered_into & self.flow_folded
         if folded_writes:
             raise Unsupported(f"a rendered value written to {sorted(folded_writes)[0]!r}, which a later "
                               f"filter compares case-folded")
@@ -194,8 +196,13 @@ class Planner:
                                                           "Change Program Status", "Interesting Moment")
 
     def cond(self, query: Any) -> str:
-        return f"COALESCE(({condition(query, self.store, self.needs, self.state, self.emitted).sql('duckdb')}), " \
-               f"FALSE)"
+        """A condition inside the flow, on the state earlier slots left."""
+        sub = Needs()
+        said = condition(query, self.store, sub, self.state, self.emitted).sql("duckdb")
+        for name in ("fields", "folded", "decimals", "lists", "programs", "campaigns", "activities"):
+            getattr(self.needs, name).update(getattr(sub, name))
+        self.flow_folded |= sub.folded
+        return f"COALESCE(({said}), FALSE)"
 
     # -- the flow ----------------------------------------------------------------------
 
@@ -287,7 +294,7 @@ class Planner:
                 else:
                     inner = q(literal_text(value))
         else:
-            bare = ast.TokenRef(ref.namespace, ref.name, None, ref.span)
+            bare = evolve(ref, default=None)
             bound = self.ev.bind(bare, ctx)
             if isinstance(bound, str):
                 inner = q(bound)
