@@ -642,7 +642,13 @@ class Engine:
         ``fallback`` a per-person run whose ``note`` says so."""
         c, api = self.batch_call(campaign, tokens)
         if engine != "python":
-            from .sets.run import run_batch as run_set_based   # lazy: the 'sets' extra
+            if engine not in ("duckdb", "spark"):
+                raise RunError(f"unknown engine {engine!r} (choose python, duckdb or spark)")
+            try:
+                from .sets.run import run_batch as run_set_based   # lazy: the 'sets' extra
+            except ImportError as exc:
+                raise RunError(f"--engine {engine} needs the 'sets' extra ({exc.name or exc} is not "
+                               f"installed): pip install 'campaignlang[sets]'") from None
             return run_set_based(self, c, api, engine, fallback, backend)
         with self._action("run", c.qualname) as result:
             self._batch(c, api, result)
