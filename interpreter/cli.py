@@ -10,6 +10,8 @@ commands that need them, so ``campaign check`` starts fast.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import json
 import os
 import sys
@@ -581,7 +583,9 @@ def run(path: str, campaign: str, db: str | None, people_file: str | None, token
         if people_file:
             click.echo(_import_people(engine, people_file).summary(), err=True)
             mark = engine.store.commits
-        result = _with_progress(engine, lambda: engine.run_batch(target, tokens=token_values))
+        result = _with_progress(engine, lambda: engine.run_batch(target, tokens=token_values,
+                                                                 **_engine_choice()))
+        _echo_engine_note(result)
         summary = _summary(engine, result, activities=trace)
     except CampaignError as exc:
         _fail(str(exc))
@@ -731,7 +735,8 @@ def plan(path: str, campaign: str, db: str | None, people_file: str | None, toke
         if people_file:
             _import_people(engine, people_file)
         first = engine.store.last_activity_id()
-        result = engine.run_batch(target, tokens=token_values)
+        result = engine.run_batch(target, tokens=token_values, **_engine_choice())
+        _echo_engine_note(result)
         runs, errors = result.runs, result.errors
         if until:
             later = engine.advance(until)
@@ -1433,6 +1438,55 @@ def lsp_cmd() -> None:
     except ImportError as exc:
         _fail(f"campaign lsp needs the 'lsp' extra (pip install 'campaignlang[lsp]'): {exc}")
     sys.exit(lsp_main())
+
+
+# --- the set-based engine: --engine and --fallback of run and plan (issue 16) ---------
+#
+# The options are added to the two commands here, in one block; the choice
+# reaches their bodies through a context variable (``_engine_choice``). Nothing
+# here imports duckdb: Engine.run_batch loads campaignlang.sets when asked.
+
+_ENGINE_CHOICE: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("engine_choice", default={})
+
+
+def _engine_choice() -> dict[str, Any]:
+    """The ``run_batch`` keywords the user chose (none: the per-person engine)."""
+    return dict(_ENGINE_CHOICE.get())
+
+
+def _echo_engine_note(result: Any) -> None:
+    note = getattr(result, "note", None)
+    if note:
+        click.echo(note, err=True)
+
+
+def _with_engine_options(command: click.Command) -> None:
+    command.params += [
+        click.Option(["--engine"], type=click.Choice(["python", "duckdb", "spark"]), default="python",
+                     show_default=True,
+                     help="python: person by person (the reference); duckdb: set-based, in process "
+                          "(the 'sets' extra; docs/scale.md); spark: set-based on Spark."),
+        click.Option(["--fallback"], is_flag=True,
+                     help="With --engine duckdb or spark: run per person what the set-based engine cannot "
+                          "(said in the output) instead of refusing."),
+    ]
+    inner = command.callback
+    assert inner is not None
+
+    def callback(*args: Any, engine: str = "python", fallback: bool = False, **kwargs: Any) -> Any:
+        if fallback and engine == "python":
+            _fail("--fallback goes with --engine duckdb or --engine spark")
+        choice = {} if engine == "python" else {"engine": engine, "fallback": fallback}
+        token = _ENGINE_CHOICE.set(choice)
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            _ENGINE_CHOICE.reset(token)
+    command.callback = functools.update_wrapper(callback, inner)
+
+
+_with_engine_options(run)
+_with_engine_options(plan)
 
 
 if __name__ == "__main__":  # pragma: no cover

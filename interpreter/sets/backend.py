@@ -77,8 +77,8 @@ class DuckDBBackend:
     def fetch(self, query: "exp.Expression") -> "pyarrow.Table":
         sql = self.sql(query)
         self.statements.append(sql)
-        cur = self.con.execute(sql)
-        fetch = getattr(cur, "to_arrow_table", None) or cur.fetch_arrow_table   # duckdb 2 / 1
+        rel = self.con.sql(sql)
+        fetch = getattr(rel, "to_arrow_table", None) or rel.arrow   # duckdb 2 / 1
         return fetch()
 
     def close(self) -> None:

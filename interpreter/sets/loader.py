@@ -15,6 +15,7 @@ types the plan names. Imports pyarrow, ``store`` and ``sets.backend``.
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable
 
 from attrs import define, field
@@ -38,6 +39,23 @@ CASEFOLD = "cf__"
 _INT_TYPES = ("integer", "score", "boolean")
 
 
+class Unsupported(Exception):
+    """What the set-based engine cannot do (yet); the message says why."""
+
+
+def decimal_fits(value: Any) -> bool:
+    """Whether a decimal (stored text or literal) is exact as ``DECIMAL(38, 18)``."""
+    try:
+        d = Decimal(str(value))
+    except ArithmeticError:
+        return False
+    if not d.is_finite():
+        return False
+    sign, digits, exponent = d.as_tuple()
+    assert isinstance(exponent, int)
+    return -exponent <= 18 and abs(d) < Decimal(10) ** 20
+
+
 @define
 class Needs:
     """What a plan reads of the store: field keys (and which of them are
@@ -46,6 +64,7 @@ class Needs:
 
     fields: set[str] = field(factory=set)
     folded: set[str] = field(factory=set)
+    decimals: set[str] = field(factory=set)
     lists: set[str] = field(factory=set)
     programs: set[str] = field(factory=set)
     campaigns: set[str] = field(factory=set)
@@ -99,6 +118,11 @@ def load(store: "Store", backend: "Backend", needs: Needs) -> Loaded:
         values = list(columns[2 + i])
         ftype = store.field_types[key]
         arrays[col] = pa.array(values, pa.int64() if ftype in _INT_TYPES else pa.string())
+        if key in needs.decimals:
+            for v in set(values):
+                if v is not None and not decimal_fits(v):
+                    raise Unsupported(f"{store.field_names.get(key, key)} holds {str(v)[:40]}, past what "
+                                      f"DECIMAL(38, 18) compares exactly")
         if key in needs.folded:
             arrays[CASEFOLD + col] = pa.array(_casefolded(values), pa.string())
     tables = {PEOPLE: pa.table(arrays)}

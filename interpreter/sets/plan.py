@@ -1,0 +1,599 @@
+"""A checked batch campaign compiled to a plan of relational operations:
+the set-based form of ``Engine._batch`` (issue 16).
+
+* ``entered``: the smart list as one query (``sets.query``) and the
+  qualification rule as an anti-join on ``runs``;
+* ``result``: the flow flattened into *slots* (``Slot``: one step, a
+  choice's branch, an inlined child's step) and said as one projection per
+  slot over the people who reach the flow, each reading the state the
+  earlier slots left: field columns, list and program membership, the
+  campaigns run so far in this run. A choice is a per-person CASE on that
+  state; ``execute campaign`` is inlined (the checker's depth limit makes it
+  finite) with the child's smart list and rule judged at that point and the
+  token context of the link (``TokenContext.for_child``, computed here once
+  per link); a token is folded at plan time by the evaluator's one renderer
+  (``Evaluator.bind``) when the context fixes it, else said as SQL over the
+  person's state (``{{lead.F}}`` as concatenation).
+
+What the plan cannot say yet raises ``Unsupported`` before anything runs,
+naming the step and why (docs/scale.md lists it). Every slot writes at most
+one activity per person, so the writer (``sets.writer``) gives the ids in the
+per-person order by walking a person's slots in order.
+
+Imports ``ast``, ``evaluate`` (public methods), ``storage``, ``values``,
+``sets.query``, ``sets.loader``; sqlglot. Never duckdb: a backend runs it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from attrs import define, evolve, field
+
+from .. import ast
+from ..clock import iso
+from ..environment import MAX_RENDERED_CHARS
+from ..evaluate import MAX_EXECUTE_DEPTH, PARENT_CONTEXT, InvalidSmartList, StepError, TokenContext, \
+    literal_text, parse_score_change
+from ..storage import AllOf
+from ..values import dumps, encode
+from .loader import Needs, Unsupported
+from .query import State, condition, parse, q
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlglot import exp
+
+    from ..engine import Engine
+    from ..model import CampaignInfo, ProgramInfo
+
+#: field types whose values a slot writes and renders in SQL
+_PLAIN = ("text", "email", "integer", "score", "boolean")
+
+
+@define
+class Text:
+    """A rendered value: ``const`` when the token context fixes it, else
+    ``sql`` (an SQL expression over the state; ``column``: the result
+    column the writer reads it from)."""
+
+    const: str | None = None
+    sql: str | None = None
+    column: str | None = None
+
+
+@define
+class Slot:
+    """One place in the flattened flow that writes at most one activity per
+    person. ``kind``: field, score, list, email, alert, moment, execute,
+    status. The result has ``e{index}`` (it writes), and per kind ``o``/``n``
+    (old and new value) or ``x`` (the child qualified) and the texts."""
+
+    index: int
+    kind: str
+    type: str
+    campaign: str
+    asset: str | None
+    where: str
+    info: dict[str, Any] = field(factory=dict)
+
+
+@define
+class Layer:
+    """One projection: state columns it sets and result columns it adds."""
+
+    sets: dict[str, str] = field(factory=dict)
+    outs: dict[str, str] = field(factory=dict)
+
+
+@define
+class Plan:
+    """A compiled batch: the relations' queries and what the writer needs."""
+
+    campaign: str
+    now: str
+    entered: "exp.Expression"
+    reached: "exp.Expression | None"
+    result: "exp.Expression"
+    slots: list[Slot]
+    needs: Needs
+    columns: dict[str, tuple[str, str]]   # field key -> (column, type) the flow writes
+
+
+def _where(step: ast.Node) -> str:
+    return f"{step.span.file}:{step.span.line}" if step.span is not None else "?"
+
+
+_STEP_NAMES = {
+    ast.Wait: "a wait", ast.CallWebhook: "call webhook", ast.RequestCampaign: "request campaign",
+    ast.RemoveFromFlow: "remove from flow", ast.DeletePerson: "delete person",
+    ast.ChangeMemberData: "change program member data", ast.ChangeLeadPartition: "change lead partition",
+}
+
+
+class Planner:
+    """Compiles one batch campaign (``plan()``); ``Unsupported`` for what
+    the set-based engine cannot do."""
+
+    def __init__(self, engine: "Engine", campaign: "CampaignInfo", api: dict[str, str] | None):
+        self.engine = engine
+        self.ev = engine.evaluator
+        self.store = engine.store
+        self.c = campaign
+        self.api = api
+        self.now = iso(engine.clock.now)
+        self.needs = Needs()
+        self.state = State()
+        self.layers: list[Layer] = []
+        self.slots: list[Slot] = []
+        self.outs: list[str] = []
+        self.columns: dict[str, tuple[str, str]] = {}
+        self.rendered_into: set[str] = set()
+        #: (activity type, asset) this flow may write (a history filter over it is refused)
+        self.emits: set[tuple[str, str | None]] = set()
+        self.initial_ran: set[str] = set()
+        #: text fields a condition inside the flow compares case-folded
+        self.flow_folded: set[str] = set()
+
+    # -- the batch ---------------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        c, ev = self.c, self.ev
+        sl = c.smart_list
+        if sl is None or not sl.filters:
+            sel_sql = "FALSE"   # a batch without filters runs for nobody (CL502)
+            reached = None
+        else:
+            try:
+                query, rest = ev.pushdown(sl, c.program)
+            except InvalidSmartList:
+                query, rest = None, []
+                sel_sql = "FALSE"
+            if rest:
+                raise Unsupported("its smart list has a filter the set-based engine cannot say "
+                                  f"({type(rest[0]).__name__} at {_where(rest[0])})")
+            sel_sql = "FALSE" if query is None else condition(query, self.store, self.needs).sql("duckdb")
+            reached = parse(f"SELECT count(*) AS n FROM people WHERE people.deleted = 0 AND ({sel_sql})")
+        rule = self.engine._rule_query(c)
+        rule_sql = "TRUE" if rule is None else condition(rule, self.store, self.needs).sql("duckdb")
+        self.needs.campaigns.add(c.qualname)
+        entered = parse(f"SELECT people.id FROM people WHERE people.deleted = 0 AND ({sel_sql}) "
+                        f"AND ({rule_sql})")
+        ctx = ev.own_context(c, self.api)
+        self.state.ran_column(c.qualname)
+        self.initial_ran.add(c.qualname)
+        self._pre_emits(c.flow, c.program, set())
+        self.walk(c.steps, c.program, c.qualname, ctx, "TRUE", 1)
+        folded_writes = self.rendered_into & self.flow_folded
+        if folded_writes:
+            raise Unsupported(f"a rendered value written to {sorted(folded_writes)[0]!r}, which a later "
+                              f"filter compares case-folded")
+        return Plan(c.qualname, self.now, entered, reached if sl is not None and sl.filters else None,
+                    self._result_query(), self.slots, self.needs, self.columns)
+
+    def _pre_emits(self, flow: Any, here: "ProgramInfo | None", seen: set[int]) -> None:
+        """The activities the flow (children included) writes, for history filters in it."""
+        if flow is None or id(flow) in seen:
+            return
+        seen.add(id(flow))
+        for n in ast.walk(flow):
+            try:
+                if isinstance(n, ast.SendEmail):
+                    self.emits.add(("Send Email", self.ev.asset_key("email", n.email, here)))
+                elif isinstance(n, ast.SendAlert):
+                    self.emits.add(("Send Alert", self.ev.asset_key("email", n.email, here)))
+                elif isinstance(n, (ast.AddToList, ast.RemoveFromList)):
+                    key = self.ev.asset_key("list", n.list, here)
+                    self.emits.add(("Add to List" if isinstance(n, ast.AddToList) else "Remove from List", key))
+                elif isinstance(n, ast.ExecuteCampaign):
+                    child = self.ev.resolve("campaign", n.campaign, here)
+                    self.emits.add(("Executed Campaign", child.qualname))
+                    self._pre_emits(child.flow, child.program, seen)
+            except InvalidSmartList:
+                pass
+
+    def emitted(self, type_: str, asset: str) -> bool:
+        return (type_, asset) in self.emits or type_ in ("Change Data Value", "Change Score",
+                                                          "Change Program Status", "Interesting Moment")
+
+    def cond(self, query: Any) -> str:
+        """A condition inside the flow, on the state earlier slots left."""
+        sub = Needs()
+        said = condition(query, self.store, sub, self.state, self.emitted).sql("duckdb")
+        for name in ("fields", "folded", "decimals", "lists", "programs", "campaigns", "activities"):
+            getattr(self.needs, name).update(getattr(sub, name))
+        self.flow_folded |= sub.folded
+        return f"COALESCE(({said}), FALSE)"
+
+    # -- the flow ----------------------------------------------------------------------
+
+    def walk(self, steps: Any, here: "ProgramInfo | None", frame: str, ctx: TokenContext, guard: str,
+             depth: int) -> None:
+        for step in steps:
+            self.step(step, here, frame, ctx, guard, depth)
+
+    def refuse(self, step: ast.Node, why: str) -> Unsupported:
+        return Unsupported(f"{why} ({type(step).__name__} at {_where(step)})")
+
+    def step(self, step: ast.Node, here: "ProgramInfo | None", frame: str, ctx: TokenContext, guard: str,
+             depth: int) -> None:
+        name = _STEP_NAMES.get(type(step))
+        if name is not None:
+            raise self.refuse(step, f"{name} is not set-based yet")
+        maker = _SLOTS.get(type(step))
+        if maker is None:
+            raise self.refuse(step, "this step is not set-based yet")
+        try:
+            maker(self, step, here, frame, ctx, guard, depth)
+        except (InvalidSmartList, StepError) as exc:
+            # the per-person engine would log an Error for each person who reaches it
+            raise self.refuse(step, f"it fails for each person ({exc})") from None
+
+    def listens(self, kind: str, step: ast.Node) -> None:
+        if self.engine.listens(kind):
+            raise self.refuse(step, f"a campaign listens to '{kind}', which this step fires "
+                                    f"(fired triggers are not set-based yet)")
+
+    def slot(self, kind: str, type_: str, frame: str, asset: str | None, step: ast.Node, guard: str,
+             **info: Any) -> tuple[Slot, Layer]:
+        s = Slot(len(self.slots), kind, type_, frame, asset, _where(step), dict(info))
+        self.slots.append(s)
+        layer = Layer()
+        layer.outs[f"e{s.index}"] = guard
+        self.layers.append(layer)
+        return s, layer
+
+    def field_column(self, key: str) -> str:
+        self.needs.fields.add(key)
+        return '"' + self.store.columns[key] + '"'
+
+    # -- tokens ------------------------------------------------------------------------
+
+    def render(self, node: Any, ctx: TokenContext) -> Text:
+        """A value node rendered for a person: folded by ``Evaluator.bind``
+        when the context fixes it, else SQL over the state."""
+        if isinstance(node, str):
+            return Text(const=node)
+        bound = self.ev.bind(node, ctx)
+        if isinstance(bound, str):
+            return Text(const=bound)
+        return Text(sql=self._render_sql(node, ctx, 0))
+
+    def _render_sql(self, node: Any, ctx: TokenContext, depth: int) -> str:
+        if isinstance(node, ast.Template):
+            parts = [q(p) if isinstance(p, str) else self._token_sql(p, ctx, depth) for p in node.parts]
+            return "(" + " || ".join(parts) + ")" if parts else "''"
+        if isinstance(node, ast.TokenRef):
+            return self._token_sql(node, ctx, depth)
+        return q(literal_text(node))
+
+    def _token_sql(self, ref: ast.TokenRef, ctx: TokenContext, depth: int) -> str:
+        ns = ref.namespace
+        if ns == "lead":
+            try:
+                key, _name, ftype = self.ev.field_spec(ref.name)
+            except InvalidSmartList:
+                inner = "''"
+            else:
+                col = "people." + self.field_column(key)
+                if ftype in ("text", "email"):
+                    inner = f"COALESCE({col}, '')"
+                elif ftype in ("integer", "score"):
+                    inner = f"COALESCE(CAST({col} AS VARCHAR), '')"
+                elif ftype == "boolean":
+                    inner = f"(CASE WHEN {col} IS NULL THEN '' WHEN {col} <> 0 THEN 'true' ELSE 'false' END)"
+                else:
+                    raise Unsupported(f"a {{{{lead.{ref.name}}}}} token of a {ftype} field is not set-based yet")
+        elif ns == "my":
+            found = ctx.lookup(ref.name)
+            if found is None:
+                inner = "''"
+            else:
+                value = found[0].value
+                if isinstance(value, (ast.Template, ast.TokenRef)):
+                    inner = "''" if depth > 8 else self._render_sql(value, ctx, depth + 1)
+                else:
+                    inner = q(literal_text(value))
+        else:
+            bare = evolve(ref, default=None)
+            bound = self.ev.bind(bare, ctx)
+            if isinstance(bound, str):
+                inner = q(bound)
+            elif ns == "system":   # the clock: fixed while the batch runs
+                inner = q(bound(None))  # type: ignore[arg-type]
+            else:
+                raise Unsupported(f"a {{{{{ns}.{ref.name}}}}} token is not set-based yet")
+        if ref.default is None:
+            return inner
+        return f"COALESCE(NULLIF({inner}, ''), {q(ref.default)})"
+
+    def text_out(self, layer: Layer, slot: Slot, text: Text, j: int) -> Text:
+        if text.sql is not None:
+            text.column = f"t{slot.index}_{j}"
+            layer.outs[text.column] = text.sql
+        return text
+
+
+# -- slots: one function per step type (the set-based form beside the evaluator's
+# per-person compiler; keyed by AST node class until the step entries carry it) ------------
+
+
+def _change_data_value(p: Planner, step: ast.ChangeDataValue, here: Any, frame: str, ctx: TokenContext,
+                       guard: str, depth: int) -> None:
+    key, name, ftype = p.ev.field_spec(step.field.name)
+    if key == "email address" or ftype not in _PLAIN or key not in p.store.columns:
+        raise p.refuse(step, f"writing a {ftype} field ({name}) is not set-based yet")
+    p.listens("data value changes", step)
+    col = p.field_column(key)
+    node = step.value
+    if isinstance(node, (ast.Template, ast.TokenRef)):
+        text = p.render(node, ctx)
+        if ftype not in ("text", "email"):
+            raise p.refuse(step, f"a rendered value converted to {ftype} is not set-based yet")
+        if text.const is not None:
+            raw: Any = text.const
+            new = q(raw)
+        else:
+            raw = None
+            new = f"({text.sql})"
+            p.rendered_into.add(key)
+    else:
+        value = p.ev.value(node, ftype, None, None)
+        raw = encode(ftype, value)
+        new = q(raw)
+    s, layer = p.slot("field", "Change Data Value", frame, key, step, "")
+    changed = f"({guard}) AND (people.{col} IS DISTINCT FROM {new})"
+    layer.outs[f"e{s.index}"] = changed
+    layer.outs[f"o{s.index}"] = f"people.{col}"
+    layer.outs[f"n{s.index}"] = new
+    layer.sets[col] = f"CASE WHEN {changed} THEN {new} ELSE people.{col} END"
+    folded = raw.casefold() if isinstance(raw, str) else None
+    s.info.update(column=col.strip('"'), key=key, ftype=ftype, attrs=dumps({"field": name}),
+                  folded=q(folded), rendered=raw is None and new != "NULL")
+    p.columns[key] = (col.strip('"'), ftype)
+
+
+def _change_score(p: Planner, step: ast.ChangeScore, here: Any, frame: str, ctx: TokenContext,
+                  guard: str, depth: int) -> None:
+    key, name, ftype = p.ev.field_spec(step.field.name)
+    node = step.change
+    if isinstance(node, ast.ScoreChange):
+        op, amount = node.op, node.amount
+    elif isinstance(node, ast.Number) and isinstance(node.value, int) and node.value < 0:
+        op, amount = "-", -node.value
+    elif isinstance(node, (ast.TokenRef, ast.Template)):
+        text = p.render(node, ctx)
+        if text.const is None:
+            raise p.refuse(step, "a score change that depends on the person is not set-based yet")
+        parsed = parse_score_change(text.const)
+        if parsed is None:
+            raise p.refuse(step, f"it fails for each person ({text.const!r} is not a score change)")
+        op, amount = parsed
+    else:
+        raise p.refuse(step, "it fails for each person (not a score change)")
+    if ftype not in ("integer", "score") or key not in p.store.columns:
+        raise p.refuse(step, f"a score change of a {ftype} field is not set-based yet")
+    p.listens("score is changed", step)
+    col = p.field_column(key)
+    base = f"COALESCE(people.{col}, 0)"
+    new = f"({base} + {amount})" if op == "+" else f"({base} - {amount})" if op == "-" else q(amount)
+    s, layer = p.slot("score", "Change Score", frame, key, step, guard)
+    layer.outs[f"o{s.index}"] = f"people.{col}"
+    layer.outs[f"n{s.index}"] = new
+    layer.sets[col] = f"CASE WHEN {guard} THEN {new} ELSE people.{col} END"
+    s.info.update(column=col.strip('"'), key=key, ftype=ftype, attrs=dumps({"field": name, "change": f"{op}{amount}"}))
+    p.columns[key] = (col.strip('"'), ftype)
+
+
+def _list_step(p: Planner, step: ast.AddToList | ast.RemoveFromList, here: Any, frame: str, ctx: TokenContext,
+               guard: str, depth: int) -> None:
+    adding = isinstance(step, ast.AddToList)
+    lkey = p.ev.asset_key("list", step.list, here)
+    p.listens("added to list" if adding else "removed from list", step)
+    p.needs.lists.add(lkey)
+    col = p.state.list_column(lkey)
+    s, layer = p.slot("list", "Add to List" if adding else "Remove from List", frame, lkey, step, "")
+    if adding:
+        layer.outs[f"e{s.index}"] = f"({guard}) AND NOT people.{col}"
+        layer.sets[col] = f"people.{col} OR ({guard})"
+    else:
+        layer.outs[f"e{s.index}"] = f"({guard}) AND people.{col}"
+        layer.sets[col] = f"people.{col} AND NOT ({guard})"
+    s.info.update(list=lkey, adding=adding, attrs=dumps({"list": lkey}))
+
+
+def _object(p: Planner, s: Slot, layer: Layer, items: list[tuple[str, Any]], ctx: TokenContext) -> None:
+    """An activity's attributes from (key, value) items: the values rendered (a list: each)."""
+    rendered: list[tuple[str, Any]] = []
+    j = 0
+    for k, v in items:
+        if isinstance(v, list):
+            texts = []
+            for node in v:
+                texts.append(p.text_out(layer, s, p.render(node, ctx), j))
+                j += 1
+            rendered.append((k, texts))
+        else:
+            rendered.append((k, p.text_out(layer, s, p.render(v, ctx), j)))
+            j += 1
+    s.info["items"] = rendered
+    if all(t.const is not None for _k, v in rendered for t in (v if isinstance(v, list) else [v])):
+        s.info["attrs"] = dumps({k: ([t.const for t in v] if isinstance(v, list) else v.const)
+                                 for k, v in rendered})
+
+
+def _send_email(p: Planner, step: ast.SendEmail, here: Any, frame: str, ctx: TokenContext,
+                guard: str, depth: int) -> None:
+    email = p.ev.resolve("email", step.email, here)
+    key = p.ev.asset_key("email", step.email, here)
+    items: list[tuple[str, Any]] = [("email", key)]
+    for part in ("subject", "sender", "body"):
+        node = getattr(email, part)
+        if node is not None:
+            items.append(("from" if part == "sender" else part, node))
+    s, layer = p.slot("email", "Send Email", frame, key, step, guard)
+    _object(p, s, layer, items, ctx)
+
+
+def _send_alert(p: Planner, step: ast.SendAlert, here: Any, frame: str, ctx: TokenContext,
+                guard: str, depth: int) -> None:
+    email = p.ev.resolve("email", step.email, here)
+    key = p.ev.asset_key("email", step.email, here)
+    items: list[tuple[str, Any]] = [("email", key), ("to", list(step.recipients))]
+    if email.subject is not None:
+        items.append(("subject", email.subject))
+    s, layer = p.slot("alert", "Send Alert", frame, key, step, guard)
+    _object(p, s, layer, items, ctx)
+
+
+def _interesting_moment(p: Planner, step: ast.InterestingMoment, here: Any, frame: str, ctx: TokenContext,
+                        guard: str, depth: int) -> None:
+    s, layer = p.slot("moment", "Interesting Moment", frame, None, step, guard)
+    _object(p, s, layer, [("type", step.type), ("description", step.description)], ctx)
+
+
+def _change_program_status(p: Planner, step: ast.ChangeProgramStatus, here: Any, frame: str,
+                           ctx: TokenContext, guard: str, depth: int) -> None:
+    program = p.ev.find_program(step.program, here)
+    statuses = list(program.statuses)
+    status = step.status
+    if statuses and status not in statuses:
+        raise StepError(f'program "{program.name}" has no status "{status}"')
+    p.listens("program status is changed", step)
+    pkey = p.ev.program_key(program)
+    p.needs.programs.add(pkey)
+    member, col = p.state.program_columns(pkey)
+    s, layer = p.slot("status", "Change Program Status", frame, pkey, step, "")
+    later = [x for x in statuses if statuses.index(x) >= statuses.index(status)] if statuses else [status]
+    changes = f"({guard}) AND NOT COALESCE(people.{col} IN ({', '.join(q(x) for x in later)}), FALSE)"
+    layer.outs[f"e{s.index}"] = changes
+    layer.outs[f"o{s.index}"] = f"people.{col}"
+    layer.sets[member] = f"people.{member} OR ({changes})"
+    layer.sets[col] = f"CASE WHEN {changes} THEN {q(status)} ELSE people.{col} END"
+    s.info.update(program=pkey, status=status, attrs=dumps({"program": program.name}), new=dumps(status))
+
+
+def _execute_campaign(p: Planner, step: ast.ExecuteCampaign, here: Any, frame: str, ctx: TokenContext,
+                      guard: str, depth: int) -> None:
+    child = p.ev.resolve("campaign", step.campaign, here)
+    if child.kind != "executable":
+        raise StepError(f"{child.qualname} is not an executable campaign")
+    if depth > MAX_EXECUTE_DEPTH:
+        raise StepError("execute campaign chain too deep")
+    use_parent = step.parent_context
+    cq = child.qualname
+    sl = child.smart_list
+    if sl is None:
+        qualifies = "TRUE"
+    else:
+        query, rest = p.ev.pushdown(sl, child.program)
+        if rest:
+            raise p.refuse(step, f"the smart list of {cq} has a filter the set-based engine cannot say")
+        qualifies = "TRUE" if query is None else p.cond(query if query is not None else AllOf(()))
+    if child.rule.rule != "every time":
+        rule = p.engine._rule_query(child)
+        if rule is not None:
+            p.needs.campaigns.add(cq)
+            qualifies = f"({qualifies}) AND {p.cond(rule)}"
+    s, layer = p.slot("execute", "Executed Campaign", frame, cq, step, guard)
+    ran = p.state.ran_column(cq)
+    layer.outs[f"x{s.index}"] = f"({guard}) AND ({qualifies})"
+    layer.sets[ran] = f"people.{ran} OR (({guard}) AND ({qualifies}))"
+    s.info.update(child=cq, attrs={qual: dumps({"campaign": cq, "parent": frame, "qualified": qual,
+                                                PARENT_CONTEXT: use_parent}) for qual in (True, False)})
+    child_ctx = ctx.for_child(child, use_parent, p.ev.program_env(child.program))
+    p.walk(child.steps, child.program, cq, child_ctx, f"people.x{s.index}", depth + 1)
+
+
+def _choice(p: Planner, step: ast.Choice, here: Any, frame: str, ctx: TokenContext, guard: str,
+            depth: int) -> None:
+    whens = []
+    for number, branch in enumerate(step.branches, 1):
+        if branch.condition is None:
+            whens.append(f"WHEN TRUE THEN {number}")
+            continue
+        try:
+            query = p.ev.pushdown_filter(branch.condition, here)
+        except InvalidSmartList:
+            continue   # a condition that cannot be evaluated matches nobody
+        if query is None:
+            raise p.refuse(step, f"the condition of branch {number} has no set-based form")
+        whens.append(f"WHEN {p.cond(query)} THEN {number}")
+    layer = Layer()
+    column = f"c{len(p.layers)}"
+    layer.outs[column] = f"CASE {' '.join(whens)} ELSE 0 END" if whens else "0"
+    p.layers.append(layer)
+    for number, branch in enumerate(step.branches, 1):
+        if branch.step is None:
+            continue
+        if isinstance(branch.step, ast.Wait):
+            raise p.refuse(step, "it fails for each person (a choice cannot wait)")
+        p.step(branch.step, here, frame, ctx, f"({guard}) AND people.{column} = {number}", depth)
+
+
+_SLOTS: dict[type, Any] = {
+    ast.ChangeDataValue: _change_data_value,
+    ast.ChangeScore: _change_score,
+    ast.AddToList: _list_step,
+    ast.RemoveFromList: _list_step,
+    ast.SendEmail: _send_email,
+    ast.SendAlert: _send_alert,
+    ast.InterestingMoment: _interesting_moment,
+    ast.ChangeProgramStatus: _change_program_status,
+    ast.ExecuteCampaign: _execute_campaign,
+    ast.Choice: _choice,
+}
+
+
+def _result_query_of(p: Planner) -> "exp.Expression":
+    """``result``: the state of the people who entered, one projection per layer."""
+    fields = sorted(p.needs.fields)
+    state: list[tuple[str, str]] = [("id", "people.id")]
+    for key in fields:
+        col = '"' + p.store.columns[key] + '"'
+        state.append((col, f"people.{col}"))
+        if key in p.needs.folded:
+            cf = '"cf__' + p.store.columns[key] + '"'
+            state.append((cf, f"people.{cf}"))
+    for lkey, col in p.state.lists.items():
+        state.append((col, f"EXISTS (SELECT 1 FROM list_members AS lm WHERE lm.list = {q(lkey)} "
+                           f"AND lm.person = people.id)"))
+    for pkey, (member, col) in p.state.programs.items():
+        state.append((member, f"EXISTS (SELECT 1 FROM program_members AS pm WHERE pm.program = {q(pkey)} "
+                              f"AND pm.person = people.id)"))
+        state.append((col, f"(SELECT MAX(pm.status) FROM program_members AS pm WHERE pm.program = {q(pkey)} "
+                           f"AND pm.person = people.id)"))
+    for ckey, col in p.state.ran.items():
+        state.append((col, "TRUE" if ckey in p.initial_ran else "FALSE"))
+    names = [n for n, _ in state]
+    ctes = ["s0 AS (SELECT " + ", ".join(f"{sql} AS {n}" for n, sql in state)
+            + " FROM people WHERE people.id IN (SELECT id FROM entered))"]
+    outs: list[str] = []
+    folded_cols = {'"' + p.store.columns[k] + '"': '"cf__' + p.store.columns[k] + '"'
+                   for k in fields if k in p.needs.folded}
+    slot_of_layer = {}
+    for s in p.slots:
+        slot_of_layer.setdefault(s.index, s)
+    for i, layer in enumerate(p.layers, 1):
+        sets = dict(layer.sets)
+        for col, cf in folded_cols.items():   # a constant written to a compared text field: its casefold too
+            if col in sets:
+                s = next(x for x in p.slots if x.kind == "field" and '"' + x.info["column"] + '"' == col
+                         and f"e{x.index}" in layer.outs)
+                changed = layer.outs[f"e{s.index}"]
+                sets[cf] = f"CASE WHEN {changed} THEN {s.info['folded']} ELSE people.{cf} END"
+        cols = [f"{sets[n]} AS {n}" if n in sets else f"people.{n}" for n in names]
+        cols += [f"people.{o}" for o in outs]
+        cols += [f"{sql} AS {o}" for o, sql in layer.outs.items()]
+        outs += list(layer.outs)
+        ctes.append(f"s{i} AS (SELECT {', '.join(cols)} FROM s{i - 1} AS people)")
+    last = f"s{len(p.layers)}"
+    return parse("WITH " + ", ".join(ctes) + f" SELECT * FROM {last}")
+
+
+Planner._result_query = _result_query_of  # type: ignore[attr-defined]
+
+
+def check_rendered(text: str, where: str) -> None:
+    """The per-person renderer's cap on a rendered value (its StepError), said before anything is kept."""
+    if len(text) > MAX_RENDERED_CHARS:
+        raise Unsupported(f"a rendered value longer than {MAX_RENDERED_CHARS:,} characters at {where}")
