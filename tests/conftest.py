@@ -45,3 +45,11 @@ def spark_session():  # type: ignore[no-untyped-def]
         pytest.skip(str(exc))
     yield spark
     spark.stop()
+
+
+@pytest.fixture(autouse=True)
+def _spark_for_marked_tests(request: pytest.FixtureRequest) -> None:
+    """Every test marked `spark` runs with the one session above, even one
+    whose backend builds itself (``SparkBackend()`` takes the running session)."""
+    if request.node.get_closest_marker("spark") is not None:
+        request.getfixturevalue("spark_session")

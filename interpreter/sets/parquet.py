@@ -62,6 +62,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: the relation the raw files become
 RAW = "people_parquet"
+#: the field key of the address (``ast.name_key("Email Address")``)
+EMAIL_KEY = "email address"
 #: the converted rows (one column a field), made once
 CONVERTED = "people_parquet_values"
 #: prefix of the relations mapping a column's non-ASCII values to their casefold
@@ -382,3 +384,116 @@ def load_people(backend: "Backend", source: str, model: "Model", columns: Mappin
                            f"source has no row order to say which is later, so each person needs one row")
     backend.create(PEOPLE, people)
     return int(row["rows"])
+
+
+# --------------------------------------------------------------------------
+# A run over Parquet people, and its results as Parquet
+
+
+class ParquetPeople:
+    """A backend whose ``people`` come from Parquet: everything is
+    ``inner``'s, except that the loader's ``people`` (read from the store,
+    which holds none) is built from the files at ``source`` instead, with
+    the same columns (``load_people``). The other input relations (lists,
+    programs, runs, activities) are the store's: empty for a fresh store."""
+
+    def __init__(self, inner: "Backend", source: str, model: "Model", columns: Mapping[str, str],
+                 field_types: Mapping[str, str], now: str):
+        self.inner = inner
+        self.dialect = inner.dialect
+        self.source = source
+        self.model = model
+        self.columns = columns
+        self.field_types = field_types
+        self.now = now
+        #: how many people the files hold (after ``load``)
+        self.people = 0
+
+    def load(self, name: str, table: "pyarrow.Table") -> None:
+        if name != PEOPLE:
+            self.inner.load(name, table)
+            return
+        key_of = {col: key for key, col in self.columns.items()}
+        keys = [key_of[c] for c in table.column_names if c in key_of]
+        if EMAIL_KEY not in keys:   # the results name people by address too
+            keys.append(EMAIL_KEY)
+        folded = [key_of[c[len(CASEFOLD):]] for c in table.column_names
+                  if c.startswith(CASEFOLD) and c[len(CASEFOLD):] in key_of]
+        self.people = load_people(self.inner, self.source, self.model, self.columns, self.field_types,
+                                  keys, folded, new_person_defaults(self.now))
+
+    def create(self, name: str, query: "exp.Expression") -> None:
+        self.inner.create(name, query)
+
+    def fetch(self, query: "exp.Expression") -> "pyarrow.Table":
+        return self.inner.fetch(query)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:   # statements, sql, con, spark...: the inner backend's
+        return getattr(self.inner, name)
+
+
+#: the store's tables a run writes, as the folders of ``--out`` (ordered as the store orders them)
+STORE_TABLES = {
+    "activities": ("SELECT id, person, type, campaign, run, at, asset, attributes, old, new "
+                   "FROM activities ORDER BY id"),
+    "runs": "SELECT id, person, campaign, at, run FROM runs ORDER BY id",
+    "list_members": "SELECT list, person, added_at FROM list_members ORDER BY list, person",
+    "program_members": "SELECT program, person, status, data, since FROM program_members ORDER BY program, person",
+}
+#: Arrow types of those columns (SQLite's are per value)
+_STORE_TYPES = {"id": "int64", "person": "int64", "run": "int64"}
+
+
+def write_query(backend: "Backend", query: "exp.Expression", folder: str) -> None:
+    """The rows of ``query`` as Parquet in ``folder`` (Spark: written by
+    the executors; DuckDB: ``COPY``, streamed)."""
+    writer = getattr(backend, "write_parquet", None)
+    if writer is not None:
+        writer(query, folder)
+        return
+    os.makedirs(folder, exist_ok=True)
+    target = os.path.join(folder, "part-0.parquet").replace("'", "''")
+    backend.con.execute(f"COPY ({query.sql(dialect=backend.dialect)}) TO '{target}' (FORMAT parquet)")  # type: ignore[attr-defined]
+
+
+def write_results(backend: "Backend", store: Any, out: str, model: "Model") -> dict[str, int]:
+    """A run's results under folder ``out``, one folder of Parquet each:
+    ``activities``, ``runs``, ``list_members``, ``program_members`` (the
+    store's rows, as the store holds them) and ``people`` (the people who
+    entered: ``id``, ``Email Address``, and each field the plan read or
+    wrote, by its name, as the run left it, from the backend's ``result``).
+    Rows per folder."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sqlglot import exp
+
+    store.flush()
+    counts: dict[str, int] = {}
+    for name, sql in STORE_TABLES.items():
+        cur = store.db.execute(sql)
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+        cols = list(zip(*rows)) if rows else [()] * len(names)
+        table = pa.table({n: pa.array(list(c), pa.int64() if n in _STORE_TYPES else pa.string())
+                          for n, c in zip(names, cols)})
+        os.makedirs(os.path.join(out, name), exist_ok=True)
+        pq.write_table(table, os.path.join(out, name, "part-0.parquet"))
+        counts[name] = table.num_rows
+    have = set(backend.fetch(exp.select("*").from_("result").limit(0)).column_names)
+    email = store.columns[EMAIL_KEY]
+    fields = [(col, model.fields[key][0] if key in model.fields else store.field_names.get(key, key))
+              for key, col in sorted(store.columns.items()) if col in have and key != EMAIL_KEY]
+    query = exp.select(exp.column("id", table="r"),
+                       exp.column(email, table="p", quoted=True).as_("Email Address", quoted=True),
+                       *[exp.column(c, table="r", quoted=True).as_(n, quoted=True) for c, n in fields]) \
+        .from_(exp.to_table("result").as_("r")) \
+        .join(exp.to_table(PEOPLE).as_("p"), on=exp.EQ(this=exp.column("id", table="p"),
+                                                         expression=exp.column("id", table="r"))) \
+        .order_by(exp.column("id", table="r"))
+    write_query(backend, query, os.path.join(out, "people"))
+    counts["people"] = int(backend.fetch(exp.select(exp.Count(this=exp.Star()).as_("n")).from_("result"))
+                           .column(0)[0].as_py())
+    return counts

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..errors import CampaignError
 
@@ -79,6 +79,19 @@ LOCAL_CONF: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.adaptive.enabled": "true",
 }
+
+
+#: what ``SparkBackend()`` builds a session with when none is running (``configure``)
+_CONFIGURED: dict[str, Any] = {}
+
+
+def configure(master: str | None = None, conf: Mapping[str, str] | None = None) -> None:
+    """The master and conf of the session a ``SparkBackend()`` made without
+    one builds (``campaign run --engine spark --spark-master URL
+    --spark-conf k=v``): the command line says them once, the engine makes
+    the backend."""
+    _CONFIGURED.clear()
+    _CONFIGURED.update(master=master, conf=dict(conf or {}))
 
 
 class SparkUnavailable(CampaignError):
@@ -165,14 +178,23 @@ def _spark_ready(table: "pyarrow.Table") -> "pyarrow.Table":
 
 
 class SparkBackend:
-    """A plan's relations as temporary views of one SparkSession.
+    """A plan's relations as temporary views of one SparkSession: the one
+    given; else the session running in this process; else one built from
+    ``configure`` (and the environment), which ``close`` stops.
 
-    ``owns_session``: stop the session on ``close`` (the command line's,
-    which it built); a session the caller passed in is theirs to stop."""
+    ``owns_session``: stop the session on ``close``; a session the caller
+    passed in, or found running, is theirs to stop."""
 
     dialect = "spark"
 
-    def __init__(self, spark: "SparkSession", owns_session: bool = False):
+    def __init__(self, spark: "SparkSession | None" = None, owns_session: bool = False):
+        if spark is None:   # the session of this process, else one built as ``configure`` said
+            require_pyspark()
+            from pyspark.sql import SparkSession
+
+            spark = SparkSession.getActiveSession()
+            if spark is None:
+                spark, owns_session = session(**_CONFIGURED), True
         self.spark = spark
         self.owns_session = owns_session
         #: every statement run, in its SQL (as DuckDBBackend keeps them)
