@@ -69,7 +69,7 @@ STEPS = [
 ]
 EXECUTES = ['execute campaign {c}', 'execute campaign {c} use parent token context',
             'execute campaign {{\n if lead.Vip is true then {c} use parent token context\n else {c}\n}}']
-FILTERS = ['lead.Country is "US", "CA"', 'lead."Lead Score" >= 10', 'lead.Vip is false', 'lead.Vip is true',
+FILTERS = ['lead.Region is not "zz"', 'lead.Country not contains "x"', 'lead.Country is "US", "CA"', 'lead."Lead Score" >= 10', 'lead.Vip is false', 'lead.Vip is true',
            'member of list "L1"', 'not member of list "L2"', 'lead.Region is empty', 'lead.Region is "NA"',
            'member of program "P"', 'lead."First Name" starts with "a", "ß"', 'lead.Seats between 1 and 5',
            'campaign was run "Q"."C1" in past 3 days', 'was sent email "E1"', 'lead."Lead Status" is not "Touched"']
