@@ -1210,6 +1210,32 @@ class Store:
             self.flush()
         return aid
 
+    # -- bulk writes (the set-based engine's writer, campaignlang.sets.writer) ----------
+
+    def reserve_activity_ids(self, n: int) -> int:
+        """The first of ``n`` consecutive activity ids, given out now (after
+        the buffered activities); the caller writes them with ``write_bulk``."""
+        self.flush()
+        first = self._activity_id()
+        self._next_activity = first + n
+        return first
+
+    def write_bulk(self, activities: Sequence[tuple] = (), runs: Sequence[tuple] = (),
+                   member_ops: Sequence[tuple] = ()) -> None:
+        """Rows made elsewhere, written with ``executemany`` (the buffers
+        flushed first): activities as whole rows with ids from
+        ``reserve_activity_ids``, runs ``(person, campaign, at, run)``, and
+        list memberships in order, ``("+", list, person, added_at)`` or
+        ``("-", list, person)`` (a run of one kind per ``executemany``)."""
+        self.flush()
+        if runs:
+            self.db.executemany("INSERT INTO runs (person, campaign, at, run) VALUES (?, ?, ?, ?)", runs)
+        if member_ops:
+            self._member_ops = list(member_ops)
+            self._flush_members()
+        if activities:
+            self.db.executemany("INSERT INTO activities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", activities)
+
     def flush(self) -> None:
         """Write the buffered field updates and activities (every reader
         calls this first, so the buffers are invisible)."""

@@ -74,6 +74,7 @@ class Slot:
     campaign: str
     asset: str | None
     where: str
+    layer: int
     info: dict[str, Any] = field(factory=dict)
 
 
@@ -127,9 +128,6 @@ class Planner:
         self.slots: list[Slot] = []
         self.outs: list[str] = []
         self.columns: dict[str, tuple[str, str]] = {}
-        self.rendered_into: set[str] = set()
-        #: (activity type, asset) this flow may write (a history filter over it is refused)
-        self.emits: set[tuple[str, str | None]] = set()
         self.initial_ran: set[str] = set()
         #: text fields a condition inside the flow compares case-folded
         self.flow_folded: set[str] = set()
@@ -161,44 +159,14 @@ class Planner:
         ctx = ev.own_context(c, self.api)
         self.state.ran_column(c.qualname)
         self.initial_ran.add(c.qualname)
-        self._pre_emits(c.flow, c.program, set())
         self.walk(c.steps, c.program, c.qualname, ctx, "TRUE", 1)
-        folded_writes = self.rendered_into & self.flow_folded
-        if folded_writes:
-            raise Unsupported(f"a rendered value written to {sorted(folded_writes)[0]!r}, which a later "
-                              f"filter compares case-folded")
         return Plan(c.qualname, self.now, entered, reached if sl is not None and sl.filters else None,
                     self._result_query(), self.slots, self.needs, self.columns)
-
-    def _pre_emits(self, flow: Any, here: "ProgramInfo | None", seen: set[int]) -> None:
-        """The activities the flow (children included) writes, for history filters in it."""
-        if flow is None or id(flow) in seen:
-            return
-        seen.add(id(flow))
-        for n in ast.walk(flow):
-            try:
-                if isinstance(n, ast.SendEmail):
-                    self.emits.add(("Send Email", self.ev.asset_key("email", n.email, here)))
-                elif isinstance(n, ast.SendAlert):
-                    self.emits.add(("Send Alert", self.ev.asset_key("email", n.email, here)))
-                elif isinstance(n, (ast.AddToList, ast.RemoveFromList)):
-                    key = self.ev.asset_key("list", n.list, here)
-                    self.emits.add(("Add to List" if isinstance(n, ast.AddToList) else "Remove from List", key))
-                elif isinstance(n, ast.ExecuteCampaign):
-                    child = self.ev.resolve("campaign", n.campaign, here)
-                    self.emits.add(("Executed Campaign", child.qualname))
-                    self._pre_emits(child.flow, child.program, seen)
-            except InvalidSmartList:
-                pass
-
-    def emitted(self, type_: str, asset: str) -> bool:
-        return (type_, asset) in self.emits or type_ in ("Change Data Value", "Change Score",
-                                                          "Change Program Status", "Interesting Moment")
 
     def cond(self, query: Any) -> str:
         """A condition inside the flow, on the state earlier slots left."""
         sub = Needs()
-        said = condition(query, self.store, sub, self.state, self.emitted).sql("duckdb")
+        said = condition(query, self.store, sub, self.state).sql("duckdb")
         for name in ("fields", "folded", "decimals", "lists", "programs", "campaigns", "activities"):
             getattr(self.needs, name).update(getattr(sub, name))
         self.flow_folded |= sub.folded
@@ -235,7 +203,7 @@ class Planner:
 
     def slot(self, kind: str, type_: str, frame: str, asset: str | None, step: ast.Node, guard: str,
              **info: Any) -> tuple[Slot, Layer]:
-        s = Slot(len(self.slots), kind, type_, frame, asset, _where(step), dict(info))
+        s = Slot(len(self.slots), kind, type_, frame, asset, _where(step), len(self.layers), dict(info))
         self.slots.append(s)
         layer = Layer()
         layer.outs[f"e{s.index}"] = guard
@@ -258,15 +226,25 @@ class Planner:
             return Text(const=bound)
         return Text(sql=self._render_sql(node, ctx, 0))
 
-    def _render_sql(self, node: Any, ctx: TokenContext, depth: int) -> str:
+    def folded(self, node: Any, ctx: TokenContext) -> str:
+        """SQL for ``str.casefold`` of the rendered value: Python's case folding maps
+        each character alone, so the fold of a concatenation is the concatenation of
+        the folds (a lead text field's fold is the loader's ``cf__`` column)."""
+        return self._render_sql(node, ctx, 0, fold=True)
+
+    def _render_sql(self, node: Any, ctx: TokenContext, depth: int, fold: bool = False) -> str:
+        def text(t: str) -> str:
+            return q(t.casefold() if fold else t)
         if isinstance(node, ast.Template):
-            parts = [q(p) if isinstance(p, str) else self._token_sql(p, ctx, depth) for p in node.parts]
+            parts = [text(p) if isinstance(p, str) else self._token_sql(p, ctx, depth, fold) for p in node.parts]
             return "(" + " || ".join(parts) + ")" if parts else "''"
         if isinstance(node, ast.TokenRef):
-            return self._token_sql(node, ctx, depth)
-        return q(literal_text(node))
+            return self._token_sql(node, ctx, depth, fold)
+        return text(literal_text(node))
 
-    def _token_sql(self, ref: ast.TokenRef, ctx: TokenContext, depth: int) -> str:
+    def _token_sql(self, ref: ast.TokenRef, ctx: TokenContext, depth: int, fold: bool = False) -> str:
+        def text(t: str) -> str:
+            return q(t.casefold() if fold else t)
         ns = ref.namespace
         if ns == "lead":
             try:
@@ -275,7 +253,10 @@ class Planner:
                 inner = "''"
             else:
                 col = "people." + self.field_column(key)
-                if ftype in ("text", "email"):
+                if ftype in ("text", "email") and fold:
+                    self.needs.folded.add(key)
+                    inner = f"COALESCE(people.\"cf__{self.store.columns[key]}\", '')"
+                elif ftype in ("text", "email"):
                     inner = f"COALESCE({col}, '')"
                 elif ftype in ("integer", "score"):
                     inner = f"COALESCE(CAST({col} AS VARCHAR), '')"
@@ -290,21 +271,21 @@ class Planner:
             else:
                 value = found[0].value
                 if isinstance(value, (ast.Template, ast.TokenRef)):
-                    inner = "''" if depth > 8 else self._render_sql(value, ctx, depth + 1)
+                    inner = "''" if depth > 8 else self._render_sql(value, ctx, depth + 1, fold)
                 else:
-                    inner = q(literal_text(value))
+                    inner = text(literal_text(value))
         else:
             bare = evolve(ref, default=None)
             bound = self.ev.bind(bare, ctx)
             if isinstance(bound, str):
-                inner = q(bound)
+                inner = text(bound)
             elif ns == "system":   # the clock: fixed while the batch runs
-                inner = q(bound(None))  # type: ignore[arg-type]
+                inner = text(bound(None))  # type: ignore[arg-type]
             else:
                 raise Unsupported(f"a {{{{{ns}.{ref.name}}}}} token is not set-based yet")
         if ref.default is None:
             return inner
-        return f"COALESCE(NULLIF({inner}, ''), {q(ref.default)})"
+        return f"COALESCE(NULLIF({inner}, ''), {text(ref.default)})"
 
     def text_out(self, layer: Layer, slot: Slot, text: Text, j: int) -> Text:
         if text.sql is not None:
@@ -332,23 +313,22 @@ def _change_data_value(p: Planner, step: ast.ChangeDataValue, here: Any, frame: 
         if text.const is not None:
             raw: Any = text.const
             new = q(raw)
+            folded = q(raw.casefold())
         else:
-            raw = None
             new = f"({text.sql})"
-            p.rendered_into.add(key)
+            folded = f"({p.folded(node, ctx)})"
     else:
         value = p.ev.value(node, ftype, None, None)
         raw = encode(ftype, value)
         new = q(raw)
+        folded = q(raw.casefold() if isinstance(raw, str) else None)
     s, layer = p.slot("field", "Change Data Value", frame, key, step, "")
     changed = f"({guard}) AND (people.{col} IS DISTINCT FROM {new})"
     layer.outs[f"e{s.index}"] = changed
     layer.outs[f"o{s.index}"] = f"people.{col}"
     layer.outs[f"n{s.index}"] = new
     layer.sets[col] = f"CASE WHEN {changed} THEN {new} ELSE people.{col} END"
-    folded = raw.casefold() if isinstance(raw, str) else None
-    s.info.update(column=col.strip('"'), key=key, ftype=ftype, attrs=dumps({"field": name}),
-                  folded=q(folded), rendered=raw is None and new != "NULL")
+    s.info.update(column=col.strip('"'), key=key, ftype=ftype, attrs=dumps({"field": name}), folded=folded)
     p.columns[key] = (col.strip('"'), ftype)
 
 
@@ -564,17 +544,21 @@ def _result_query_of(p: Planner) -> "exp.Expression":
                            f"AND pm.person = people.id)"))
     for ckey, col in p.state.ran.items():
         state.append((col, "TRUE" if ckey in p.initial_ran else "FALSE"))
+    for col in p.state.activities.values():
+        state.append((col, "FALSE"))
     names = [n for n, _ in state]
     ctes = ["s0 AS (SELECT " + ", ".join(f"{sql} AS {n}" for n, sql in state)
             + " FROM people WHERE people.id IN (SELECT id FROM entered))"]
     outs: list[str] = []
     folded_cols = {'"' + p.store.columns[k] + '"': '"cf__' + p.store.columns[k] + '"'
                    for k in fields if k in p.needs.folded}
-    slot_of_layer = {}
-    for s in p.slots:
-        slot_of_layer.setdefault(s.index, s)
+    slot_of_layer = {s.layer: s for s in p.slots}
     for i, layer in enumerate(p.layers, 1):
         sets = dict(layer.sets)
+        s = slot_of_layer.get(i - 1)
+        flag = None if s is None or s.asset is None else p.state.activities.get((s.type, s.asset))
+        if flag is not None:   # a history filter later in the flow sees this slot's activity
+            sets[flag] = f"people.{flag} OR ({layer.outs[f'e{s.index}']})"
         for col, cf in folded_cols.items():   # a constant written to a compared text field: its casefold too
             if col in sets:
                 s = next(x for x in p.slots if x.kind == "field" and '"' + x.info["column"] + '"' == col

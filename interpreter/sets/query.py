@@ -19,7 +19,7 @@ Imports ``storage``, ``logic``, ``store`` (the field rule), sqlglot.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -107,6 +107,7 @@ class State:
         self.lists: dict[str, str] = {}
         self.programs: dict[str, tuple[str, str]] = {}
         self.ran: dict[str, str] = {}
+        self.activities: dict[tuple[str, str], str] = {}
 
     def list_column(self, key: str) -> str:
         col = self.lists.get(key)
@@ -120,6 +121,13 @@ class State:
             n = len(self.programs)
             cols = self.programs[key] = (f"pm{n}", f"ps{n}")
         return cols
+
+    def activity_column(self, type_: str, asset: str) -> str:
+        """Whether this run wrote an activity of ``type_`` on ``asset`` so far."""
+        col = self.activities.get((type_, asset))
+        if col is None:
+            col = self.activities[(type_, asset)] = f"h{len(self.activities)}"
+        return col
 
     def ran_column(self, key: str) -> str:
         col = self.ran.get(key)
@@ -137,11 +145,9 @@ def q(value: Any) -> str:
     return lit(value).sql(dialect="duckdb")
 
 
-def condition(query: Query, store: Any, needs: Needs, state: State | None = None,
-              emitted: Callable[[str, str], bool] | None = None) -> exp.Expression:
+def condition(query: Query, store: Any, needs: Needs, state: State | None = None) -> exp.Expression:
     """``query`` as a condition on ``people`` (the person relation or a
-    flow's state under that alias). ``emitted(type, asset)``: whether the
-    flow writes such an activity (a history filter over it is refused)."""
+    flow's state under that alias)."""
     if isinstance(query, FieldTest):
         col = store.columns.get(query.key)
         if col is None:
@@ -181,24 +187,25 @@ def condition(query: Query, store: Any, needs: Needs, state: State | None = None
             sql = f"(people.{state.ran[query.campaign]} OR {sql})"   # ran earlier in this run (now >= since)
         return parse(sql)
     if isinstance(query, HasActivity):
-        if emitted is not None and emitted(query.type, query.asset):
-            raise Unsupported(f"a history filter on {query.type} {query.asset}, which this flow writes")
         needs.activities.add((query.type, query.asset))
         conds = ["a.person = people.id", f"a.type = {q(query.type)}", f"a.asset = {q(query.asset)}"]
         if query.since is not None:
             conds.append(f"a.at >= {q(query.since)}")
-        return parse(exists("activities", "a", conds))
+        sql = exists("activities", "a", conds)
+        if state is not None:   # written earlier in this run (at now >= since)
+            sql = f"(people.{state.activity_column(query.type, query.asset)} OR {sql})"
+        return parse(sql)
     if isinstance(query, NotQ):
-        return exp.Not(this=exp.Paren(this=condition(query.part, store, needs, state, emitted)))
+        return exp.Not(this=exp.Paren(this=condition(query.part, store, needs, state)))
     if isinstance(query, (AllOf, AnyOf)):
-        parts = [condition(p, store, needs, state, emitted) for p in query.parts]
+        parts = [condition(p, store, needs, state) for p in query.parts]
         if not parts:
             return exp.true() if isinstance(query, AllOf) else exp.false()
         joined = exp.and_(*[exp.Paren(this=p) for p in parts]) if isinstance(query, AllOf) else \
             exp.or_(*[exp.Paren(this=p) for p in parts])
         return exp.Paren(this=joined)
     if isinstance(query, LogicOf):
-        said = [condition(p, store, needs, state, emitted) for p in query.parts]
+        said = [condition(p, store, needs, state) for p in query.parts]
 
         def visit(node: Logic) -> exp.Expression:
             if isinstance(node, FilterRef):

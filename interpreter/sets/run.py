@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .backend import Backend
 
 ENGINES = ("duckdb", "spark")
+
+#: seconds of each phase of the last set-based run in this process (bench/bench_sets.py reads it)
+last_timings: dict[str, float] = {}
 _EXTRA = {"duckdb": "sets", "spark": "spark"}
 
 
@@ -100,18 +103,18 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
         raise Unsupported(f"the backend failed: {str(exc).splitlines()[0][:200]}") from None
     times["run"] = time.perf_counter() - t
     t = time.perf_counter()
-    columns = table.to_pydict()
-    del table
-    n = len(columns["id"])
+    n = table.num_rows
     cap = engine.max_runs_per_action
     if cap is not None and n > cap:
         raise Unsupported(f"{n} runs, more than the action's limit of {cap}")
     first = engine._next_run
-    ids = writer.write(engine.store, plan, columns, first)
+    ids = writer.write(engine.store, plan, table, first)
     engine._next_run = first + n
     result.runs += n
     result.entered.extend(ids)
     times["write"] = time.perf_counter() - t
+    last_timings.clear()
+    last_timings.update(times)
     if engine.progress is not None:
         engine.progress(n, n)
     return times
