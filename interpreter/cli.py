@@ -1551,6 +1551,8 @@ def _run_over_parquet(path: str, campaign: str, db: str | None, people_file: str
         if given:
             _fail(f"{flag} does not go with --people parquet:SOURCE (a run over Parquet people has no store; "
                   f"its results go to --out)")
+    if "://" in out:
+        _fail(f"--out takes a folder of this machine (on a cluster, one the executors share), not {out}")
     if Path(out).exists() and (not Path(out).is_dir() or any(Path(out).iterdir())):
         _fail(f"--out {out} exists and is not an empty folder; name a new one (nothing is overwritten)")
     program = _program_or_exit(path, campaign)

@@ -99,6 +99,8 @@ def parquet_paths(source: str) -> list[str]:
     ``hdfs://``...) is passed on as it is: only Spark can read those."""
     if "://" in source:
         return [source]
+    # absolute: a Spark session resolves a relative path against the directory it started in
+    source = os.path.abspath(source)
     if any(c in source for c in "*?["):
         found = sorted(glob.glob(source))
         if not found:
@@ -450,6 +452,7 @@ _STORE_TYPES = {"id": "int64", "person": "int64", "run": "int64"}
 def write_query(backend: "Backend", query: "exp.Expression", folder: str) -> None:
     """The rows of ``query`` as Parquet in ``folder`` (Spark: written by
     the executors; DuckDB: ``COPY``, streamed)."""
+    folder = os.path.abspath(folder)   # as parquet_paths: not the Spark session's start directory
     writer = getattr(backend, "write_parquet", None)
     if writer is not None:
         writer(query, folder)

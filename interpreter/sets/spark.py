@@ -5,10 +5,10 @@ DuckDB's, run on Apache Spark for people who outgrow one machine.
 over a ``pyspark.sql.SparkSession`` the caller configures: ``local[2]`` in
 tests, a cluster's master URL in production. Arrow in
 (``createDataFrame`` of a pyarrow Table), Arrow out (``DataFrame.toArrow``),
-relations as temporary views of locally checkpointed DataFrames (computed
-once, lineage cut, so a plan of many rounds does not re-plan its history
-and a relation never changes once made), SQL rendered by sqlglot in the
-``spark`` dialect. ``load_parquet`` reads files with ``spark.read.parquet``
+relations as temporary views of cached DataFrames (computed once, when
+first read: no Spark job of their own; a view keeps the plan it was made
+with, so a relation never changes when one it was made from is replaced),
+SQL rendered by sqlglot in the ``spark`` dialect. ``load_parquet`` reads files with ``spark.read.parquet``
 (the data never passes through this process) and ``write_parquet`` writes a
 query's rows from the executors.
 
@@ -204,11 +204,13 @@ class SparkBackend:
     def sql(self, query: "exp.Expression") -> str:
         return query.sql(dialect=self.dialect)
 
-    def _keep(self, name: str, frame: "DataFrame") -> None:
-        """Materialise ``frame`` now and name it; the older relation of that
-        name is released only after, so a query may read the relation it
-        replaces."""
-        frame = frame.localCheckpoint(eager=True)
+    def _keep(self, name: str, frame: "DataFrame", cache: bool = True) -> None:
+        """Name ``frame`` (cached when first computed: no job of its own);
+        the older relation of that name is released only after, so a query
+        may read the relation it replaces. A view holds the plan it was
+        made with, so replacing a relation never changes one made from it."""
+        if cache:
+            frame = frame.persist()
         frame.createOrReplaceTempView(name)
         old = self._frames.pop(name, None)
         if old is not None:
@@ -216,7 +218,8 @@ class SparkBackend:
         self._frames[name] = frame
 
     def load(self, name: str, table: "pyarrow.Table") -> None:
-        self._keep(name, self.spark.createDataFrame(_spark_ready(table)))
+        # the rows are this process's Arrow table: nothing to compute, nothing to cache
+        self._keep(name, self.spark.createDataFrame(_spark_ready(table)), cache=False)
 
     def load_parquet(self, name: str, paths: list[str]) -> None:
         """Parquet files (or folders of them) as relation ``name``, read by
