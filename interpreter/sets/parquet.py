@@ -290,7 +290,7 @@ def people_query(schema: "pyarrow.Schema", model: "Model", columns: Mapping[str,
     email_key = name_key("Email Address")
     if email_key not in by_key:
         raise ParquetError(f"{source}: no Email Address column; every person needs one")
-    values: dict[str, exp.Expression] = {}
+    values: dict[str, Any] = {}   # sqlglot expressions (its builders' return types vary by version)
     for key, (colname, atype) in by_key.items():
         ftype = field_types[key]
         value = _value(exp.column(colname, quoted=True), _kind(atype), ftype)
@@ -316,8 +316,8 @@ def people_query(schema: "pyarrow.Schema", model: "Model", columns: Mapping[str,
         return query
 
     email_col = exp.column(slot[email_key], table="c")
-    inner_cols: list[exp.Expression] = [folded_col(email_key).as_("email_key")]
-    outputs: list[exp.Expression] = [
+    inner_cols: list[Any] = [folded_col(email_key).as_("email_key")]
+    outputs: list[Any] = [
         exp.cast(exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[
             exp.Ordered(this=exp.column("email_key"))])), "bigint").as_("id"),
         exp.cast(exp.Literal.number(0), "bigint").as_("deleted"),
