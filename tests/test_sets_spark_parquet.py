@@ -169,6 +169,8 @@ def test_rows_that_break_the_rules(tmp_path, engine, kind, change, message, requ
 @pytest.mark.parametrize("types, message", [
     ({**TYPES, "Revenue": pa.float64()}, r"the column 'Revenue' holds double, but the field 'Revenue' is decimal, "
                                          r"which takes decimals or whole numbers"),
+    ({**TYPES, "Signed Up": pa.timestamp("us", tz="UTC")}, r"the column 'Signed Up' holds timestamp\[us, tz=[^]]*\], "
+                                                           r"but the field 'Signed Up' is datetime"),
     ({**TYPES, "Nickname": pa.string()}, r"the column 'Nickname' names no field"),
     ({**TYPES, "Email": pa.string()}, r"the columns 'Email Address' and 'Email' both name the field"),
 ])

@@ -26,8 +26,9 @@ that a CSV and a Parquet file of the same people give the same relation:
   booleans; integer and score whole numbers; boolean booleans and whole
   numbers (0 is false); decimal decimals and whole numbers; date dates and
   timestamps (the date part); datetime timestamps (seconds, as the store
-  keeps them) and dates (midnight). Anything else is refused, naming the
-  column, its type and what the field takes;
+  keeps them) and dates (midnight); a timestamp with a time zone is
+  refused (its text would depend on the engine's zone). Anything else is
+  refused, naming the column, its type and what the field takes;
 * a Parquet file has no row order a cluster keeps, so duplicate addresses
   (case-insensitive) are refused rather than merged, and people are
   numbered 1, 2, ... in the order of their casefolded address.
@@ -84,8 +85,8 @@ ACCEPTS = {
     "score": "whole numbers",
     "boolean": "booleans or whole numbers",
     "decimal": "decimals or whole numbers",
-    "date": "dates or timestamps",
-    "datetime": "timestamps or dates",
+    "date": "dates or timestamps without a time zone",
+    "datetime": "timestamps without a time zone, or dates",
 }
 
 
@@ -160,7 +161,8 @@ def _kind(t: "pyarrow.DataType") -> str:
     if pa.types.is_date(t):
         return "date"
     if pa.types.is_timestamp(t):
-        return "timestamp"
+        # with a zone, the text would depend on the engine's zone setting: refused (docs/scale.md)
+        return "timestamp" if t.tz is None else "other"
     return "other"
 
 

@@ -224,7 +224,9 @@ class SparkBackend:
     def load_parquet(self, name: str, paths: list[str]) -> None:
         """Parquet files (or folders of them) as relation ``name``, read by
         the executors; not materialised (a reader selects from it)."""
-        self.spark.read.parquet(*paths).createOrReplaceTempView(name)
+        frame = self.spark.read.parquet(*paths)
+        frame.createOrReplaceTempView(name)
+        self._frames[name] = frame   # dropped by close
 
     def create(self, name: str, query: "exp.Expression") -> None:
         sql = self.sql(query)
