@@ -1221,13 +1221,18 @@ class Store:
         return first
 
     def write_bulk(self, activities: Sequence[tuple] = (), runs: Sequence[tuple] = (),
-                   member_ops: Sequence[tuple] = ()) -> None:
+                   member_ops: Sequence[tuple] = (), updates: Mapping[str, Sequence[tuple]] | None = None) -> None:
         """Rows made elsewhere, written with ``executemany`` (the buffers
         flushed first): activities as whole rows with ids from
-        ``reserve_activity_ids``, runs ``(person, campaign, at, run)``, and
-        list memberships in order, ``("+", list, person, added_at)`` or
-        ``("-", list, person)`` (a run of one kind per ``executemany``)."""
+        ``reserve_activity_ids``, runs ``(person, campaign, at, run)``, list
+        memberships in order, ``("+", list, person, added_at)`` or ``("-",
+        list, person)`` (a run of one kind per ``executemany``), and
+        ``updates``: column -> ``(encoded value, person)`` rows."""
         self.flush()
+        for col, rows in (updates or {}).items():
+            if rows:
+                self.people_writes += 1
+                self.db.executemany(f'UPDATE people SET "{col}"=? WHERE id=?', rows)
         if runs:
             self.db.executemany("INSERT INTO runs (person, campaign, at, run) VALUES (?, ?, ?, ?)", runs)
         if member_ops:

@@ -571,7 +571,15 @@ def _result_query_of(p: Planner) -> "exp.Expression":
         outs += list(layer.outs)
         ctes.append(f"s{i} AS (SELECT {', '.join(cols)} FROM s{i - 1} AS people)")
     last = f"s{len(p.layers)}"
-    return parse("WITH " + ", ".join(ctes) + f" SELECT * FROM {last}")
+    # a{k}: the person's activities before slot k's, counted from the first person's
+    # first (ids in the per-person order: people in id order, slots in flow order)
+    flags = [f"CAST(people.e{s.index} AS BIGINT)" for s in p.slots]
+    count = " + ".join(flags) if flags else "0"
+    ctes.append(f"counted AS (SELECT people.*, CAST(SUM({count}) OVER (ORDER BY people.id ROWS BETWEEN "
+                f"UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) - ({count}) AS a__ FROM {last} AS people)")
+    slots = [f"people.a__ + {' + '.join(flags[:k]) if k else '0'} AS a{s.index}" for k, s in enumerate(p.slots)]
+    return parse("WITH " + ", ".join(ctes) + f" SELECT people.*{''.join(', ' + x for x in slots)} "
+                 f"FROM counted AS people")
 
 
 Planner._result_query = _result_query_of  # type: ignore[attr-defined]
