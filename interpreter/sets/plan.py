@@ -33,8 +33,15 @@ from attrs import define, evolve, field
 from .. import ast
 from ..clock import iso
 from ..environment import MAX_RENDERED_CHARS
-from ..evaluate import MAX_EXECUTE_DEPTH, PARENT_CONTEXT, InvalidSmartList, StepError, TokenContext, \
-    literal_text, parse_score_change
+from ..evaluate import (
+    MAX_EXECUTE_DEPTH,
+    PARENT_CONTEXT,
+    InvalidSmartList,
+    StepError,
+    TokenContext,
+    literal_text,
+    parse_score_change,
+)
 from ..storage import AllOf
 from ..values import dumps, encode
 from .loader import Needs, Unsupported
@@ -161,7 +168,7 @@ class Planner:
         self.initial_ran.add(c.qualname)
         self.walk(c.steps, c.program, c.qualname, ctx, "TRUE", 1)
         return Plan(c.qualname, self.now, entered, reached if sl is not None and sl.filters else None,
-                    self._result_query(), self.slots, self.needs, self.columns)
+                    _result_query_of(self), self.slots, self.needs, self.columns)
 
     def cond(self, query: Any) -> str:
         """A condition inside the flow, on the state earlier slots left."""
@@ -581,8 +588,6 @@ def _result_query_of(p: Planner) -> "exp.Expression":
     return parse("WITH " + ", ".join(ctes) + f" SELECT people.*{''.join(', ' + x for x in slots)} "
                  f"FROM counted AS people")
 
-
-Planner._result_query = _result_query_of  # type: ignore[attr-defined]
 
 
 def check_rendered(text: str, where: str) -> None:
