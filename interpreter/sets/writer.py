@@ -104,9 +104,13 @@ def write(store: "Store", plan: Plan, table: "pyarrow.Table", first_run: int) ->
                              for i, (pid, run) in enumerate(zip(batch_ids, runs_of))]
         members: list[tuple] = []
         statuses: list[tuple] = []
+        queue: list[tuple] = []
         for s in plan.slots:
             _slot_rows(s, columns, runs_of, plan.now, first_id, acts, runs, members, statuses,
                        caches.setdefault(s.index, {}))
+            if s.kind == "wait":   # every person who entered pauses here, in id order
+                queue += [("wait", pid, plan.campaign, s.info["due"], s.info["step"], run, s.info["context"])
+                          for pid, run, e in zip(batch_ids, runs_of, columns[f"e{s.index}"]) if e]
         updates = {}
         for col, flags in written.items():
             values = columns[col]
@@ -121,7 +125,7 @@ def write(store: "Store", plan: Plan, table: "pyarrow.Table", first_run: int) ->
         statuses.sort(key=_FIRST)
         for _a, pkey, pid, status in statuses:
             store.set_status(pkey, pid, status, plan.now)
-        store.write_bulk([a for a in acts], [r[2] for r in runs], [m[1] for m in members], updates)
+        store.write_bulk(acts, [r[2] for r in runs], [m[1] for m in members], updates, queue)
         ids.extend(batch_ids)
         done += n
     if total and first_id + total != store.reserve_activity_ids(0):   # pragma: no cover - a miscount
@@ -171,6 +175,9 @@ def _slot_rows(s: Slot, columns: dict[str, list[Any]], runs_of: list[int], now: 
         acts += [(base + a, pid, type_, campaign, run, now, asset, yes if qualified[i] else no, None, None)
                  for i, a, pid, run in rows]
         runs += [(i, k, (pid, child, now, run)) for i, a, pid, run in rows if qualified[i]]
+    elif s.kind == "wait":
+        attrs = info["attrs"]
+        acts += [(base + a, pid, type_, campaign, run, now, asset, attrs, None, None) for i, a, pid, run in rows]
     else:   # email, alert, moment: an activity with rendered attributes
         fixed = info.get("attrs")
         if fixed is not None:
