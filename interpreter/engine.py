@@ -645,7 +645,7 @@ class Engine:
             if engine not in ("duckdb", "spark"):
                 raise RunError(f"unknown engine {engine!r} (choose python, duckdb or spark)")
             try:
-                from .sets.run import run_batch as run_set_based   # lazy: the 'sets' extra
+                from .sets.run import run_batch as run_set_based  # lazy: the 'sets' extra
             except ImportError as exc:
                 raise RunError(f"--engine {engine} needs the 'sets' extra ({exc.name or exc} is not "
                                f"installed): pip install 'campaignlang[sets]'") from None

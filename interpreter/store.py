@@ -1221,13 +1221,20 @@ class Store:
         return first
 
     def write_bulk(self, activities: Sequence[tuple] = (), runs: Sequence[tuple] = (),
-                   member_ops: Sequence[tuple] = ()) -> None:
+                   member_ops: Sequence[tuple] = (), updates: Mapping[str, Sequence[tuple]] | None = None,
+                   queue: Sequence[tuple] = ()) -> None:
         """Rows made elsewhere, written with ``executemany`` (the buffers
         flushed first): activities as whole rows with ids from
-        ``reserve_activity_ids``, runs ``(person, campaign, at, run)``, and
-        list memberships in order, ``("+", list, person, added_at)`` or
-        ``("-", list, person)`` (a run of one kind per ``executemany``)."""
+        ``reserve_activity_ids``, runs ``(person, campaign, at, run)``, list
+        memberships in order, ``("+", list, person, added_at)`` or ``("-",
+        list, person)`` (a run of one kind per ``executemany``), and
+        ``updates``: column -> ``(encoded value, person)`` rows, and ``queue``
+        items ``(kind, person, campaign, due, step, run, context as JSON)``."""
         self.flush()
+        for col, rows in (updates or {}).items():
+            if rows:
+                self.people_writes += 1
+                self.db.executemany(f'UPDATE people SET "{col}"=? WHERE id=?', rows)
         if runs:
             self.db.executemany("INSERT INTO runs (person, campaign, at, run) VALUES (?, ?, ?, ?)", runs)
         if member_ops:
@@ -1235,6 +1242,9 @@ class Store:
             self._flush_members()
         if activities:
             self.db.executemany("INSERT INTO activities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", activities)
+        if queue:
+            self.db.executemany("INSERT INTO queue (kind, person, campaign, due, step, run, context) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?)", queue)
 
     def flush(self) -> None:
         """Write the buffered field updates and activities (every reader

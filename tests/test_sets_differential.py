@@ -92,9 +92,13 @@ def smart_list(draw, need: bool):
     return f"smart list {logic}{{\n" + "\n".join(f"filter {f}" for f in filters) + "\n}"
 
 
+#: steps only a batch's own flow may hold (a wait resumes per person from the queue)
+TOP_STEPS = ["wait 2 days", "wait until 2026-03-01", "wait until 2026-03-03T08:00"]
+
+
 @st.composite
-def flows(draw, child: str | None, size: int = 4):
-    steps = draw(st.lists(st.sampled_from(STEPS), min_size=1, max_size=size))
+def flows(draw, child: str | None, size: int = 4, top: bool = False):
+    steps = draw(st.lists(st.sampled_from(STEPS + TOP_STEPS if top else STEPS), min_size=1, max_size=size))
     if child is not None:
         for _ in range(draw(st.integers(0, 2))):
             at = draw(st.integers(0, len(steps)))
@@ -112,7 +116,7 @@ def programs(draw):
     c1 = f'campaign "C1" executable {{\n{draw(smart_list(False))}\n' \
          f'{draw(flows(C2 if draw(st.booleans()) else None, 3))}\n' \
          f'{draw(st.sampled_from(RULES))}\n}}'
-    batch = f'campaign "B" batch {{\n{draw(smart_list(True))}\n{draw(flows(C1))}\n' \
+    batch = f'campaign "B" batch {{\n{draw(smart_list(True))}\n{draw(flows(C1, top=True))}\n' \
             f'{draw(st.sampled_from(RULES))}\n}}'
     return PROGRAM.replace("@B@", batch).replace("@C@", c2 + "\n" + c1)
 
@@ -210,7 +214,7 @@ def backend(request):
     b.close()
 
 
-def _differential(backend, text, people, rounds):
+def _differential(backend, text, people, rounds, queued=None):
     name, b = backend
     try:
         program = compile_text(text, "gen.campaign")
@@ -221,6 +225,7 @@ def _differential(backend, text, people, rounds):
     ref, sets = base.copy_to_memory(), base.copy_to_memory()
     e_ref, e_sets = Engine(program, ref, Clock(NOW)), Engine(program, sets, Clock(NOW))
     STATS["cases"] += 1
+    fell_back = 0
     for r in range(rounds):
         want = e_ref.run_batch("P/B")
         before = snapshot(sets)
@@ -234,13 +239,19 @@ def _differential(backend, text, people, rounds):
             got = e_sets.run_batch("P/B", engine=name, fallback=True, backend=b)
             assert got.note and got.note.startswith("ran per person")
             STATS["fell back"] += 1
+            fell_back += 1
         STATS["entered"] += len(want.entered)
         a, s = snapshot(ref), snapshot(sets)
+        if queued is not None:
+            queued.extend(s["queue"])
         for key in a:
             assert s[key] == a[key], (key, text)
         e_ref.advance(dt.timedelta(days=1))
         e_sets.advance(dt.timedelta(days=1))
-
+    e_ref.advance(dt.timedelta(days=3))   # the runs a wait paused resume (per person, in both)
+    e_sets.advance(dt.timedelta(days=3))
+    assert snapshot(sets) == snapshot(ref), text
+    return fell_back
 
 @settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
@@ -258,3 +269,17 @@ def test_stats_are_mostly_set_based():
     # printed by hand runs (pytest -s): how many cases ran set-based, why others fell back
     from collections import Counter
     print({k: (Counter(v).most_common() if isinstance(v, list) else v) for k, v in STATS.items()})
+
+
+def test_a_wait_pauses_everyone_and_the_queue_resumes_them_as_per_person(backend):
+    flow = ('flow {\nchange score lead."Lead Score" by +5\nwait 2 days\nsend email "E1"\n'
+            'execute campaign "Q"."C1" use parent token context\n}')
+    text = PROGRAM.replace("@B@", f'campaign "B" batch {{\nsmart list {{\nfilter lead.Region is not "zz"\n}}\n'
+                                  f'{flow}\n}}').replace(
+        "@C@", 'campaign "C1" executable {\nflow {\nadd to list "L1"\n}\n}')
+    people = [{"first name": n, "country": "US", "region": None, "lead score": 1, "behavior score": None,
+               "seats": None, "vip": None, "lead status": None, "lists": set(), "status": None, "runs": [],
+               "sent": False} for n in ("Ann", "Zoë", None)]
+    queued = []
+    assert _differential(backend, text, people, 1, queued) == 0   # set-based, not a fallback
+    assert len(queued) == 3   # everyone paused at the wait

@@ -83,7 +83,7 @@ class Loaded:
 
 def _casefolded(values: list[Any]) -> list[Any]:
     cache: dict[str, str] = {}
-    out = []
+    out: list[Any] = []
     for v in values:
         if v is None:
             out.append(None)

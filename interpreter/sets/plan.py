@@ -26,6 +26,7 @@ Imports ``ast``, ``evaluate`` (public methods), ``storage``, ``values``,
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
 from attrs import define, evolve, field
@@ -33,8 +34,15 @@ from attrs import define, evolve, field
 from .. import ast
 from ..clock import iso
 from ..environment import MAX_RENDERED_CHARS
-from ..evaluate import MAX_EXECUTE_DEPTH, PARENT_CONTEXT, InvalidSmartList, StepError, TokenContext, \
-    literal_text, parse_score_change
+from ..evaluate import (
+    MAX_EXECUTE_DEPTH,
+    PARENT_CONTEXT,
+    InvalidSmartList,
+    StepError,
+    TokenContext,
+    literal_text,
+    parse_score_change,
+)
 from ..storage import AllOf
 from ..values import dumps, encode
 from .loader import Needs, Unsupported
@@ -105,7 +113,7 @@ def _where(step: ast.Node) -> str:
 
 
 _STEP_NAMES = {
-    ast.Wait: "a wait", ast.CallWebhook: "call webhook", ast.RequestCampaign: "request campaign",
+    ast.Wait: "a wait inside a choice", ast.CallWebhook: "call webhook", ast.RequestCampaign: "request campaign",
     ast.RemoveFromFlow: "remove from flow", ast.DeletePerson: "delete person",
     ast.ChangeMemberData: "change program member data", ast.ChangeLeadPartition: "change lead partition",
 }
@@ -159,9 +167,10 @@ class Planner:
         ctx = ev.own_context(c, self.api)
         self.state.ran_column(c.qualname)
         self.initial_ran.add(c.qualname)
+        self.top_ctx = ctx
         self.walk(c.steps, c.program, c.qualname, ctx, "TRUE", 1)
         return Plan(c.qualname, self.now, entered, reached if sl is not None and sl.filters else None,
-                    self._result_query(), self.slots, self.needs, self.columns)
+                    _result_query_of(self), self.slots, self.needs, self.columns)
 
     def cond(self, query: Any) -> str:
         """A condition inside the flow, on the state earlier slots left."""
@@ -176,8 +185,37 @@ class Planner:
 
     def walk(self, steps: Any, here: "ProgramInfo | None", frame: str, ctx: TokenContext, guard: str,
              depth: int) -> None:
-        for step in steps:
+        for index, step in enumerate(steps):
+            if isinstance(step, ast.Wait) and depth == 1 and guard == "TRUE":
+                if self.wait(step, index, frame, ctx):
+                    return   # the rest of the flow resumes per person from the queue
+                continue
             self.step(step, here, frame, ctx, guard, depth)
+
+    def wait(self, step: ast.Wait, index: int, frame: str, ctx: TokenContext) -> bool:
+        """A wait at the top of the flow: everyone who reaches it pauses until the
+        same moment, and the run resumes from the store's queue as a per-person run
+        does (the per-person engine runs the rest). Whether the run pauses."""
+        now = self.engine.clock.now
+        node = step.until
+        try:
+            if step.duration is not None:
+                due = now + step.duration.delta
+            elif isinstance(node, ast.DateTime):
+                due = node.value
+            elif isinstance(node, ast.Date):
+                due = _dt.datetime.combine(node.value, _dt.time())
+            else:
+                raise self.refuse(step, "a wait until a token is not set-based yet")
+        except OverflowError:
+            raise self.refuse(step, "a wait past the last date the clock holds") from None
+        if due <= now:
+            return False   # already past: the wait does nothing
+        s, _layer = self.slot("wait", "Wait", frame, None, step, "TRUE")
+        s.info.update(attrs=dumps({"until": iso(due)}), due=iso(due), step=index + 1,
+                      context=dumps({"api": ctx.api, "trigger": ctx.trigger, "cause": [frame],
+                                     "source": "batch"}))
+        return True
 
     def refuse(self, step: ast.Node, why: str) -> Unsupported:
         return Unsupported(f"{why} ({type(step).__name__} at {_where(step)})")
@@ -571,10 +609,16 @@ def _result_query_of(p: Planner) -> "exp.Expression":
         outs += list(layer.outs)
         ctes.append(f"s{i} AS (SELECT {', '.join(cols)} FROM s{i - 1} AS people)")
     last = f"s{len(p.layers)}"
-    return parse("WITH " + ", ".join(ctes) + f" SELECT * FROM {last}")
+    # a{k}: the person's activities before slot k's, counted from the first person's
+    # first (ids in the per-person order: people in id order, slots in flow order)
+    flags = [f"CAST(people.e{s.index} AS BIGINT)" for s in p.slots]
+    count = " + ".join(flags) if flags else "0"
+    ctes.append(f"counted AS (SELECT people.*, CAST(SUM({count}) OVER (ORDER BY people.id ROWS BETWEEN "
+                f"UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) - ({count}) AS a__ FROM {last} AS people)")
+    slots = [f"people.a__ + {' + '.join(flags[:k]) if k else '0'} AS a{s.index}" for k, s in enumerate(p.slots)]
+    return parse("WITH " + ", ".join(ctes) + f" SELECT people.*{''.join(', ' + x for x in slots)} "
+                 f"FROM counted AS people")
 
-
-Planner._result_query = _result_query_of  # type: ignore[attr-defined]
 
 
 def check_rendered(text: str, where: str) -> None:

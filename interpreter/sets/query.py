@@ -19,7 +19,7 @@ Imports ``storage``, ``logic``, ``store`` (the field rule), sqlglot.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 import sqlglot
 from sqlglot import exp
@@ -50,7 +50,7 @@ def lit(value: Any) -> exp.Expression:
 def parse(sql: str) -> exp.Expression:
     """SQL in DuckDB's dialect as a sqlglot expression (the plan's own SQL
     is written in it and rendered per backend)."""
-    return sqlglot.parse_one(sql, read="duckdb")
+    return cast(exp.Expression, sqlglot.parse_one(sql, read="duckdb"))
 
 
 _CF = re.compile(r'cf\(people\."([^"]+)"\)')
@@ -95,7 +95,7 @@ def field_condition(col: str, q: FieldTest, needs: Needs, key: str) -> exp.Expre
     if len(pieces) != len(params) + 1:   # pragma: no cover - the store's SQL holds no '?' but its parameters
         raise Unsupported(f"the filter on {q.key!r}")
     text = pieces[0] + "".join(lit(p).sql(dialect="sqlite") + rest for p, rest in zip(params, pieces[1:]))
-    return _booleans(sqlglot.parse_one(text, read="sqlite"))
+    return _booleans(cast(exp.Expression, sqlglot.parse_one(text, read="sqlite")))
 
 
 class State:

@@ -4,16 +4,20 @@ per-person engine would have written it -- the same runs, field values,
 memberships, statuses and activities, with the same ids, in the same order,
 with the same JSON.
 
+Column by column: each slot's activities are made for the rows where it
+writes (``e{k}``), numbered by the plan (``a{k}``: the per-person order),
+and all of a batch's rows go to the store sorted by id; a field the flow
+wrote gets its final value (the state column) in one UPDATE per person.
 Constant JSON was built at plan time with ``values.dumps``; what varies (old
-and new values, rendered texts) is encoded here with ``dumps`` too, once per
-distinct value. Rows go to the store in bulk (``Store.write_bulk``,
-``update_field``'s buffer) inside the caller's transaction: a failure leaves
-the store as it was. Imports ``values`` and ``sets.plan``; the store only
-through the object it is given.
+and new values, rendered texts) is encoded with ``dumps`` too, once per
+distinct value. Everything goes through ``Store.write_bulk`` inside the
+caller's transaction: a failure leaves the store as it was. Imports
+``values`` and ``sets.plan``; the store only through the object it is given.
 """
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..values import decode, dumps
@@ -27,7 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _MIN_INT = -2 ** 63
 #: rows of ``result`` turned into Python objects at a time (bounds the writer's memory)
-BATCH_ROWS = 20_000
+BATCH_ROWS = 50_000
+_FIRST = itemgetter(0)
 
 
 def _encoder(ftype: str) -> Callable[[Any], str | None]:
@@ -43,52 +48,6 @@ def _encoder(ftype: str) -> Callable[[Any], str | None]:
             cache[raw] = out
         return out
     return enc
-
-
-class _Out:
-    """What one batch of rows writes, in order."""
-
-    def __init__(self, store: "Store", now: str):
-        self.store = store
-        self.now = now
-        self.acts: list[tuple] = []
-        self.runs: list[tuple] = []
-        self.members: list[tuple] = []
-        self.next_id = 0
-
-    def flush(self) -> None:
-        self.store.write_bulk(self.acts, self.runs, self.members)
-        self.acts, self.runs, self.members = [], [], []
-
-
-def write(store: "Store", plan: Plan, table: "pyarrow.Table", first_run: int) -> list[int]:
-    """Write ``result`` (ordered by id) into ``store``; returns the ids who entered, in order."""
-    import pyarrow.compute as pc
-
-    total = sum(pc.sum(table.column(f"e{s.index}").cast("int64")).as_py() or 0 for s in plan.slots)
-    out = _Out(store, plan.now)
-    out.next_id = store.reserve_activity_ids(total) if total else 0
-    ids: list[int] = []
-    state: dict[str, Any] = {}
-    run = first_run
-    for batch in table.to_batches(BATCH_ROWS):
-        columns = batch.to_pydict()
-        writers = [_slot_writer(store, s, columns, out, state) for s in plan.slots]
-        pairs = list(zip([columns[f"e{s.index}"] for s in plan.slots], writers))
-        runs = out.runs
-        batch_ids = columns["id"]
-        now, campaign = plan.now, plan.campaign
-        for i, pid in enumerate(batch_ids):
-            runs.append((pid, campaign, now, run))
-            for flag, w in pairs:
-                if flag[i]:
-                    w(i, pid, run)
-            run += 1
-        ids.extend(batch_ids)
-        out.flush()
-    if total and out.next_id != store.reserve_activity_ids(0):   # pragma: no cover - a slot miscounted
-        raise AssertionError("the set-based writer wrote another number of activities than it reserved")
-    return ids
 
 
 def _texts(s: Slot, columns: dict[str, list[Any]], cache: dict[tuple, str]) -> Callable[[int], str]:
@@ -121,80 +80,110 @@ def _texts(s: Slot, columns: dict[str, list[Any]], cache: dict[tuple, str]) -> C
     return attrs
 
 
-def _slot_writer(store: "Store", s: Slot, columns: dict[str, list[Any]], out: _Out, state: dict[str, Any]
-                 ) -> Callable[[int, int, int], None]:
-    """``write(i, pid, run)`` for row i of this batch, where the slot writes."""
-    acts = out.acts
-    now = out.now
-    type_, campaign, asset = s.type, s.campaign, s.asset
-    info = s.info
-    cached = state.setdefault(s.index, {})   # this slot's caches, kept across batches
+def write(store: "Store", plan: Plan, table: "pyarrow.Table", first_run: int) -> list[int]:
+    """Write ``result`` (ordered by id) into ``store``; returns the ids who entered, in order."""
+    import pyarrow.compute as pc
 
-    def act(pid: int, run: int, attrs: str, old: str | None = None, new: str | None = None) -> None:
-        acts.append((out.next_id, pid, type_, campaign, run, now, asset, attrs, old, new))
-        out.next_id += 1
+    total = sum(pc.sum(table.column(f"e{s.index}").cast("int64")).as_py() or 0 for s in plan.slots)
+    first_id = store.reserve_activity_ids(total) if total else 1
+    ids: list[int] = []
+    caches: dict[int, dict[str, Any]] = {}
+    done = 0
+    # the columns each field the flow writes is written by (their final value is the state column)
+    written: dict[str, list[str]] = {}
+    for s in plan.slots:
+        if s.kind in ("field", "score"):
+            written.setdefault(s.info["column"], []).append(f"e{s.index}")
+    for batch in table.to_batches(BATCH_ROWS):
+        columns = batch.to_pydict()
+        batch_ids: list[int] = columns["id"]
+        n = len(batch_ids)
+        runs_of = list(range(first_run + done, first_run + done + n))
+        acts: list[tuple] = []
+        runs: list[tuple] = [(i, -1, (pid, plan.campaign, plan.now, run))
+                             for i, (pid, run) in enumerate(zip(batch_ids, runs_of))]
+        members: list[tuple] = []
+        statuses: list[tuple] = []
+        queue: list[tuple] = []
+        for s in plan.slots:
+            _slot_rows(s, columns, runs_of, plan.now, first_id, acts, runs, members, statuses,
+                       caches.setdefault(s.index, {}))
+            if s.kind == "wait":   # every person who entered pauses here, in id order
+                queue += [("wait", pid, plan.campaign, s.info["due"], s.info["step"], run, s.info["context"])
+                          for pid, run, e in zip(batch_ids, runs_of, columns[f"e{s.index}"]) if e]
+        updates = {}
+        for col, flags in written.items():
+            values = columns[col]
+            if len(flags) == 1:
+                any_write = columns[flags[0]]
+            else:
+                any_write = [any(t) for t in zip(*(columns[f] for f in flags))]
+            updates[col] = [(v, pid) for v, pid, w in zip(values, batch_ids, any_write) if w]
+        acts.sort(key=_FIRST)
+        runs.sort(key=lambda r: (r[0], r[1]))
+        members.sort(key=_FIRST)
+        statuses.sort(key=_FIRST)
+        for _a, pkey, pid, status in statuses:
+            store.set_status(pkey, pid, status, plan.now)
+        store.write_bulk(acts, [r[2] for r in runs], [m[1] for m in members], updates, queue)
+        ids.extend(batch_ids)
+        done += n
+    if total and first_id + total != store.reserve_activity_ids(0):   # pragma: no cover - a miscount
+        raise AssertionError("the set-based writer wrote another number of activities than it reserved")
+    return ids
 
+
+def _slot_rows(s: Slot, columns: dict[str, list[Any]], runs_of: list[int], now: str, first_id: int,
+               acts: list[tuple], runs: list[tuple], members: list[tuple], statuses: list[tuple],
+               cache: dict[str, Any]) -> None:
+    """One slot's rows of a batch, each keyed by its activity's place."""
+    k = s.index
+    flags, places, ids = columns[f"e{k}"], columns[f"a{k}"], columns["id"]
+    type_, campaign, asset, info = s.type, s.campaign, s.asset, s.info
+    base = first_id
+    rows = [(i, a, pid, run) for i, (e, a, pid, run) in enumerate(zip(flags, places, ids, runs_of)) if e]
+    if not rows:
+        return
     if s.kind in ("field", "score"):
-        olds, news = columns[f"o{s.index}"], columns[f"n{s.index}"]
-        col, attrs = info["column"], info["attrs"]
-        enc = cached.get("enc") or cached.setdefault("enc", _encoder(info["ftype"]))
-        update = store.update_field
-        score = s.kind == "score"
-        text = info["ftype"] in ("text", "email")
-
-        def field(i: int, pid: int, run: int) -> None:
-            old, new = olds[i], news[i]
-            if score:
-                if new == _MIN_INT:
-                    raise Unsupported(f"a score past 64 bits at {s.where}")
-                if new != old:
-                    update(pid, col, new)
-            else:
-                if text and new is not None:
-                    check_rendered(new, s.where)
-                update(pid, col, new)
-            act(pid, run, attrs, enc(old), enc(new))
-        return field
-    if s.kind == "list":
-        lkey, attrs = info["list"], info["attrs"]
-        adding = info["adding"]
-        members = out.members
-
-        def list_write(i: int, pid: int, run: int) -> None:
-            members.append(("+", lkey, pid, now) if adding else ("-", lkey, pid))
-            act(pid, run, attrs)
-        return list_write
-    if s.kind == "status":
-        olds = columns[f"o{s.index}"]
-        pkey, status, attrs, new_json = info["program"], info["status"], info["attrs"], info["new"]
-        set_status = store.set_status
-
-        def status_write(i: int, pid: int, run: int) -> None:
-            old = olds[i]
-            set_status(pkey, pid, status, now)
-            act(pid, run, attrs, None if old is None else dumps(old), new_json)
-        return status_write
-    if s.kind == "execute":
-        qualified = columns[f"x{s.index}"]
-        yes, no = info["attrs"][True], info["attrs"][False]
-        child = info["child"]
-        runs = out.runs
-
-        def execute(i: int, pid: int, run: int) -> None:
-            if qualified[i]:
-                act(pid, run, yes)
-                runs.append((pid, child, now, run))
-            else:
-                act(pid, run, no)
-        return execute
-    # email, alert, moment: an activity with rendered attributes
-    fixed = info.get("attrs")
-    if fixed is not None:
-        def constant(i: int, pid: int, run: int) -> None:
-            act(pid, run, fixed)
-        return constant
-    attrs_of = _texts(s, columns, cached.setdefault("texts", {}))
-
-    def rendered(i: int, pid: int, run: int) -> None:
-        act(pid, run, attrs_of(i))
-    return rendered
+        olds, news = columns[f"o{k}"], columns[f"n{k}"]
+        enc = cache.get("enc") or cache.setdefault("enc", _encoder(info["ftype"]))
+        attrs = info["attrs"]
+        if s.kind == "score" and any(news[i] == _MIN_INT for i, *_ in rows):
+            raise Unsupported(f"a score past 64 bits at {s.where}")
+        if info["ftype"] in ("text", "email"):
+            for i, *_ in rows:
+                if news[i] is not None:
+                    check_rendered(news[i], s.where)
+        acts += [(base + a, pid, type_, campaign, run, now, asset, attrs, enc(olds[i]), enc(news[i]))
+                 for i, a, pid, run in rows]
+    elif s.kind == "list":
+        attrs, lkey = info["attrs"], info["list"]
+        acts += [(base + a, pid, type_, campaign, run, now, asset, attrs, None, None) for i, a, pid, run in rows]
+        if info["adding"]:
+            members += [(a, ("+", lkey, pid, now)) for i, a, pid, run in rows]
+        else:
+            members += [(a, ("-", lkey, pid)) for i, a, pid, run in rows]
+    elif s.kind == "status":
+        olds = columns[f"o{k}"]
+        attrs, new_json, pkey, status = info["attrs"], info["new"], info["program"], info["status"]
+        acts += [(base + a, pid, type_, campaign, run, now, asset, attrs,
+                  None if olds[i] is None else dumps(olds[i]), new_json) for i, a, pid, run in rows]
+        statuses += [(a, pkey, pid, status) for i, a, pid, run in rows]
+    elif s.kind == "execute":
+        qualified = columns[f"x{k}"]
+        yes, no, child = info["attrs"][True], info["attrs"][False], info["child"]
+        acts += [(base + a, pid, type_, campaign, run, now, asset, yes if qualified[i] else no, None, None)
+                 for i, a, pid, run in rows]
+        runs += [(i, k, (pid, child, now, run)) for i, a, pid, run in rows if qualified[i]]
+    elif s.kind == "wait":
+        attrs = info["attrs"]
+        acts += [(base + a, pid, type_, campaign, run, now, asset, attrs, None, None) for i, a, pid, run in rows]
+    else:   # email, alert, moment: an activity with rendered attributes
+        fixed = info.get("attrs")
+        if fixed is not None:
+            acts += [(base + a, pid, type_, campaign, run, now, asset, fixed, None, None)
+                     for i, a, pid, run in rows]
+        else:
+            attrs_of = _texts(s, columns, cache.setdefault("texts", {}))
+            acts += [(base + a, pid, type_, campaign, run, now, asset, attrs_of(i), None, None)
+                     for i, a, pid, run in rows]
