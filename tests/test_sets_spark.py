@@ -267,3 +267,17 @@ def test_missing_java_is_one_line(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert out.stdout.strip() == ("--engine spark needs Java 17 or later: install a JRE (Debian: "
                                   "apt-get install openjdk-17-jre-headless) or set JAVA_HOME"), out.stderr
+
+
+def test_missing_pyspark_is_one_line(tmp_path) -> None:
+    """Without pyspark, `campaign run --engine spark` says what to install, exit 2."""
+    program = tmp_path / "p.campaign"
+    program.write_text('program "P" {\n    campaign "B" batch {\n        smart list { filter lead."Lead Score" > 1 }\n'
+                       '        flow { interesting moment milestone "x" }\n    }\n}\n')
+    code = ("import sys; sys.modules['pyspark'] = None\n"   # import pyspark now fails, as when it is not installed
+            "from campaignlang.cli import main\n"
+            f"main(['run', {str(program)!r}, 'P/B', '--engine', 'spark'])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == \
+        "error: --engine spark needs pyspark: pip install 'campaignlang[spark]'", out.stderr
