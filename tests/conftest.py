@@ -47,9 +47,21 @@ def spark_session():  # type: ignore[no-untyped-def]
     spark.stop()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _spark_for_marked_modules(request: pytest.FixtureRequest) -> None:
+    """A module with a test marked `spark` starts the one session above
+    before its own module fixtures (autouse comes first in its scope), so a
+    backend that builds itself (``SparkBackend()``) takes that session, and
+    never one of its own that its close would stop under later tests."""
+    module = request.node
+    for item in request.session.items:
+        if item.get_closest_marker("spark") is not None and item.module is getattr(module, "obj", None):
+            request.getfixturevalue("spark_session")
+            return
+
+
 @pytest.fixture(autouse=True)
 def _spark_for_marked_tests(request: pytest.FixtureRequest) -> None:
-    """Every test marked `spark` runs with the one session above, even one
-    whose backend builds itself (``SparkBackend()`` takes the running session)."""
+    """Every test marked `spark` runs with the one session above."""
     if request.node.get_closest_marker("spark") is not None:
         request.getfixturevalue("spark_session")
