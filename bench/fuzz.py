@@ -8,7 +8,8 @@ deep and long logic, many filters, smart-list chains, huge literals,
 control characters and lone surrogates, unclosed strings of escaped quotes,
 folders of symbolic links, loops and FIFOs), in J processes. A worker whose
 peak memory passes 1 GB records a finding. A case that crashes, breaks the property
-or takes longer than --timeout seconds is written to DIR (default
+or takes longer than --timeout seconds of CPU time (or, blocked, six times as long
+on the wall clock, at least a minute) is written to DIR (default
 bench/results/fuzz-crashes/) and listed, one line per distinct crash site.
 Prints the number of cases run and of crashes; exits 1 when there is one.
 CI runs the same property on a couple of thousand cases (tests/test_fuzz.py).
@@ -36,7 +37,14 @@ class Timeout(Exception):
 
 
 def _alarm(signum, frame):  # pragma: no cover - only on a hang
-    raise Timeout()
+    raise Timeout("wall clock: blocked" if signum == signal.SIGALRM else "CPU time")
+
+
+# A hang is measured in the worker's CPU time (SIGPROF): on a shared machine,
+# and niced, a case can wait for a core far longer than it works, which is no
+# hang. A case blocked without working (a read from a FIFO) spends no CPU: a
+# wall-clock alarm of WALL_FACTOR times the timeout (at least a minute) ends it.
+WALL_FACTOR = 6
 
 
 def _site(exc: BaseException) -> str:
@@ -61,6 +69,8 @@ def worker(args: tuple[int, int, int, str, float]) -> dict:
     ran = [0]
     stages: dict[str, int] = {}
     signal.signal(signal.SIGALRM, _alarm)
+    signal.signal(signal.SIGPROF, _alarm)
+    wall = max(60, int(WALL_FACTOR * timeout))
 
     trees = st.lists(st.sampled_from(fuzzing.TREE_KINDS), min_size=1, max_size=6)
 
@@ -70,7 +80,8 @@ def worker(args: tuple[int, int, int, str, float]) -> dict:
     @given(st.one_of(fuzzing.mutated(), fuzzing.generated(), fuzzing.coherent(), fuzzing.attacks(), trees))
     def run(text: "str | list[str]") -> None:
         ran[0] += 1
-        signal.alarm(int(timeout))
+        signal.setitimer(signal.ITIMER_PROF, timeout)
+        signal.alarm(wall)
         try:
             if isinstance(text, list):   # a folder of symbolic links, loops and FIFOs
                 fuzzing.exercise_tree(text)
@@ -80,12 +91,13 @@ def worker(args: tuple[int, int, int, str, float]) -> dict:
             for k, v in done.items():
                 stages[k] = stages.get(k, 0) + v
         except Timeout as exc:
-            _record(crashes, out_dir, "hang", text if isinstance(text, str) else repr(text), exc)
+            _record(crashes, out_dir, f"hang ({exc})", text if isinstance(text, str) else repr(text), exc)
         except BaseException as exc:   # noqa: BLE001 - every escape is a finding
             if isinstance(exc, KeyboardInterrupt):
                 raise
             _record(crashes, out_dir, _site(exc), text if isinstance(text, str) else repr(text), exc)
         finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
             signal.alarm(0)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         if peak > memory_limit:
@@ -114,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("cases", type=int, nargs="?", default=1000)
     ap.add_argument("--jobs", type=int, default=mp.cpu_count())
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--timeout", type=float, default=30.0, help="seconds per case before it counts as a hang")
+    ap.add_argument("--timeout", type=float, default=30.0,
+                    help="seconds of CPU time per case before it counts as a hang")
     ap.add_argument("--out", default=str(HERE / "results" / "fuzz-crashes"))
     ap.add_argument("--chunk", type=int, default=2000, help="cases per worker task")
     opts = ap.parse_args(argv)

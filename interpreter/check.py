@@ -99,6 +99,7 @@ Imports ``source``, ``errors``, ``ast``, ``loader``, ``logic``, ``model``, ``gra
 from __future__ import annotations
 
 import difflib
+import functools
 from collections import deque
 from collections.abc import Mapping
 from typing import Any, Callable, Iterable, Iterator
@@ -118,7 +119,7 @@ from .stdlib import steps as _steps
 from .stdlib.filters import FILTERS, OPS_BY_TYPE
 from .stdlib.triggers import TRIGGERS
 from .stdlib.types import TYPES
-from .stdlib.vocabulary import Alt, Opt, Slot
+from .stdlib.vocabulary import Alt, Opt, Phrase, Slot
 
 #: The named checks, in the order they run, with the codes each owns.
 #: the named checks, in order: ``CHECKS`` at the end of the module (title, function, codes it owns)
@@ -170,18 +171,57 @@ class RefTable(Mapping):
         return len(self._found)
 
 
+class Resolutions:
+    """The checker's answer to the question the runtime asks of each name:
+    what ``Model.resolve(kind, ref, here)`` (``Model.find_program(name,
+    workspace)``) gives for a reference node of the program, in the program
+    (workspace) it is resolved in. The evaluator reads its names from here
+    (as jlox's and starlark-go's resolvers hand their bindings to the
+    evaluator) and asks the model only about what the checker never saw:
+    names given to the API or the command line, and the steps a clone
+    inherits from a campaign of another program (the runtime resolves those
+    in the clone's program). ``name`` and ``program`` answer None then."""
+
+    __slots__ = ("_names", "_programs")
+
+    def __init__(self, names: dict[int, tuple[ast.Ref, str, "ProgramInfo | None", Any]],
+                 programs: dict[tuple[Span, str], tuple[Any, ProgramInfo]]):
+        self._names = names
+        self._programs = programs
+
+    def name(self, kind: str, ref: ast.Ref, here: ProgramInfo | None) -> Any:
+        """What ``ref`` (a ``kind``: campaign, list, email...) names in
+        ``here``, or None when the checker did not resolve it there."""
+        hit = self._names.get(id(ref))
+        if hit is not None and hit[0] is ref and hit[2] is here and hit[1] == kind:
+            return hit[3]
+        return None
+
+    def program(self, name: str, node: ast.Node | None, workspace: Any) -> ProgramInfo | None:
+        """The program ``name`` (written in ``node``) names in ``workspace``,
+        or None when the checker did not resolve it there."""
+        if node is None or node.span is None:
+            return None
+        hit = self._programs.get((node.span, name))
+        if hit is not None and hit[0] is workspace:
+            return hit[1]
+        return None
+
+
 @frozen
 class CheckedProgram:
     """A program with no errors: its model and sources, with the checker's
-    side tables (optional for the engine, which may also call
-    ``Model.resolve``): ``refs`` maps the span of every ``Ref`` that
-    resolved to its ``CampaignInfo`` or asset node, ``graph`` is the call
-    graph. Built only by ``check``."""
+    side tables: ``refs`` maps the span of every ``Ref`` that resolved to
+    its ``CampaignInfo`` or asset node (editors read it), ``resolutions``
+    answers the runtime's name questions (the evaluator reads it), ``graph``
+    is the call graph. Built only by ``check``."""
 
     model: Model
     sources: dict[str, SourceFile]
     refs: Mapping[Span, Any] = field(factory=dict)
     graph: CallGraph | None = None
+    #: the runtime's questions, answered (``Resolutions``); the evaluator reads them
+    resolutions: Resolutions = field(factory=lambda: Resolutions({}, {}))
 
 
 @frozen
@@ -224,7 +264,7 @@ def check(loaded: Loaded) -> CheckResult:
     program = None
     refs = ctx.refs
     if not any(d.is_error for d in diags):
-        program = CheckedProgram(model, sources, refs, ctx.graph)
+        program = CheckedProgram(model, sources, refs, ctx.graph, Resolutions(ctx.bound, ctx.bound_programs))
     programs = {key: res.found for key, res in ctx.program_resolutions.items() if res.found is not None}
     return CheckResult(tuple(diags), model, sources, program, refs, ctx.graph, programs)
 
@@ -379,6 +419,17 @@ _TYPED = (ast.ChangeScore, ast.ChangeDataValue, ast.Wait, ast.InterestingMoment,
 _CALL_TYPES, _SEND_TYPES, _TYPED_TYPES = frozenset(_CALLS), frozenset(_SENDS), frozenset(_TYPED)
 
 
+#: the steps only some campaign kinds may hold (wait, call webhook): their entries say which
+_RESTRICTED: dict[type, Phrase] = {p.node: p for p in _steps.STEPS if p.campaigns is not None}
+_RESTRICTED_WORDS: dict[str, Phrase] = {p.words: p for p in _RESTRICTED.values()}
+
+
+def _refused(kind: str, step: ast.Node) -> bool:
+    """Whether a campaign of ``kind`` may not hold ``step`` (its entry's ``campaigns``)."""
+    entry = _RESTRICTED.get(type(step))
+    return entry is not None and kind not in entry.campaigns  # type: ignore[operator]
+
+
 class Facts:
     """What the later checks need of one campaign's *effective* parts,
     gathered once by the names pass while the campaign is at hand. The later
@@ -387,7 +438,7 @@ class Facts:
     every full walk over it costs more per campaign than over a small one."""
 
     __slots__ = ("campaign", "kind", "flow_origin", "sl_origin", "members", "triggers", "filters",
-                 "advanced", "top", "steps", "choices", "calls", "waits", "hooks", "typed", "sends",
+                 "advanced", "top", "steps", "choices", "calls", "restricted", "typed", "sends",
                  "uses")
 
     def __init__(self, c: CampaignInfo):
@@ -404,24 +455,19 @@ class Facts:
         self.top = top = c.steps
         steps: list[ast.Node] = []
         choices: list[ast.Node] = []
-        waits: list[ast.Node] = []
-        hooks: list[ast.Node] = []
+        restricted: list[tuple[ast.Node, Phrase]] = []   # steps only some campaign kinds may hold
         for s in top:
             if type(s) is ast.Choice:
                 choices.append(s)
                 steps.extend(b.step for b in s.branches if b.step is not None)
-                if s.kind == "wait":
-                    waits.append(s)
-                elif s.kind == "call webhook":
-                    hooks.append(s)
+                entry = _RESTRICTED_WORDS.get(s.kind)
             else:
                 steps.append(s)
-                if type(s) is ast.Wait:
-                    waits.append(s)
-                elif type(s) is ast.CallWebhook:
-                    hooks.append(s)
+                entry = _RESTRICTED.get(type(s))
+            if entry is not None:
+                restricted.append((s, entry))
         self.steps = tuple(steps)
-        self.choices, self.waits, self.hooks = tuple(choices), tuple(waits), tuple(hooks)
+        self.choices, self.restricted = tuple(choices), tuple(restricted)
         self.calls = tuple(s for s in steps if type(s) in _CALL_TYPES)
         self.typed = tuple(s for s in steps if type(s) in _TYPED_TYPES)
         self.sends = tuple(s for s in steps if type(s) in _SEND_TYPES)
@@ -492,6 +538,10 @@ class Context:
         self.resolutions: dict[int, Resolution] = {}   # id(Ref) -> outcome
         self._found: dict[int, tuple[ast.Ref, Any]] = {}   # id(Ref) -> (ref, what it names)
         self.program_resolutions: dict[tuple[Span, str], Resolution] = {}
+        #: what the runtime's own question (``Model.resolve(kind, ref, here)``, ``Model.find_program``)
+        #: gets for each reference and program name: ``Resolutions``
+        self.bound: dict[int, tuple[ast.Ref, str, ProgramInfo | None, Any]] = {}
+        self.bound_programs: dict[tuple[Span, str], tuple[Any, ProgramInfo]] = {}
         self.graph: CallGraph | None = None
         self.broken_clones: set[int] = set()   # campaign ids whose clone source is unusable
         self._envs: dict[int, Environment] = {}
@@ -521,7 +571,10 @@ class Context:
     # -- scopes ------------------------------------------------------------
 
     def env(self, c: CampaignInfo) -> Environment:
-        p = c.program
+        return self.program_env(c.program)
+
+    def program_env(self, p: ProgramInfo) -> Environment:
+        """The program's token environment, built once."""
         env = self._envs.get(p.id)
         if env is None:
             env = self._envs[p.id] = p.env()
@@ -567,7 +620,9 @@ class Context:
         res = self.resolutions.get(id(ref))
         if res is not None:
             return res.found
-        res = self.model.resolve(kind, ref, here)
+        res = plain = self.model.resolve(kind, ref, here)
+        if plain.found is not None:   # the runtime's answer (Resolutions)
+            self.bound[id(ref)] = (ref, kind, here, plain.found)
         if here is None and DEFAULT_WORKSPACE in self.model.workspaces:
             # tests stand outside workspaces: the Default workspace first
             first = self.model.resolve(kind, ref, None, DEFAULT_WORKSPACE)
@@ -626,9 +681,12 @@ class Context:
         key = (span, name)
         res = self.program_resolutions.get(key)
         if res is None:
-            if here_ws is None:   # tests: the Default workspace first
+            in_test = here_ws is None
+            if in_test:   # tests: the Default workspace first
                 here_ws = self.model.workspaces.get(DEFAULT_WORKSPACE)
             res = self.program_resolutions[key] = self.model.find_program(name, here_ws)
+            if not in_test and res.found is not None:
+                self.bound_programs[key] = (here_ws, res.found)   # the runtime's answer (Resolutions)
             if res.found is None:
                 if res.ambiguous:
                     spaces = ", ".join(_q(p.workspace.name) for p in res.ambiguous)
@@ -1040,7 +1098,7 @@ def check_campaign_kinds(ctx: Context) -> None:
         _clone_of_triggers(ctx, c)
     for f in ctx.all_facts:
         _kind_smart_list(ctx, f)
-        if f.waits or f.hooks:
+        if f.restricted:
             _kind_flow(ctx, f)
     for prog in ctx.model.programs:
         for sl in prog.smart_lists.values():
@@ -1110,20 +1168,16 @@ def _kind_smart_list(ctx: Context, f: Facts) -> None:
 
 
 def _kind_flow(ctx: Context, f: Facts) -> None:
+    """Steps the campaign's kind may not hold (CL202 wait in an executable,
+    CL203 a webhook outside a trigger campaign): each step's vocabulary
+    entry says which kinds may hold it, and the code and hint when one does."""
     c = f.campaign
     note = ctx.inherited(c, "flow")
-    wait_hint = ("an executable runs inside its parent's run and cannot pause; "
-                 "request a trigger campaign that waits instead")
-    hook_hint = ("webhooks are called from trigger campaigns only; "
-                 "request a trigger campaign that calls it")
-    if c.kind == "executable":
-        for step in f.waits:
-            ctx.error("CL202", f"'wait' in executable campaign {c.qualname}", step.span,
-                      hint=wait_hint, related=note)
-    if c.kind in ("executable", "batch"):
-        for step in f.hooks:
-            ctx.error("CL203", f"'call webhook' in {c.kind} campaign {c.qualname}", step.span,
-                      hint=hook_hint, related=note)
+    for step, entry in f.restricted:
+        if c.kind not in entry.campaigns:  # type: ignore[operator]
+            code, hint = entry.refusal  # type: ignore[misc]
+            ctx.error(code, f"'{entry.words}' in {c.kind} campaign {c.qualname}", step.span,
+                      hint=hint, related=note)
 
 
 # --------------------------------------------------------------------------
@@ -1270,15 +1324,13 @@ def campaign_tokens(ctx: Context, f: Facts) -> Iterator[tuple[ast.TokenRef, list
         toks = ctx.tokens(step)
         if not toks:
             continue
-        if isinstance(step, ast.Wait) and f.kind == "executable":
-            continue
-        if isinstance(step, ast.CallWebhook) and f.kind != "trigger":
+        if _refused(f.kind, step):   # CL202, CL203
             continue
         for tok in toks:
             yield tok, note
     for step in f.sends:
         if isinstance(step, ast.CallWebhook):
-            if f.kind != "trigger":
+            if _refused(f.kind, step):   # CL203
                 continue
             asset = ctx.target(step.webhook)
             how = "called"
@@ -1356,69 +1408,104 @@ def check_token_expansion(ctx: Context) -> None:
     program's lexical scope, where its campaigns render them; a person's or
     trigger's value counts as its ``:default=`` text (its length is not known
     statically). Only the innermost token past a cap is reported."""
-    cap, most = MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS
     for prog in ctx.model.programs:
-        env = prog.env()
-        sizes: dict[str, tuple[int, int]] = {}     # key -> (characters, expansions)
-        stack: list[str] = []
-
-        def size_of(value: Any) -> tuple[int, int]:
-            refs = _value_refs(value)
-            if not refs:
-                if isinstance(value, ast.String):
-                    return len(value.value), 0
-                span = getattr(value, "span", None)
-                return (span.end - span.start if span is not None else 0), 0
-            chars = sum(len(p) for p in value.parts if isinstance(p, str)) if isinstance(value, ast.Template) else 0
-            count = 0
-            for ref in refs:
-                c, n = ref_size(ref)
-                chars, count = min(chars + c, cap + 1), min(count + n + (ref.namespace == "my"), most + 1)
-            return chars, count
-
-        def ref_size(ref: ast.TokenRef) -> tuple[int, int]:
-            if ref.namespace != "my":
-                return len(ref.default or ""), 0
-            key = ast.name_key(ref.name)
+        env = ctx.program_env(prog)
+        visible: dict[str, Binding] = {}
+        for layer in env.layers:
+            for key, binding in layer.bindings.items():
+                visible.setdefault(key, binding)
+        if not visible:
+            continue
+        sizer = _ExpansionSizes(ctx, env)
+        sizes = sizer.sizes
+        # in name order (``Environment.visible``), so a cycle is reported at the same token
+        for key, binding in sorted(visible.items(), key=lambda kb: kb[1].name.casefold()):
             if key in sizes:
-                return sizes[key]
-            found = env.lookup(ref.name)
-            if found is None:
-                return len(ref.default or ""), 0   # CL401 says it
-            binding = found[0]
-            if key in stack:
-                chain = [*stack[stack.index(key):], key]
-                node = binding.node
-                if node is not None and node.span is not None:
-                    names = " -> ".join(f"my.{env.lookup(k)[0].name}" for k in chain)   # type: ignore[index]
-                    what = "itself" if len(chain) == 2 else f"itself through {names}"
-                    ctx.warning("CL404", f"My Token 'my.{binding.name}' refers to {what}", node.span,
-                                hint="a run expands the reference back a few levels deep, then renders it blank; "
-                                     "define the token without it")
-                return 0, 0
-            stack.append(key)
-            try:
-                size = size_of(binding.value)
-            finally:
-                stack.pop()
-            sizes[key] = size
+                continue
+            if _value_refs(binding.value):
+                sizer.ref_size(ast.TokenRef("my", binding.name))
+            else:   # a plain value: its own length (ref_size's answer, without the walk)
+                size = sizes[key] = sizer.size_of(binding.value)
+                if size[0] > MAX_RENDERED_CHARS and binding.node is not None and binding.node.span is not None:
+                    sizer.too_long(binding)
+
+
+class _ExpansionSizes:
+    """The expanded size of each My Token of one program's scope
+    (``check_token_expansion``). A small object rather than two nested
+    functions calling each other: such closures form a reference cycle that
+    would keep the whole checker context alive until the next full garbage
+    collection."""
+
+    __slots__ = ("ctx", "env", "sizes", "stack")
+
+    def __init__(self, ctx: Context, env: Environment):
+        self.ctx = ctx
+        self.env = env
+        self.sizes: dict[str, tuple[int, int]] = {}     # key -> (characters, expansions)
+        self.stack: list[str] = []
+
+    def size_of(self, value: Any) -> tuple[int, int]:
+        cap, most = MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS
+        refs = _value_refs(value)
+        if not refs:
+            if isinstance(value, ast.String):
+                return len(value.value), 0
+            span = getattr(value, "span", None)
+            return (span.end - span.start if span is not None else 0), 0
+        chars = sum(len(p) for p in value.parts if isinstance(p, str)) if isinstance(value, ast.Template) else 0
+        count = 0
+        for ref in refs:
+            c, n = self.ref_size(ref)
+            chars, count = min(chars + c, cap + 1), min(count + n + (ref.namespace == "my"), most + 1)
+        return chars, count
+
+    def ref_size(self, ref: ast.TokenRef) -> tuple[int, int]:
+        cap, most = MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS
+        ctx, env, sizes, stack = self.ctx, self.env, self.sizes, self.stack
+        if ref.namespace != "my":
+            return len(ref.default or ""), 0
+        key = ast.name_key(ref.name)
+        if key in sizes:
+            return sizes[key]
+        found = env.lookup(ref.name)
+        if found is None:
+            return len(ref.default or ""), 0   # CL401 says it
+        binding = found[0]
+        if key in stack:
+            chain = [*stack[stack.index(key):], key]
             node = binding.node
             if node is not None and node.span is not None:
-                inner = [sizes.get(ast.name_key(t.name), (0, 0)) for t in _value_refs(binding.value)
-                         if t.namespace == "my"]
-                if size[0] > cap and not any(c > cap for c, _ in inner):
-                    ctx.error("CL405", f"My Token 'my.{binding.name}' expands to more than {cap:,} characters",
-                              node.span, hint="the My Tokens it refers to are repeated inside each other; "
-                              "a run would stop here with an Error activity")
-                elif size[1] > most and size[0] <= cap and not any(n > most for _, n in inner):
-                    ctx.error("CL405", f"My Token 'my.{binding.name}' expands more than {most:,} "
-                              "My Tokens nested inside it", node.span,
-                              hint="the My Tokens it refers to are repeated inside each other; "
-                              "a run would stop here with an Error activity")
-            return size
+                names = " -> ".join(f"my.{env.lookup(k)[0].name}" for k in chain)   # type: ignore[index]
+                what = "itself" if len(chain) == 2 else f"itself through {names}"
+                ctx.warning("CL404", f"My Token 'my.{binding.name}' refers to {what}", node.span,
+                            hint="a run expands the reference back a few levels deep, then renders it blank; "
+                                 "define the token without it")
+            return 0, 0
+        stack.append(key)
+        try:
+            size = self.size_of(binding.value)
+        finally:
+            stack.pop()
+        sizes[key] = size
+        node = binding.node
+        if node is not None and node.span is not None:
+            inner = [sizes.get(ast.name_key(t.name), (0, 0)) for t in _value_refs(binding.value)
+                     if t.namespace == "my"]
+            if size[0] > cap and not any(c > cap for c, _ in inner):
+                self.too_long(binding)
+            elif size[1] > most and size[0] <= cap and not any(n > most for _, n in inner):
+                ctx.error("CL405", f"My Token 'my.{binding.name}' expands more than {most:,} "
+                          "My Tokens nested inside it", node.span,
+                          hint="the My Tokens it refers to are repeated inside each other; "
+                          "a run would stop here with an Error activity")
+        return size
 
-        for binding, _layer in env.visible():
-            ref_size(ast.TokenRef("my", binding.name))
+    def too_long(self, binding: Binding) -> None:
+        self.ctx.error("CL405", f"My Token 'my.{binding.name}' expands to more than {MAX_RENDERED_CHARS:,} "
+                       "characters", binding.node.span,
+                       hint="the My Tokens it refers to are repeated inside each other; "
+                       "a run would stop here with an Error activity")
 
 
 def _value_refs(value: Any) -> tuple[ast.TokenRef, ...]:
@@ -1600,7 +1687,7 @@ def _types_step(ctx: Context, c: CampaignInfo, step: ast.Node, decls: _Declarati
         _types_value(ctx, c, step.value, ftype, step.field.name, decls, note)
     elif isinstance(step, ast.Wait) and step.until is not None:
         v = step.until
-        if c.kind == "executable":
+        if _refused(c.kind, step):
             return  # CL202 already
         if _has_tokens(v):
             if c.kind == "batch":
@@ -1731,10 +1818,12 @@ def check_smart_lists(ctx: Context) -> None:
     _self_inclusion(ctx)
 
 
+@functools.lru_cache(maxsize=1024)
 def logic_problem(expression: str, count: int) -> tuple[str, str | None] | None:
     """What is wrong with an advanced logic expression over ``count``
     filters, as (message, hint), or None: ``logic.parse_logic`` in the
-    language's grammar (``strict``)."""
+    language's grammar (``strict``). Remembered per (expression, count):
+    programs repeat a few expressions over many smart lists."""
     try:
         parse_logic(expression, count, strict=True)
     except LogicError as exc:

@@ -26,6 +26,10 @@ files"). The rules:
   ignored), as are events out of time order. A replay is one transaction: an
   event that fails half-way (a form that does not exist) leaves the store as
   it was before the file.
+* **Streaming.** An events file is read line by line, twice (``replay``:
+  validate all, then apply while validating again); nothing keeps a list of
+  its events or their results, so memory is flat in the file's length.
+  People files are read whole.
 
 Imports ``ast``, ``clock``, ``errors``, ``model``, ``store``; the engine only
 for types (it calls this module's readers through thin wrappers).
@@ -39,7 +43,7 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from attrs import define, field
 
@@ -336,107 +340,214 @@ class Event:
     data: dict[str, Any]
 
 
+def _event_lines(path: str | Path) -> Iterator[tuple[int, str, DataFileError | None, DataFileError | None]]:
+    """The lines of an events file, read as a stream (one line in memory at
+    a time): (number, text, not UTF-8, NUL byte), the last two the error
+    that line raises or None. ``byte N`` in the message counts from
+    the start of the file, after a byte order mark, as decoding it whole did."""
+    try:
+        f = open(path, "rb")   # noqa: SIM115 - closed below; a generator holds it
+    except FileNotFoundError:
+        raise DataFileError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise DataFileError(f"{path} is a folder, not a data file") from None
+    except OSError as exc:
+        raise DataFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with f:
+        offset = 0
+        n = 0
+        try:
+            for n, raw in enumerate(f, 1):
+                if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    yield n, "", DataFileError(f"{path}: line {n}: not UTF-8 text (byte {offset + exc.start}); "
+                                               f"save the file as UTF-8"), None
+                    offset += len(raw)
+                    continue
+                offset += len(raw)
+                if "\x00" in text:
+                    yield n, "", None, DataFileError(f"{path}: line {n}: a NUL byte; this is not a text file")
+                    continue
+                yield n, text, None, None
+        except OSError as exc:
+            raise DataFileError(f"cannot read {path}: line {n + 1}: {exc.strerror or exc}") from None
+
+
+def iter_events(path: str | Path, model: Model | None = None) -> Iterator[Event]:
+    """The events of a JSON lines file, validated line by line (with
+    ``model``, field names and values too) and in time order, as a stream:
+    memory does not grow with the file. A bad line raises DataFileError only
+    once the whole file has been read, so the error is the one reading the
+    file whole would give: text that is not UTF-8 first, then a NUL byte,
+    then the first malformed line. The events before the error have been
+    yielded: a caller that applies them does so in a transaction, or checks
+    the file first (``scan_events``)."""
+    previous = None
+    undecodable: DataFileError | None = None
+    nul: DataFileError | None = None
+    malformed: DataFileError | None = None
+    for n, line, not_utf8, has_nul in _event_lines(path):
+        if not_utf8 is not None or has_nul is not None:
+            undecodable = undecodable or not_utf8
+            nul = nul or has_nul
+            continue
+        if malformed is not None or undecodable is not None or nul is not None or not line.strip():
+            continue   # past a problem, only the encoding is still read
+        try:
+            event = _event(f"{path}: line {n}", n, line, model, previous)
+        except DataFileError as exc:
+            malformed = exc
+            continue
+        previous = event.at
+        yield event
+    problem = undecodable or nul or malformed
+    if problem is not None:
+        raise problem
+
+
+@define
+class EventsScan:
+    """What checking an events file found: its number of events and the first."""
+
+    count: int = 0
+    first: Event | None = None
+
+
+def scan_events(path: str | Path, model: Model | None = None) -> EventsScan:
+    """Validate a whole events file (``iter_events``) keeping only counts."""
+    scan = EventsScan()
+    for event in iter_events(path, model):
+        if scan.first is None:
+            scan.first = event
+        scan.count += 1
+    return scan
+
+
 def read_events(path: str | Path, model: Model | None = None) -> list[Event]:
     """Events from a JSON lines file, validated whole (with ``model``, field
-    names and values too) and in time order."""
-    text = _read_text(path)
-    out: list[Event] = []
-    previous = None
-    for n, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        where = f"{path}: line {n}"
-        try:
-            ev = json.loads(line, parse_constant=_reject_constant)
-        except json.JSONDecodeError as exc:
-            raise DataFileError(f"{where}: not JSON: {exc.msg} (column {exc.colno})") from None
-        except (ValueError, RecursionError) as exc:
-            raise DataFileError(f"{where}: not JSON an event can hold: {exc}") from None
-        if not isinstance(ev, dict):
-            raise DataFileError(f"{where}: an event is a JSON object, not {_json_kind(ev)}")
-        bad = lone_surrogate(ev)
-        if bad is not None:
-            raise DataFileError(f"{where}, key '{bad}': {_SURROGATE}")
-        unknown = [k for k in ev if k not in EVENT_KEYS]
-        if unknown:
-            raise DataFileError(f"{where}, key '{unknown[0]}': not an event key; the keys are: "
-                                + ", ".join(EVENT_KEYS))
-        for key in ("at", "person", "trigger"):
-            if key not in ev:
-                raise DataFileError(f"{where}: the event has no '{key}'")
-        at_raw = ev["at"]
-        try:
-            if not isinstance(at_raw, str):
-                raise ValueError
-            at = parse_time(at_raw)
-        except ValueError as exc:
-            reason = str(exc) if "offset" in str(exc) else f"{at_raw!r} is not a date-time (write 2026-01-02T10:00)"
-            raise DataFileError(f"{where}, key 'at': {reason}") from None
-        if previous is not None and at < previous:
-            raise DataFileError(f"{where}, key 'at': events must come in time order "
-                                f"({at_raw} is before the previous event, {iso(previous)})")
-        previous = at
-        who = ev["person"]
-        emails = who if isinstance(who, list) else [who]
-        if not emails or not all(isinstance(e, str) and _EMAIL.match(e.strip()) for e in emails):
-            raise DataFileError(f"{where}, key 'person': {who!r} is not an email address "
-                                f"or a list of them")
-        trig = ev["trigger"]
-        kind = " ".join(trig.split()) if isinstance(trig, str) else None
-        if kind not in ast.TRIGGER_KINDS or kind == "campaign is requested":
-            allowed = [k for k in ast.TRIGGER_KINDS if k != "campaign is requested"]
-            raise DataFileError(f"{where}, key 'trigger': {trig!r} is not a trigger an event can fire; "
-                                f"the triggers are: " + ", ".join(allowed))
-        if kind in _NAMED and not (isinstance(ev.get("name"), str) and ev["name"].strip()):
-            raise DataFileError(f"{where}, key 'name': '{kind}' needs the name of {_NAMED[kind]}")
-        for key in ("name", "to", "from"):
-            if key in ev and not isinstance(ev[key], _SCALAR):
-                raise DataFileError(f"{where}, key '{key}': {_json_kind(ev[key])} is not a value")
-        attrs = ev.get("attributes")
-        if attrs is not None:
-            if not isinstance(attrs, dict):
-                raise DataFileError(f"{where}, key 'attributes': expected an object of names and values")
-            for k, v in attrs.items():
-                if not isinstance(v, _SCALAR):
-                    raise DataFileError(f"{where}, key 'attributes': the value of '{k}' is "
-                                        f"{_json_kind(v)}, not text, a number or true/false")
-        if kind == "program status is changed" and not isinstance(ev.get("to"), str):
-            raise DataFileError(f"{where}, key 'to': 'program status is changed' needs the new status")
-        if kind in ("data value changes", "score is changed"):
-            fname = ev.get("field")
-            if not isinstance(fname, str) or not fname.strip():
-                raise DataFileError(f"{where}, key 'field': '{kind}' needs the field that changed")
-            if model is not None:
-                found = model.field(fname)
-                if found is None:
-                    raise DataFileError(f"{where}, key 'field': '{fname}' names no field; the fields are: "
-                                        + ", ".join(model.field_names()))
-                for key in ("to", "from"):
-                    if ev.get(key) is not None:
-                        try:
-                            _convert(found[1], ev[key])
-                        except ValueError as exc:
-                            raise DataFileError(f"{where}, key '{key}': {exc}") from None
-        out.append(Event(n, at, ev))
-    return out
+    names and values too) and in time order (a list: ``iter_events`` streams)."""
+    return list(iter_events(path, model))
 
 
-def replay(engine: "Engine", path: str | Path) -> list["ActionResult"]:
+def _event(where: str, n: int, line: str, model: Model | None, previous: Any) -> Event:
+    """One line of an events file, validated: an Event or DataFileError."""
+    try:
+        ev = json.loads(line, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise DataFileError(f"{where}: not JSON: {exc.msg} (column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:
+        raise DataFileError(f"{where}: not JSON an event can hold: {exc}") from None
+    if not isinstance(ev, dict):
+        raise DataFileError(f"{where}: an event is a JSON object, not {_json_kind(ev)}")
+    bad = lone_surrogate(ev)
+    if bad is not None:
+        raise DataFileError(f"{where}, key '{bad}': {_SURROGATE}")
+    unknown = [k for k in ev if k not in EVENT_KEYS]
+    if unknown:
+        raise DataFileError(f"{where}, key '{unknown[0]}': not an event key; the keys are: "
+                            + ", ".join(EVENT_KEYS))
+    for key in ("at", "person", "trigger"):
+        if key not in ev:
+            raise DataFileError(f"{where}: the event has no '{key}'")
+    at_raw = ev["at"]
+    try:
+        if not isinstance(at_raw, str):
+            raise ValueError
+        at = parse_time(at_raw)
+    except ValueError as exc:
+        reason = str(exc) if "offset" in str(exc) else f"{at_raw!r} is not a date-time (write 2026-01-02T10:00)"
+        raise DataFileError(f"{where}, key 'at': {reason}") from None
+    if previous is not None and at < previous:
+        raise DataFileError(f"{where}, key 'at': events must come in time order "
+                            f"({at_raw} is before the previous event, {iso(previous)})")
+    who = ev["person"]
+    emails = who if isinstance(who, list) else [who]
+    if not emails or not all(isinstance(e, str) and _EMAIL.match(e.strip()) for e in emails):
+        raise DataFileError(f"{where}, key 'person': {who!r} is not an email address "
+                            f"or a list of them")
+    trig = ev["trigger"]
+    kind = " ".join(trig.split()) if isinstance(trig, str) else None
+    if kind not in ast.TRIGGER_KINDS or kind == "campaign is requested":
+        allowed = [k for k in ast.TRIGGER_KINDS if k != "campaign is requested"]
+        raise DataFileError(f"{where}, key 'trigger': {trig!r} is not a trigger an event can fire; "
+                            f"the triggers are: " + ", ".join(allowed))
+    if kind in _NAMED and not (isinstance(ev.get("name"), str) and ev["name"].strip()):
+        raise DataFileError(f"{where}, key 'name': '{kind}' needs the name of {_NAMED[kind]}")
+    for key in ("name", "to", "from"):
+        if key in ev and not isinstance(ev[key], _SCALAR):
+            raise DataFileError(f"{where}, key '{key}': {_json_kind(ev[key])} is not a value")
+    attrs = ev.get("attributes")
+    if attrs is not None:
+        if not isinstance(attrs, dict):
+            raise DataFileError(f"{where}, key 'attributes': expected an object of names and values")
+        for k, v in attrs.items():
+            if not isinstance(v, _SCALAR):
+                raise DataFileError(f"{where}, key 'attributes': the value of '{k}' is "
+                                    f"{_json_kind(v)}, not text, a number or true/false")
+    if kind == "program status is changed" and not isinstance(ev.get("to"), str):
+        raise DataFileError(f"{where}, key 'to': 'program status is changed' needs the new status")
+    if kind in ("data value changes", "score is changed"):
+        fname = ev.get("field")
+        if not isinstance(fname, str) or not fname.strip():
+            raise DataFileError(f"{where}, key 'field': '{kind}' needs the field that changed")
+        if model is not None:
+            found = model.field(fname)
+            if found is None:
+                raise DataFileError(f"{where}, key 'field': '{fname}' names no field; the fields are: "
+                                    + ", ".join(model.field_names()))
+            for key in ("to", "from"):
+                if ev.get(key) is not None:
+                    try:
+                        _convert(found[1], ev[key])
+                    except ValueError as exc:
+                        raise DataFileError(f"{where}, key '{key}': {exc}") from None
+    return Event(n, at, ev)
+
+
+@define
+class Replayed:
+    """What replaying an events file did, in counts: replaying keeps no list
+    that grows with the file."""
+
+    events: int = 0   # events fired (a line naming several people is one)
+    runs: int = 0
+    errors: int = 0
+
+    def add(self, result: "ActionResult") -> None:
+        self.runs += result.runs
+        self.errors += result.errors
+        if result.action == "fire":
+            self.events += 1
+
+
+def replay(engine: "Engine", path: str | Path) -> Replayed:
     """Replay an events file through the trigger campaigns, all or nothing:
-    every line is validated first, then the events run in one transaction
-    (each still its own action for the runs-per-person limit); any failure,
-    an interrupt included, leaves the store and the clock as before."""
-    events = read_events(path, engine.model)
-    if events and events[0].at < engine.now:
-        raise DataFileError(f"{path}: line {events[0].line}, key 'at': {events[0].data['at']} is before "
+    every line is validated first (a first pass over the file), then the
+    events run in one transaction as a second pass reads them again (each
+    still its own action for the runs-per-person limit); any failure, an
+    interrupt included, leaves the store and the clock as before. Both
+    passes stream: memory does not grow with the file's length."""
+    scan = scan_events(path, engine.model)
+    first = scan.first
+    if first is not None and first.at < engine.now:
+        raise DataFileError(f"{path}: line {first.line}, key 'at': {first.data['at']} is before "
                             f"the store's clock ({iso(engine.now)})")
     before = engine.clock.now
+    done = Replayed()
     try:
         with engine.store.transaction():
-            return replay_events(engine, [(e.line, e.data) for e in events], str(path))
+            # the file is read again and validated again: had it changed since the
+            # first pass, its error rolls the whole file back
+            events = ((e.line, e.data) for e in iter_events(path, engine.model))
+            for result in replay_stream(engine, events, str(path), total=scan.count):
+                done.add(result)
+        return done
     except RunError as exc:
         engine.clock._reset(before)
-        # replay_events says "FILE:N: reason"; say it as every other data-file message does
+        # replay_stream says "FILE:N: reason"; say it as every other data-file message does
         message = re.sub(rf"^{re.escape(str(path))}:(\d+): ", lambda m: f"{path}: line {m.group(1)}: ", str(exc))
         raise DataFileError(message + "; nothing from the file was kept") from None
     except BaseException:
@@ -457,14 +568,24 @@ def event_records(path: str | Path, model: Model | None = None) -> list[tuple[in
 
 def replay_events(engine: "Engine", events: Sequence[tuple[int, dict[str, Any]]], source: str = "events",
                   create_people: bool = True) -> list["ActionResult"]:
+    """``replay_stream`` over a list of events, its results as a list."""
+    return list(replay_stream(engine, events, source, create_people, total=len(events)))
+
+
+def replay_stream(engine: "Engine", events: Iterable[tuple[int, dict[str, Any]]], source: str = "events",
+                  create_people: bool = True, total: int | None = None) -> Iterator["ActionResult"]:
     """Replay events in time order: advance to each event's time (running
-    what falls due), then fire it. People missing from the store are created."""
-    results = []
+    what falls due), then fire it; yields the result of each action as it
+    goes (a caller keeps what it needs: ``replay`` keeps counts). People
+    missing from the store are created. ``total``: the number of events, for
+    ``engine.progress``."""
     last = None
-    progress, total = engine.progress, len(events)
-    for done, (n, ev) in enumerate(events):
+    progress = engine.progress
+    done = 0
+    for n, ev in events:
         if progress is not None and done % 200 == 0:
             progress(done, total)
+        done += 1
         try:
             at = parse_time(str(ev["at"]))
         except ValueError as exc:
@@ -474,19 +595,19 @@ def replay_events(engine: "Engine", events: Sequence[tuple[int, dict[str, Any]]]
         if at < engine.now:
             raise RunError(f"{source}:{n}: {ev['at']} is before the store's clock ({iso(engine.now)})")
         last = at
-        results.append(engine.advance(at))
+        yield engine.advance(at)
         people = ev["person"] if isinstance(ev["person"], list) else [ev["person"]]
         for who in people:
             if create_people and engine.store.find_person(str(who)) is None:
                 engine.add_person(str(who))
-                results.append(engine.advance(None))
+                yield engine.advance(None)
         kind = " ".join(str(ev["trigger"]).split())
         target = ev.get("name")
         try:
-            results.append(engine.fire(kind, people, target, ev.get("attributes") or {},
-                                       field_name=ev.get("field"), to=ev.get("to"), from_=ev.get("from")))
+            result = engine.fire(kind, people, target, ev.get("attributes") or {},
+                                 field_name=ev.get("field"), to=ev.get("to"), from_=ev.get("from"))
         except RunError as exc:
             raise RunError(f"{source}:{n}: {exc}") from None
+        yield result
     if progress is not None:
-        progress(total, total)
-    return results
+        progress(done, done)

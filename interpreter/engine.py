@@ -237,7 +237,7 @@ class Engine:
         self.store = store
         self.clock = clock
         #: the evaluator of filters, steps and tokens; this engine is its ``Host``
-        self.evaluator = Evaluator(program.model, store, clock, host=self)
+        self.evaluator = Evaluator(program.model, store, clock, host=self, resolutions=program.resolutions)
         self.program = program
         for name, limit, least in (("max_runs_per_person", max_runs_per_person, 1), ("max_steps", max_steps, 0),
                                    ("max_people", max_people, 0), ("max_runs_per_action", max_runs_per_action, 1)):
@@ -899,7 +899,8 @@ class Engine:
                 _FIRE_KINDS[trigger] = kind
         here = None
         if target.__class__ is str:
-            _text_or_error(target, "the event's target")
+            if not target.isascii():   # only non-ASCII text can hold a lone surrogate
+                _text_or_error(target, "the event's target")
             if kind == "visits web page":
                 target = ast.Ref(None, target)
             else:
@@ -912,7 +913,7 @@ class Engine:
             _need_text(k, "an attribute name")
             if isinstance(v, str):
                 _text_or_error(v, f"the attribute {k!r}")
-        if isinstance(people, (str, bytes)) or not isinstance(people, Sequence):
+        if people.__class__ is not list and (isinstance(people, (str, bytes)) or not isinstance(people, Sequence)):
             raise RunError(f"people are a list of email addresses or ids, not {type(people).__name__}")
         pids = [p if p.__class__ is int and 0 < p < _MAX_ID else self.person_id(p) for p in people]
         # the person is read with the fields of every campaign listening for this
@@ -1405,7 +1406,7 @@ class Engine:
             if trig.target is None:
                 return None
             ev = self.evaluator
-            return ev.program_key(ev.find_program(trig.target.program or trig.target.name, here))
+            return ev.program_key(ev.find_program(trig.target.program or trig.target.name, here, trig.target))
         return None
 
     def listens(self, kind: str) -> bool:
@@ -1462,7 +1463,7 @@ class Engine:
             if trig.target is None:
                 return False
             name = trig.target.program or trig.target.name
-            if self.evaluator.program_key(self.evaluator.find_program(name, here)) != event["program"]:
+            if self.evaluator.program_key(self.evaluator.find_program(name, here, trig.target)) != event["program"]:
                 return False
             if trig.to is not None and literal_text(trig.to) != event.get("new"):
                 return False

@@ -18,6 +18,8 @@ Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
   date-time literal) and the operators compare against its ends; ``before``
   and ``on or before`` also match empty. Booleans: empty is false. A filter
   with a comma list matches when any value does (``is not``: none does).
+  Each filter's expression and store-neutral query are its vocabulary
+  entry's (``stdlib.filters``: ``predicate``, ``query``).
 * Filters are compiled once per smart list into one generated Python
   function (``_Source``: ``def _pred(p): return ...``, the constants bound,
   store and clock reads as closures), so evaluating a smart list costs what a
@@ -37,10 +39,11 @@ Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
   changed something emits its trigger event (run after the current run, by
   the engine); a step that fails for one person records an ``Error``
   activity and ends that person's run. Flows are compiled once per program
-  into a closure per step (``compiled_steps``, "compiled flows" below): names
-  resolved, constants converted, the fixed part of each activity's JSON
-  encoded; the ``_change_*`` methods interpret the steps that do not compile
-  (a name that does not resolve) and remain the reference.
+  into a closure per step (``compiled_steps``, "compiled flows" below) by
+  the step's compiler, which its vocabulary entry holds (``stdlib.steps``):
+  names resolved, constants converted, the fixed part of each activity's
+  JSON encoded. A step whose name does not resolve compiles to a closure
+  that records the ``Error`` activity.
 * Choices: the first branch whose condition holds runs; none, or ``else do
   nothing``, does nothing.
 * Tokens (§7): ``TokenContext`` holds the My Token environment (an
@@ -59,8 +62,14 @@ compilers and token binding share its caches (compiled predicates, flows,
 folded templates, writers) and its host; the store's SQL is ``store.py``'s,
 the logic parser ``logic.py``'s, value conversions ``values.py``'s.
 
-Imports ``ast``, ``clock``, ``environment``, ``logic``, ``model``, ``storage``,
-``store`` (the ``Person`` record) and ``values``; never ``engine``.
+* Names: the checker resolved every name the program writes; the evaluator
+  takes its answers (``check.Resolutions``, handed over by the engine from
+  the ``CheckedProgram``) and asks the model only about names the checker
+  never saw (API names, a clone's inherited steps in another program).
+
+Imports ``ast``, ``check`` (``Resolutions``), ``clock``, ``environment``,
+``logic``, ``model``, ``stdlib``, ``storage``, ``store`` (the ``Person``
+record) and ``values``; never ``engine``.
 """
 
 from __future__ import annotations
@@ -69,21 +78,21 @@ import datetime as _dt
 import json
 import re
 import urllib.parse
-from decimal import Decimal
 from json.encoder import encode_basestring as _jstr  # what dumps() does to a str
 from typing import Any, Callable, Protocol, Sequence
 
 from . import ast
+from .check import Resolutions
 from .clock import Clock, iso
 from .environment import MAX_RENDERED_CHARS, MAX_TOKEN_EXPANSIONS, Binding, Environment, Layer
 from .logic import FilterRef, Logic, LogicError, Not, parse_logic
 from .model import CampaignInfo, Model, ProgramInfo
-from .stdlib.filters import BY_WORDS as FILTERS_BY_WORDS
+from .stdlib.filters import filter_entry
+from .stdlib.steps import BY_NODE as STEPS_BY_NODE
 from .stdlib.triggers import TRIGGERS
 from .storage import AllOf, AnyOf, FieldTest, HasActivity, InList, InProgram, LogicOf, Query, RanCampaign
 from .store import Person, Store
-from .values import convert, date_value, dumps, fold_text, format_value, interval, to_json_value
-from .values import number as _number
+from .values import convert, dumps, format_value
 
 # --------------------------------------------------------------------------
 # Control flow of a run
@@ -378,22 +387,124 @@ class StandaloneHost:
         pass
 
 
+class WebhookRequest:
+    """What a registered webhook handler receives."""
+
+    __slots__ = ("name", "webhook", "method", "url", "payload", "email")
+
+    def __init__(self, name: str, webhook: str, method: str, url: str, payload: str | None, email: str):
+        self.name = name
+        self.webhook = webhook
+        self.method = method
+        self.url = url
+        self.payload = payload
+        self.email = email
+
+    def json(self) -> Any:
+        return json.loads(self.payload) if self.payload else None
+
+    def __repr__(self) -> str:
+        return f"WebhookRequest({self.method} {self.url})"
+
+
+def _json_path(body: Any, path: str) -> tuple[bool, Any]:
+    """``"company.size"`` or ``"items.0.name"`` in a JSON body."""
+    cur = body
+    for part in path.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return False, None
+    return True, cur
+
+
+def _json_object_builder(items: list[tuple[str, Any]], bind: Callable) -> Callable[[TokenContext, Person], str]:
+    """``dumps(dict(items))`` for an activity's attributes, compiled: the
+    keys sorted and encoded once; a value is fixed text (a ``str``), a value
+    node to render, or a list of nodes; what a token context fixes is encoded
+    once per context."""
+    items = sorted(items, key=lambda kv: kv[0])
+    prefixes = [("{" if i == 0 else ",") + _jstr(k) + ":" for i, (k, _v) in enumerate(items)]
+    if all(isinstance(v, str) for _k, v in items):
+        fixed = "".join(p + _jstr(v) for p, (_k, v) in zip(prefixes, items)) + "}"
+        return lambda ctx, person: fixed
+    slot = object()   # this builder's entry in each context's cache
+
+    def prepare(ctx: TokenContext) -> Any:
+        parts: list[Any] = []
+        for prefix, (_k, v) in zip(prefixes, items):
+            parts.append(prefix)
+            if isinstance(v, str):
+                parts.append(_jstr(v))
+                continue
+            nodes = v if isinstance(v, list) else None
+            if nodes is not None:
+                parts.append("[")
+            for i, node in enumerate(nodes if nodes is not None else (v,)):
+                if i:
+                    parts.append(",")
+                b = bind(node, ctx)
+                parts.append(_jstr(b) if isinstance(b, str) else (lambda p, b=b: _jstr(b(p))))
+            if nodes is not None:
+                parts.append("]")
+        parts.append("}")
+        return _concat(parts)
+
+    def attrs_of(ctx: TokenContext, person: Person) -> str:
+        cache = ctx.bound
+        prepared = cache.get(slot)
+        if prepared is None:
+            prepared = cache[slot] = prepare(ctx)
+        return prepared if prepared.__class__ is str else prepared(person)
+    return attrs_of
+
+
 class Evaluator:
     """Filters, steps and tokens over one store and clock (see the module
     docstring), for a ``Host`` (the engine has an evaluator and is its host)."""
 
     expansions = 0   # My Tokens expanded in the value being rendered (_expanded)
 
-    def __init__(self, model: Model, store: Store, clock: Clock, host: Host | None = None):
+    # What a step's compiler (its vocabulary entry, ``stdlib.steps``) uses of
+    # the run: the entries sit below the runtime, so a compiler is handed
+    # the evaluator and reaches the run's types and helpers through it.
+    StepError = StepError
+    EndRun = EndRun
+    InvalidSmartList = InvalidSmartList
+    Frame = Frame
+    WebhookRequest = WebhookRequest
+    MAX_EXECUTE_DEPTH = MAX_EXECUTE_DEPTH
+    PARENT_CONTEXT = PARENT_CONTEXT
+    literal_text = staticmethod(literal_text)
+    literal_value = staticmethod(literal_value)
+    parse_score_change = staticmethod(parse_score_change)
+    url_escape = staticmethod(url_escape)
+    json_path = staticmethod(_json_path)
+    json_object_builder = staticmethod(_json_object_builder)
+    # and what a filter's entry (``stdlib.filters``) builds its store-neutral query from
+    FieldTest = FieldTest
+    InList = InList
+    InProgram = InProgram
+    HasActivity = HasActivity
+    RanCampaign = RanCampaign
+
+    def __init__(self, model: Model, store: Store, clock: Clock, host: Host | None = None,
+                 resolutions: Resolutions | None = None):
         self.model = model
         self.store = store
         self.clock = clock
         #: what runs the evaluator (the engine): see ``Host``
         self.host: Host = host if host is not None else StandaloneHost()
+        #: the checker's resolution of the program's names (``CheckedProgram.resolutions``)
+        self.resolutions = resolutions if resolutions is not None else Resolutions({}, {})
         # compiled filters, keyed by node identity; the node is kept in the
         # value so its id cannot be reused while the entry lives
         self._filters: dict[tuple[int, int], tuple[Any, Pred]] = {}
         self._smart_lists: dict[tuple[int, int], tuple[Any, Pred]] = {}
+        #: names the checker never resolved (API and command-line names, a
+        #: clone's inherited steps in its own program), resolved once; and asset keys
         self._resolved: dict[tuple, Any] = {}
         self._field_specs: dict[str, tuple[str, str, str]] = {}
         #: when a list, choices record the branch they took (campaign explain --person)
@@ -406,7 +517,7 @@ class Evaluator:
         #: field setters, list writers and status changers (see "writes")
         self._setters: dict[tuple, Any] = {}
         self._contexts: dict[Any, tuple[CampaignInfo, TokenContext]] = {}
-        self._score_texts: dict[str, Any] = {}
+        self.score_texts: dict[str, Any] = {}
 
     # -- names -----------------------------------------------------------------
 
@@ -423,6 +534,12 @@ class Evaluator:
         return spec
 
     def resolve(self, kind: str, ref: ast.Ref, here: ProgramInfo | None) -> Any:
+        """What ``ref`` names in ``here``: the checker's answer
+        (``Resolutions``); a name the checker did not resolve there is
+        asked of the model (``InvalidSmartList`` when it does not resolve)."""
+        found = self.resolutions.name(kind, ref, here)
+        if found is not None:
+            return found
         key = (kind, ref.program, ref.name, id(here))   # by value: runtime refs come and go
         try:
             return self._resolved[key]
@@ -447,7 +564,12 @@ class Evaluator:
             found = self._resolved[key] = f'{prog.quoted}."{node.name}"' if prog else f'"{node.name}"'
         return found
 
-    def find_program(self, name: str, here: ProgramInfo | None) -> ProgramInfo:
+    def find_program(self, name: str, here: ProgramInfo | None, node: ast.Node | None = None) -> ProgramInfo:
+        """The program ``name`` (written in ``node``, when it is the
+        program's) names from ``here``: the checker's answer when it has one."""
+        found = self.resolutions.program(name, node, here.workspace if here else None)
+        if found is not None:
+            return found
         key = ("program", None, name, id(here))
         try:
             return self._resolved[key]
@@ -619,163 +741,36 @@ class Evaluator:
     def _filter_source(self, f: ast.Node, here: ProgramInfo | None, gen: "_Source") -> str:
         """One filter as a Python expression over ``p`` (the person), its
         constants named in ``gen``; filters that read the store or the clock
-        are closures called from the expression."""
-        store = self.store
-        if isinstance(f, ast.FieldFilter):
-            return self._field_filter_source(f, gen)
-        if isinstance(f, ast.ListFilter):
-            lkey = self.asset_key("list", f.list, here)
-            call = f"{gen.const(store.in_list)}({gen.const(lkey)}, p.id)"
-            return f"(not {call})" if f.negated else call
-        if isinstance(f, ast.SmartListFilter):
-            target = self.resolve("smart list", f.smart_list, here)
-            prog = self.model.program_of_asset("smart list", target)
-            return f"{gen.const(self._compile_smart_list(target, prog))}(p)"
-        if isinstance(f, ast.ProgramFilter):
-            pkey = self.program_key(self.find_program(f.program, here))
-            status = f.status
-            member = f"{gen.const(store.membership)}({gen.const(pkey)}, p.id)"
-            if f.negated:
-                return f"({member} is None)"
-            if status is None:
-                return f"({member} is not None)"
-            m = gen.var()
-            return f"(({m} := {member}) is not None and {m}.status == {gen.const(status)})"
-        if isinstance(f, ast.HistoryFilter):
-            return f"{gen.const(self._compile_history(f, here))}(p)"
-        raise InvalidSmartList(f"not a filter: {type(f).__name__}")
-
-    def _compile_history(self, f: ast.HistoryFilter, here: ProgramInfo | None) -> Pred:
-        store, clock = self.store, self.clock
-        within = f.within.delta if f.within is not None else None
-
-        def since() -> str | None:
-            return iso(clock.now - within) if within is not None else None
-
-        if f.kind == "campaign was run":
-            target = self.resolve("campaign", f.target, here)
-            ckey = target.qualname
-            return lambda p: store.ran_since(p.id, ckey, since())
-        type_, asset = self._history_asset(f, here)
-        return lambda p: store.has_activity(p.id, type_, asset, since())
-
-    def _history_asset(self, f: ast.HistoryFilter, here: ProgramInfo | None) -> tuple[str, str]:
-        """(activity type, asset key) a history filter looks for."""
-        entry = FILTERS_BY_WORDS[f.kind]   # its vocabulary entry: the activity and the asset kind
-        if entry.target is None:            # a web page is named by its address
-            return entry.activity, f.target.name
-        return entry.activity, self.asset_key(entry.target, f.target, here)
-
-    def _field_filter_source(self, f: ast.FieldFilter, gen: "_Source") -> str:
-        """A field filter as an expression; the rules are the module
-        docstring's (Marketo's null rules), one branch per type and operator."""
-        key, _name, ftype = self.field_spec(f.field.name)
-        op = f.op
-        clock = self.clock
-        try:
-            values = [literal_value(v) for v in f.values if not isinstance(v, ast.Duration)]
-        except TypeError:
-            raise InvalidSmartList("a filter value must be a literal") from None
-        duration = next((v for v in f.values if isinstance(v, ast.Duration)), None)
-        get = f"p.get({key!r})"
-        text = f'({get} or "")'
-
-        if op == "is empty":
-            return f'({text} == "")' if ftype in ("text", "email") else f"({get} is None)"
-        if op == "is not empty":
-            return f'({text} != "")' if ftype in ("text", "email") else f"({get} is not None)"
-
-        if ftype in ("text", "email"):
-            vals = [_fold_text(v) for v in values]
-            if op in ("is", "is not"):
-                s = gen.const(frozenset(vals))
-                return f"({text}.casefold() {'in' if op == 'is' else 'not in'} {s})"
-            if op in ("contains", "not contains"):
-                if vals:
-                    x = gen.var()
-                    tests = [f"{gen.const(vals[0])} in ({x} := {text}.casefold())"]
-                    tests += [f"{gen.const(v)} in {x}" for v in vals[1:]]
-                    hit = "(" + " or ".join(tests) + ")"
-                else:
-                    hit = "False"
-                return hit if op == "contains" else f"(not {hit})"
-            if op in ("starts with", "not starts with"):
-                hit = f"{text}.casefold().startswith({gen.const(tuple(vals))})"
-                return f"({hit})" if op == "starts with" else f"(not {hit})"
-            raise InvalidSmartList(f"'{op}' does not apply to a text field")
-
-        if ftype == "boolean":
-            if op not in ("is", "is not") or not all(isinstance(v, bool) for v in values):
-                raise InvalidSmartList("a boolean field takes is true or is false")
-            want = set(values) if op == "is" else {True, False} - set(values)   # bool(v) in want
-            if want == {True, False}:
-                return "True"
-            if not want:
-                return "False"
-            return f"(not not {get})" if want == {True} else f"(not {get})"
-
-        v = gen.var()
-        if ftype in ("integer", "score", "decimal"):
-            try:
-                nums = [_number(n) for n in values]
-            except ValueError as exc:
-                raise InvalidSmartList(str(exc)) from None
-            if op in ("is", "is not"):
-                allowed = frozenset(nums)
-                if op == "is not":   # never matches empty (§12.5), not even 'is not 0'
-                    return f"(({v} := {get}) is not None and {v} not in {gen.const(allowed)})"
-                return f"({0 in allowed} if ({v} := {get}) is None else {v} in {gen.const(allowed)})"
-            if op == "between":
-                lo, hi = nums[0], nums[1]
-                return f"(({v} := {get}) is not None and {gen.const(lo)} <= {v} <= {gen.const(hi)})"
-            if op not in _CMP:
-                raise InvalidSmartList(f"'{op}' does not apply to a number field")
-            return f"(({v} := {get}) is not None and {v} {op} {gen.const(nums[0])})"
-
-        if ftype in ("date", "datetime"):
-            if op in ("in past", "in future"):
-                if duration is None:
-                    raise InvalidSmartList(f"'{op}' needs a duration")
-                delta = duration.delta
-                past = op == "in past"
-                bounds: list[Any] = [None, None, None]   # now, lo, hi: computed again when the clock moves
-
-                def window(v: Any) -> bool:
-                    if v is None:
-                        return False
-                    now = clock.now
-                    if now is not bounds[0]:
-                        if ftype == "date":
-                            lo, hi = ((now - delta).date(), now.date()) if past else (now.date(), (now + delta).date())
-                        else:
-                            lo, hi = (now - delta, now) if past else (now, now + delta)
-                        bounds[:] = [now, lo, hi]
-                    return bounds[1] <= v <= bounds[2]
-                return f"{gen.const(window)}({get})"
-            try:
-                ivs = [interval(ftype, date_value(d)) for d in values]
-            except ValueError as exc:
-                raise InvalidSmartList(str(exc)) from None
-            if op in ("is", "is not"):
-                within = " or ".join(f"{gen.const(lo)} <= {v} < {gen.const(hi)}" for lo, hi in ivs) or "False"
-                hit = f"(({v} := {get}) is not None and ({within}))"
-                return hit if op == "is" else f"(not {hit})"
-            if op == "between":
-                lo, hi = ivs[0][0], ivs[1][1]
-                return f"(({v} := {get}) is not None and {gen.const(lo)} <= {v} < {gen.const(hi)})"
-            lo, hi = ivs[0]
-            if op == "before":
-                return f"(({v} := {get}) is None or {v} < {gen.const(lo)})"
-            if op == "on or before":
-                return f"(({v} := {get}) is None or {v} < {gen.const(hi)})"
-            if op == "after":
-                return f"(({v} := {get}) is not None and {v} >= {gen.const(hi)})"
-            if op == "on or after":
-                return f"(({v} := {get}) is not None and {v} >= {gen.const(lo)})"
-            raise InvalidSmartList(f"'{op}' does not apply to a date field")
-        raise InvalidSmartList(f"unknown field type {ftype}")
+        are closures called from the expression. The expression is the
+        filter's vocabulary entry's (``stdlib.filters``: ``predicate``)."""
+        entry = filter_entry(f)
+        if entry is None or entry.predicate is None:
+            raise InvalidSmartList(f"not a filter: {type(f).__name__}")
+        return entry.predicate(self, f, here, gen)
 
     # -- SQL pushdown (a batch's smart list) ---------------------------------------
+
+    def nested_smart_list_pred(self, target: ast.SmartList) -> Pred:
+        """The predicate of a smart list asset a filter names (``member of
+        smart list``), in its own program; ``InvalidSmartList`` when it
+        cannot be evaluated (it includes itself, a filter is invalid)."""
+        return self._compile_smart_list(target, self.model.program_of_asset("smart list", target))
+
+    def nested_smart_list_query(self, target: ast.SmartList) -> Query | None:
+        """The store-neutral query of a smart list asset a filter names, or
+        None when some of it stays in Python (or it includes itself: Python
+        reports that invalid)."""
+        if id(target) in self._sql_visiting:
+            return None
+        prog = self.model.program_of_asset("smart list", target)
+        self._sql_visiting.add(id(target))
+        try:
+            query, rest = self.pushdown(target, prog)
+        finally:
+            self._sql_visiting.discard(id(target))
+        if rest:
+            return None
+        return query if query is not None else AllOf(())
 
     def pushdown(self, sl: ast.SmartList, here: ProgramInfo | None) -> tuple[Query | None, list[ast.Node]]:
         """The store-neutral query for the filters of ``sl`` the store can
@@ -822,46 +817,13 @@ class Evaluator:
         """The filter as a store-neutral query (names resolved; what is
         relative to the clock — ``in past``, ``in future``, history ``in past
         N`` — fixed at the clock's time now: a batch selects at one moment),
-        or None when it stays in Python. The store must select exactly whom
+        or None when it stays in Python: the filter's vocabulary entry says it
+        (``stdlib.filters``: ``query``). The store must select exactly whom
         the Python filter selects (tests/test_pushdown.py checks it)."""
-        if isinstance(f, ast.HistoryFilter):
-            since = None
-            if f.within is not None:
-                try:
-                    since = iso(self.clock.now - f.within.delta)
-                except OverflowError:
-                    return None
-            if f.kind == "campaign was run":
-                return RanCampaign(self.resolve("campaign", f.target, here).qualname, since)
-            type_, asset = self._history_asset(f, here)
-            return HasActivity(type_, asset, since)
-        if isinstance(f, ast.SmartListFilter):
-            target = self.resolve("smart list", f.smart_list, here)
-            if id(target) in self._sql_visiting:
-                return None   # includes itself: Python reports it invalid
-            prog = self.model.program_of_asset("smart list", target)
-            self._sql_visiting.add(id(target))
-            try:
-                query, rest = self.pushdown(target, prog)
-            finally:
-                self._sql_visiting.discard(id(target))
-            if rest:
-                return None
-            return query if query is not None else AllOf(())
-        if isinstance(f, ast.ListFilter):
-            return InList(self.asset_key("list", f.list, here), f.negated)
-        if isinstance(f, ast.ProgramFilter):
-            pkey = self.program_key(self.find_program(f.program, here))
-            return InProgram(pkey, f.status, f.negated)
-        if not isinstance(f, ast.FieldFilter):
+        entry = filter_entry(f)
+        if entry is None or entry.query is None:
             return None
-        if any(isinstance(v, (ast.Template, ast.TokenRef)) for v in f.values):
-            return None
-        key, _name, ftype = self.field_spec(f.field.name)
-        duration = next((v for v in f.values if isinstance(v, ast.Duration)), None)
-        values = tuple(literal_value(v) for v in f.values if not isinstance(v, ast.Duration))
-        return FieldTest(key, ftype, f.op, values, self.clock.now if duration is not None else None,
-                         duration.delta if duration is not None else None)
+        return entry.query(self, f, here)
 
     # -- qualification -------------------------------------------------------------
 
@@ -893,11 +855,12 @@ class Evaluator:
     # A flow is compiled once per (steps, program) into one closure per step,
     # with names resolved, constant values converted and the constant parts of
     # each activity's JSON encoded; templates are bound once per token context
-    # (``bind``), so a batch's people only look up their own fields. A step
-    # whose names do not resolve is not compiled: the interpreting method
-    # (``_STEP_METHODS``) runs it and reports the error for each person, as it
-    # always did. ``render`` and the ``_change_*`` methods stay the reference
-    # the compiled closures must agree with (tests/test_perf_equivalence.py).
+    # (``bind``), so a batch's people only look up their own fields. Each
+    # step's compiler is its vocabulary entry's (``stdlib.steps``): it is
+    # handed this evaluator, and uses the writers below and the runtime
+    # types the class names for it (``StepError``, ``Frame``...). A step
+    # whose names do not resolve compiles to a closure that records the
+    # ``Error`` activity for each person who reaches it.
 
     def compiled_steps(self, steps: Sequence[ast.Node], here: ProgramInfo | None) -> Sequence[Any]:
         """One closure ``fn(run)`` per step (None for a ``wait``)."""
@@ -912,11 +875,15 @@ class Evaluator:
         return compiled
 
     def compile_step(self, step: ast.Node, here: ProgramInfo | None) -> Callable[[Run], None]:
-        """The step's closure (``_STEP_COMPILERS``). A step whose names do not
+        """The step's closure: its vocabulary entry's compiler
+        (``stdlib.steps``; a choice's is ``_compile_choice``). A step whose names do not
         resolve, or whose constant cannot be what it must be, compiles to a
         closure that fails for each person who reaches it (an ``Error``
         activity; the run ends)."""
-        maker = _STEP_COMPILERS.get(type(step))
+        if step.__class__ is ast.Choice:
+            return self.host.step_compiled(step, self._compile_choice(step, here))  # type: ignore[arg-type]
+        entry = STEPS_BY_NODE.get(type(step))
+        maker = entry.compile if entry is not None else None
         if maker is None:
             message = f"unknown step {type(step).__name__}"
         else:
@@ -1067,7 +1034,7 @@ class Evaluator:
     # field, list or (program, status) and called with the run (None outside
     # a run) and the person.
 
-    def _field_setter(self, key: str, name: str, reason: str | None = None
+    def field_setter(self, key: str, name: str, reason: str | None = None
                       ) -> Callable[[Run | None, Person, Any], bool]:
         """``set(run, person, value)``: write a field; when it changed, a
         ``Change Data Value`` activity and a ``data value changes`` event.
@@ -1109,10 +1076,10 @@ class Evaluator:
 
     def _set_field(self, run: Run | None, person: Person, key: str, name: str, value: Any,
                    reason: str | None = None) -> bool:
-        """Write a field (``_field_setter``)."""
-        return self._field_setter(key, name, reason)(run, person, value)
+        """Write a field (``field_setter``)."""
+        return self.field_setter(key, name, reason)(run, person, value)
 
-    def _list_writer(self, lkey: str, adding: bool) -> Callable[[Run | None, Person], None]:
+    def list_writer(self, lkey: str, adding: bool) -> Callable[[Run | None, Person], None]:
         """``write(run, person)``: add to (remove from) a static list; when
         it changed, the activity and the ``added to list`` (``removed from
         list``) event."""
@@ -1140,12 +1107,12 @@ class Evaluator:
         return list_write
 
     def add_to_list(self, run: Run | None, person: Person, lkey: str) -> None:
-        self._list_writer(lkey, True)(run, person)
+        self.list_writer(lkey, True)(run, person)
 
     def remove_from_list(self, run: Run | None, person: Person, lkey: str) -> None:
-        self._list_writer(lkey, False)(run, person)
+        self.list_writer(lkey, False)(run, person)
 
-    def _status_changer(self, program: ProgramInfo, status: str) -> Callable[[Run | None, Person], None]:
+    def status_changer(self, program: ProgramInfo, status: str) -> Callable[[Run | None, Person], None]:
         """``change(run, person)``: a program status change (never back in
         channel order); ``StepError`` for a status the channel lacks."""
         statuses = program.statuses
@@ -1182,352 +1149,7 @@ class Evaluator:
         return change_status
 
     def change_status(self, run: Run | None, person: Person, program: ProgramInfo, status: str) -> None:
-        self._status_changer(program, status)(run, person)
-
-    # -- step compilers (one per step type: ``_STEP_COMPILERS``) -----------------------
-
-    def _compile_change_data_value(self, step: ast.ChangeDataValue, here: ProgramInfo | None) -> Callable:
-        key, name, ftype = self._field(step.field)
-        setter = self._field_setter(key, name)
-        node = step.value
-        if not isinstance(node, (ast.Template, ast.TokenRef)):
-            value = self.value(node, ftype, None, None)    # constant: converted once
-
-            def change_constant(run: Run) -> None:
-                setter(run, run.person, value)
-            return change_constant
-        bind = self.bind
-        is_text = ftype in ("text", "email")
-
-        def change_rendered(run: Run) -> None:
-            person = run.person
-            text: Any = bind(node, run.frames[-1].ctx)
-            if text.__class__ is not str:
-                text = text(person)
-            if is_text:
-                value = text        # convert() of text to a text field is the text itself
-            else:
-                try:
-                    value = convert(ftype, text)
-                except (ValueError, TypeError) as exc:
-                    raise StepError(f"cannot set a {ftype} field: {exc}") from None
-            setter(run, person, value)
-        return change_rendered
-
-    def _compile_change_score(self, step: ast.ChangeScore, here: ProgramInfo | None) -> Callable:
-        key, name, ftype = self._field(step.field)
-        node = step.change
-        fixed: tuple[str, int] | None = None
-        if isinstance(node, ast.ScoreChange):
-            fixed = (node.op, node.amount)
-        elif isinstance(node, ast.Number) and isinstance(node.value, int) and node.value < 0:
-            fixed = ("-", -node.value)     # `by -5` reads as a number: a subtraction
-        elif not isinstance(node, (ast.TokenRef, ast.Template)):
-            raise StepError(f"{literal_text(node)!r} is not a score change (+N, -N, =N)")
-        store, clock, bind = self.store, self.clock, self.bind
-        write = store.field_writer(key)   # None: the email address, or no column (set_field)
-        set_field, add = store.set_field, store.add_activity_json
-        listens = self.host.listens("score is changed")
-        emit = self.host.emit
-        what = node.text if isinstance(node, ast.TokenRef) else literal_text(node)
-        attrs_of: dict[tuple[str, int], str] = {}
-        parsed_texts = self._score_texts
-        decimal = ftype == "decimal"
-
-        def change_score(run: Run) -> None:
-            person = run.person
-            if fixed is not None:
-                op, amount = fixed
-            else:
-                text: Any = bind(node, run.frames[-1].ctx)
-                if text.__class__ is not str:
-                    text = text(person)
-                parsed = parsed_texts.get(text, False)
-                if parsed is False:
-                    parsed = parse_score_change(text)
-                    if len(parsed_texts) < 4096:
-                        parsed_texts[text] = parsed
-                if parsed is None:
-                    raise StepError(f"{what} rendered {text!r}, which is not a score change (+N, -N, =N)")
-                op, amount = parsed
-            old = person.get(key)
-            base = old or 0
-            new = base + amount if op == "+" else base - amount if op == "-" else amount
-            if decimal:
-                new = Decimal(new)
-            elif not -2 ** 63 < new < 2 ** 63:   # SQLite integers are 64-bit
-                raise StepError(f"{name} would become {str(new)[:30]}, more than a score holds (19 digits)")
-            changed = new != old
-            if changed:
-                if write is None:
-                    set_field(person.id, key, new)
-                else:
-                    write(person.id, new)
-                person._vals[key] = new
-            attrs = attrs_of.get((op, amount))
-            if attrs is None:
-                attrs = attrs_of[(op, amount)] = dumps({"field": name, "change": f"{op}{amount}"})
-            add(person.id, "Change Score", run.frames[-1].key, run.id, clock.iso, attrs, key,
-                None if old is None else dumps(old), dumps(new))
-            if changed and listens:
-                emit(person, "score is changed", field=key, field_name=name, old=old, new=new,
-                     change=f"{op}{amount}")
-        return change_score
-
-    def _compile_send_email(self, step: ast.SendEmail, here: ProgramInfo | None) -> Callable:
-        email = self.resolve("email", step.email, here)
-        key = self.asset_key("email", step.email, here)
-        items: list[tuple[str, Any]] = [("email", key)]
-        for part in ("subject", "sender", "body"):
-            node = getattr(email, part)
-            if node is not None:
-                items.append(("from" if part == "sender" else part, node))
-        attrs_of = _json_object_builder(items, self.bind)
-        add, clock = self.store.add_activity_json, self.clock
-
-        def send_email(run: Run) -> None:
-            person = run.person
-            frame = run.frames[-1]
-            add(person.id, "Send Email", frame.key, run.id, clock.iso, attrs_of(frame.ctx, person), key)
-        return send_email
-
-    def _compile_send_alert(self, step: ast.SendAlert, here: ProgramInfo | None) -> Callable:
-        email = self.resolve("email", step.email, here)
-        key = self.asset_key("email", step.email, here)
-        items: list[tuple[str, Any]] = [("email", key), ("to", list(step.recipients))]
-        if email.subject is not None:
-            items.append(("subject", email.subject))
-        attrs_of = _json_object_builder(items, self.bind)
-        add, clock = self.store.add_activity_json, self.clock
-
-        def send_alert(run: Run) -> None:
-            person = run.person
-            frame = run.frames[-1]
-            add(person.id, "Send Alert", frame.key, run.id, clock.iso, attrs_of(frame.ctx, person), key)
-        return send_alert
-
-    def _compile_interesting_moment(self, step: ast.InterestingMoment, here: ProgramInfo | None) -> Callable:
-        attrs_of = _json_object_builder([("type", step.type), ("description", step.description)], self.bind)
-        add, clock = self.store.add_activity_json, self.clock
-
-        def interesting_moment(run: Run) -> None:
-            person = run.person
-            frame = run.frames[-1]
-            add(person.id, "Interesting Moment", frame.key, run.id, clock.iso, attrs_of(frame.ctx, person))
-        return interesting_moment
-
-    def _compile_list_step(self, step: ast.AddToList | ast.RemoveFromList, here: ProgramInfo | None) -> Callable:
-        write = self._list_writer(self.asset_key("list", step.list, here), isinstance(step, ast.AddToList))
-
-        def list_step(run: Run) -> None:
-            write(run, run.person)
-        return list_step
-
-    def _compile_change_program_status(self, step: ast.ChangeProgramStatus, here: ProgramInfo | None) -> Callable:
-        change = self._status_changer(self.find_program(step.program, here), step.status)
-
-        def change_program_status(run: Run) -> None:
-            change(run, run.person)
-        return change_program_status
-
-    def _compile_change_member_data(self, step: ast.ChangeMemberData, here: ProgramInfo | None) -> Callable:
-        program = self.find_program(step.program, here)
-        fields = {ast.name_key(n): n for n in program.member_fields}
-        fkey = ast.name_key(step.member_field)
-        if program.member_fields and fkey not in fields:
-            raise StepError(f'program "{program.name}" has no member field "{step.member_field}"')
-        pkey = self.program_key(program)
-        node = step.value
-        rendered = isinstance(node, (ast.Template, ast.TokenRef))
-        fixed = None if rendered or isinstance(node, ast.Null) else to_json_value(literal_value(node))
-        attrs = {"program": program.name, "field": fields.get(fkey, step.member_field)}
-        store, render, log = self.store, self.render, self.log
-
-        def change_member_data(run: Run) -> None:
-            m = store.membership(pkey, run.person.id)
-            if m is None:
-                return   # only members have member data (as in Marketo): nothing to change
-            value = render(node, run.person, run.frames[-1].ctx) if rendered else fixed
-            old = m.data.get(fkey)
-            if old == value:
-                return
-            data = dict(m.data)
-            if value is None:
-                data.pop(fkey, None)
-            else:
-                data[fkey] = value
-            store.set_member_data(pkey, run.person.id, data)
-            log(run, "Change Program Member Data", attrs, pkey, old, value)
-        return change_member_data
-
-    def _compile_change_lead_partition(self, step: ast.ChangeLeadPartition, here: ProgramInfo | None) -> Callable:
-        """Marketo's Change Lead Partition: the person's ``Lead Partition``
-        field (docs/language.md, "Lead partitions"); an activity when it
-        moved; no trigger event (Marketo's Data Value Changes does not see it)."""
-        key, name, _ftype = self.field_spec("Lead Partition")
-        partition = step.partition
-        store, clock = self.store, self.clock
-        write = store.field_writer(key)
-        add = store.add_activity_json
-        attrs = dumps({"partition": partition})
-        new_json = dumps(partition)
-
-        def change_lead_partition(run: Run) -> None:
-            person = run.person
-            old = person.get(key)
-            if old == partition:
-                return   # already in that partition: nothing moves
-            if write is None:
-                store.set_field(person.id, key, partition)
-            else:
-                write(person.id, partition)
-            person._vals[key] = partition
-            add(person.id, "Change Lead Partition", run.frames[-1].key, run.id, clock.iso, attrs, key,
-                None if old is None else dumps(old), new_json)
-        return change_lead_partition
-
-    def _compile_delete_person(self, step: ast.DeletePerson, here: ProgramInfo | None) -> Callable:
-        store, log = self.store, self.log
-
-        def delete_person(run: Run) -> None:
-            log(run, "Delete Person", {})
-            store.delete_person(run.person.id)
-            run.person.deleted = True
-            raise EndRun("deleted")
-        return delete_person
-
-    def _compile_call_webhook(self, step: ast.CallWebhook, here: ProgramInfo | None) -> Callable:
-        hook = self.resolve("webhook", step.webhook, here)
-        prog = self.model.program_of_asset("webhook", hook)
-        key = f'{prog.quoted}."{hook.name}"' if prog else f'"{hook.name}"'
-        method = hook.method.upper()
-        render, log = self.render, self.log
-
-        def call_webhook(run: Run) -> None:
-            person, ctx = run.person, run.frames[-1].ctx
-            url = render(hook.url, person, ctx, escape=url_escape) if hook.url is not None else ""
-            payload = self.render_payload(hook.payload, person, ctx) if hook.payload is not None else None
-            attrs: dict[str, Any] = {"webhook": key, "method": method, "url": url}
-            if payload is not None:
-                attrs["payload"] = payload
-            handler = self.host.webhook_handler(hook, prog)
-            if handler is None:
-                log(run, "Call Webhook", attrs, key)
-                return
-            request = WebhookRequest(hook.name, key, method, url, payload, person.email)
-            try:
-                result = handler(request)
-                # (status, JSON body): anything else is the handler's mistake, said as one
-                if not isinstance(result, (tuple, list)) or len(result) != 2:
-                    raise TypeError(f"a handler returns (status, body), not {type(result).__name__}")
-                status, body = result
-                if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-                    raise TypeError(f"the status must be a whole number from 100 to 599, not {status!r}"[:200])
-                json.dumps(body)   # a body the activity log can hold (TypeError/ValueError otherwise)
-            except EndRun:
-                raise
-            except Exception as exc:   # the embedder's handler: any failure is this person's error
-                log(run, "Call Webhook", attrs, key)
-                raise StepError(f'webhook "{hook.name}" handler failed: {type(exc).__name__}: {exc}') from None
-            attrs["status"] = status
-            attrs["response"] = body
-            log(run, "Call Webhook", attrs, key)
-            if 200 <= status < 300:
-                for mapping in hook.responses:
-                    found, value = _json_path(body, mapping.path)
-                    if not found:
-                        continue
-                    fkey, fname, ftype = self._field(mapping.field)
-                    try:
-                        typed = convert(ftype, value)
-                    except ValueError as exc:
-                        raise StepError(f"webhook response {mapping.path!r} -> {fname}: {exc}") from None
-                    self._set_field(run, person, fkey, fname, typed, reason=f"webhook {key}")
-        return call_webhook
-
-    def _compile_request_campaign(self, step: ast.RequestCampaign, here: ProgramInfo | None) -> Callable:
-        target = self.resolve("campaign", step.campaign, here)
-        attrs = {"campaign": target.qualname}
-        log = self.log
-
-        def request_campaign(run: Run) -> None:
-            log(run, "Request Campaign", attrs, target.qualname)
-            self.host.request_campaign(run, target)
-        return request_campaign
-
-    def _compile_execute_campaign(self, step: ast.ExecuteCampaign, here: ProgramInfo | None) -> Callable:
-        child = self.resolve("campaign", step.campaign, here)
-        if child.kind != "executable":
-            raise StepError(f"{child.qualname} is not an executable campaign")
-        use_parent = step.parent_context
-        cq = child.qualname
-        child_env = self.program_env(child.program)
-        store, clock = self.store, self.clock
-        add = store.add_activity_json
-        qualifies = self.smart_list_pred(child.smart_list, child.program)
-        rule_allows = self.rule_allows
-        every_time = child.rule.rule == "every time"
-        exec_steps = self.exec_steps
-        head = '{"campaign":' + dumps(cq) + ',"parent":'
-        tails = {q: f',"qualified":{dumps(q)},"{PARENT_CONTEXT}":{dumps(use_parent)}}}'
-                 for q in (True, False)}
-        parents: dict[str | None, str] = {}
-
-        def execute_campaign(run: Run) -> None:
-            frames = run.frames
-            frame = frames[-1]
-            if len(frames) > MAX_EXECUTE_DEPTH:
-                raise StepError("execute campaign chain too deep: " + " > ".join(run.chain()))
-            person = run.person
-            qualified = qualifies(person) and (every_time or rule_allows(child, person))
-            parent = parents.get(frame.key)
-            if parent is None:
-                parent = parents[frame.key] = dumps(frame.key)
-            add(person.id, "Executed Campaign", frame.key, run.id, clock.iso,
-                head + parent + tails[qualified], cq)
-            if not qualified:
-                return
-            store.record_run(person.id, cq, clock.iso, run.id)
-            frames.append(Frame(child, frame.ctx.for_child(child, use_parent, child_env), use_parent))
-            try:
-                exec_steps(run, child.steps, top=False)
-            finally:
-                frames.pop()
-        return execute_campaign
-
-    def _compile_remove_from_flow(self, step: ast.RemoveFromFlow, here: ProgramInfo | None) -> Callable:
-        # each target resolved now; one that does not resolve fails when the
-        # run reaches it (the targets before it have been removed by then)
-        targets: list[tuple[CampaignInfo | None, str | None]] = []
-        target: Any
-        for target in step.campaigns:
-            if isinstance(target, ast.ThisCampaign):
-                targets.append((None, None))
-                continue
-            try:
-                targets.append((self.resolve("campaign", target, here), None))
-            except InvalidSmartList as exc:
-                targets.append((None, str(exc)))
-        log = self.log
-
-        def remove_from_flow(run: Run) -> None:
-            frame = run.frames[-1]
-            end = False
-            running = {f.key for f in run.frames}
-            for campaign, error in targets:
-                if error is not None:
-                    raise StepError(error)
-                if campaign is None:   # this campaign
-                    campaign = frame.campaign
-                    if campaign is None:
-                        raise StepError("'this campaign' outside a campaign")
-                log(run, "Remove from Flow", {"campaign": campaign.qualname}, campaign.qualname)
-                self.host.remove_from_flow(run.person, campaign)
-                if campaign.qualname in running:
-                    end = True
-            if end:
-                raise EndRun("removed from flow")
-        return remove_from_flow
+        self.status_changer(program, status)(run, person)
 
     def _compile_choice(self, step: ast.Choice, here: ProgramInfo | None) -> Callable:
         branches = []
@@ -1616,51 +1238,14 @@ class Evaluator:
         self.log(run, "Wait", {"until": iso(t)})
         return t
 
-    def _field(self, ref: ast.FieldRef) -> tuple[str, str, str]:
+    def step_field(self, ref: ast.FieldRef) -> tuple[str, str, str]:
         try:
             return self.field_spec(ref.name)
         except InvalidSmartList as exc:
             raise StepError(str(exc)) from None
 
 
-class WebhookRequest:
-    """What a registered webhook handler receives."""
 
-    __slots__ = ("name", "webhook", "method", "url", "payload", "email")
-
-    def __init__(self, name: str, webhook: str, method: str, url: str, payload: str | None, email: str):
-        self.name = name
-        self.webhook = webhook
-        self.method = method
-        self.url = url
-        self.payload = payload
-        self.email = email
-
-    def json(self) -> Any:
-        return json.loads(self.payload) if self.payload else None
-
-    def __repr__(self) -> str:
-        return f"WebhookRequest({self.method} {self.url})"
-
-
-_STEP_COMPILERS: dict[type, Callable[[Evaluator, Any, Any], Callable[[Run], None]]] = {
-    ast.ChangeDataValue: Evaluator._compile_change_data_value,
-    ast.ChangeScore: Evaluator._compile_change_score,
-    ast.SendEmail: Evaluator._compile_send_email,
-    ast.SendAlert: Evaluator._compile_send_alert,
-    ast.AddToList: Evaluator._compile_list_step,
-    ast.RemoveFromList: Evaluator._compile_list_step,
-    ast.ChangeProgramStatus: Evaluator._compile_change_program_status,
-    ast.ChangeMemberData: Evaluator._compile_change_member_data,
-    ast.InterestingMoment: Evaluator._compile_interesting_moment,
-    ast.DeletePerson: Evaluator._compile_delete_person,
-    ast.ChangeLeadPartition: Evaluator._compile_change_lead_partition,
-    ast.CallWebhook: Evaluator._compile_call_webhook,
-    ast.RequestCampaign: Evaluator._compile_request_campaign,
-    ast.ExecuteCampaign: Evaluator._compile_execute_campaign,
-    ast.RemoveFromFlow: Evaluator._compile_remove_from_flow,
-    ast.Choice: Evaluator._compile_choice,
-}
 
 
 # --------------------------------------------------------------------------
@@ -1755,47 +1340,6 @@ def _concat(parts: list[Any]) -> Any:
     return lambda p: "".join([x if x.__class__ is str else x(p) for x in seq])
 
 
-def _json_object_builder(items: list[tuple[str, Any]], bind: Callable) -> Callable[[TokenContext, Person], str]:
-    """``dumps(dict(items))`` for an activity's attributes, compiled: the
-    keys sorted and encoded once; a value is fixed text (a ``str``), a value
-    node to render, or a list of nodes; what a token context fixes is encoded
-    once per context."""
-    items = sorted(items, key=lambda kv: kv[0])
-    prefixes = [("{" if i == 0 else ",") + _jstr(k) + ":" for i, (k, _v) in enumerate(items)]
-    if all(isinstance(v, str) for _k, v in items):
-        fixed = "".join(p + _jstr(v) for p, (_k, v) in zip(prefixes, items)) + "}"
-        return lambda ctx, person: fixed
-    slot = object()   # this builder's entry in each context's cache
-
-    def prepare(ctx: TokenContext) -> Any:
-        parts: list[Any] = []
-        for prefix, (_k, v) in zip(prefixes, items):
-            parts.append(prefix)
-            if isinstance(v, str):
-                parts.append(_jstr(v))
-                continue
-            nodes = v if isinstance(v, list) else None
-            if nodes is not None:
-                parts.append("[")
-            for i, node in enumerate(nodes if nodes is not None else (v,)):
-                if i:
-                    parts.append(",")
-                b = bind(node, ctx)
-                parts.append(_jstr(b) if isinstance(b, str) else (lambda p, b=b: _jstr(b(p))))
-            if nodes is not None:
-                parts.append("]")
-        parts.append("}")
-        return _concat(parts)
-
-    def attrs_of(ctx: TokenContext, person: Person) -> str:
-        cache = ctx.bound
-        prepared = cache.get(slot)
-        if prepared is None:
-            prepared = cache[slot] = prepare(ctx)
-        return prepared if prepared.__class__ is str else prepared(person)
-    return attrs_of
-
-
 def _cannot_wait(run: Run) -> None:
     raise StepError("a choice cannot wait")
 
@@ -1806,32 +1350,6 @@ def _everyone(p: Person) -> bool:
 
 def _nobody(p: Person) -> bool:
     return False
-
-
-def _fold_text(v: Any) -> str:
-    try:
-        return fold_text(v)
-    except ValueError as exc:
-        raise InvalidSmartList(str(exc)) from None
-
-
-_CMP: dict[str, Callable[[Any, Any], bool]] = {
-    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-}
-
-
-def _json_path(body: Any, path: str) -> tuple[bool, Any]:
-    """``"company.size"`` or ``"items.0.name"`` in a JSON body."""
-    cur = body
-    for part in path.split("."):
-        if isinstance(cur, dict) and part in cur:
-            cur = cur[part]
-        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
-            cur = cur[int(part)]
-        else:
-            return False, None
-    return True, cur
 
 
 def _described(obj: Any, name: str) -> str | None:

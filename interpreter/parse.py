@@ -12,8 +12,15 @@ line and parses again (offsets stay put, so every later span is still right),
 up to ``MAX_ERRORS``; phrase-level errors drop the phrase and go on. An
 unclosed block is reported once, naming the block and where it opened.
 
-Comments are collected by lexer callbacks (``ParseResult.comments``) so that
-``format.py`` can put each one back where it was.
+Speed: Lark builds the tables (LALR states, the contextual lexer's compiled
+pattern per state) and the callbacks; ``_fast_parse`` drives them in one
+loop of its own for a clean parse (the same tokens, reductions and AST), and
+anything else (an error) is parsed again by Lark's driver, whose exceptions
+the diagnostics are made from. tests/test_parse_fast.py holds the two equal.
+
+Comments are collected by one scan of the text after a parse
+(``_scan_comments``, ``ParseResult.comments``) so that ``format.py`` can put
+each one back where it was.
 
 For editors (``editor.py``): ``scan_atoms`` splits unfinished text as a
 phrase is split, and ``expected_at`` asks Lark's interactive parser what may
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import gc
 import re
 import threading
 from decimal import Decimal, InvalidOperation
@@ -203,6 +211,117 @@ def bare_parser() -> Lark:
     return _bare
 
 
+class _NotFast(Exception):
+    """The fast driver met something it leaves to Lark (an error, mostly)."""
+
+
+_fast_tables: tuple | None = None
+
+
+def _fast_setup(parser: Lark) -> tuple:
+    """Lark's own tables for ``_fast_parse``: the LALR states (a reduce as
+    (rule size, callback, the rule's name)), each state's lexer (the
+    contextual lexer's compiled pattern for it) and the start and end states."""
+    global _fast_tables
+    if _fast_tables is None:
+        from lark.parsers.lalr_analysis import Shift
+
+        table = parser.parser.parser.parser.parse_table
+        callbacks = parser.parser.parser.parser.callbacks
+        if any(isinstance(key, str) for key in callbacks):   # a callback per terminal: not here
+            raise _NotFast()
+        states: dict[int, dict[str, tuple]] = {}
+        for state, actions in table.states.items():
+            states[state] = {
+                term: ((True, arg) if action is Shift
+                       else (False, len(arg.expansion), callbacks[arg], arg.origin.name))
+                for term, (action, arg) in actions.items()}
+        lexers = dict(parser.parser.lexer.lexers)
+        _fast_tables = (states, lexers, table.start_states["start"], table.end_states["start"], {})
+    return _fast_tables
+
+
+def _fast_parse(parser: Lark, text: str) -> Any:
+    """Parse ``text`` as ``parser.parse`` does (the same tokens, from the
+    same compiled patterns of Lark's contextual lexer; the same LALR table;
+    the same callbacks, so the same AST), without Lark's per-token machinery
+    (line counting, the lexer thread, the parser state object): the parse of
+    a valid file is several times faster. At the first thing that is not a
+    clean parse it raises ``_NotFast`` and ``parse`` asks Lark, whose
+    exceptions the diagnostics are made from."""
+    states, lexers, start_state, end_state, plans = _fast_setup(parser)
+    new = str.__new__
+    state_stack = [start_state]
+    value_stack: list = []
+    pos, size = 0, len(text)
+    while True:
+        state = state_stack[-1]
+        plan = plans.get(state)
+        if plan is None:   # the state's lexer, compiled by Lark when first used (as Lark does)
+            lexer = lexers[state]
+            mres = lexer.scanner._mres
+            if len(mres) != 1 or lexer.callback:
+                raise _NotFast()
+            plan = plans[state] = (mres[0].match, lexer.ignore_types, states[state])
+        match, ignore, actions = plan
+        while pos < size:
+            m = match(text, pos)
+            if m is None:
+                raise _NotFast()
+            type_ = m.lastgroup
+            end = m.end()
+            if type_ in ignore:
+                pos = end
+                continue
+            break
+        else:
+            type_ = None
+        if type_ is None:   # the end of the text: $END, reduce to the start rule
+            while True:
+                act = actions.get("$END")
+                if act is None or act[0]:
+                    raise _NotFast()
+                _, n, callback, origin = act
+                if n:
+                    children = value_stack[-n:]
+                    del state_stack[-n:]
+                    del value_stack[-n:]
+                else:
+                    children = []
+                value = callback(children)
+                goto = states[state_stack[-1]][origin]
+                state_stack.append(goto[1])
+                value_stack.append(value)
+                if goto[1] == end_state:
+                    return value
+                actions = states[goto[1]]
+        value = m.group(0)
+        tok = new(Token, value)
+        tok.type, tok.value, tok.start_pos, tok.end_pos = type_, value, pos, end
+        tok.line = tok.column = tok.end_line = tok.end_column = None
+        pos = end
+        while True:
+            act = actions.get(type_)
+            if act is None:
+                raise _NotFast()
+            if act[0]:
+                state_stack.append(act[1])
+                value_stack.append(tok)
+                break
+            _, n, callback, origin = act
+            if n:
+                children = value_stack[-n:]
+                del state_stack[-n:]
+                del value_stack[-n:]
+            else:
+                children = []
+            value = callback(children)
+            goto = states[state_stack[-1]][origin]
+            state_stack.append(goto[1])
+            value_stack.append(value)
+            actions = states[goto[1]]
+
+
 _RULES = frozenset({
     "start", "import_decl", "fields", "field_decl", "workspace", "folder", "program",
     "description", "statuses", "member_fields", "static_list", "form", "tokens", "token_decl",
@@ -305,7 +424,7 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
         return ParseResult(ast.Module(file, (), span=src.span(0, len(text))), (error(
             "CL001", f"a lone surrogate (\\u{ord(text[at]):04x}) is not Unicode text", src.span(at, at + 1),
             hint="the text came through Python unchecked; write the character it stands for"),), (), src)
-    deep = _too_deep(text)
+    deep, balanced = _too_deep(text)
     if deep is not None:   # every later stage (the formatter first) recurses per level
         return ParseResult(ast.Module(file, (), span=src.span(0, len(text))), (error(
             "CL001", f"blocks nest more than {MAX_NESTING} deep", src.span(deep, deep + 1),
@@ -315,7 +434,7 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
     # indentation says it ended, so the rest of the file still parses.
     inserts: list[tuple[int, int]] = []
     work = text
-    for opener in reversed(_unclosed_blocks(text)):
+    for opener in reversed(_unclosed_blocks(text) if not balanced else []):
         at = _missing_close(text, opener)
         line_start, _ = _line_range(text, opener)
         head = " ".join(text[line_start:opener].split()) or "block"
@@ -340,7 +459,22 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
     builder = _Builder(where)
     with _lock:
         parser = lark_parser()
-        for _ in range(MAX_ERRORS + 1):
+        for attempt in range(MAX_ERRORS + 1):
+            if attempt == 0:
+                # the fast driver first; anything but a clean parse is Lark's
+                builder = _builder = _Builder(where)
+                # the parse allocates a node or two per token and frees little: the
+                # cycle collector's passes over them cost ~15 % and find nothing
+                collecting = gc.isenabled()
+                gc.disable()
+                try:
+                    tree = _fast_parse(parser, work)
+                    break
+                except Exception:   # noqa: BLE001 - Lark reads the text again and says what it is
+                    tree = None
+                finally:
+                    if collecting:
+                        gc.enable()
             builder = _builder = _Builder(where)
             try:
                 tree = parser.parse(work)
@@ -375,6 +509,8 @@ class _Mapped:
         for at, n in inserts:
             self.marks.append((at + shift, at, n))
             shift += n
+        if not self.marks:   # nothing inserted: positions are the user's (a span per node: the hot path)
+            self.span = src.span   # type: ignore[method-assign]
 
     def map(self, pos: int) -> int:
         if not self.marks:
@@ -461,18 +597,20 @@ def _unclosed_blocks(text: str) -> list[int]:
 MAX_NESTING = 64
 
 
-def _too_deep(text: str) -> int | None:
-    """The offset of the first '{' nested deeper than MAX_NESTING, or None."""
+def _too_deep(text: str) -> tuple[int | None, bool]:
+    """The offset of the first '{' nested deeper than MAX_NESTING (or None),
+    and whether every '{' closes (then ``_unclosed_blocks`` has nothing to
+    find: one pass over the text instead of two)."""
     depth = 0
     for m in _openers(text):
         tok = m.group(0)
         if tok == "{":
             depth += 1
             if depth > MAX_NESTING:
-                return m.start()
+                return m.start(), False
         elif tok == "}" and depth:
             depth -= 1
-    return None
+    return None, depth == 0
 
 
 def _indent(line: str) -> int:
@@ -1238,23 +1376,24 @@ class _Builder:
         base = phrase.start_pos
         out: list[Token] = []
         pos = 0
-        match = _ATOM_RE.match
-        while pos < len(text):
-            m = match(text, pos)
-            if m is None:
-                ch = text[pos]
-                at = self.src.span(base + pos, base + pos + 1)
-                if ch == "'":
-                    self.fail("strings are written in double quotes, not single quotes", at,
-                              hint="write \"Name\" instead of 'Name'")
-                else:
-                    self.fail(f"unexpected character '{ch}'", at)
-                return []
+        append = out.append
+        for m in _ATOM_RE.finditer(text):   # a gap between matches is a character no atom takes
+            start, end = m.span()
+            if start != pos:
+                break
             kind = m.lastgroup
-            end = m.end()
             if kind != "WS" and kind != "COMMENT":
-                out.append(_Atom(kind, m.group(0), base + pos, base + end))
+                append(_Atom(kind, m.group(), base + start, base + end))
             pos = end
+        if pos < len(text):
+            ch = text[pos]
+            at = self.src.span(base + pos, base + pos + 1)
+            if ch == "'":
+                self.fail("strings are written in double quotes, not single quotes", at,
+                          hint="write \"Name\" instead of 'Name'")
+            else:
+                self.fail(f"unexpected character '{ch}'", at)
+            return []
         return out
 
     def test(self, meta, children):

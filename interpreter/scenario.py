@@ -48,9 +48,9 @@ def play(engine: Engine, events_file: str | Path | None = None, until: str | Non
             out.runs += r.runs
             out.errors += r.errors
     if events_file is not None:
-        for r in replay(engine, events_file):
-            out.runs += r.runs
-            out.errors += r.errors
+        replayed = replay(engine, events_file)
+        out.runs += replayed.runs
+        out.errors += replayed.errors
     if until:
         r = engine.advance(until)
         out.runs += r.runs

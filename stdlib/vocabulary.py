@@ -6,7 +6,9 @@ entry of ``steps.py``, ``filters.py`` and ``triggers.py`` declares its surface
 syntax with these primitives; ``parse.py`` matches the atoms against them and
 builds the entry's AST node. Adding a step is data here, not grammar.
 
-Imports nothing from the interpreter but ``ast`` (node classes).
+Imports nothing from the interpreter but ``source``; the entries import
+``ast`` (node classes) and, for the step compilers, ``values`` (layer 0);
+the runtime reaches them only through the evaluator a compiler is given.
 """
 
 from __future__ import annotations
@@ -88,6 +90,24 @@ class Phrase:
     title: str | None = None
     #: a trigger's event key: the event value the engine indexes its campaigns by
     event_key: str | None = None
+    #: a flow step's compiler, its one implementation: ``compile(evaluator, step,
+    #: here) -> fn(run)``, called once per (flow, program); it reaches the
+    #: runtime only through the evaluator it is given (``stdlib.steps``)
+    compile: Any = None
+    #: a flow step's set-based form beside its per-person compiler, for an engine
+    #: that runs a step for a whole set of people at once (issue 16); None: none yet,
+    #: such an engine runs the step per person. Its signature is that engine's to define.
+    sets: Any = None
+    #: a filter's Python predicate, ``predicate(evaluator, f, here, gen) -> str`` (an
+    #: expression over ``p`` for the smart list's generated function), and its
+    #: store-neutral query, ``query(evaluator, f, here) -> storage.Query | None``
+    #: (None: the filter stays in Python) (``stdlib.filters``)
+    predicate: Any = None
+    query: Any = None
+    #: the campaign kinds whose flows may hold the step (None: every kind), and
+    #: the checker's (code, hint) for one that holds it anyway
+    campaigns: tuple[str, ...] | None = None
+    refusal: tuple[str, str] | None = None
 
     word_list: tuple[str, ...] = field(init=False, eq=False, repr=False)
 
