@@ -115,7 +115,7 @@ def load(store: "Store", backend: "Backend", needs: Needs) -> Loaded:
     select = ", ".join(["id", "deleted"] + [f'"{c}"' for c in cols])
     cur = db.execute(f"SELECT {select} FROM people WHERE deleted = 0 ORDER BY id")
     folds: dict[str, dict[str, str]] = {}
-    batches = []
+    batches: list[Any] = []
     while True:   # a chunk at a time: Arrow holds the people compactly, Python rows do not
         rows = cur.fetchmany(CHUNK)
         if not rows and batches:
