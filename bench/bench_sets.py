@@ -110,17 +110,14 @@ def hand_duckdb(store) -> int:
                '{{"description":"processed ' || country || '","type":"milestone"}}', NULL, NULL FROM sel
         UNION ALL SELECT id, 7, 'Change Data Value', {sq(batch)}, run, 'lead status', '{{"field":"Lead Status"}}',
                '"' || status || '"', '"Touched"' FROM sel WHERE status IS DISTINCT FROM 'Touched'"""
-    activities = con.execute(f"SELECT {aid0} - 1 + row_number() OVER (ORDER BY person, slot), person, type, "
-                             f"campaign, run, '{now}', asset, attrs, old, new FROM ({acts}) ORDER BY person, slot"
-                             ).fetchall()
     sel = con.execute("SELECT id, run, region, new_region, score, behavior, status, is_member FROM sel "
                       "ORDER BY id").fetchall()
-    con.close()
     runs = []
     for pid, run, *_ in sel:
         runs.append((pid, batch, now, run))
         runs.append((pid, child, now, run))
     db.executemany("INSERT INTO runs (person, campaign, at, run) VALUES (?, ?, ?, ?)", runs)
+    del runs
     for col, params in (
             (c["region"], [(new, pid) for pid, _r, old, new, *_ in sel if old != new]),
             (c["lead score"], [(s + 5, pid) for pid, _r, _o, _n, s, *_ in sel]),
@@ -128,7 +125,14 @@ def hand_duckdb(store) -> int:
             (c["lead status"], [("Touched", pid) for pid, *rest in sel if rest[5] != "Touched"])):
         db.executemany(f'UPDATE people SET "{col}" = ? WHERE id = ?', params)
     db.executemany("INSERT INTO list_members VALUES (?, ?, ?)", [(lst, r[0], now) for r in sel if not r[7]])
-    db.executemany("INSERT INTO activities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", activities)
+    cur = con.execute(f"SELECT {aid0} - 1 + row_number() OVER (ORDER BY person, slot), person, type, "
+                      f"campaign, run, '{now}', asset, attrs, old, new FROM ({acts}) ORDER BY person, slot")
+    while True:   # a chunk at a time: the log of a million people does not fit in memory at once
+        chunk = cur.fetchmany(200_000)
+        if not chunk:
+            break
+        db.executemany("INSERT INTO activities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk)
+    con.close()
     store.set_meta("next_run", str(run0 + len(sel)))
     return len(sel)
 

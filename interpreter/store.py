@@ -416,6 +416,8 @@ class Store:
                                       check_same_thread=False)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+        except UnicodeEncodeError:   # a path no file system can name (a lone surrogate)
+            raise StoreError(f"cannot open the store {self.path!r}: not a file name") from None
         self.db.create_function("cf", 1, _casefold, deterministic=True)
         self.db.create_function("dcmp", 2, _decimal_cmp, deterministic=True)
         try:

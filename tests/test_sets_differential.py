@@ -68,6 +68,7 @@ STEPS = [
     ' else to "Invited"\n}',
     'remove from list {\n if campaign was run "Q"."C1" then "L2"\n}',
     'send email {\n if lead."First Name" starts with "a", "Z" then "E1"\n else "E2"\n}',
+    'request campaign "Q"."T"',
 ]
 EXECUTES = ['execute campaign {c}', 'execute campaign {c} use parent token context',
             'execute campaign {{\n if lead.Vip is true then {c} use parent token context\n else {c}\n}}']
@@ -107,6 +108,7 @@ def flows(draw, child: str | None, size: int = 4, top: bool = False):
 
 
 C1, C2 = '"Q"."C1"', '"Q"."C2"'
+T_FILTERS = ["", "filter lead.Vip is not true", 'filter member of list "L1"']
 
 
 @st.composite
@@ -118,7 +120,12 @@ def programs(draw):
          f'{draw(st.sampled_from(RULES))}\n}}'
     batch = f'campaign "B" batch {{\n{draw(smart_list(True))}\n{draw(flows(C1, top=True))}\n' \
             f'{draw(st.sampled_from(RULES))}\n}}'
-    return PROGRAM.replace("@B@", batch).replace("@C@", c2 + "\n" + c1)
+    t = f'campaign "T" trigger {{\nsmart list {{\ntrigger campaign is requested\n' \
+        f'{draw(st.sampled_from(T_FILTERS))}\n}}\n' \
+        f'flow {{\nchange score lead."Behavior Score" by +1\n' \
+        f'interesting moment milestone "req {{{{trigger.Trigger Name}}}} {{{{trigger.Name}}}} {{{{lead.Region}}}}"\n}}\n' \
+        f'{draw(st.sampled_from(RULES))}\n}}'
+    return PROGRAM.replace("@B@", batch).replace("@C@", c2 + "\n" + c1 + "\n" + t)
 
 
 PROGRAM = """
@@ -283,3 +290,16 @@ def test_a_wait_pauses_everyone_and_the_queue_resumes_them_as_per_person(backend
     queued = []
     assert _differential(backend, text, people, 1, queued) == 0   # set-based, not a fallback
     assert len(queued) == 3   # everyone paused at the wait
+
+def test_a_request_is_judged_at_the_step_and_run_after_the_batch_as_per_person(backend):
+    flow = ('flow {\nadd to list "Q"."L1"\nrequest campaign "Q"."T"\nexecute campaign "Q"."C1"\n'
+            'change data value lead.Region to "after"\n}')
+    t = ('campaign "T" trigger {\nsmart list {\ntrigger campaign is requested\nfilter member of list "L1"\n}\n'
+         'flow {\ninteresting moment milestone "req {{trigger.Name}} {{lead.Region}}"\n}\nqualify every time\n}')
+    text = PROGRAM.replace("@B@", f'campaign "B" batch {{\nsmart list {{\nfilter lead.Region is not "zz"\n}}\n'
+                                  f'{flow}\n}}').replace(
+        "@C@", 'campaign "C1" executable {\nflow {\nrequest campaign "T"\n}\nqualify every time\n}\n' + t)
+    people = [{"first name": n, "country": "US", "region": None, "lead score": 1, "behavior score": None,
+               "seats": None, "vip": None, "lead status": None, "lists": set(), "status": None, "runs": [],
+               "sent": False} for n in ("Ann", "Zoë")]
+    assert _differential(backend, text, people, 1) == 0

@@ -27,11 +27,15 @@ The pieces and the relations they hand each other:
   - ``result``: one row per entered person, ``id`` and, for each *slot* k of
     the flattened flow (a step, a branch's step, an inlined child's step;
     ``plan.Slot``), ``e{k}`` (BOOLEAN: the slot writes its activity for this
-    person), ``o{k}`` / ``n{k}`` (the old and new value of what it changes,
-    store encoding, or NULL) and ``t{k}_{j}`` (the texts it rendered); then
-    the state the flow leaves: each field column it writes (the store's
-    column name), ``l{i}`` (BOOLEAN: a member of list i) and ``s{i}``
-    (program i's status) for the lists and programs it writes.
+    person), ``a{k}`` (BIGINT: that activity's place in the per-person order,
+    counted from 0 over the whole batch), ``o{k}`` / ``n{k}`` (the old and new
+    value of what it changes, store encoding, or NULL), ``x{k}`` (BOOLEAN, an
+    execute: the child qualified; a request: the target's filters held) and
+    ``t{k}_{j}`` (the texts it rendered); ``c{n}`` (a choice's branch); then the
+    state the flow leaves: each field column (the store's column name, and its
+    ``cf__`` fold), ``l{i}`` (BOOLEAN: in list i), ``pm{i}`` / ``ps{i}`` (a
+    member of program i / its status), ``r{i}`` (ran campaign i in this run),
+    ``h{i}`` (wrote activity i in this run).
 
 * ``writer``: reads ``result`` in id order and writes the runs, field
   values, memberships, statuses and activities into the store in one

@@ -35,6 +35,9 @@ INPUTS = (PEOPLE, LIST_MEMBERS, PROGRAM_MEMBERS, RUNS, ACTIVITIES)
 #: prefix of a casefolded text column (``cf__`` + the store's column name)
 CASEFOLD = "cf__"
 
+#: people read from the store at a time
+CHUNK = 100_000
+
 #: field type -> Arrow type of its stored encoding
 _INT_TYPES = ("integer", "score", "boolean")
 
@@ -81,8 +84,7 @@ class Loaded:
     load_seconds: float = 0.0
 
 
-def _casefolded(values: list[Any]) -> list[Any]:
-    cache: dict[str, str] = {}
+def _casefolded(values: list[Any], cache: dict[str, str]) -> list[Any]:
     out: list[Any] = []
     for v in values:
         if v is None:
@@ -111,22 +113,32 @@ def load(store: "Store", backend: "Backend", needs: Needs) -> Loaded:
     keys = sorted(needs.fields)
     cols = [store.columns[k] for k in keys]
     select = ", ".join(["id", "deleted"] + [f'"{c}"' for c in cols])
-    rows = db.execute(f"SELECT {select} FROM people WHERE deleted = 0 ORDER BY id").fetchall()
-    columns = list(zip(*rows)) if rows else [()] * (2 + len(cols))
-    arrays: dict[str, Any] = {"id": pa.array(columns[0], pa.int64()), "deleted": pa.array(columns[1], pa.int64())}
-    for i, (key, col) in enumerate(zip(keys, cols)):
-        values = list(columns[2 + i])
-        ftype = store.field_types[key]
-        arrays[col] = pa.array(values, pa.int64() if ftype in _INT_TYPES else pa.string())
-        if key in needs.decimals:
-            for v in set(values):
-                if v is not None and not decimal_fits(v):
-                    raise Unsupported(f"{store.field_names.get(key, key)} holds {str(v)[:40]}, past what "
-                                      f"DECIMAL(38, 18) compares exactly")
-        if key in needs.folded:
-            arrays[CASEFOLD + col] = pa.array(_casefolded(values), pa.string())
-    tables = {PEOPLE: pa.table(arrays)}
-    del rows, columns
+    cur = db.execute(f"SELECT {select} FROM people WHERE deleted = 0 ORDER BY id")
+    folds: dict[str, dict[str, str]] = {}
+    batches: list[Any] = []
+    while True:   # a chunk at a time: Arrow holds the people compactly, Python rows do not
+        rows = cur.fetchmany(CHUNK)
+        if not rows and batches:
+            break
+        columns = list(zip(*rows)) if rows else [()] * (2 + len(cols))
+        arrays: dict[str, Any] = {"id": pa.array(columns[0], pa.int64()),
+                                  "deleted": pa.array(columns[1], pa.int64())}
+        for i, (key, col) in enumerate(zip(keys, cols)):
+            values = list(columns[2 + i])
+            ftype = store.field_types[key]
+            arrays[col] = pa.array(values, pa.int64() if ftype in _INT_TYPES else pa.string())
+            if key in needs.decimals:
+                for v in set(values):
+                    if v is not None and not decimal_fits(v):
+                        raise Unsupported(f"{store.field_names.get(key, key)} holds {str(v)[:40]}, past what "
+                                          f"DECIMAL(38, 18) compares exactly")
+            if key in needs.folded:
+                arrays[CASEFOLD + col] = pa.array(_casefolded(values, folds.setdefault(col, {})), pa.string())
+        batches.append(pa.record_batch(arrays))
+        if not rows:
+            break
+    tables = {PEOPLE: pa.Table.from_batches(batches)}
+    del rows, columns, batches
 
     def table(sql: str, params: list[Any], names: list[str], types: list[Any]) -> Any:
         got = db.execute(sql, params).fetchall() if params else []

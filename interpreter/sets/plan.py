@@ -42,6 +42,7 @@ from ..evaluate import (
     TokenContext,
     literal_text,
     parse_score_change,
+    trigger_tokens,
 )
 from ..storage import AllOf
 from ..values import dumps, encode
@@ -113,7 +114,7 @@ def _where(step: ast.Node) -> str:
 
 
 _STEP_NAMES = {
-    ast.Wait: "a wait inside a choice", ast.CallWebhook: "call webhook", ast.RequestCampaign: "request campaign",
+    ast.Wait: "a wait inside a choice", ast.CallWebhook: "call webhook",
     ast.RemoveFromFlow: "remove from flow", ast.DeletePerson: "delete person",
     ast.ChangeMemberData: "change program member data", ast.ChangeLeadPartition: "change lead partition",
 }
@@ -137,6 +138,8 @@ class Planner:
         self.outs: list[str] = []
         self.columns: dict[str, tuple[str, str]] = {}
         self.initial_ran: set[str] = set()
+        #: a frame's key (the campaign's qualified name) -> the campaign's name (a requester)
+        self.frame_names: dict[str, str] = {}
         #: text fields a condition inside the flow compares case-folded
         self.flow_folded: set[str] = set()
 
@@ -168,6 +171,7 @@ class Planner:
         self.state.ran_column(c.qualname)
         self.initial_ran.add(c.qualname)
         self.top_ctx = ctx
+        self.frame_names[c.qualname] = c.name
         self.walk(c.steps, c.program, c.qualname, ctx, "TRUE", 1)
         return Plan(c.qualname, self.now, entered, reached if sl is not None and sl.filters else None,
                     _result_query_of(self), self.slots, self.needs, self.columns)
@@ -519,6 +523,7 @@ def _execute_campaign(p: Planner, step: ast.ExecuteCampaign, here: Any, frame: s
     s.info.update(child=cq, attrs={qual: dumps({"campaign": cq, "parent": frame, "qualified": qual,
                                                 PARENT_CONTEXT: use_parent}) for qual in (True, False)})
     child_ctx = ctx.for_child(child, use_parent, p.ev.program_env(child.program))
+    p.frame_names[cq] = child.name
     p.walk(child.steps, child.program, cq, child_ctx, f"people.x{s.index}", depth + 1)
 
 
@@ -548,7 +553,31 @@ def _choice(p: Planner, step: ast.Choice, here: Any, frame: str, ctx: TokenConte
         p.step(branch.step, here, frame, ctx, f"({guard}) AND people.{column} = {number}", depth)
 
 
+def _request_campaign(p: Planner, step: ast.RequestCampaign, here: Any, frame: str, ctx: TokenContext,
+                      guard: str, depth: int) -> None:
+    """The request is logged here and queued for the per-person engine, which
+    runs requested campaigns after the batch (first in, first out) exactly as
+    it does after its own batches; the target's filters are judged here, on
+    the state the earlier slots left."""
+    target = p.ev.resolve("campaign", step.campaign, here)
+    sl = target.smart_list
+    judged = "TRUE"
+    if sl is not None and sl.filters:
+        query, rest = p.ev.pushdown(sl, target.program)
+        if rest:
+            raise p.refuse(step, f"the smart list of {target.qualname} has a filter the set-based engine "
+                                 f"cannot say")
+        judged = "TRUE" if query is None else p.cond(query)
+    s, layer = p.slot("request", "Request Campaign", frame, target.qualname, step, guard)
+    layer.outs[f"x{s.index}"] = judged
+    requester = p.frame_names[frame]   # the name of the campaign whose step requests (Engine.request_campaign)
+    trig = trigger_tokens("campaign is requested", requester, {"Source": "flow action"})
+    s.info.update(attrs=dumps({"campaign": target.qualname}), target=target, requester=requester,
+                  ctx=p.ev.own_context(target, None, trig))
+
+
 _SLOTS: dict[type, Any] = {
+    ast.RequestCampaign: _request_campaign,
     ast.ChangeDataValue: _change_data_value,
     ast.ChangeScore: _change_score,
     ast.AddToList: _list_step,

@@ -108,8 +108,21 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
     if cap is not None and n > cap:
         raise Unsupported(f"{n} runs, more than the action's limit of {cap}")
     first = engine._next_run
-    ids = writer.write(engine.store, plan, table, first)
+    requests: list[tuple] = []
+    ids = writer.write(engine.store, plan, table, first, requests)
     engine._next_run = first + n
+    engine._runs_action += n
+    if requests:
+        # the per-person engine runs them after the batch (the action's queue), as it runs
+        # its own: it counts each person's batch run toward the runs-per-person limit
+        counts = engine._runs_per_person
+        for pid in ids:
+            counts[pid] = counts.get(pid, 0) + 1
+        cause = (plan.campaign,)
+        for slot, pid, qualified in requests:
+            info = slot.info
+            engine._work.append(("request", info["target"], pid, info["ctx"], cause, "flow action",
+                                 info["requester"], qualified))
     result.runs += n
     result.entered.extend(ids)
     times["write"] = time.perf_counter() - t
