@@ -417,6 +417,8 @@ class Store:
                                       check_same_thread=False)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+        except UnicodeEncodeError:   # a path no file system can name (a lone surrogate)
+            raise StoreError(f"cannot open the store {self.path!r}: not a file name") from None
         self.db.create_function("cf", 1, _casefold, deterministic=True)
         self.db.create_function("dcmp", 2, _decimal_cmp, deterministic=True)
         try:
@@ -1210,6 +1212,42 @@ class Store:
         if len(buffer) >= 4096:
             self.flush()
         return aid
+
+    # -- bulk writes (the set-based engine's writer, campaignlang.sets.writer) ----------
+
+    def reserve_activity_ids(self, n: int) -> int:
+        """The first of ``n`` consecutive activity ids, given out now (after
+        the buffered activities); the caller writes them with ``write_bulk``."""
+        self.flush()
+        first = self._activity_id()
+        self._next_activity = first + n
+        return first
+
+    def write_bulk(self, activities: Sequence[tuple] = (), runs: Sequence[tuple] = (),
+                   member_ops: Sequence[tuple] = (), updates: Mapping[str, Sequence[tuple]] | None = None,
+                   queue: Sequence[tuple] = ()) -> None:
+        """Rows made elsewhere, written with ``executemany`` (the buffers
+        flushed first): activities as whole rows with ids from
+        ``reserve_activity_ids``, runs ``(person, campaign, at, run)``, list
+        memberships in order, ``("+", list, person, added_at)`` or ``("-",
+        list, person)`` (a run of one kind per ``executemany``), and
+        ``updates``: column -> ``(encoded value, person)`` rows, and ``queue``
+        items ``(kind, person, campaign, due, step, run, context as JSON)``."""
+        self.flush()
+        for col, rows in (updates or {}).items():
+            if rows:
+                self.people_writes += 1
+                self.db.executemany(f'UPDATE people SET "{col}"=? WHERE id=?', rows)
+        if runs:
+            self.db.executemany("INSERT INTO runs (person, campaign, at, run) VALUES (?, ?, ?, ?)", runs)
+        if member_ops:
+            self._member_ops = list(member_ops)
+            self._flush_members()
+        if activities:
+            self.db.executemany("INSERT INTO activities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", activities)
+        if queue:
+            self.db.executemany("INSERT INTO queue (kind, person, campaign, due, step, run, context) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?)", queue)
 
     def flush(self) -> None:
         """Write the buffered field updates and activities (every reader
