@@ -18,12 +18,19 @@ Measures, each against a baseline timed in the same run, and prints a table:
   writes in one transaction; every run in its own process, which reports
   its peak memory (``VmHWM``, else ``ru_maxrss``); the two stores must end up
   identical;
+* import: ``people import`` of 100,000 and (without --quick) 1,000,000 CSV
+  rows, and the same people from Parquet, against a hand-written ``csv`` +
+  ``executemany`` of the same rows into the same schema (bench_import.py);
 * trigger events: a stream of form fills through 10 trigger campaigns (each
   with a filter and two steps), one ``fire`` per event (one transaction per
   event, as an API caller firing events one by one) and 100 people per
   ``fire``, in memory; and one per ``fire`` in a file store, with SQLite's
   rollback journal (the default) and with ``Store(write_ahead=True)`` (no
-  target: they show what the disk costs).
+  target: they show what the disk costs);
+* sets: the same batch with ``--engine duckdb`` (the set-based engine) at
+  100,000 and (without --quick) 1,000,000 people, against a hand-written
+  DuckDB script doing the same writes, the per-person engine beside them
+  (bench_sets.py).
 
 Medians of several runs (the machine is shared: expect noise of 10-30 %;
 the load average is printed). Writes bench/results/run.json. ``--quick``
@@ -54,12 +61,16 @@ sys.path.insert(0, str(HERE))
 
 import bench_check   # noqa: E402
 import bench_engine  # noqa: E402
+import bench_import  # noqa: E402
 import bench_parse   # noqa: E402
+import bench_sets    # noqa: E402
 
 TARGETS = {
     "filters": "<= 2x plain Python",
+    "sets": "<= 2x the hand-written DuckDB script",
     "batch": "<= 2x plain Python; 1M people < 60 s and < 500 MB; 10x people <= 11x time",
     "triggers": ">= 20,000 events/s",
+    "import": "<= 2x a hand-written csv + executemany load",
 }
 
 
@@ -328,6 +339,22 @@ def measure_triggers(quick: bool) -> list[dict]:
 # --------------------------------------------------------------------------
 
 
+def measure_sets(quick: bool, tmp: Path) -> list[dict]:
+    """bench_sets.py's rows in this table's shape (the per-person engine in the notes)."""
+    rows = []
+    for r in bench_sets.measure([100_000] if quick else [100_000, 1_000_000], tmp):
+        res = r["results"]
+        rows.append({"name": f"sets: batch {r['people']:,} people, --engine duckdb", "people_sets": r["people"],
+                     "ours": res["sets"]["seconds"], "baseline": res["script"]["seconds"], "unit": "s",
+                     "baseline_name": f"hand-written DuckDB script, same writes (per-person engine "
+                                      f"{res['engine']['seconds']:.1f} s)",
+                     "peak_mb": res["sets"]["peak_mb"], "peak_mb_baseline": res["script"]["peak_mb"],
+                     "same_writes": r["same_writes"], "phases": res["sets"].get("phases"),
+                     "target": TARGETS["sets"],
+                     "ok": r["same_writes"] and res["sets"]["seconds"] <= 2 * res["script"]["seconds"]})
+    return rows
+
+
 def table(rows: list[dict]) -> str:
     out = [f"{'measure':74} {'ours':>11} {'baseline':>11} {'ratio':>7}  baseline / notes"]
     for r in rows:
@@ -351,7 +378,7 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the 1,000,000-person batch; fewer runs")
-    ap.add_argument("--only", default="", help="comma list of: parse,check,startup,filters,batch,triggers")
+    ap.add_argument("--only", default="", help="comma list of: parse,check,startup,filters,batch,triggers,import,sets")
     ap.add_argument("--sizes", default="", help="batch sizes (default 10000,100000,1000000)")
     ap.add_argument("--batch-runs", type=int, default=None, help="runs of each batch size (default 3)")
     ap.add_argument("--no-write", action="store_true", help="do not write bench/results/run.json")
@@ -362,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker(args)
         return 0
-    only = set(filter(None, args.only.split(","))) or {"parse", "check", "startup", "filters", "batch", "triggers"}
+    only = set(filter(None, args.only.split(","))) or {"parse", "check", "startup", "filters", "batch", "triggers",
+                                                     "import", "sets"}
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
         [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
     rows: list[dict] = []
@@ -373,19 +401,25 @@ def main(argv: list[str] | None = None) -> int:
                          ("startup", lambda: [measure_startup(args.quick)]),
                          ("filters", lambda: measure_filters(args.quick)),
                          ("batch", lambda: measure_batch(sizes, args.quick, Path(tmp), args.batch_runs)),
-                         ("triggers", lambda: measure_triggers(args.quick))):
+                         ("triggers", lambda: measure_triggers(args.quick)),
+                         ("import", lambda: bench_import.measure(
+                             [100_000] if args.quick else [100_000, 1_000_000], Path(tmp))),
+                         ("sets", lambda: measure_sets(args.quick, Path(tmp)))):
             if part in only:
                 print(f"measuring {part}...", file=sys.stderr, flush=True)
                 rows.extend(fn())
-    batches = {r["people"]: r for r in rows if "people" in r}
+    batches = {r["people"]: r for r in rows if "people" in r and "source" not in r}
     scaling = []
     for small, big in ((10_000, 100_000), (100_000, 1_000_000)):
         if small in batches and big in batches:
             ratio = batches[big]["ours"] / batches[small]["ours"]
             scaling.append({"from": small, "to": big, "time_ratio": ratio, "ok": ratio <= 11})
+    scaling += [dict(s, ok=s["time_ratio"] <= 11, what=f"people import ({s['source']})")
+                for s in bench_import.scaling([r for r in rows if "source" in r])]
     print(table(rows))
     for s in scaling:
-        print(f"{'ok  ' if s['ok'] else 'MISS'} 10x people ({s['from']:,} -> {s['to']:,}) costs "
+        print(f"{'ok  ' if s['ok'] else 'MISS'} {s.get('what', 'batch')}: 10x people "
+              f"({s['from']:,} -> {s['to']:,}) costs "
               f"{s['time_ratio']:.1f}x the time (target <= 11x)")
     load = os.getloadavg()
     print(f"(medians; {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, "

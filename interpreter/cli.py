@@ -10,6 +10,8 @@ commands that need them, so ``campaign check`` starts fast.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import json
 import os
 import sys
@@ -581,7 +583,9 @@ def run(path: str, campaign: str, db: str | None, people_file: str | None, token
         if people_file:
             click.echo(_import_people(engine, people_file).summary(), err=True)
             mark = engine.store.commits
-        result = _with_progress(engine, lambda: engine.run_batch(target, tokens=token_values))
+        result = _with_progress(engine, lambda: engine.run_batch(target, tokens=token_values,
+                                                                 **_engine_choice()))
+        _echo_engine_note(result)
         summary = _summary(engine, result, activities=trace)
     except CampaignError as exc:
         _fail(str(exc))
@@ -686,7 +690,7 @@ def people() -> None:
 @click.option("--fields", "fields_path", type=click.Path(),
               help="A .campaign file whose custom fields the people may have.")
 def people_import(file: str, db: str | None, fields_path: str | None) -> None:
-    """Import people from a CSV or JSON file (a person already in the store is updated)."""
+    """Import people from a CSV, JSON or Parquet file (a person already in the store is updated)."""
     from .api import compile_text
 
     program = _program_or_exit(fields_path) if fields_path else compile_text("")
@@ -729,7 +733,8 @@ def plan(path: str, campaign: str, db: str | None, people_file: str | None, toke
         if people_file:
             _import_people(engine, people_file)
         first = engine.store.last_activity_id()
-        result = engine.run_batch(target, tokens=token_values)
+        result = engine.run_batch(target, tokens=token_values, **_engine_choice())
+        _echo_engine_note(result)
         runs, errors = result.runs, result.errors
         if until:
             later = engine.advance(until)
@@ -1431,6 +1436,158 @@ def lsp_cmd() -> None:
     except ImportError as exc:
         _fail(f"campaign lsp needs the 'lsp' extra (pip install 'campaignlang[lsp]'): {exc}")
     sys.exit(lsp_main())
+
+
+# --- the set-based engine: --engine and --fallback of run and plan (issue 16) ---------
+#
+# The options are added to the two commands here, in one block; the choice
+# reaches their bodies through a context variable (``_engine_choice``). Nothing
+# here imports duckdb: Engine.run_batch loads campaignlang.sets when asked.
+
+_ENGINE_CHOICE: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("engine_choice", default={})
+
+
+def _engine_choice() -> dict[str, Any]:
+    """The ``run_batch`` keywords the user chose (none: the per-person engine)."""
+    return dict(_ENGINE_CHOICE.get())
+
+
+def _echo_engine_note(result: Any) -> None:
+    note = getattr(result, "note", None)
+    if note:
+        click.echo(note, err=True)
+
+
+def _with_engine_options(command: click.Command) -> None:
+    command.params += [
+        click.Option(["--engine"], type=click.Choice(["python", "duckdb", "spark"]), default="python",
+                     show_default=True,
+                     help="python: person by person (the reference); duckdb: set-based, in process "
+                          "(the 'sets' extra; docs/scale.md); spark: set-based on Spark."),
+        click.Option(["--fallback"], is_flag=True,
+                     help="With --engine duckdb or spark: run per person what the set-based engine cannot "
+                          "(said in the output) instead of refusing."),
+    ]
+    inner = command.callback
+    assert inner is not None
+
+    def callback(*args: Any, engine: str = "python", fallback: bool = False, **kwargs: Any) -> Any:
+        if fallback and engine == "python":
+            _fail("--fallback goes with --engine duckdb or --engine spark")
+        choice = {} if engine == "python" else {"engine": engine, "fallback": fallback}
+        token = _ENGINE_CHOICE.set(choice)
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            _ENGINE_CHOICE.reset(token)
+    command.callback = functools.update_wrapper(callback, inner)
+
+
+_with_engine_options(run)
+_with_engine_options(plan)
+
+
+
+# --- the set-based engine on Spark; people from Parquet, results as Parquet (issue 16) ---
+#
+# --spark-master and --spark-conf of run and plan (with --engine spark), and
+# run's --people parquet:SOURCE --out DIR: a run without a SQLite store over
+# people in Parquet files (docs/scale.md, "On Spark, Parquet and warehouses").
+# One block, built on the --engine options above; pyspark loads only when a
+# Spark backend is made.
+
+PARQUET_PREFIX = "parquet:"
+
+
+def _with_spark_options(command: click.Command, parquet: bool) -> None:
+    command.params += [
+        click.Option(["--spark-master"], metavar="URL", default=None,
+                     help="With --engine spark: the Spark master (default $CAMPAIGN_SPARK_MASTER, else local[2]); "
+                          "spark://host:7077, yarn, k8s://... for a cluster."),
+        click.Option(["--spark-conf"], metavar="KEY=VALUE", multiple=True,
+                     help="With --engine spark: a Spark setting (repeatable; $CAMPAIGN_SPARK_CONF holds more, "
+                          "separated by spaces)."),
+    ]
+    if parquet:
+        command.params.append(click.Option(
+            ["--out"], type=click.Path(file_okay=False), default=None,
+            help="With --people parquet:SOURCE: a new folder for the results as Parquet (activities, runs, "
+                 "list_members, program_members, people)."))
+    inner = command.callback
+    assert inner is not None
+
+    def callback(*args: Any, spark_master: str | None = None, spark_conf: tuple[str, ...] = (),
+                 out: str | None = None, **kwargs: Any) -> Any:
+        engine = kwargs.get("engine", "python")
+        if (spark_master or spark_conf) and engine != "spark":
+            _fail("--spark-master and --spark-conf go with --engine spark")
+        if engine == "spark":
+            from .sets.spark import configure, parse_conf
+            try:
+                configure(spark_master, parse_conf(spark_conf))
+            except CampaignError as exc:
+                _fail(str(exc))
+        people = kwargs.get("people_file") or ""
+        if parquet and (people.startswith(PARQUET_PREFIX) or out is not None):
+            return _run_over_parquet(out=out, **kwargs)
+        return inner(*args, **kwargs)
+    command.callback = functools.update_wrapper(callback, inner)
+
+
+def _run_over_parquet(path: str, campaign: str, db: str | None, people_file: str | None,
+                      tokens: tuple[str, ...], dry_run: bool, trace: bool, fmt: str, engine: str = "python",
+                      fallback: bool = False, out: str | None = None) -> None:
+    """campaign run ... --engine duckdb|spark --people parquet:SOURCE --out DIR."""
+    if not (people_file or "").startswith(PARQUET_PREFIX):
+        _fail("--out goes with --people parquet:SOURCE (the results of a run over Parquet people)")
+    source = people_file[len(PARQUET_PREFIX):]
+    if engine not in ("duckdb", "spark"):
+        _fail("--people parquet:SOURCE needs --engine duckdb or --engine spark")
+    if out is None:
+        _fail("--people parquet:SOURCE needs --out DIR: the results are written there as Parquet, not to a store")
+    for flag, given in (("--db", db), ("--dry-run", dry_run), ("--fallback", fallback)):
+        if given:
+            _fail(f"{flag} does not go with --people parquet:SOURCE (a run over Parquet people has no store; "
+                  f"its results go to --out)")
+    if "://" in out:
+        _fail(f"--out takes a folder of this machine (on a cluster, one the executors share), not {out}")
+    if Path(out).exists() and (not Path(out).is_dir() or any(Path(out).iterdir())):
+        _fail(f"--out {out} exists and is not an empty folder; name a new one (nothing is overwritten)")
+    program = _program_or_exit(path, campaign)
+    token_values = _tokens(tokens)
+    eng = _open_engine(program, None, memory_note=False)
+    backend = None
+    try:
+        from .clock import iso
+        from .sets.parquet import ParquetPeople, parquet_paths, write_results
+        from .sets.run import make_backend
+
+        target, _ = eng.batch_call(campaign, token_values)   # refused before anything is read
+        parquet_paths(source)   # a missing source: one line before a session starts
+        backend = ParquetPeople(make_backend(engine), source, eng.model, eng.store.columns,
+                                eng.store.field_types, iso(eng.clock.now))
+        result = _with_progress(eng, lambda: eng.run_batch(target, tokens=token_values, engine=engine,
+                                                           backend=backend))
+        counts = write_results(backend, eng.store, out, eng.model)
+        summary = _summary(eng, result, activities=trace)
+    except ImportError as exc:   # the sets extra (pyarrow, sqlglot) is missing
+        extra = "spark" if engine == "spark" else "sets"
+        _fail(f"--engine {engine} needs the '{extra}' extra ({exc.name or exc} is not installed): "
+              f"pip install 'campaignlang[{extra}]'")
+    except CampaignError as exc:
+        _fail(str(exc))
+    finally:
+        if backend is not None:
+            backend.close()
+    click.echo(f"{backend.people} people read from {source}; wrote " + ", ".join(
+        f"{n} {name}" for name, n in counts.items()) + f" to {out}", err=True)
+    _echo_summary(summary, fmt, trace, "ran")
+    eng.store.close()
+    sys.exit(1 if summary["errors"] else 0)
+
+
+_with_spark_options(run, parquet=True)
+_with_spark_options(plan, parquet=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -119,6 +119,8 @@ class ActionResult:
     runs: int = 0
     errors: int = 0
     store: Store | None = field(default=None, repr=False)
+    #: what a caller should tell the user about how it ran (``--engine duckdb --fallback``)
+    note: str | None = None
 
     def activities(self, type_: str | None = None) -> list[Activity]:
         if self.store is None:
@@ -221,6 +223,7 @@ class Engine:
         if store is None:
             store = Store(":memory:")
         elif isinstance(store, (str, os.PathLike)):
+            _text_or_error(str(store), "the store's path")   # a lone surrogate: no file can be named so
             store = Store(str(store))
         elif not isinstance(store, Store):   # Engine(prog, 5) once made a file named "5"
             raise RunError(f"store must be a Store, a file path or None, not {type(store).__name__}")
@@ -630,10 +633,24 @@ class Engine:
         return c, self._token_values(c, tokens)
 
     def run_batch(self, campaign: CampaignInfo | ast.Ref | str,
-                  tokens: Mapping[str, Any] | None = None) -> ActionResult:
+                  tokens: Mapping[str, Any] | None = None, *, engine: str = "python",
+                  fallback: bool = False, backend: Any = None) -> ActionResult:
         """Run a batch campaign now: its smart list evaluated at this moment,
-        its people in id order (``tokens``: API-passed My Tokens)."""
+        its people in id order (``tokens``: API-passed My Tokens).
+        ``engine="duckdb"`` (or ``"spark"``, with ``backend``) runs it set-based
+        (``campaignlang.sets``: the same store state and activity log); what that
+        engine cannot do is a ``RunError`` before anything runs, or with
+        ``fallback`` a per-person run whose ``note`` says so."""
         c, api = self.batch_call(campaign, tokens)
+        if engine != "python":
+            if engine not in ("duckdb", "spark"):
+                raise RunError(f"unknown engine {engine!r} (choose python, duckdb or spark)")
+            try:
+                from .sets.run import run_batch as run_set_based  # lazy: the 'sets' extra
+            except ImportError as exc:
+                raise RunError(f"--engine {engine} needs the 'sets' extra ({exc.name or exc} is not "
+                               f"installed): pip install 'campaignlang[sets]'") from None
+            return run_set_based(self, c, api, engine, fallback, backend)
         with self._action("run", c.qualname) as result:
             self._batch(c, api, result)
         return result

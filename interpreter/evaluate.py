@@ -57,10 +57,12 @@ Semantics, with the rule each implements (LANGUAGE.md; docs/language.md):
   a function of the person for lead and member tokens; contexts are shared
   wherever they would be equal (``own_context``, ``TokenContext.for_child``).
 
-Why one module of this size: it is one evaluator, whose filters, step
-compilers and token binding share its caches (compiled predicates, flows,
-folded templates, writers) and its host; the store's SQL is ``store.py``'s,
-the logic parser ``logic.py``'s, value conversions ``values.py``'s.
+Why one module of this size: it is one evaluator, whose smart lists, flows
+and token binding share its caches (compiled predicates, flows, folded
+templates, writers) and its host; each step's compiler and each filter's
+predicate and query are their vocabulary entries' (``stdlib``), the store's
+SQL is ``store.py``'s, the logic parser ``logic.py``'s, value conversions
+``values.py``'s.
 
 * Names: the checker resolved every name the program writes; the evaluator
   takes its answers (``check.Resolutions``, handed over by the engine from

@@ -79,6 +79,7 @@ import os
 import re
 import sqlite3
 from decimal import Decimal
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Sequence
 
@@ -416,6 +417,8 @@ class Store:
                                       check_same_thread=False)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+        except UnicodeEncodeError:   # a path no file system can name (a lone surrogate)
+            raise StoreError(f"cannot open the store {self.path!r}: not a file name") from None
         self.db.create_function("cf", 1, _casefold, deterministic=True)
         self.db.create_function("dcmp", 2, _decimal_cmp, deterministic=True)
         try:
@@ -1210,6 +1213,42 @@ class Store:
             self.flush()
         return aid
 
+    # -- bulk writes (the set-based engine's writer, campaignlang.sets.writer) ----------
+
+    def reserve_activity_ids(self, n: int) -> int:
+        """The first of ``n`` consecutive activity ids, given out now (after
+        the buffered activities); the caller writes them with ``write_bulk``."""
+        self.flush()
+        first = self._activity_id()
+        self._next_activity = first + n
+        return first
+
+    def write_bulk(self, activities: Sequence[tuple] = (), runs: Sequence[tuple] = (),
+                   member_ops: Sequence[tuple] = (), updates: Mapping[str, Sequence[tuple]] | None = None,
+                   queue: Sequence[tuple] = ()) -> None:
+        """Rows made elsewhere, written with ``executemany`` (the buffers
+        flushed first): activities as whole rows with ids from
+        ``reserve_activity_ids``, runs ``(person, campaign, at, run)``, list
+        memberships in order, ``("+", list, person, added_at)`` or ``("-",
+        list, person)`` (a run of one kind per ``executemany``), and
+        ``updates``: column -> ``(encoded value, person)`` rows, and ``queue``
+        items ``(kind, person, campaign, due, step, run, context as JSON)``."""
+        self.flush()
+        for col, rows in (updates or {}).items():
+            if rows:
+                self.people_writes += 1
+                self.db.executemany(f'UPDATE people SET "{col}"=? WHERE id=?', rows)
+        if runs:
+            self.db.executemany("INSERT INTO runs (person, campaign, at, run) VALUES (?, ?, ?, ?)", runs)
+        if member_ops:
+            self._member_ops = list(member_ops)
+            self._flush_members()
+        if activities:
+            self.db.executemany("INSERT INTO activities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", activities)
+        if queue:
+            self.db.executemany("INSERT INTO queue (kind, person, campaign, due, step, run, context) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?)", queue)
+
     def flush(self) -> None:
         """Write the buffered field updates and activities (every reader
         calls this first, so the buffers are invisible)."""
@@ -1401,6 +1440,68 @@ class Store:
         for table in ("people", "list_members", "program_members", "activities", "runs", "queue"):
             out[table] = self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         return out
+
+    # -- people in bulk (``datafiles.import_people``, issue 16) ----------------
+    #
+    # A people file is written a chunk at a time with ``executemany``: new
+    # people get consecutive ids from ``next_person_id`` (the ids SQLite would
+    # give them one by one), so their ``New Person`` activities can be written
+    # with them; a chunk whose addresses are all new needs no lookup at all.
+
+    def next_person_id(self) -> int:
+        """The id the next person created gets (ids are never reused)."""
+        return (self.db.execute("SELECT max(id) FROM people").fetchone()[0] or 0) + 1
+
+    def add_people_bulk(self, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> bool:
+        """Insert new people: each row is ``(id, email_key, *column values)``,
+        ids consecutive from ``next_person_id``, the values of the fields
+        ``keys`` (name keys) already encoded (``values.encode``). All or
+        nothing: False, and nothing written, when an address of the rows is
+        taken (the caller then looks them up)."""
+        self.flush()
+        if not rows:
+            return True
+        cols = ", ".join(["id", "email_key", *(f'"{self.columns[k]}"' for k in keys)])
+        # OR IGNORE, then count, rather than a savepoint around the insert: a
+        # savepoint copies every page the chunk touches (the address index's,
+        # all over the file) to a sub-journal, and that grows with the store
+        sql = f"INSERT OR IGNORE INTO people ({cols}) VALUES ({', '.join('?' * (len(keys) + 2))})"
+        if self.db.executemany(sql, rows).rowcount == len(rows):
+            return True
+        self.db.execute("DELETE FROM people WHERE id >= ?", (rows[0][0],))   # the chunk's ids are the last
+        return False
+
+    def merge_people_bulk(self, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Update people with ``(*column values, id)`` rows: a None value
+        leaves that field as it is (an empty cell of a people file)."""
+        self.flush()
+        sets = ", ".join(f'"{c}"=coalesce(?, "{c}")' for c in (self.columns[k] for k in keys))
+        self.db.executemany(f"UPDATE people SET {sets} WHERE id=?", rows)
+        self.people_writes += 1
+
+    def people_by_key(self, email_keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """``email_key -> (id, email address)`` of the people who hold these
+        (case-folded) addresses now."""
+        self.flush()
+        col = self.columns["email address"]
+        out: dict[str, tuple[int, str]] = {}
+        for i in range(0, len(email_keys), 500):   # well under SQLite's parameter limit
+            part = email_keys[i:i + 500]
+            for pid, key, email in self.db.execute(
+                    f'SELECT id, email_key, "{col}" FROM people WHERE email_key IN '
+                    f'({", ".join("?" * len(part))})', part):
+                out[key] = (pid, email)
+        return out
+
+    def add_activities_bulk(self, type_: str, at: str, people: Sequence[int], attributes: Sequence[str]) -> None:
+        """Append one activity of ``type_`` per person (no campaign, run,
+        asset or values; ``attributes`` in canonical JSON), ids in order,
+        after whatever is buffered."""
+        self.flush()
+        first = self._activity_id()
+        self._next_activity = first + len(people)
+        self.db.executemany("INSERT INTO activities VALUES (?, ?, ?, NULL, NULL, ?, NULL, ?, NULL, NULL)",
+                            zip(range(first, first + len(people)), people, repeat(type_), repeat(at), attributes))
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""Backends of the set-based engine: where a plan's relations live and its
+queries run. ``Backend`` is the protocol; ``DuckDBBackend`` runs in this
+process (columnar, spills to disk past memory). The Spark backend is
+``sets.spark``.
+
+A plan is sqlglot expressions; a backend renders them in its dialect
+(``expr.sql(dialect=backend.dialect)``), so no backend-specific SQL lives in
+the plan. Imports duckdb, sqlglot and pyarrow (the ``sets`` extra); nothing
+of the package but ``errors``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow
+    from sqlglot import exp
+
+
+class Backend(Protocol):
+    """Where a plan runs. ``dialect`` is sqlglot's name for its SQL."""
+
+    dialect: str
+
+    def load(self, name: str, table: "pyarrow.Table") -> None:
+        """Make an Arrow table available as relation ``name`` (replacing an older one)."""
+
+    def create(self, name: str, query: "exp.Expression") -> None:
+        """Materialise ``query`` as relation ``name`` (replacing an older one)."""
+
+    def fetch(self, query: "exp.Expression") -> "pyarrow.Table":
+        """The rows of ``query``, as Arrow."""
+
+    def close(self) -> None:
+        """Release what the backend holds."""
+
+
+class DuckDBBackend:
+    """DuckDB in this process: relations are temporary tables of one
+    in-memory connection (``memory_limit`` and a spill directory as DuckDB
+    decides; ``threads`` defaults to the machine's cores)."""
+
+    dialect = "duckdb"
+
+    def __init__(self, threads: int | None = None, memory_limit: str | None = None):
+        import duckdb
+
+        config: dict[str, Any] = {}
+        if threads is not None:
+            config["threads"] = threads
+        if memory_limit is not None:
+            config["memory_limit"] = memory_limit
+        self.con = duckdb.connect(":memory:", config=config)
+        #: every statement run, in its SQL (``campaign plan --engine duckdb`` shows them)
+        self.statements: list[str] = []
+        self._n = 0
+
+    def sql(self, query: "exp.Expression") -> str:
+        return query.sql(dialect=self.dialect)
+
+    def load(self, name: str, table: "pyarrow.Table") -> None:
+        self._n += 1
+        view = f"__arrow_{self._n}"
+        self.con.register(view, table)
+        try:
+            self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM "{view}"')
+        finally:
+            self.con.unregister(view)
+
+    def create(self, name: str, query: "exp.Expression") -> None:
+        sql = self.sql(query)
+        self.statements.append(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
+        self.con.execute(self.statements[-1])
+
+    def fetch(self, query: "exp.Expression") -> "pyarrow.Table":
+        sql = self.sql(query)
+        self.statements.append(sql)
+        rel = self.con.sql(sql)
+        fetch = getattr(rel, "to_arrow_table", None) or rel.arrow   # duckdb 2 / 1
+        return fetch()
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def default_threads() -> int:
+    return os.cpu_count() or 1

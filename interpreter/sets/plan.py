@@ -1,0 +1,656 @@
+"""A checked batch campaign compiled to a plan of relational operations:
+the set-based form of ``Engine._batch`` (issue 16).
+
+* ``entered``: the smart list as one query (``sets.query``) and the
+  qualification rule as an anti-join on ``runs``;
+* ``result``: the flow flattened into *slots* (``Slot``: one step, a
+  choice's branch, an inlined child's step) and said as one projection per
+  slot over the people who reach the flow, each reading the state the
+  earlier slots left: field columns, list and program membership, the
+  campaigns run so far in this run. A choice is a per-person CASE on that
+  state; ``execute campaign`` is inlined (the checker's depth limit makes it
+  finite) with the child's smart list and rule judged at that point and the
+  token context of the link (``TokenContext.for_child``, computed here once
+  per link); a token is folded at plan time by the evaluator's one renderer
+  (``Evaluator.bind``) when the context fixes it, else said as SQL over the
+  person's state (``{{lead.F}}`` as concatenation).
+
+What the plan cannot say yet raises ``Unsupported`` before anything runs,
+naming the step and why (docs/scale.md lists it). Every slot writes at most
+one activity per person, so the writer (``sets.writer``) gives the ids in the
+per-person order by walking a person's slots in order.
+
+Imports ``ast``, ``evaluate`` (public methods), ``storage``, ``values``,
+``sets.query``, ``sets.loader``; sqlglot. Never duckdb: a backend runs it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import TYPE_CHECKING, Any
+
+from attrs import define, evolve, field
+
+from .. import ast
+from ..clock import iso
+from ..environment import MAX_RENDERED_CHARS
+from ..evaluate import (
+    MAX_EXECUTE_DEPTH,
+    PARENT_CONTEXT,
+    InvalidSmartList,
+    StepError,
+    TokenContext,
+    literal_text,
+    parse_score_change,
+    trigger_tokens,
+)
+from ..storage import AllOf
+from ..values import dumps, encode
+from .loader import Needs, Unsupported
+from .query import State, condition, parse, q
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlglot import exp
+
+    from ..engine import Engine
+    from ..model import CampaignInfo, ProgramInfo
+
+#: field types whose values a slot writes and renders in SQL
+_PLAIN = ("text", "email", "integer", "score", "boolean")
+
+
+@define
+class Text:
+    """A rendered value: ``const`` when the token context fixes it, else
+    ``sql`` (an SQL expression over the state; ``column``: the result
+    column the writer reads it from)."""
+
+    const: str | None = None
+    sql: str | None = None
+    column: str | None = None
+
+
+@define
+class Slot:
+    """One place in the flattened flow that writes at most one activity per
+    person. ``kind``: field, score, list, email, alert, moment, execute,
+    status. The result has ``e{index}`` (it writes), and per kind ``o``/``n``
+    (old and new value) or ``x`` (the child qualified) and the texts."""
+
+    index: int
+    kind: str
+    type: str
+    campaign: str
+    asset: str | None
+    where: str
+    layer: int
+    info: dict[str, Any] = field(factory=dict)
+
+
+@define
+class Layer:
+    """One projection: state columns it sets and result columns it adds."""
+
+    sets: dict[str, str] = field(factory=dict)
+    outs: dict[str, str] = field(factory=dict)
+
+
+@define
+class Plan:
+    """A compiled batch: the relations' queries and what the writer needs."""
+
+    campaign: str
+    now: str
+    entered: "exp.Expression"
+    reached: "exp.Expression | None"
+    result: "exp.Expression"
+    slots: list[Slot]
+    needs: Needs
+    columns: dict[str, tuple[str, str]]   # field key -> (column, type) the flow writes
+
+
+def _where(step: ast.Node) -> str:
+    return f"{step.span.file}:{step.span.line}" if step.span is not None else "?"
+
+
+_STEP_NAMES = {
+    ast.Wait: "a wait inside a choice", ast.CallWebhook: "call webhook",
+    ast.RemoveFromFlow: "remove from flow", ast.DeletePerson: "delete person",
+    ast.ChangeMemberData: "change program member data", ast.ChangeLeadPartition: "change lead partition",
+}
+
+
+class Planner:
+    """Compiles one batch campaign (``plan()``); ``Unsupported`` for what
+    the set-based engine cannot do."""
+
+    def __init__(self, engine: "Engine", campaign: "CampaignInfo", api: dict[str, str] | None):
+        self.engine = engine
+        self.ev = engine.evaluator
+        self.store = engine.store
+        self.c = campaign
+        self.api = api
+        self.now = iso(engine.clock.now)
+        self.needs = Needs()
+        self.state = State()
+        self.layers: list[Layer] = []
+        self.slots: list[Slot] = []
+        self.outs: list[str] = []
+        self.columns: dict[str, tuple[str, str]] = {}
+        self.initial_ran: set[str] = set()
+        #: a frame's key (the campaign's qualified name) -> the campaign's name (a requester)
+        self.frame_names: dict[str, str] = {}
+        #: text fields a condition inside the flow compares case-folded
+        self.flow_folded: set[str] = set()
+
+    # -- the batch ---------------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        c, ev = self.c, self.ev
+        sl = c.smart_list
+        if sl is None or not sl.filters:
+            sel_sql = "FALSE"   # a batch without filters runs for nobody (CL502)
+            reached = None
+        else:
+            try:
+                query, rest = ev.pushdown(sl, c.program)
+            except InvalidSmartList:
+                query, rest = None, []
+                sel_sql = "FALSE"
+            if rest:
+                raise Unsupported("its smart list has a filter the set-based engine cannot say "
+                                  f"({type(rest[0]).__name__} at {_where(rest[0])})")
+            sel_sql = "FALSE" if query is None else condition(query, self.store, self.needs).sql("duckdb")
+            reached = parse(f"SELECT count(*) AS n FROM people WHERE people.deleted = 0 AND ({sel_sql})")
+        rule = self.engine._rule_query(c)
+        rule_sql = "TRUE" if rule is None else condition(rule, self.store, self.needs).sql("duckdb")
+        self.needs.campaigns.add(c.qualname)
+        entered = parse(f"SELECT people.id FROM people WHERE people.deleted = 0 AND ({sel_sql}) "
+                        f"AND ({rule_sql})")
+        ctx = ev.own_context(c, self.api)
+        self.state.ran_column(c.qualname)
+        self.initial_ran.add(c.qualname)
+        self.top_ctx = ctx
+        self.frame_names[c.qualname] = c.name
+        self.walk(c.steps, c.program, c.qualname, ctx, "TRUE", 1)
+        return Plan(c.qualname, self.now, entered, reached if sl is not None and sl.filters else None,
+                    _result_query_of(self), self.slots, self.needs, self.columns)
+
+    def cond(self, query: Any) -> str:
+        """A condition inside the flow, on the state earlier slots left."""
+        sub = Needs()
+        said = condition(query, self.store, sub, self.state).sql("duckdb")
+        for name in ("fields", "folded", "decimals", "lists", "programs", "campaigns", "activities"):
+            getattr(self.needs, name).update(getattr(sub, name))
+        self.flow_folded |= sub.folded
+        return f"COALESCE(({said}), FALSE)"
+
+    # -- the flow ----------------------------------------------------------------------
+
+    def walk(self, steps: Any, here: "ProgramInfo | None", frame: str, ctx: TokenContext, guard: str,
+             depth: int) -> None:
+        for index, step in enumerate(steps):
+            if isinstance(step, ast.Wait) and depth == 1 and guard == "TRUE":
+                if self.wait(step, index, frame, ctx):
+                    return   # the rest of the flow resumes per person from the queue
+                continue
+            self.step(step, here, frame, ctx, guard, depth)
+
+    def wait(self, step: ast.Wait, index: int, frame: str, ctx: TokenContext) -> bool:
+        """A wait at the top of the flow: everyone who reaches it pauses until the
+        same moment, and the run resumes from the store's queue as a per-person run
+        does (the per-person engine runs the rest). Whether the run pauses."""
+        now = self.engine.clock.now
+        node = step.until
+        try:
+            if step.duration is not None:
+                due = now + step.duration.delta
+            elif isinstance(node, ast.DateTime):
+                due = node.value
+            elif isinstance(node, ast.Date):
+                due = _dt.datetime.combine(node.value, _dt.time())
+            else:
+                raise self.refuse(step, "a wait until a token is not set-based yet")
+        except OverflowError:
+            raise self.refuse(step, "a wait past the last date the clock holds") from None
+        if due <= now:
+            return False   # already past: the wait does nothing
+        s, _layer = self.slot("wait", "Wait", frame, None, step, "TRUE")
+        s.info.update(attrs=dumps({"until": iso(due)}), due=iso(due), step=index + 1,
+                      context=dumps({"api": ctx.api, "trigger": ctx.trigger, "cause": [frame],
+                                     "source": "batch"}))
+        return True
+
+    def refuse(self, step: ast.Node, why: str) -> Unsupported:
+        return Unsupported(f"{why} ({type(step).__name__} at {_where(step)})")
+
+    def step(self, step: ast.Node, here: "ProgramInfo | None", frame: str, ctx: TokenContext, guard: str,
+             depth: int) -> None:
+        name = _STEP_NAMES.get(type(step))
+        if name is not None:
+            raise self.refuse(step, f"{name} is not set-based yet")
+        maker = _SLOTS.get(type(step))
+        if maker is None:
+            raise self.refuse(step, "this step is not set-based yet")
+        try:
+            maker(self, step, here, frame, ctx, guard, depth)
+        except (InvalidSmartList, StepError) as exc:
+            # the per-person engine would log an Error for each person who reaches it
+            raise self.refuse(step, f"it fails for each person ({exc})") from None
+
+    def listens(self, kind: str, step: ast.Node) -> None:
+        if self.engine.listens(kind):
+            raise self.refuse(step, f"a campaign listens to '{kind}', which this step fires "
+                                    f"(fired triggers are not set-based yet)")
+
+    def slot(self, kind: str, type_: str, frame: str, asset: str | None, step: ast.Node, guard: str,
+             **info: Any) -> tuple[Slot, Layer]:
+        s = Slot(len(self.slots), kind, type_, frame, asset, _where(step), len(self.layers), dict(info))
+        self.slots.append(s)
+        layer = Layer()
+        layer.outs[f"e{s.index}"] = guard
+        self.layers.append(layer)
+        return s, layer
+
+    def field_column(self, key: str) -> str:
+        self.needs.fields.add(key)
+        return '"' + self.store.columns[key] + '"'
+
+    # -- tokens ------------------------------------------------------------------------
+
+    def render(self, node: Any, ctx: TokenContext) -> Text:
+        """A value node rendered for a person: folded by ``Evaluator.bind``
+        when the context fixes it, else SQL over the state."""
+        if isinstance(node, str):
+            return Text(const=node)
+        bound = self.ev.bind(node, ctx)
+        if isinstance(bound, str):
+            return Text(const=bound)
+        return Text(sql=self._render_sql(node, ctx, 0))
+
+    def folded(self, node: Any, ctx: TokenContext) -> str:
+        """SQL for ``str.casefold`` of the rendered value: Python's case folding maps
+        each character alone, so the fold of a concatenation is the concatenation of
+        the folds (a lead text field's fold is the loader's ``cf__`` column)."""
+        return self._render_sql(node, ctx, 0, fold=True)
+
+    def _render_sql(self, node: Any, ctx: TokenContext, depth: int, fold: bool = False) -> str:
+        def text(t: str) -> str:
+            return q(t.casefold() if fold else t)
+        if isinstance(node, ast.Template):
+            parts = [text(p) if isinstance(p, str) else self._token_sql(p, ctx, depth, fold) for p in node.parts]
+            return "(" + " || ".join(parts) + ")" if parts else "''"
+        if isinstance(node, ast.TokenRef):
+            return self._token_sql(node, ctx, depth, fold)
+        return text(literal_text(node))
+
+    def _token_sql(self, ref: ast.TokenRef, ctx: TokenContext, depth: int, fold: bool = False) -> str:
+        def text(t: str) -> str:
+            return q(t.casefold() if fold else t)
+        ns = ref.namespace
+        if ns == "lead":
+            try:
+                key, _name, ftype = self.ev.field_spec(ref.name)
+            except InvalidSmartList:
+                inner = "''"
+            else:
+                col = "people." + self.field_column(key)
+                if ftype in ("text", "email") and fold:
+                    self.needs.folded.add(key)
+                    inner = f"COALESCE(people.\"cf__{self.store.columns[key]}\", '')"
+                elif ftype in ("text", "email"):
+                    inner = f"COALESCE({col}, '')"
+                elif ftype in ("integer", "score"):
+                    inner = f"COALESCE(CAST({col} AS VARCHAR), '')"
+                elif ftype == "boolean":
+                    inner = f"(CASE WHEN {col} IS NULL THEN '' WHEN {col} <> 0 THEN 'true' ELSE 'false' END)"
+                else:
+                    raise Unsupported(f"a {{{{lead.{ref.name}}}}} token of a {ftype} field is not set-based yet")
+        elif ns == "my":
+            found = ctx.lookup(ref.name)
+            if found is None:
+                inner = "''"
+            else:
+                value = found[0].value
+                if isinstance(value, (ast.Template, ast.TokenRef)):
+                    inner = "''" if depth > 8 else self._render_sql(value, ctx, depth + 1, fold)
+                else:
+                    inner = text(literal_text(value))
+        else:
+            bare = evolve(ref, default=None)
+            bound = self.ev.bind(bare, ctx)
+            if isinstance(bound, str):
+                inner = text(bound)
+            elif ns == "system":   # the clock: fixed while the batch runs
+                inner = text(bound(None))  # type: ignore[arg-type]
+            else:
+                raise Unsupported(f"a {{{{{ns}.{ref.name}}}}} token is not set-based yet")
+        if ref.default is None:
+            return inner
+        return f"COALESCE(NULLIF({inner}, ''), {text(ref.default)})"
+
+    def text_out(self, layer: Layer, slot: Slot, text: Text, j: int) -> Text:
+        if text.sql is not None:
+            text.column = f"t{slot.index}_{j}"
+            layer.outs[text.column] = text.sql
+        return text
+
+
+# -- slots: one function per step type (the set-based form beside the evaluator's
+# per-person compiler; keyed by AST node class until the step entries carry it) ------------
+
+
+def _change_data_value(p: Planner, step: ast.ChangeDataValue, here: Any, frame: str, ctx: TokenContext,
+                       guard: str, depth: int) -> None:
+    key, name, ftype = p.ev.field_spec(step.field.name)
+    if key == "email address" or ftype not in _PLAIN or key not in p.store.columns:
+        raise p.refuse(step, f"writing a {ftype} field ({name}) is not set-based yet")
+    p.listens("data value changes", step)
+    col = p.field_column(key)
+    node = step.value
+    if isinstance(node, (ast.Template, ast.TokenRef)):
+        text = p.render(node, ctx)
+        if ftype not in ("text", "email"):
+            raise p.refuse(step, f"a rendered value converted to {ftype} is not set-based yet")
+        if text.const is not None:
+            raw: Any = text.const
+            new = q(raw)
+            folded = q(raw.casefold())
+        else:
+            new = f"({text.sql})"
+            folded = f"({p.folded(node, ctx)})"
+    else:
+        value = p.ev.value(node, ftype, None, None)
+        raw = encode(ftype, value)
+        new = q(raw)
+        folded = q(raw.casefold() if isinstance(raw, str) else None)
+    s, layer = p.slot("field", "Change Data Value", frame, key, step, "")
+    changed = f"({guard}) AND (people.{col} IS DISTINCT FROM {new})"
+    layer.outs[f"e{s.index}"] = changed
+    layer.outs[f"o{s.index}"] = f"people.{col}"
+    layer.outs[f"n{s.index}"] = new
+    layer.sets[col] = f"CASE WHEN {changed} THEN {new} ELSE people.{col} END"
+    s.info.update(column=col.strip('"'), key=key, ftype=ftype, attrs=dumps({"field": name}), folded=folded)
+    p.columns[key] = (col.strip('"'), ftype)
+
+
+def _change_score(p: Planner, step: ast.ChangeScore, here: Any, frame: str, ctx: TokenContext,
+                  guard: str, depth: int) -> None:
+    key, name, ftype = p.ev.field_spec(step.field.name)
+    node = step.change
+    if isinstance(node, ast.ScoreChange):
+        op, amount = node.op, node.amount
+    elif isinstance(node, ast.Number) and isinstance(node.value, int) and node.value < 0:
+        op, amount = "-", -node.value
+    elif isinstance(node, (ast.TokenRef, ast.Template)):
+        text = p.render(node, ctx)
+        if text.const is None:
+            raise p.refuse(step, "a score change that depends on the person is not set-based yet")
+        parsed = parse_score_change(text.const)
+        if parsed is None:
+            raise p.refuse(step, f"it fails for each person ({text.const!r} is not a score change)")
+        op, amount = parsed
+    else:
+        raise p.refuse(step, "it fails for each person (not a score change)")
+    if ftype not in ("integer", "score") or key not in p.store.columns:
+        raise p.refuse(step, f"a score change of a {ftype} field is not set-based yet")
+    p.listens("score is changed", step)
+    col = p.field_column(key)
+    base = f"COALESCE(people.{col}, 0)"
+    new = f"({base} + {amount})" if op == "+" else f"({base} - {amount})" if op == "-" else q(amount)
+    s, layer = p.slot("score", "Change Score", frame, key, step, guard)
+    layer.outs[f"o{s.index}"] = f"people.{col}"
+    layer.outs[f"n{s.index}"] = new
+    layer.sets[col] = f"CASE WHEN {guard} THEN {new} ELSE people.{col} END"
+    s.info.update(column=col.strip('"'), key=key, ftype=ftype, attrs=dumps({"field": name, "change": f"{op}{amount}"}))
+    p.columns[key] = (col.strip('"'), ftype)
+
+
+def _list_step(p: Planner, step: ast.AddToList | ast.RemoveFromList, here: Any, frame: str, ctx: TokenContext,
+               guard: str, depth: int) -> None:
+    adding = isinstance(step, ast.AddToList)
+    lkey = p.ev.asset_key("list", step.list, here)
+    p.listens("added to list" if adding else "removed from list", step)
+    p.needs.lists.add(lkey)
+    col = p.state.list_column(lkey)
+    s, layer = p.slot("list", "Add to List" if adding else "Remove from List", frame, lkey, step, "")
+    if adding:
+        layer.outs[f"e{s.index}"] = f"({guard}) AND NOT people.{col}"
+        layer.sets[col] = f"people.{col} OR ({guard})"
+    else:
+        layer.outs[f"e{s.index}"] = f"({guard}) AND people.{col}"
+        layer.sets[col] = f"people.{col} AND NOT ({guard})"
+    s.info.update(list=lkey, adding=adding, attrs=dumps({"list": lkey}))
+
+
+def _object(p: Planner, s: Slot, layer: Layer, items: list[tuple[str, Any]], ctx: TokenContext) -> None:
+    """An activity's attributes from (key, value) items: the values rendered (a list: each)."""
+    rendered: list[tuple[str, Any]] = []
+    j = 0
+    for k, v in items:
+        if isinstance(v, list):
+            texts = []
+            for node in v:
+                texts.append(p.text_out(layer, s, p.render(node, ctx), j))
+                j += 1
+            rendered.append((k, texts))
+        else:
+            rendered.append((k, p.text_out(layer, s, p.render(v, ctx), j)))
+            j += 1
+    s.info["items"] = rendered
+    if all(t.const is not None for _k, v in rendered for t in (v if isinstance(v, list) else [v])):
+        s.info["attrs"] = dumps({k: ([t.const for t in v] if isinstance(v, list) else v.const)
+                                 for k, v in rendered})
+
+
+def _send_email(p: Planner, step: ast.SendEmail, here: Any, frame: str, ctx: TokenContext,
+                guard: str, depth: int) -> None:
+    email = p.ev.resolve("email", step.email, here)
+    key = p.ev.asset_key("email", step.email, here)
+    items: list[tuple[str, Any]] = [("email", key)]
+    for part in ("subject", "sender", "body"):
+        node = getattr(email, part)
+        if node is not None:
+            items.append(("from" if part == "sender" else part, node))
+    s, layer = p.slot("email", "Send Email", frame, key, step, guard)
+    _object(p, s, layer, items, ctx)
+
+
+def _send_alert(p: Planner, step: ast.SendAlert, here: Any, frame: str, ctx: TokenContext,
+                guard: str, depth: int) -> None:
+    email = p.ev.resolve("email", step.email, here)
+    key = p.ev.asset_key("email", step.email, here)
+    items: list[tuple[str, Any]] = [("email", key), ("to", list(step.recipients))]
+    if email.subject is not None:
+        items.append(("subject", email.subject))
+    s, layer = p.slot("alert", "Send Alert", frame, key, step, guard)
+    _object(p, s, layer, items, ctx)
+
+
+def _interesting_moment(p: Planner, step: ast.InterestingMoment, here: Any, frame: str, ctx: TokenContext,
+                        guard: str, depth: int) -> None:
+    s, layer = p.slot("moment", "Interesting Moment", frame, None, step, guard)
+    _object(p, s, layer, [("type", step.type), ("description", step.description)], ctx)
+
+
+def _change_program_status(p: Planner, step: ast.ChangeProgramStatus, here: Any, frame: str,
+                           ctx: TokenContext, guard: str, depth: int) -> None:
+    program = p.ev.find_program(step.program, here)
+    statuses = list(program.statuses)
+    status = step.status
+    if statuses and status not in statuses:
+        raise StepError(f'program "{program.name}" has no status "{status}"')
+    p.listens("program status is changed", step)
+    pkey = p.ev.program_key(program)
+    p.needs.programs.add(pkey)
+    member, col = p.state.program_columns(pkey)
+    s, layer = p.slot("status", "Change Program Status", frame, pkey, step, "")
+    later = [x for x in statuses if statuses.index(x) >= statuses.index(status)] if statuses else [status]
+    changes = f"({guard}) AND NOT COALESCE(people.{col} IN ({', '.join(q(x) for x in later)}), FALSE)"
+    layer.outs[f"e{s.index}"] = changes
+    layer.outs[f"o{s.index}"] = f"people.{col}"
+    layer.sets[member] = f"people.{member} OR ({changes})"
+    layer.sets[col] = f"CASE WHEN {changes} THEN {q(status)} ELSE people.{col} END"
+    s.info.update(program=pkey, status=status, attrs=dumps({"program": program.name}), new=dumps(status))
+
+
+def _execute_campaign(p: Planner, step: ast.ExecuteCampaign, here: Any, frame: str, ctx: TokenContext,
+                      guard: str, depth: int) -> None:
+    child = p.ev.resolve("campaign", step.campaign, here)
+    if child.kind != "executable":
+        raise StepError(f"{child.qualname} is not an executable campaign")
+    if depth > MAX_EXECUTE_DEPTH:
+        raise StepError("execute campaign chain too deep")
+    use_parent = step.parent_context
+    cq = child.qualname
+    sl = child.smart_list
+    if sl is None:
+        qualifies = "TRUE"
+    else:
+        query, rest = p.ev.pushdown(sl, child.program)
+        if rest:
+            raise p.refuse(step, f"the smart list of {cq} has a filter the set-based engine cannot say")
+        qualifies = "TRUE" if query is None else p.cond(query if query is not None else AllOf(()))
+    if child.rule.rule != "every time":
+        rule = p.engine._rule_query(child)
+        if rule is not None:
+            p.needs.campaigns.add(cq)
+            qualifies = f"({qualifies}) AND {p.cond(rule)}"
+    s, layer = p.slot("execute", "Executed Campaign", frame, cq, step, guard)
+    ran = p.state.ran_column(cq)
+    layer.outs[f"x{s.index}"] = f"({guard}) AND ({qualifies})"
+    layer.sets[ran] = f"people.{ran} OR (({guard}) AND ({qualifies}))"
+    s.info.update(child=cq, attrs={qual: dumps({"campaign": cq, "parent": frame, "qualified": qual,
+                                                PARENT_CONTEXT: use_parent}) for qual in (True, False)})
+    child_ctx = ctx.for_child(child, use_parent, p.ev.program_env(child.program))
+    p.frame_names[cq] = child.name
+    p.walk(child.steps, child.program, cq, child_ctx, f"people.x{s.index}", depth + 1)
+
+
+def _choice(p: Planner, step: ast.Choice, here: Any, frame: str, ctx: TokenContext, guard: str,
+            depth: int) -> None:
+    whens = []
+    for number, branch in enumerate(step.branches, 1):
+        if branch.condition is None:
+            whens.append(f"WHEN TRUE THEN {number}")
+            continue
+        try:
+            query = p.ev.pushdown_filter(branch.condition, here)
+        except InvalidSmartList:
+            continue   # a condition that cannot be evaluated matches nobody
+        if query is None:
+            raise p.refuse(step, f"the condition of branch {number} has no set-based form")
+        whens.append(f"WHEN {p.cond(query)} THEN {number}")
+    layer = Layer()
+    column = f"c{len(p.layers)}"
+    layer.outs[column] = f"CASE {' '.join(whens)} ELSE 0 END" if whens else "0"
+    p.layers.append(layer)
+    for number, branch in enumerate(step.branches, 1):
+        if branch.step is None:
+            continue
+        if isinstance(branch.step, ast.Wait):
+            raise p.refuse(step, "it fails for each person (a choice cannot wait)")
+        p.step(branch.step, here, frame, ctx, f"({guard}) AND people.{column} = {number}", depth)
+
+
+def _request_campaign(p: Planner, step: ast.RequestCampaign, here: Any, frame: str, ctx: TokenContext,
+                      guard: str, depth: int) -> None:
+    """The request is logged here and queued for the per-person engine, which
+    runs requested campaigns after the batch (first in, first out) exactly as
+    it does after its own batches; the target's filters are judged here, on
+    the state the earlier slots left."""
+    target = p.ev.resolve("campaign", step.campaign, here)
+    sl = target.smart_list
+    judged = "TRUE"
+    if sl is not None and sl.filters:
+        query, rest = p.ev.pushdown(sl, target.program)
+        if rest:
+            raise p.refuse(step, f"the smart list of {target.qualname} has a filter the set-based engine "
+                                 f"cannot say")
+        judged = "TRUE" if query is None else p.cond(query)
+    s, layer = p.slot("request", "Request Campaign", frame, target.qualname, step, guard)
+    layer.outs[f"x{s.index}"] = judged
+    requester = p.frame_names[frame]   # the name of the campaign whose step requests (Engine.request_campaign)
+    trig = trigger_tokens("campaign is requested", requester, {"Source": "flow action"})
+    s.info.update(attrs=dumps({"campaign": target.qualname}), target=target, requester=requester,
+                  ctx=p.ev.own_context(target, None, trig))
+
+
+_SLOTS: dict[type, Any] = {
+    ast.RequestCampaign: _request_campaign,
+    ast.ChangeDataValue: _change_data_value,
+    ast.ChangeScore: _change_score,
+    ast.AddToList: _list_step,
+    ast.RemoveFromList: _list_step,
+    ast.SendEmail: _send_email,
+    ast.SendAlert: _send_alert,
+    ast.InterestingMoment: _interesting_moment,
+    ast.ChangeProgramStatus: _change_program_status,
+    ast.ExecuteCampaign: _execute_campaign,
+    ast.Choice: _choice,
+}
+
+
+def _result_query_of(p: Planner) -> "exp.Expression":
+    """``result``: the state of the people who entered, one projection per layer."""
+    fields = sorted(p.needs.fields)
+    state: list[tuple[str, str]] = [("id", "people.id")]
+    for key in fields:
+        col = '"' + p.store.columns[key] + '"'
+        state.append((col, f"people.{col}"))
+        if key in p.needs.folded:
+            cf = '"cf__' + p.store.columns[key] + '"'
+            state.append((cf, f"people.{cf}"))
+    for lkey, col in p.state.lists.items():
+        state.append((col, f"EXISTS (SELECT 1 FROM list_members AS lm WHERE lm.list = {q(lkey)} "
+                           f"AND lm.person = people.id)"))
+    for pkey, (member, col) in p.state.programs.items():
+        state.append((member, f"EXISTS (SELECT 1 FROM program_members AS pm WHERE pm.program = {q(pkey)} "
+                              f"AND pm.person = people.id)"))
+        state.append((col, f"(SELECT MAX(pm.status) FROM program_members AS pm WHERE pm.program = {q(pkey)} "
+                           f"AND pm.person = people.id)"))
+    for ckey, col in p.state.ran.items():
+        state.append((col, "TRUE" if ckey in p.initial_ran else "FALSE"))
+    for col in p.state.activities.values():
+        state.append((col, "FALSE"))
+    names = [n for n, _ in state]
+    ctes = ["s0 AS (SELECT " + ", ".join(f"{sql} AS {n}" for n, sql in state)
+            + " FROM people WHERE people.id IN (SELECT id FROM entered))"]
+    outs: list[str] = []
+    folded_cols = {'"' + p.store.columns[k] + '"': '"cf__' + p.store.columns[k] + '"'
+                   for k in fields if k in p.needs.folded}
+    slot_of_layer = {s.layer: s for s in p.slots}
+    for i, layer in enumerate(p.layers, 1):
+        sets = dict(layer.sets)
+        s = slot_of_layer.get(i - 1)
+        flag = None if s is None or s.asset is None else p.state.activities.get((s.type, s.asset))
+        if flag is not None:   # a history filter later in the flow sees this slot's activity
+            sets[flag] = f"people.{flag} OR ({layer.outs[f'e{s.index}']})"
+        for col, cf in folded_cols.items():   # a constant written to a compared text field: its casefold too
+            if col in sets:
+                s = next(x for x in p.slots if x.kind == "field" and '"' + x.info["column"] + '"' == col
+                         and f"e{x.index}" in layer.outs)
+                changed = layer.outs[f"e{s.index}"]
+                sets[cf] = f"CASE WHEN {changed} THEN {s.info['folded']} ELSE people.{cf} END"
+        cols = [f"{sets[n]} AS {n}" if n in sets else f"people.{n}" for n in names]
+        cols += [f"people.{o}" for o in outs]
+        cols += [f"{sql} AS {o}" for o, sql in layer.outs.items()]
+        outs += list(layer.outs)
+        ctes.append(f"s{i} AS (SELECT {', '.join(cols)} FROM s{i - 1} AS people)")
+    last = f"s{len(p.layers)}"
+    # a{k}: the person's activities before slot k's, counted from the first person's
+    # first (ids in the per-person order: people in id order, slots in flow order)
+    flags = [f"CAST(people.e{s.index} AS BIGINT)" for s in p.slots]
+    count = " + ".join(flags) if flags else "0"
+    ctes.append(f"counted AS (SELECT people.*, CAST(SUM({count}) OVER (ORDER BY people.id ROWS BETWEEN "
+                f"UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) - ({count}) AS a__ FROM {last} AS people)")
+    slots = [f"people.a__ + {' + '.join(flags[:k]) if k else '0'} AS a{s.index}" for k, s in enumerate(p.slots)]
+    return parse("WITH " + ", ".join(ctes) + f" SELECT people.*{''.join(', ' + x for x in slots)} "
+                 f"FROM counted AS people")
+
+
+
+def check_rendered(text: str, where: str) -> None:
+    """The per-person renderer's cap on a rendered value (its StepError), said before anything is kept."""
+    if len(text) > MAX_RENDERED_CHARS:
+        raise Unsupported(f"a rendered value longer than {MAX_RENDERED_CHARS:,} characters at {where}")

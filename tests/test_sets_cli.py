@@ -1,0 +1,128 @@
+"""The set-based engine's user surface (issue 16): ``campaign run`` and
+``campaign plan`` with ``--engine duckdb`` and ``--fallback``,
+``Engine.run_batch(engine=...)``, the one-line refusals, and the lazy import
+(``campaign --version`` and the core never load duckdb)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("duckdb")
+
+from campaignlang.api import compile_text  # noqa: E402
+from campaignlang.cli import main  # noqa: E402
+from campaignlang.engine import Engine  # noqa: E402
+from campaignlang.errors import RunError  # noqa: E402
+from campaignlang.store import Store  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "bench"))
+from bench_engine import PROGRAM  # noqa: E402
+
+WEBHOOK = """
+program "P" {
+    webhook "W" { url "https://example.com/{{lead.Email Address}}" }
+    campaign "T" trigger {
+        smart list { trigger campaign is requested }
+        flow { call webhook "W" }
+        qualify every time
+    }
+    campaign "B" batch {
+        smart list { filter lead.Country is "US" }
+        flow {
+            interesting moment milestone "before"
+            remove from flow "T"
+        }
+    }
+}
+"""
+
+PEOPLE = "email,first name,country,lead score\na@x.com,Ann,US,20\nb@x.com,Zoë,DE,50\nc@x.com,,FR,90\n"
+
+
+def _run(args, cwd):
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def test_run_with_duckdb_leaves_the_store_the_per_person_run_leaves(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("bench.campaign").write_text(PROGRAM)
+    Path("people.csv").write_text(PEOPLE)
+    outs = {}
+    for engine in ("python", "duckdb"):
+        r = _run(["run", "bench.campaign", "Bench/Batch", "--db", f"{engine}.db", "--people", "people.csv",
+                  "--engine", engine], tmp_path)
+        assert r.exit_code == 0, r.output
+        outs[engine] = r.stdout
+        store = Store(f"{engine}.db")
+        outs[engine + " log"] = store.activity_log_jsonl()
+        outs[engine + " people"] = store.db.execute("SELECT * FROM people ORDER BY id").fetchall()
+        store.close()
+    assert outs["python"] == outs["duckdb"]
+    assert outs["python log"] == outs["duckdb log"] and outs["python log"]
+    assert outs["python people"] == outs["duckdb people"]
+    r = _run(["plan", "bench.campaign", "Bench/Batch", "--db", "duckdb.db", "--engine", "duckdb",
+              "--token", "my.Score=+7"], tmp_path)
+    assert r.exit_code == 0 and "plan for" in r.output
+
+
+def test_what_it_cannot_do_is_one_line_before_it_runs_or_a_fallback_said_in_the_output(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("w.campaign").write_text(WEBHOOK)
+    Path("people.csv").write_text(PEOPLE)
+    r = CliRunner().invoke(main, ["people", "import", "people.csv", "--db", "s.db"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["run", "w.campaign", "P/B", "--db", "s.db", "--engine", "duckdb"])
+    assert r.exit_code == 2
+    assert r.output.count("\n") == 1 and '"P"."B": --engine duckdb cannot run it: remove from flow' in r.output
+    store = Store("s.db")
+    assert "Interesting Moment" not in store.activity_log_jsonl() and store.run_history() == []   # nothing ran
+    store.close()
+    r = CliRunner().invoke(main, ["run", "w.campaign", "P/B", "--db", "s.db", "--engine", "duckdb", "--fallback"])
+    assert r.exit_code == 0, r.output
+    assert "ran per person: --engine duckdb cannot run it: remove from flow" in r.output
+    assert "1 person entered" in r.output
+    r = CliRunner().invoke(main, ["run", "w.campaign", "P/B", "--db", "s.db", "--fallback"])
+    assert r.exit_code == 2 and "--fallback goes with --engine" in r.output
+
+
+def test_the_api_takes_an_engine_and_refuses_an_unknown_one():
+    e = Engine(compile_text(WEBHOOK))
+    e.add_person("a@x.com", {"Country": "US"})
+    with pytest.raises(RunError, match="unknown engine 'ibis'"):
+        e.run_batch("P/B", engine="ibis")
+    with pytest.raises(RunError, match=r"cannot run it: remove from flow is not set-based yet \(RemoveFromFlow at <input>:13\)"):
+        e.run_batch("P/B", engine="duckdb")
+    result = e.run_batch("P/B", engine="duckdb", fallback=True)
+    assert result.entered and result.note.startswith("ran per person")
+
+
+def test_the_core_and_version_never_import_duckdb():
+    code = ("import sys; from campaignlang.cli import main; import campaignlang.engine, campaignlang.api\n"
+            "assert not {'duckdb', 'sqlglot', 'pyarrow', 'campaignlang.sets.run'} & set(sys.modules), "
+            "sorted(m for m in sys.modules if 'duck' in m or 'sqlglot' in m)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    out = subprocess.run([sys.executable, "-m", "campaignlang.cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and "version" in out.stdout
+
+
+def test_a_missing_extra_is_one_line_naming_it(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_duckdb(name, *args, **kwargs):
+        if name == "duckdb" or name.startswith("sqlglot"):
+            raise ImportError(f"No module named {name!r}", name=name)
+        return real(name, *args, **kwargs)
+    for mod in [m for m in sys.modules if m.startswith("campaignlang.sets")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setattr(builtins, "__import__", no_duckdb)
+    e = Engine(compile_text(PROGRAM))
+    with pytest.raises(RunError, match=r"needs the 'sets' extra .*pip install 'campaignlang\[sets\]'"):
+        e.run_batch("Bench/Batch", engine="duckdb")
