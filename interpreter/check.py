@@ -114,6 +114,7 @@ from .graph import MAX_DEPTH, CallGraph, build_call_graph, find_cycle, reach, st
 from .loader import Loaded
 from .logic import LogicError, parse_logic
 from .model import DEFAULT_WORKSPACE, CampaignInfo, Model, ProgramInfo, Resolution, build_model
+from .parse import paused_gc
 from .source import SourceFile, Span
 from .stdlib import steps as _steps
 from .stdlib.filters import FILTERS, OPS_BY_TYPE
@@ -252,6 +253,11 @@ class CheckResult:
 
 def check(loaded: Loaded) -> CheckResult:
     """Check loaded modules (their CL001/CL002 included) and return the result."""
+    with paused_gc():   # the model and the checker's tables are built, not freed
+        return _check(loaded)
+
+
+def _check(loaded: Loaded) -> CheckResult:
     model = build_model(loaded.modules)
     sources = loaded.sources
     ctx = Context(model, sources)

@@ -31,6 +31,7 @@ Imports ``source``, ``errors``, ``ast`` and the ``stdlib`` vocabulary only.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import difflib
 import gc
@@ -411,6 +412,21 @@ def _unknown_word(word: str, expected: set[str]) -> tuple[str, str] | None:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cycle collector for a pass that allocates a node or two
+    per token or declaration and frees little (the parse, the checker): the
+    collector's passes over them cost 15-50 % of the pass and find nothing.
+    Nested pauses are fine; the collector runs again when the outermost ends."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
 def parse(text: str, file: str = "<input>") -> ParseResult:
     """Parse one file's text. Never raises for bad input."""
     if text.startswith("\ufeff"):
@@ -463,18 +479,12 @@ def parse(text: str, file: str = "<input>") -> ParseResult:
             if attempt == 0:
                 # the fast driver first; anything but a clean parse is Lark's
                 builder = _builder = _Builder(where)
-                # the parse allocates a node or two per token and frees little: the
-                # cycle collector's passes over them cost ~15 % and find nothing
-                collecting = gc.isenabled()
-                gc.disable()
                 try:
-                    tree = _fast_parse(parser, work)
+                    with paused_gc():
+                        tree = _fast_parse(parser, work)
                     break
                 except Exception:   # noqa: BLE001 - Lark reads the text again and says what it is
                     tree = None
-                finally:
-                    if collecting:
-                        gc.enable()
             builder = _builder = _Builder(where)
             try:
                 tree = parser.parse(work)
