@@ -23,6 +23,12 @@ import click
 from . import __version__
 from .errors import CampaignError, LoadError
 
+#: the path types of the options, made once: each click.Path looks its name up
+#: through gettext (a search of the locale folders), 45 of them ~15 % of start-up
+_FILE = click.Path(dir_okay=False)
+_PATH = click.Path()
+_DIR = click.Path(file_okay=False)
+
 #: store files this command created (path, store): a command that fails
 #: removes them, so that a refused command leaves no file behind
 _CREATED: list[tuple[Path, Any]] = []
@@ -148,7 +154,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=_PATH)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True,
               help="text for people; json (LANGUAGE.md §10); sarif (SARIF 2.1.0, for code hosts).")
 @click.option("--strict", is_flag=True, help="Count warnings as errors for the exit code.")
@@ -187,7 +193,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
 
 
 @main.command("parse")
-@click.argument("path", type=click.Path())
+@click.argument("path", type=_PATH)
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True)
 def parse_cmd(path: str, fmt: str) -> None:
     """Print the syntax tree of one file, with spans."""
@@ -213,7 +219,7 @@ def parse_cmd(path: str, fmt: str) -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=_PATH)
 @click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 if a file would change.")
 @click.option("--diff", "show_diff", is_flag=True,
               help="Change nothing; print what would change as a unified diff; exit 1 if a file would change.")
@@ -319,7 +325,7 @@ def _load_checked(path: str, campaign: str | None = None):
 
 
 @main.command()
-@click.argument("path", type=click.Path())
+@click.argument("path", type=_PATH)
 @click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot", show_default=True)
 def graph(path: str, fmt: str) -> None:
     """Print the execute (solid) / request (dashed) call graph, with depth levels."""
@@ -330,12 +336,12 @@ def graph(path: str, fmt: str) -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path())
+@click.argument("path", type=_PATH)
 @click.argument("campaign")
 @click.option("--token", "tokens", multiple=True, metavar="my.X",
               help="The My Token to explain (repeatable); default: every one the campaign uses.")
 @click.option("--person", metavar="EMAIL", help="Explain why this person did or did not qualify.")
-@click.option("--db", type=click.Path(), help="The SQLite store (with --person).")
+@click.option("--db", type=_PATH, help="The SQLite store (with --person).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def explain(path: str, campaign: str, tokens: tuple[str, ...], person: str | None, db: str | None,
             fmt: str) -> None:
@@ -562,10 +568,10 @@ def _echo_by_person(activities: list[dict]) -> None:
 
 @_limit_options
 @main.command()
-@click.argument("path", type=click.Path())
+@click.argument("path", type=_PATH)
 @click.argument("campaign")
-@click.option("--db", type=click.Path(dir_okay=False), help="The SQLite store (created when missing).")
-@click.option("--people", "people_file", type=click.Path(dir_okay=False),
+@click.option("--db", type=_FILE, help="The SQLite store (created when missing).")
+@click.option("--people", "people_file", type=_FILE,
               help="Import people (CSV or JSON) before the run.")
 @click.option("--token", "tokens", multiple=True, metavar="my.X=V", help="An API-passed My Token (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Run on a copy of the store; write nothing.")
@@ -598,15 +604,15 @@ def run(path: str, campaign: str, db: str | None, people_file: str | None, token
 
 @_limit_options
 @main.command()
-@click.argument("path", type=click.Path())
+@click.argument("path", type=_PATH)
 @click.argument("campaign")
 @click.argument("more_people", nargs=-1, metavar="[EMAIL...]")
 @click.option("--person", "people", multiple=True, metavar="EMAIL",
               help="A person to request the campaign for; several may follow one --person "
                    "(--person a@x.com b@x.com) or each have their own (at most 100).")
-@click.option("--people", "people_file", type=click.Path(dir_okay=False),
+@click.option("--people", "people_file", type=_FILE,
               help="Import people (CSV or JSON) first; without --person, request for every person of the file.")
-@click.option("--db", type=click.Path(dir_okay=False), help="The SQLite store (created when missing).")
+@click.option("--db", type=_FILE, help="The SQLite store (created when missing).")
 @click.option("--token", "tokens", multiple=True, metavar="my.X=V", help="An API-passed My Token (repeatable).")
 @click.option("--trace", is_flag=True, help="Print every activity, per person.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -649,9 +655,9 @@ def request(path: str, campaign: str, more_people: tuple[str, ...], people: tupl
 
 @_limit_options
 @main.command()
-@click.argument("path", type=click.Path())
-@click.argument("events_file", metavar="EVENTS.jsonl", type=click.Path(dir_okay=False))
-@click.option("--db", type=click.Path(dir_okay=False), help="The SQLite store (created when missing).")
+@click.argument("path", type=_PATH)
+@click.argument("events_file", metavar="EVENTS.jsonl", type=_FILE)
+@click.option("--db", type=_FILE, help="The SQLite store (created when missing).")
 @click.option("--trace", is_flag=True, help="Print every activity, per person.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def events(path: str, events_file: str, db: str | None, trace: bool, fmt: str) -> None:
@@ -685,9 +691,9 @@ def people() -> None:
 
 
 @people.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--db", type=click.Path(dir_okay=False), help="The SQLite store (created when missing).")
-@click.option("--fields", "fields_path", type=click.Path(),
+@click.argument("file", type=_FILE)
+@click.option("--db", type=_FILE, help="The SQLite store (created when missing).")
+@click.option("--fields", "fields_path", type=_PATH,
               help="A .campaign file whose custom fields the people may have.")
 def people_import(file: str, db: str | None, fields_path: str | None) -> None:
     """Import people from a CSV, JSON or Parquet file (a person already in the store is updated)."""
@@ -708,10 +714,10 @@ def people_import(file: str, db: str | None, fields_path: str | None) -> None:
 
 @_limit_options
 @main.command()
-@click.argument("path", type=click.Path())
+@click.argument("path", type=_PATH)
 @click.argument("campaign")
-@click.option("--db", type=click.Path(dir_okay=False), help="The SQLite store to start from (never written).")
-@click.option("--people", "people_file", type=click.Path(dir_okay=False), help="People to add first (CSV or JSON).")
+@click.option("--db", type=_FILE, help="The SQLite store to start from (never written).")
+@click.option("--people", "people_file", type=_FILE, help="People to add first (CSV or JSON).")
 @click.option("--token", "tokens", multiple=True, metavar="my.X=V", help="An API-passed My Token (repeatable).")
 @click.option("--until", "until", default=None, metavar="DURATION",
               help="Also advance the virtual clock this long (e.g. '2 weeks'), running what falls due.")
@@ -760,7 +766,7 @@ def plan(path: str, campaign: str, db: str | None, people_file: str | None, toke
 
 
 @main.command("test")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=_PATH)
 @click.option("-k", "pattern", default=None, metavar="PATTERN",
               help="Run only tests whose name contains PATTERN (case-insensitive; * and ? allowed).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True,
@@ -813,8 +819,8 @@ def test_cmd(paths: tuple[str, ...], pattern: str | None, fmt: str, with_coverag
 
 
 @main.command()
-@click.argument("path", required=False, type=click.Path())
-@click.option("--db", type=click.Path(dir_okay=False),
+@click.argument("path", required=False, type=_PATH)
+@click.option("--db", type=_FILE,
               help="Work on this SQLite store (created when missing) instead of one in memory.")
 def repl(path: str | None, db: str | None) -> None:
     """Try things at a prompt: declarations, test statements and :commands
@@ -883,7 +889,7 @@ def _text_table(header: list[str], rows: list[list[str]]) -> None:
 
 
 @people.command("list")
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="The SQLite store to read.")
+@click.option("--db", required=True, type=_FILE, help="The SQLite store to read.")
 @click.option("--email", "pattern", metavar="PATTERN",
               help="Only people whose email contains PATTERN (case-insensitive; * and ? allowed).")
 @click.option("--field", "fields", multiple=True, metavar="NAME",
@@ -951,7 +957,7 @@ def _campaign_matches(actual: str | None, wanted: str) -> bool:
 
 
 @main.command()
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="The SQLite store to read.")
+@click.option("--db", required=True, type=_FILE, help="The SQLite store to read.")
 @click.option("--person", "people", multiple=True, metavar="EMAIL",
               help="Only this person's activities (repeatable; several emails after one --person too).")
 @click.option("--type", "types", multiple=True, metavar="TYPE",
@@ -1067,7 +1073,7 @@ def _fetch_marketo(source):
 
 def _marketo_options(f):
     for option in reversed([
-        click.option("--from", "from_dir", type=click.Path(), metavar="DIR",
+        click.option("--from", "from_dir", type=_PATH, metavar="DIR",
                      help="A folder of saved API responses (offline), as --save writes it."),
         click.option("--url", envvar="MARKETO_URL", metavar="URL",
                      help="The instance's REST base URL (env MARKETO_URL)."),
@@ -1088,10 +1094,10 @@ def import_group() -> None:
 
 
 @import_group.command("marketo")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), metavar="DIR",
+@click.option("--out", "out_dir", required=True, type=_DIR, metavar="DIR",
               help="The project folder to write (a re-import keeps the flows written there).")
 @_marketo_options
-@click.option("--save", type=click.Path(file_okay=False), metavar="DIR",
+@click.option("--save", type=_DIR, metavar="DIR",
               help="With --url: also save every API response in DIR (for --from).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def import_marketo(out_dir: str, from_dir: str | None, url: str | None, client_id: str | None,
@@ -1147,7 +1153,7 @@ def import_marketo(out_dir: str, from_dir: str | None, url: str | None, client_i
 
 
 @main.command()
-@click.argument("path", type=click.Path())
+@click.argument("path", type=_PATH)
 @_marketo_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True)
@@ -1184,15 +1190,15 @@ def drift(path: str, from_dir: str | None, url: str | None, client_id: str | Non
 
 
 @main.command()
-@click.argument("extract", metavar="EXTRACT.csv", type=click.Path(dir_okay=False))
-@click.argument("path", type=click.Path())
-@click.option("--ids", "ids_file", type=click.Path(dir_okay=False), metavar="FILE",
+@click.argument("extract", metavar="EXTRACT.csv", type=_FILE)
+@click.argument("path", type=_PATH)
+@click.option("--ids", "ids_file", type=_FILE, metavar="FILE",
               help="Marketo ids -> names (default: marketo-ids.json beside the project).")
-@click.option("--events-out", type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("--events-out", type=_FILE, metavar="FILE",
               help="Also write the replayed events as JSON lines (what campaign events reads).")
 @click.option("--window", default="1 hour", show_default=True, metavar="DURATION",
               help="How long after the simulator's step Marketo's may be logged and still match.")
-@click.option("--leads", "leads_file", type=click.Path(dir_okay=False), metavar="FILE.csv",
+@click.option("--leads", "leads_file", type=_FILE, metavar="FILE.csv",
               help="A lead export (column id and fields): the people as they were before the extract.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def replay(extract: str, path: str, ids_file: str | None, events_out: str | None, window: str,
@@ -1262,8 +1268,8 @@ def replay(extract: str, path: str, ids_file: str | None, events_out: str | None
 
 
 @main.command()
-@click.argument("path", type=click.Path())
-@click.option("--db", type=click.Path(dir_okay=False), help="The SQLite store (created when missing).")
+@click.argument("path", type=_PATH)
+@click.option("--db", type=_FILE, help="The SQLite store (created when missing).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="The address to listen on (127.0.0.1: this machine only).")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
@@ -1353,9 +1359,9 @@ def schema_cmd(name: str | None, list_all: bool) -> None:
 @main.command("diff")
 @click.argument("old", metavar="OLD")
 @click.argument("new", metavar="NEW")
-@click.option("--people", "people_file", type=click.Path(dir_okay=False),
+@click.option("--people", "people_file", type=_FILE,
               help="Run both versions over these people (CSV or JSON), in memory, and compare outcomes.")
-@click.option("--events", "events_file", type=click.Path(dir_okay=False),
+@click.option("--events", "events_file", type=_FILE,
               help="With --people: replay these events (JSON lines) through both versions.")
 @click.option("--until", default=None, metavar="DURATION",
               help="With --people: then advance the virtual clock this long (e.g. '1 week').")
@@ -1384,13 +1390,13 @@ def diff_cmd(old: str, new: str, people_file: str | None, events_file: str | Non
 
 
 @main.command("report")
-@click.argument("path", type=click.Path())
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.argument("path", type=_PATH)
+@click.option("--out", "out_dir", required=True, type=_DIR,
               help="The folder to write index.html into (created when missing).")
-@click.option("--db", type=click.Path(dir_okay=False), help="Counts per step from a plan on a copy of this store.")
-@click.option("--people", "people_file", type=click.Path(dir_okay=False),
+@click.option("--db", type=_FILE, help="Counts per step from a plan on a copy of this store.")
+@click.option("--people", "people_file", type=_FILE,
               help="Counts per step from a plan over these people (CSV or JSON).")
-@click.option("--events", "events_file", type=click.Path(dir_okay=False),
+@click.option("--events", "events_file", type=_FILE,
               help="With --db or --people: replay these events (JSON lines) too.")
 @click.option("--until", default=None, metavar="DURATION",
               help="With --db or --people: then advance the virtual clock this long.")
@@ -1510,7 +1516,7 @@ def _with_spark_options(command: click.Command, parquet: bool) -> None:
     ]
     if parquet:
         command.params.append(click.Option(
-            ["--out"], type=click.Path(file_okay=False), default=None,
+            ["--out"], type=_DIR, default=None,
             help="With --people parquet:SOURCE: a new folder for the results as Parquet (activities, runs, "
                  "list_members, program_members, people)."))
     inner = command.callback
