@@ -3,8 +3,9 @@
 
 Reading is strict: a malformed row or line is refused with the file, its
 number, the column (or key) and the reason, and nothing from that file is
-imported (docs/security.md, "Data files"). Events are read whole before
-anything is written; a people file streams into the store in one action, a
+imported (docs/security.md, "Data files"). An events file is read line by
+line twice: every line checked first, then applied in one action (nothing
+is written when a line is bad); a people file streams into the store in one action, a
 chunk at a time, and a bad row rolls the action back (``import_people``,
 docs/scale.md "Loading people in bulk"). The rules:
 
@@ -52,7 +53,7 @@ import re
 from itertools import chain, compress, islice, repeat
 from json.encoder import encode_basestring  # what values.dumps writes for text (ensure_ascii off)
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from attrs import define, field
 
@@ -83,16 +84,25 @@ EMAIL = "email address"
 # Reading text
 
 
-def _read_text(path: str | Path) -> str:
-    p = Path(path)
+def _opened(path: str | Path) -> BinaryIO:
+    """A data file opened for reading bytes; a missing file, a folder or an
+    unreadable file is a one-line DataFileError (people, events, any reader)."""
     try:
-        raw = p.read_bytes()
+        return open(path, "rb")   # noqa: SIM115 - the caller closes it (with)
     except FileNotFoundError:
         raise DataFileError(f"no such file: {path}") from None
     except IsADirectoryError:
         raise DataFileError(f"{path} is a folder, not a data file") from None
     except OSError as exc:
         raise DataFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _read_text(path: str | Path) -> str:
+    with _opened(path) as f:
+        try:
+            raw = f.read()
+        except OSError as exc:
+            raise DataFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -450,15 +460,7 @@ def _lines(text: str) -> io.StringIO:
 def _text_blocks(path: str) -> Iterator[str]:
     """A text file in blocks of whole lines, BOM dropped; not UTF-8 and NUL
     bytes refused as ``_read_text`` refuses them."""
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise DataFileError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise DataFileError(f"{path} is a folder, not a data file") from None
-    except OSError as exc:
-        raise DataFileError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with f:
+    with _opened(path) as f:
         offset = lines = 0   # bytes (after a BOM) and lines before the block
         rest = b""
         nul: DataFileError | None = None
@@ -972,15 +974,7 @@ def _event_lines(path: str | Path) -> Iterator[tuple[int, str, DataFileError | N
     a time): (number, text, not UTF-8, NUL byte), the last two the error
     that line raises or None. ``byte N`` in the message counts from
     the start of the file, after a byte order mark, as decoding it whole did."""
-    try:
-        f = open(path, "rb")   # noqa: SIM115 - closed below; a generator holds it
-    except FileNotFoundError:
-        raise DataFileError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise DataFileError(f"{path} is a folder, not a data file") from None
-    except OSError as exc:
-        raise DataFileError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with f:
+    with _opened(path) as f:
         offset = 0
         n = 0
         try:
