@@ -1217,17 +1217,25 @@ class Evaluator:
         self.log(run, "Error", attrs)
         raise EndRun("error")
 
-    def _wait_due(self, run: Run, step: ast.Wait) -> _dt.datetime | None:
-        now = self.clock.now
+    def fixed_wait_due(self, step: ast.Wait) -> _dt.datetime | None:
+        """When a wait written without tokens ends (``wait 3 days``, ``wait until
+        2026-12-01`` from midnight, ``wait until 2026-12-01T09:00``); None for
+        ``wait until {{token}}``, which each person renders. An OverflowError
+        past the last date the clock holds."""
         node = step.until
         if step.duration is not None:
-            t = now + step.duration.delta
-        elif isinstance(node, ast.DateTime):
-            t = node.value
-        elif isinstance(node, ast.Date):
-            t = _dt.datetime.combine(node.value, _dt.time())
-        else:
-            text = self.render(node, run.person, run.frame.ctx)
+            return self.clock.now + step.duration.delta
+        if isinstance(node, ast.DateTime):
+            return node.value
+        if isinstance(node, ast.Date):
+            return _dt.datetime.combine(node.value, _dt.time())
+        return None
+
+    def _wait_due(self, run: Run, step: ast.Wait) -> _dt.datetime | None:
+        now = self.clock.now
+        t = self.fixed_wait_due(step)
+        if t is None:
+            text = self.render(step.until, run.person, run.frame.ctx)
             try:
                 t = convert("datetime", text)
             except ValueError:

@@ -26,7 +26,6 @@ Imports ``ast``, ``evaluate`` (public methods), ``storage``, ``values``,
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
 from attrs import define, evolve, field
@@ -201,18 +200,12 @@ class Planner:
         same moment, and the run resumes from the store's queue as a per-person run
         does (the per-person engine runs the rest). Whether the run pauses."""
         now = self.engine.clock.now
-        node = step.until
         try:
-            if step.duration is not None:
-                due = now + step.duration.delta
-            elif isinstance(node, ast.DateTime):
-                due = node.value
-            elif isinstance(node, ast.Date):
-                due = _dt.datetime.combine(node.value, _dt.time())
-            else:
-                raise self.refuse(step, "a wait until a token is not set-based yet")
+            due = self.ev.fixed_wait_due(step)   # the evaluator's rule, per-person runs' too
         except OverflowError:
             raise self.refuse(step, "a wait past the last date the clock holds") from None
+        if due is None:
+            raise self.refuse(step, "a wait until a token is not set-based yet")
         if due <= now:
             return False   # already past: the wait does nothing
         s, _layer = self.slot("wait", "Wait", frame, None, step, "TRUE")
