@@ -151,7 +151,17 @@ if (type(None), sqlite3.PrepareProtocol) not in sqlite3.adapters:
     sqlite3.register_adapter(type(None), {}.get)   # {}.get(None) is None
 
 #: column -> the UPDATE ``flush`` writes it with (made once: every event flushes)
+#: one activity row, every column (``Activity``'s order)
+_INSERT_ACTIVITY = "INSERT INTO activities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _UPDATE_SQL: dict[str, str] = {}
+
+
+def _update_sql(col: str) -> str:
+    """``UPDATE people SET "col"=? WHERE id=?``, made once per column."""
+    sql = _UPDATE_SQL.get(col)
+    if sql is None:
+        sql = _UPDATE_SQL[col] = f'UPDATE people SET "{col}"=? WHERE id=?'
+    return sql
 
 
 # --------------------------------------------------------------------------
@@ -1237,14 +1247,14 @@ class Store:
         for col, rows in (updates or {}).items():
             if rows:
                 self.people_writes += 1
-                self.db.executemany(f'UPDATE people SET "{col}"=? WHERE id=?', rows)
+                self.db.executemany(_update_sql(col), rows)
         if runs:
             self.db.executemany("INSERT INTO runs (person, campaign, at, run) VALUES (?, ?, ?, ?)", runs)
         if member_ops:
             self._member_ops = list(member_ops)
             self._flush_members()
         if activities:
-            self.db.executemany("INSERT INTO activities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", activities)
+            self.db.executemany(_INSERT_ACTIVITY, activities)
         if queue:
             self.db.executemany("INSERT INTO queue (kind, person, campaign, due, step, run, context) "
                                 "VALUES (?, ?, ?, ?, ?, ?, ?)", queue)
@@ -1255,10 +1265,7 @@ class Store:
         updates = self._updates
         if updates:
             for col, rows in updates.items():
-                sql = _UPDATE_SQL.get(col)
-                if sql is None:
-                    sql = _UPDATE_SQL[col] = f'UPDATE people SET "{col}"=? WHERE id=?'
-                self.db.executemany(sql, rows)
+                self.db.executemany(_update_sql(col), rows)
             self._updates = self._updated = None
         if self._member_ops:
             self._flush_members()
@@ -1266,7 +1273,7 @@ class Store:
             self.db.executemany("INSERT INTO runs (person, campaign, at, run) VALUES (?, ?, ?, ?)", self._runs)
             self._runs = self._ran = None
         if self._buffer:
-            self.db.executemany("INSERT INTO activities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._buffer)
+            self.db.executemany(_INSERT_ACTIVITY, self._buffer)
             self._buffer.clear()
 
     def activities(self, person: int | None = None, type_: str | None = None,
@@ -1497,11 +1504,10 @@ class Store:
         """Append one activity of ``type_`` per person (no campaign, run,
         asset or values; ``attributes`` in canonical JSON), ids in order,
         after whatever is buffered."""
-        self.flush()
-        first = self._activity_id()
-        self._next_activity = first + len(people)
-        self.db.executemany("INSERT INTO activities VALUES (?, ?, ?, NULL, NULL, ?, NULL, ?, NULL, NULL)",
-                            zip(range(first, first + len(people)), people, repeat(type_), repeat(at), attributes))
+        first = self.reserve_activity_ids(len(people))
+        none = repeat(None)   # campaign, run, asset, old and new
+        self.db.executemany(_INSERT_ACTIVITY, zip(range(first, first + len(people)), people, repeat(type_), none,
+                                                  none, repeat(at), none, attributes, none, none))
 
 
 # --------------------------------------------------------------------------
