@@ -501,7 +501,9 @@ def _summary(engine, result, people_label: str = "entered", activities: bool = T
         who[pid] = p.email if p is not None else str(pid)
     by_type: Counter = Counter()
     by_step: Counter = Counter()
-    for campaign, type_, n in engine.store.activity_counts(result.first_activity, result.last_activity):
+    counts = result.counts if result.counts is not None else \
+        engine.store.activity_counts(result.first_activity, result.last_activity)
+    for campaign, type_, n in counts:
         by_type[type_] += n
         by_step[(campaign or "-", type_)] += n
     return {
@@ -1565,17 +1567,20 @@ def _run_over_parquet(path: str, campaign: str, db: str | None, people_file: str
     backend = None
     try:
         from .clock import iso
-        from .sets.parquet import ParquetPeople, parquet_paths, write_results
+        from .sets.parquet import ParquetPeople, parquet_paths, read_activities, write_results
         from .sets.run import make_backend
 
         target, _ = eng.batch_call(campaign, token_values)   # refused before anything is read
         parquet_paths(source)   # a missing source: one line before a session starts
         backend = ParquetPeople(make_backend(engine), source, eng.model, eng.store.columns,
-                                eng.store.field_types, iso(eng.clock.now))
+                                eng.store.field_types, iso(eng.clock.now), out=os.path.abspath(out))
         result = _with_progress(eng, lambda: eng.run_batch(target, tokens=token_values, engine=engine,
                                                            backend=backend))
-        counts = write_results(backend, eng.store, out, eng.model)
-        summary = _summary(eng, result, activities=trace)
+        counts = write_results(backend, eng.store, out, eng.model, result.written or {})
+        # the people are not in the store: named by number, as the results name them
+        summary = _summary(eng, result, activities=False, emails=False)
+        if trace:
+            summary["activities"] = [a.to_json() for a in read_activities(out)]
     except ImportError as exc:   # the sets extra (pyarrow, sqlglot) is missing
         extra = "spark" if engine == "spark" else "sets"
         _fail(f"--engine {engine} needs the '{extra}' extra ({exc.name or exc} is not installed): "

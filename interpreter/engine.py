@@ -121,6 +121,10 @@ class ActionResult:
     store: Store | None = field(default=None, repr=False)
     #: what a caller should tell the user about how it ran (``--engine duckdb --fallback``)
     note: str | None = None
+    #: a run whose activities went elsewhere (``--people parquet: --out``): (campaign, type, count)
+    #: in the store's ``activity_counts`` form, and the rows written per table
+    counts: list[tuple[str | None, str, int]] | None = None
+    written: dict[str, int] | None = None
 
     def activities(self, type_: str | None = None) -> list[Activity]:
         if self.store is None:

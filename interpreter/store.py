@@ -81,7 +81,7 @@ import sqlite3
 from decimal import Decimal
 from itertools import repeat
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 
 from attrs import frozen
 
@@ -1258,6 +1258,37 @@ class Store:
         if queue:
             self.db.executemany("INSERT INTO queue (kind, person, campaign, due, step, run, context) "
                                 "VALUES (?, ?, ?, ?, ?, ?, ?)", queue)
+
+    #: the statements ``write_rows`` streams rows into, by kind (each prepared once per call)
+    _ROWS_SQL = {
+        "activities": _INSERT_ACTIVITY,
+        "runs": "INSERT INTO runs (person, campaign, at, run) VALUES (?, ?, ?, ?)",
+        "queue": "INSERT INTO queue (kind, person, campaign, due, step, run, context) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        # a list's membership as a flow left it: in it (added now) or not
+        "list in": "INSERT OR REPLACE INTO list_members (list, person, added_at) VALUES (?, ?, ?)",
+        "list out": "DELETE FROM list_members WHERE list=? AND person=?",
+        # set_status's rule: a member keeps its data and since; a new member joins now
+        "status": "INSERT INTO program_members (program, person, status, data, since) VALUES (?, ?, ?, '{}', ?) "
+                  "ON CONFLICT (program, person) DO UPDATE SET status = excluded.status",
+    }
+
+    def write_rows(self, kind: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Rows made elsewhere (the set-based writer streams them from its
+        backend), inside the caller's transaction: one ``executemany`` of
+        one statement over an iterable, so memory holds what the iterable
+        holds. ``kind``: a key of ``_ROWS_SQL`` (activities as whole rows,
+        ids from ``reserve_activity_ids``)."""
+        self.flush()
+        self.db.executemany(self._ROWS_SQL[kind], rows)
+
+    def update_people(self, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Field values made elsewhere, one UPDATE a person: each row is
+        ``(written, value)`` for each of ``columns`` (the value is set where
+        ``written``), then the person's id."""
+        self.flush()
+        self.people_writes += 1
+        sets = ", ".join(f'"{c}" = CASE WHEN ? THEN ? ELSE "{c}" END' for c in columns)
+        self.db.executemany(f"UPDATE people SET {sets} WHERE id = ?", rows)
 
     def flush(self) -> None:
         """Write the buffered field updates and activities (every reader

@@ -402,8 +402,11 @@ class ParquetPeople:
     programs, runs, activities) are the store's: empty for a fresh store."""
 
     def __init__(self, inner: "Backend", source: str, model: "Model", columns: Mapping[str, str],
-                 field_types: Mapping[str, str], now: str):
+                 field_types: Mapping[str, str], now: str, out: str | None = None):
         self.inner = inner
+        #: the folder the run's rows go to, written by the backend (``sets.writer.write_parquet``);
+        #: None: into the store, as any run
+        self.out = out
         self.dialect = inner.dialect
         self.source = source
         self.model = model
@@ -439,18 +442,6 @@ class ParquetPeople:
         return getattr(self.inner, name)
 
 
-#: the store's tables a run writes, as the folders of ``--out`` (ordered as the store orders them)
-STORE_TABLES = {
-    "activities": ("SELECT id, person, type, campaign, run, at, asset, attributes, old, new "
-                   "FROM activities ORDER BY id"),
-    "runs": "SELECT id, person, campaign, at, run FROM runs ORDER BY id",
-    "list_members": "SELECT list, person, added_at FROM list_members ORDER BY list, person",
-    "program_members": "SELECT program, person, status, data, since FROM program_members ORDER BY program, person",
-}
-#: Arrow types of those columns (SQLite's are per value)
-_STORE_TYPES = {"id": "int64", "person": "int64", "run": "int64"}
-
-
 def write_query(backend: "Backend", query: "exp.Expression", folder: str) -> None:
     """The rows of ``query`` as Parquet in ``folder`` (Spark: written by
     the executors; DuckDB: ``COPY``, streamed)."""
@@ -464,29 +455,17 @@ def write_query(backend: "Backend", query: "exp.Expression", folder: str) -> Non
     backend.con.execute(f"COPY ({query.sql(dialect=backend.dialect)}) TO '{target}' (FORMAT parquet)")  # type: ignore[attr-defined]
 
 
-def write_results(backend: "Backend", store: Any, out: str, model: "Model") -> dict[str, int]:
-    """A run's results under folder ``out``, one folder of Parquet each:
-    ``activities``, ``runs``, ``list_members``, ``program_members`` (the
-    store's rows, as the store holds them) and ``people`` (the people who
-    entered: ``id``, ``Email Address``, and each field the plan read or
-    wrote, by its name, as the run left it, from the backend's ``result``).
-    Rows per folder."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def write_results(backend: "Backend", store: Any, out: str, model: "Model",
+                  written: Mapping[str, int]) -> dict[str, int]:
+    """The people of a run over Parquet people under ``out/people``: the
+    people who entered (``id``, ``Email Address``, and each field the plan
+    read or wrote, by its name, as the run left it, from the backend's
+    ``result``), beside the folders the writer filled
+    (``sets.writer.write_parquet``: ``written``, rows per folder). Rows per
+    folder, ``people`` last."""
     from sqlglot import exp
 
-    store.flush()
-    counts: dict[str, int] = {}
-    for name, sql in STORE_TABLES.items():
-        cur = store.db.execute(sql)
-        names = [d[0] for d in cur.description]
-        rows = cur.fetchall()
-        cols = list(zip(*rows)) if rows else [()] * len(names)
-        table = pa.table({n: pa.array(list(c), pa.int64() if n in _STORE_TYPES else pa.string())
-                          for n, c in zip(names, cols)})
-        os.makedirs(os.path.join(out, name), exist_ok=True)
-        pq.write_table(table, os.path.join(out, name, "part-0.parquet"))
-        counts[name] = table.num_rows
+    counts: dict[str, int] = dict(written)
     have = set(backend.fetch(exp.select("*").from_("result").limit(0)).column_names)
     email = store.columns[EMAIL_KEY]
     fields = [(col, model.fields[key][0] if key in model.fields else store.field_names.get(key, key))
@@ -502,3 +481,22 @@ def write_results(backend: "Backend", store: Any, out: str, model: "Model") -> d
     counts["people"] = int(backend.fetch(exp.select(exp.Count(this=exp.Star()).as_("n")).from_("result"))
                            .column(0)[0].as_py())
     return counts
+
+
+def read_activities(out: str) -> list[Any]:
+    """The activity log a run wrote under ``out/activities``, as the store's
+    ``Activity`` records (``--trace``); people have no address in it."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from ..store import Activity
+
+    files = sorted(glob.glob(os.path.join(out, "activities", "**", "*.parquet"), recursive=True))
+    rows: list[dict] = []
+    for f in files:
+        rows += pq.read_table(f).to_pylist()
+    rows.sort(key=lambda r: r["id"])
+    return [Activity(r["id"], r["person"], None, r["type"], r["campaign"], r["run"], r["at"], r["asset"],
+                     json.loads(r["attributes"]), None if r["old"] is None else json.loads(r["old"]),
+                     None if r["new"] is None else json.loads(r["new"])) for r in rows]

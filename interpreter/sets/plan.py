@@ -106,6 +106,8 @@ class Plan:
     slots: list[Slot]
     needs: Needs
     columns: dict[str, tuple[str, str]]   # field key -> (column, type) the flow writes
+    #: the state columns of ``result`` (lists ``l{i}``, programs ``pm{i}``/``ps{i}``...): ``sets.rows`` reads them
+    state: State | None = None
 
 
 def _where(step: ast.Node) -> str:
@@ -173,7 +175,7 @@ class Planner:
         self.frame_names[c.qualname] = c.name
         self.walk(c.steps, c.program, c.qualname, ctx, "TRUE", 1)
         return Plan(c.qualname, self.now, entered, reached if sl is not None and sl.filters else None,
-                    _result_query_of(self), self.slots, self.needs, self.columns)
+                    _result_query_of(self), self.slots, self.needs, self.columns, self.state)
 
     def cond(self, query: Any) -> str:
         """A condition inside the flow, on the state earlier slots left."""
@@ -635,8 +637,10 @@ def _result_query_of(p: Planner) -> "exp.Expression":
     # first (ids in the per-person order: people in id order, slots in flow order)
     flags = [f"CAST(people.e{s.index} AS BIGINT)" for s in p.slots]
     count = " + ".join(flags) if flags else "0"
+    # p__: the person's place in id order, counted from 0 (their run is the first run's number + p__)
     ctes.append(f"counted AS (SELECT people.*, CAST(SUM({count}) OVER (ORDER BY people.id ROWS BETWEEN "
-                f"UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) - ({count}) AS a__ FROM {last} AS people)")
+                f"UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) - ({count}) AS a__, "
+                f"CAST(ROW_NUMBER() OVER (ORDER BY people.id) AS BIGINT) - 1 AS p__ FROM {last} AS people)")
     slots = [f"people.a__ + {' + '.join(flags[:k]) if k else '0'} AS a{s.index}" for k, s in enumerate(p.slots)]
     return parse("WITH " + ", ".join(ctes) + f" SELECT people.*{''.join(', ' + x for x in slots)} "
                  f"FROM counted AS people")

@@ -96,20 +96,28 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
                                f"{engine.max_people}")
         backend.create("entered", plan.entered)
         backend.create("result", plan.result)
-        table = backend.fetch(_ordered())
-    except RunError:
+        done = writer.Summary(backend, plan)
+    except (RunError, Unsupported):
         raise
     except Exception as exc:   # the backend's own error (an overflow, a conversion) is this run's
         raise Unsupported(f"the backend failed: {str(exc).splitlines()[0][:200]}") from None
     times["run"] = time.perf_counter() - t
     t = time.perf_counter()
-    n = table.num_rows
+    n = done.people
     cap = engine.max_runs_per_action
     if cap is not None and n > cap:
         raise Unsupported(f"{n} runs, more than the action's limit of {cap}")
     first = engine._next_run
     requests: list[tuple] = []
-    ids = writer.write(engine.store, plan, table, first, requests)
+    out = getattr(backend, "out", None)
+    if out:   # a run over Parquet people: the backend writes the rows to --out, the store keeps none
+        writer.write_parquet(backend, plan, out, engine.store.reserve_activity_ids(0), first, summary=done)
+        ids = writer.entered(backend)
+        result.counts = [(c, type_, k) for (c, type_), k in done.by_step.items()]
+        result.written = {"activities": done.activities, "runs": done.runs, "list_members": done.lists,
+                          "program_members": done.programs}
+    else:
+        ids = writer.write(engine.store, plan, backend, first, requests, summary=done)
     engine._next_run = first + n
     engine._runs_action += n
     if requests:
@@ -131,8 +139,3 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
     if engine.progress is not None:
         engine.progress(n, n)
     return times
-
-
-def _ordered() -> Any:
-    from .query import parse
-    return parse("SELECT * FROM result ORDER BY id")

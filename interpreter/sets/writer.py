@@ -1,200 +1,181 @@
-"""The writer of the set-based engine: ``result`` (``sets.plan``), read in
-id order a batch of rows at a time, written into the store as the
-per-person engine would have written it -- the same runs, field values,
-memberships, statuses and activities, with the same ids, in the same order,
-with the same JSON.
+"""The writer of the set-based engine: ``result`` (``sets.plan``) written
+into the store -- or, for a run over Parquet people, to Parquet -- as the
+per-person engine would have written it: the same runs, field values,
+memberships, statuses and activities, with the same ids, in the same
+order, with the same JSON.
 
-Column by column: each slot's activities are made for the rows where it
-writes (``e{k}``), numbered by the plan (``a{k}``: the per-person order),
-and all of a batch's rows go to the store sorted by id; a field the flow
-wrote gets its final value (the state column) in one UPDATE per person.
-Constant JSON was built at plan time with ``values.dumps``; what varies (old
-and new values, rendered texts) is encoded with ``dumps`` too, once per
-distinct value. Everything goes through ``Store.write_bulk`` inside the
-caller's transaction: a failure leaves the store as it was. Imports
-``values`` and ``sets.plan``; the store only through the object it is given.
+The backend makes every row (``sets.rows``: one query per kind, JSON in
+SQL); nothing is built row by row in Python. First one aggregate row says
+how many activities and runs there are and whether a check the
+per-person engine makes fails (a rendered text past the renderer's cap, a
+score past 64 bits): ``Unsupported`` before anything is written. Then:
+
+* ``write`` (a store): each query's rows stream from the backend in id
+  order, ``STREAM_ROWS`` at a time, straight into one ``executemany``
+  (``Store.write_rows`` / ``update_people``) inside the caller's
+  transaction: memory holds one batch, and a failure leaves the store as
+  it was.
+* ``write_parquet`` (``--out``): the backend writes each query's rows
+  itself (DuckDB ``COPY``, Spark's executors); no row comes to Python.
+
+Imports ``sets.rows``, ``sets.plan``, ``sets.loader``; the store only
+through the object it is given, a backend through ``sets.backend``'s
+protocol (``stream`` when it has one, else ``fetch``).
 """
 
 from __future__ import annotations
 
-from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Callable
+import os
+from typing import TYPE_CHECKING, Iterator
 
-from ..values import decode, dumps
+from . import rows as R
 from .loader import Unsupported
-from .plan import Plan, Slot, check_rendered
+from .plan import Plan
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pyarrow
+    from sqlglot import exp
 
     from ..store import Store
+    from .backend import Backend
 
-_MIN_INT = -2 ** 63
-#: rows of ``result`` turned into Python objects at a time (bounds the writer's memory)
-BATCH_ROWS = 50_000
-_FIRST = itemgetter(0)
-
-
-def _encoder(ftype: str) -> Callable[[Any], str | None]:
-    """dumps of a stored value, decoded, once per distinct value."""
-    cache: dict[Any, str | None] = {None: None}
-
-    def enc(raw: Any) -> str | None:
-        hit = cache.get(raw, cache)
-        if hit is not cache:
-            return hit  # type: ignore[return-value]
-        out = dumps(decode(ftype, raw))
-        if len(cache) < 65536:
-            cache[raw] = out
-        return out
-    return enc
+#: rows a batch from the backend holds (bounds the writer's memory)
+STREAM_ROWS = 100_000
 
 
-def _texts(s: Slot, columns: dict[str, list[Any]], cache: dict[tuple, str]) -> Callable[[int], str]:
-    """The attributes JSON of a slot whose texts vary: ``dumps`` of the object, cached per texts."""
-    items = s.info["items"]
-    sources: list[Any] = []
-    for _k, v in items:
-        for t in (v if isinstance(v, list) else [v]):
-            sources.append(t.const if t.column is None else columns[t.column])
-
-    def attrs(i: int) -> str:
-        texts = tuple(x if x.__class__ is str else x[i] for x in sources)
-        hit = cache.get(texts)
-        if hit is None:
-            for t in texts:
-                check_rendered(t, s.where)
-            values: dict[str, Any] = {}
-            n = 0
-            for k, v in items:
-                if isinstance(v, list):
-                    values[k] = list(texts[n:n + len(v)])
-                    n += len(v)
-                else:
-                    values[k] = texts[n]
-                    n += 1
-            hit = dumps(values)
-            if len(cache) < 65536:
-                cache[texts] = hit
-        return hit
-    return attrs
+def stream(backend: "Backend", query: "exp.Expression", rows: int = STREAM_ROWS) -> Iterator[tuple]:
+    """The rows of ``query`` as tuples, in its order, a batch at a time
+    (the backend's ``stream``; else its Arrow, batch by batch)."""
+    own = getattr(backend, "stream", None)
+    if own is not None:
+        yield from own(query, rows)
+        return
+    table = backend.fetch(query)
+    for batch in table.to_batches(rows):
+        yield from zip(*(c.to_pylist() for c in batch.columns))
 
 
-def write(store: "Store", plan: Plan, table: "pyarrow.Table", first_run: int,
-          requests: list[tuple] | None = None) -> list[int]:
-    """Write ``result`` (ordered by id) into ``store``; returns the ids who entered, in
-    order. ``requests`` receives ``(slot, person, qualified)`` for each request step
-    reached, in the per-person order (the caller queues them)."""
-    import pyarrow.compute as pc
+class Summary:
+    """The aggregate row of ``sets.rows.summary``: counts, and the checks
+    raised as ``Unsupported`` (the first failing slot in flow order)."""
 
-    total = sum(pc.sum(table.column(f"e{s.index}").cast("int64")).as_py() or 0 for s in plan.slots)
-    first_id = store.reserve_activity_ids(total) if total else 1
-    ids: list[int] = []
-    caches: dict[int, dict[str, Any]] = {}
-    done = 0
-    # the columns each field the flow writes is written by (their final value is the state column)
-    written: dict[str, list[str]] = {}
-    for s in plan.slots:
-        if s.kind in ("field", "score"):
-            written.setdefault(s.info["column"], []).append(f"e{s.index}")
-    for batch in table.to_batches(BATCH_ROWS):
-        columns = batch.to_pydict()
-        batch_ids: list[int] = columns["id"]
-        n = len(batch_ids)
-        runs_of = list(range(first_run + done, first_run + done + n))
-        acts: list[tuple] = []
-        runs: list[tuple] = [(i, -1, (pid, plan.campaign, plan.now, run))
-                             for i, (pid, run) in enumerate(zip(batch_ids, runs_of))]
-        members: list[tuple] = []
-        statuses: list[tuple] = []
-        queue: list[tuple] = []
+    def __init__(self, backend: "Backend", plan: Plan):
+        query, meaning = R.summary(plan)
+        try:
+            row = backend.fetch(query).to_pylist()[0]
+        except Exception as exc:   # the backend's own error (an overflow) is this run's
+            raise Unsupported(f"the backend failed: {str(exc).splitlines()[0][:200]}") from None
+        values = [row[f"s{i}"] or 0 for i in range(len(meaning))]
+        self.people = 0
+        self.runs = 0
+        #: (campaign, type) -> activities, in flow order
+        self.by_step: dict[tuple[str, str], int] = {}
+        self.activities = 0
+        self.lists = 0
+        self.programs = 0
+        for (what, it), n in zip(meaning, values):
+            if what == "people":
+                self.people = self.runs = n
+            elif what == "slot":
+                self.activities += n
+                if n:
+                    self.by_step[(it.campaign, it.type)] = self.by_step.get((it.campaign, it.type), 0) + n
+            elif what == "runs":
+                self.runs += n
+            elif what == "list":
+                self.lists += n
+            elif what == "program":
+                self.programs += n
+            elif n and what == "score":
+                raise Unsupported(f"a score past 64 bits at {it.where}")
+            elif n and what == "long":
+                raise Unsupported(f"a rendered value longer than {R.MAX_RENDERED_CHARS:,} characters at {it.where}")
+
+
+def entered(backend: "Backend") -> list[int]:
+    """The ids of the people who entered, in order."""
+    from .query import parse
+
+    return backend.fetch(parse("SELECT id FROM result ORDER BY id")).column(0).to_pylist()
+
+
+def write(store: "Store", plan: Plan, backend: "Backend", first_run: int,
+          requests: list[tuple] | None = None, summary: Summary | None = None) -> list[int]:
+    """Write ``result`` into ``store`` (inside the caller's transaction);
+    returns the ids who entered, in order. ``requests`` receives ``(slot,
+    person, qualified)`` for each request step reached, in the per-person
+    order (the caller queues them). ``summary``: ``Summary(backend, plan)``
+    when the caller made it already."""
+    done = summary if summary is not None else Summary(backend, plan)
+    first_id = store.reserve_activity_ids(done.activities) if done.activities else 1
+    written = R.written_fields(plan)
+    query = R.updates(plan)
+    if query is not None:
+        store.update_people(list(written), stream(backend, query))
+    store.write_rows("runs", stream(backend, R.runs(plan, first_run)))
+    for lkey, query in R.lists(plan):
+        # the people a slot changed: in the list when the flow ended (added now), else out
+        got = list(stream(backend, query))
+        store.write_rows("list out", ((lkey, pid) for pid, member in got if not member))
+        store.write_rows("list in", ((lkey, pid, plan.now) for pid, member in got if member))
+    for pkey, query in R.statuses(plan):
+        store.write_rows("status", ((pkey, pid, status, plan.now) for pid, status in stream(backend, query)))
+    query = R.activities(plan, first_id, first_run)
+    if query is not None and done.activities:
+        store.write_rows("activities", stream(backend, query))
+    query = R.waits(plan, first_run)
+    if query is not None:
+        store.write_rows("queue", stream(backend, query))
+    if requests is not None:
         asked: list[tuple] = []
         for s in plan.slots:
-            _slot_rows(s, columns, runs_of, plan.now, first_id, acts, runs, members, statuses,
-                       caches.setdefault(s.index, {}))
             if s.kind == "request":
-                asked += [(a, s, pid, bool(x)) for pid, a, e, x in
-                          zip(batch_ids, columns[f"a{s.index}"], columns[f"e{s.index}"], columns[f"x{s.index}"])
-                          if e]
-            if s.kind == "wait":   # every person who entered pauses here, in id order
-                queue += [("wait", pid, plan.campaign, s.info["due"], s.info["step"], run, s.info["context"])
-                          for pid, run, e in zip(batch_ids, runs_of, columns[f"e{s.index}"]) if e]
-        updates = {}
-        for col, flags in written.items():
-            values = columns[col]
-            if len(flags) == 1:
-                any_write = columns[flags[0]]
-            else:
-                any_write = [any(t) for t in zip(*(columns[f] for f in flags))]
-            updates[col] = [(v, pid) for v, pid, w in zip(values, batch_ids, any_write) if w]
-        acts.sort(key=_FIRST)
-        runs.sort(key=lambda r: (r[0], r[1]))
-        members.sort(key=_FIRST)
-        statuses.sort(key=_FIRST)
-        for _a, pkey, pid, status in statuses:
-            store.set_status(pkey, pid, status, plan.now)
-        store.write_bulk(acts, [r[2] for r in runs], [m[1] for m in members], updates, queue)
-        if requests is not None and asked:
-            asked.sort(key=_FIRST)
-            requests += [r[1:] for r in asked]
-        ids.extend(batch_ids)
-        done += n
-    if total and first_id + total != store.reserve_activity_ids(0):   # pragma: no cover - a miscount
+                asked += [(place, s, pid, bool(x)) for place, pid, x in stream(backend, R.requested(plan, s))]
+        asked.sort(key=lambda r: r[0])
+        requests += [r[1:] for r in asked]
+    if done.activities and first_id + done.activities != store.reserve_activity_ids(0):  # pragma: no cover
         raise AssertionError("the set-based writer wrote another number of activities than it reserved")
-    return ids
+    return entered(backend)
 
 
-def _slot_rows(s: Slot, columns: dict[str, list[Any]], runs_of: list[int], now: str, first_id: int,
-               acts: list[tuple], runs: list[tuple], members: list[tuple], statuses: list[tuple],
-               cache: dict[str, Any]) -> None:
-    """One slot's rows of a batch, each keyed by its activity's place."""
-    k = s.index
-    flags, places, ids = columns[f"e{k}"], columns[f"a{k}"], columns["id"]
-    type_, campaign, asset, info = s.type, s.campaign, s.asset, s.info
-    base = first_id
-    rows = [(i, a, pid, run) for i, (e, a, pid, run) in enumerate(zip(flags, places, ids, runs_of)) if e]
-    if not rows:
-        return
-    if s.kind in ("field", "score"):
-        olds, news = columns[f"o{k}"], columns[f"n{k}"]
-        enc = cache.get("enc") or cache.setdefault("enc", _encoder(info["ftype"]))
-        attrs = info["attrs"]
-        if s.kind == "score" and any(news[i] == _MIN_INT for i, *_ in rows):
-            raise Unsupported(f"a score past 64 bits at {s.where}")
-        if info["ftype"] in ("text", "email"):
-            for i, *_ in rows:
-                if news[i] is not None:
-                    check_rendered(news[i], s.where)
-        acts += [(base + a, pid, type_, campaign, run, now, asset, attrs, enc(olds[i]), enc(news[i]))
-                 for i, a, pid, run in rows]
-    elif s.kind == "list":
-        attrs, lkey = info["attrs"], info["list"]
-        acts += [(base + a, pid, type_, campaign, run, now, asset, attrs, None, None) for i, a, pid, run in rows]
-        if info["adding"]:
-            members += [(a, ("+", lkey, pid, now)) for i, a, pid, run in rows]
-        else:
-            members += [(a, ("-", lkey, pid)) for i, a, pid, run in rows]
-    elif s.kind == "status":
-        olds = columns[f"o{k}"]
-        attrs, new_json, pkey, status = info["attrs"], info["new"], info["program"], info["status"]
-        acts += [(base + a, pid, type_, campaign, run, now, asset, attrs,
-                  None if olds[i] is None else dumps(olds[i]), new_json) for i, a, pid, run in rows]
-        statuses += [(a, pkey, pid, status) for i, a, pid, run in rows]
-    elif s.kind == "execute":
-        qualified = columns[f"x{k}"]
-        yes, no, child = info["attrs"][True], info["attrs"][False], info["child"]
-        acts += [(base + a, pid, type_, campaign, run, now, asset, yes if qualified[i] else no, None, None)
-                 for i, a, pid, run in rows]
-        runs += [(i, k, (pid, child, now, run)) for i, a, pid, run in rows if qualified[i]]
-    elif s.kind in ("wait", "request"):
-        attrs = info["attrs"]
-        acts += [(base + a, pid, type_, campaign, run, now, asset, attrs, None, None) for i, a, pid, run in rows]
-    else:   # email, alert, moment: an activity with rendered attributes
-        fixed = info.get("attrs")
-        if fixed is not None:
-            acts += [(base + a, pid, type_, campaign, run, now, asset, fixed, None, None)
-                     for i, a, pid, run in rows]
-        else:
-            attrs_of = _texts(s, columns, cache.setdefault("texts", {}))
-            acts += [(base + a, pid, type_, campaign, run, now, asset, attrs_of(i), None, None)
-                     for i, a, pid, run in rows]
+#: the folders of ``--out`` the writer fills, in the order it writes them
+OUT_TABLES = ("activities", "runs", "list_members", "program_members")
+
+
+def write_parquet(backend: "Backend", plan: Plan, out: str, first_id: int, first_run: int,
+                  first_run_row: int = 1, summary: Summary | None = None) -> Summary:
+    """Write a run's rows under ``out`` as Parquet, one folder a table
+    (``activities``, ``runs``, ``list_members``, ``program_members``), by the
+    backend itself (``sets.parquet.write_query``), for a run that started
+    with an empty store (``--people parquet:``): activity ids from
+    ``first_id``, runs rows from ``first_run_row``. The summary."""
+    from .parquet import write_query
+    from .query import parse
+
+    if any(s.kind in ("wait", "request") for s in plan.slots):
+        kind = next(s for s in plan.slots if s.kind in ("wait", "request"))
+        raise Unsupported(f"a {'wait' if kind.kind == 'wait' else 'request campaign'} needs a store to resume "
+                          f"from, and a run over Parquet people has none ({kind.type} at {kind.where})")
+    done = summary if summary is not None else Summary(backend, plan)
+    empty = {
+        "activities": "SELECT CAST(NULL AS BIGINT) AS id, CAST(NULL AS BIGINT) AS person, "
+                      "CAST(NULL AS VARCHAR) AS type, CAST(NULL AS VARCHAR) AS campaign, "
+                      "CAST(NULL AS BIGINT) AS run, CAST(NULL AS VARCHAR) AS at, CAST(NULL AS VARCHAR) AS asset, "
+                      "CAST(NULL AS VARCHAR) AS attributes, CAST(NULL AS VARCHAR) AS old, "
+                      "CAST(NULL AS VARCHAR) AS new WHERE FALSE",
+        "list_members": "SELECT CAST(NULL AS VARCHAR) AS list, CAST(NULL AS BIGINT) AS person, "
+                        "CAST(NULL AS VARCHAR) AS added_at WHERE FALSE",
+        "program_members": "SELECT CAST(NULL AS VARCHAR) AS program, CAST(NULL AS BIGINT) AS person, "
+                           "CAST(NULL AS VARCHAR) AS status, CAST(NULL AS VARCHAR) AS data, "
+                           "CAST(NULL AS VARCHAR) AS since WHERE FALSE",
+    }
+    acts = R.activities(plan, first_id, first_run)
+    lists, programs = R.members(plan)
+    queries = {
+        "activities": acts if acts is not None else parse(empty["activities"]),
+        "runs": R.runs(plan, first_run, first_run_row),
+        "list_members": lists if lists is not None else parse(empty["list_members"]),
+        "program_members": programs if programs is not None else parse(empty["program_members"]),
+    }
+    for name in OUT_TABLES:
+        write_query(backend, queries[name], os.path.join(out, name))
+    return done
