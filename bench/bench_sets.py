@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -137,6 +138,185 @@ def hand_duckdb(store) -> int:
     return len(sel)
 
 
+# -- (b) Parquet in, Parquet out ---------------------------------------------------------
+
+
+def people_parquet(path: Path, n: int) -> None:
+    """``n`` people as one Parquet file, made by DuckDB in one statement
+    (seconds for ten million; no Python row): the columns and the mix of
+    values ``bench_engine.populate`` gives the store (its country codes in
+    mixed case, 5 % unsubscribed, some first names and statuses blank),
+    drawn from a hash of the row number, so every size is the same data."""
+    import duckdb
+
+    def pick(values: list, salt: int) -> str:
+        lit = ", ".join("NULL" if v is None else "'" + v + "'" for v in values)
+        return f"[{lit}][1 + CAST(hash(i, {salt}) % {len(values)} AS BIGINT)]"
+
+    con = duckdb.connect()
+    con.execute(f"""COPY (SELECT 'person' || i || '@example.com' AS "Email Address",
+        {pick(["Ann", "Bob", None, "Cy", "Dee"], 1)} AS "First Name",
+        {pick(bench_engine.COUNTRIES, 2)} AS "Country",
+        CAST(hash(i, 3) % 100 AS BIGINT) AS "Lead Score",
+        hash(i, 4) % 100 < 5 AS "Unsubscribed",
+        {pick(bench_engine.STATUSES, 5)} AS "Lead Status"
+        FROM range({n}) AS r(i)) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 122880)""")
+    con.close()
+
+
+def hand_parquet(src: str, out: str) -> int:
+    """The batch by hand on DuckDB, Parquet to Parquet, written for this
+    batch and its data (ASCII text: ``lower`` is the casefold, no JSON
+    escaping needed): people numbered by their lower-cased address (the
+    rule of a Parquet source), the smart list, then each folder of ``--out``
+    with one ``COPY``: the floor of the set-based engine's Parquet path."""
+    import duckdb
+
+    from campaignlang.clock import Clock, iso
+
+    now = iso(Clock().now)
+    batch, child = '"Bench"."Batch"', '"Bench"."Child"'
+    lst, email = '"Bench"."Processed"', '"Bench"."Hello"'
+
+    def sq(text: str) -> str:   # an SQL string literal
+        return "'" + text.replace("'", "''") + "'"
+
+    def js(value) -> str:   # canonical JSON (values.dumps) as an SQL literal
+        return sq(json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False))
+
+    con = duckdb.connect(config={"enable_progress_bar": False})
+    con.execute(f"""CREATE TEMP TABLE sel AS
+        SELECT *, CAST(row_number() OVER (ORDER BY id) AS BIGINT) AS run,
+               CASE WHEN lower(country) IN ('us', 'ca') THEN 'NA' ELSE 'EMEA' END AS new_region
+        FROM (SELECT CAST(row_number() OVER (ORDER BY lower("Email Address")) AS BIGINT) AS id,
+                     "Email Address" AS email, "First Name" AS first, "Country" AS country,
+                     "Lead Score" AS score, CAST("Unsubscribed" AS BIGINT) AS unsub, "Lead Status" AS status
+              FROM read_parquet({sq(src)}))
+        WHERE lower(country) IN ('us', 'ca', 'de') AND score >= 10 AND coalesce(unsub, 0) = 0""")
+    acts = f"""
+        SELECT id AS person, 0 AS slot, 'Change Data Value' AS type, {sq(batch)} AS campaign, run,
+               'region' AS asset, '{{"field":"Region"}}' AS attributes, CAST(NULL AS VARCHAR) AS old,
+               '"' || new_region || '"' AS new FROM sel
+        UNION ALL SELECT id, 1, 'Executed Campaign', {sq(batch)}, run, {sq(child)},
+               {js({"campaign": child, "parent": batch, "qualified": True, "use parent token context": True})},
+               NULL, NULL FROM sel
+        UNION ALL SELECT id, 2, 'Change Score', {sq(child)}, run, 'lead score',
+               '{{"change":"+5","field":"Lead Score"}}', CAST(score AS VARCHAR), CAST(score + 5 AS VARCHAR) FROM sel
+        UNION ALL SELECT id, 3, 'Change Score', {sq(child)}, run, 'behavior score',
+               '{{"change":"+1","field":"Behavior Score"}}', NULL, '1' FROM sel
+        UNION ALL SELECT id, 4, 'Add to List', {sq(batch)}, run, {sq(lst)}, {js({"list": lst})}, NULL, NULL FROM sel
+        UNION ALL SELECT id, 5, 'Send Email', {sq(batch)}, run, {sq(email)},
+               {sq('{"email":' + json.dumps(email) + ',"subject":"Hi ')} || coalesce(first, 'there') || '"}}',
+               NULL, NULL FROM sel
+        UNION ALL SELECT id, 6, 'Interesting Moment', {sq(batch)}, run, NULL,
+               '{{"description":"processed ' || country || '","type":"milestone"}}', NULL, NULL FROM sel
+        UNION ALL SELECT id, 7, 'Change Data Value', {sq(batch)}, run, 'lead status', '{{"field":"Lead Status"}}',
+               '"' || status || '"', '"Touched"' FROM sel WHERE status IS DISTINCT FROM 'Touched'"""
+    queries = {
+        "activities": f"SELECT CAST(row_number() OVER (ORDER BY person, slot) AS BIGINT) AS id, person, type, "
+                      f"campaign, run, '{now}' AS at, asset, attributes, old, new FROM ({acts}) ORDER BY id",
+        "runs": f"SELECT CAST(row_number() OVER (ORDER BY person, k) AS BIGINT) AS id, person, campaign, "
+                f"'{now}' AS at, run FROM (SELECT id AS person, 0 AS k, {sq(batch)} AS campaign, run FROM sel "
+                f"UNION ALL SELECT id, 1, {sq(child)}, run FROM sel) ORDER BY id",
+        "list_members": f"SELECT {sq(lst)} AS list, id AS person, '{now}' AS added_at FROM sel ORDER BY id",
+        "program_members": "SELECT CAST(NULL AS VARCHAR) AS program, CAST(NULL AS BIGINT) AS person, "
+                           "CAST(NULL AS VARCHAR) AS status, CAST(NULL AS VARCHAR) AS data, "
+                           "CAST(NULL AS VARCHAR) AS since WHERE FALSE",
+        "people": f"""SELECT id, email AS "Email Address", CAST(1 AS BIGINT) AS "Behavior Score",
+                      country AS "Country", first AS "First Name", score + 5 AS "Lead Score",
+                      'Touched' AS "Lead Status", new_region AS "Region", unsub AS "Unsubscribed" FROM sel ORDER BY id""",
+    }
+    for name, query in queries.items():
+        os.makedirs(os.path.join(out, name))
+        con.execute(f"COPY ({query}) TO {sq(os.path.join(out, name, 'part-0.parquet'))} (FORMAT parquet)")
+    n = con.execute("SELECT count(*) FROM sel").fetchone()[0]
+    con.close()
+    return n
+
+
+def parquet_digest(out: str) -> dict:
+    """Each folder of a Parquet run: rows, column names, and a hash of every row (in id order when it has ids)."""
+    import duckdb
+
+    con = duckdb.connect()
+    got = {}
+    for name in ("activities", "runs", "list_members", "program_members", "people"):
+        rel = con.sql(f"SELECT * FROM read_parquet('{out}/{name}/*.parquet')")
+        cols = ", ".join('"' + c + '"' for c in rel.columns)
+        n, h = con.execute(f"SELECT count(*), sum(hash({cols})) FROM read_parquet('{out}/{name}/*.parquet')").fetchone()
+        got[name] = [n, rel.columns, str(h)]
+    con.close()
+    return got
+
+
+def parquet_worker(kind: str, src: str, out: str) -> dict:
+    """One Parquet run in this process: the command line's own path
+    (``campaign run ... --engine duckdb --people parquet:SRC --out DIR``), or the script."""
+    from run import peak_rss_mb
+
+    result: dict = {}
+    t0 = time.perf_counter()
+    if kind == "parquet":
+        import contextlib
+        import io
+
+        from campaignlang.cli import main as cli_main
+        from campaignlang.sets import run as sets_run
+
+        program = Path(out).parent / "bench.campaign"
+        program.write_text(bench_engine.PROGRAM)
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+            try:
+                cli_main(["run", str(program), "Bench/Batch", "--engine", "duckdb", "--people", f"parquet:{src}",
+                          "--out", out], standalone_mode=False)
+            except SystemExit as exc:
+                if exc.code:
+                    raise RuntimeError(said.getvalue()) from None
+        result["phases"] = dict(sets_run.last_timings)
+        result["entered"] = int(said.getvalue().split(" people entered")[0].rsplit(" ", 1)[1])
+    else:
+        result["entered"] = hand_parquet(src, out)
+    result["seconds"] = time.perf_counter() - t0
+    result["peak_mb"] = peak_rss_mb()
+    return result
+
+
+PARQUET_KINDS = ("parquet", "parquet-script")
+
+
+def measure_parquet(sizes: list[int], tmp: Path, kinds: tuple[str, ...] = PARQUET_KINDS) -> list[dict]:
+    """(b): people in a Parquet file, results to Parquet, each way in its
+    own process; the folders must hold the same rows (``parquet_digest``)."""
+    rows = []
+    for size in sizes:
+        src = tmp / f"people-{size}.parquet"
+        t = time.perf_counter()
+        people_parquet(src, size)
+        print(f"  wrote {size:,} people as Parquet in {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+        results, digests = {}, {}
+        for kind in kinds:
+            out = tmp / f"out-{kind}-{size}"
+            done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--src",
+                                   str(src), "--out", str(out)], check=True, capture_output=True, text=True)
+            results[kind] = json.loads(done.stdout.strip().splitlines()[-1])
+            results[kind]["load_average"] = os.getloadavg()[0]
+            digests[kind] = json.dumps(parquet_digest(str(out)))
+            shutil.rmtree(out)
+            print(f"  {size:,} {kind}: {results[kind]['seconds']:.2f} s, peak {results[kind]['peak_mb']:.0f} MB",
+                  file=sys.stderr, flush=True)
+        src.unlink()
+        row = {"people": size, "entered": results[kinds[0]]["entered"],
+               "same_writes": len(set(digests.values())) == 1, "results": results}
+        for kind in kinds[1:]:
+            row[f"{kinds[0]}_over_{kind}"] = results[kinds[0]]["seconds"] / results[kind]["seconds"]
+        rows.append(row)
+    for a, b in zip(rows, rows[1:]):
+        b["growth_from_previous"] = {k: b["results"][k]["seconds"] / a["results"][k]["seconds"] for k in kinds}
+        b["people_growth"] = b["people"] / a["people"]
+    return rows
+
+
 def worker(kind: str, db: str) -> dict:
     from campaignlang.api import compile_text
     from campaignlang.engine import Engine
@@ -184,6 +364,7 @@ def measure(sizes: list[int], tmp: Path, kinds: tuple[str, ...] = KINDS) -> list
             db = tmp / f"sets-{kind}-{size}.db"
             shutil.copyfile(template, db)
             results[kind] = run_worker(kind, db)
+            results[kind]["load_average"] = os.getloadavg()[0]
             digests[kind] = digest(db, size <= 100_000)
             db.unlink()
             print(f"  {size:,} {kind}: {results[kind]['seconds']:.2f} s, peak {results[kind]['peak_mb']:.0f} MB",
@@ -220,23 +401,59 @@ def report(rows: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="100000,1000000")
+    ap.add_argument("--sizes", default="100000,1000000", help="people, (a) the SQLite store; 0: none")
     ap.add_argument("--kinds", default=",".join(KINDS), help="which of sets,engine,script (sets first)")
+    ap.add_argument("--parquet-sizes", default="100000,1000000",
+                    help="people, (b) Parquet in, Parquet out (10000000 runs the issue's ten million); 0: none")
+    ap.add_argument("--parquet-kinds", default=",".join(PARQUET_KINDS), help="which of parquet,parquet-script")
+    ap.add_argument("--tmp", default=None, help="folder for the stores and files (default: the system's)")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
+    ap.add_argument("--src", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker in PARQUET_KINDS:
+        print(json.dumps(parquet_worker(args.worker, args.src, args.out)))
+        return
     if args.worker:
         print(json.dumps(worker(args.worker, args.db)))
         return
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if int(s)]
+    psizes = [int(s) for s in args.parquet_sizes.split(",") if int(s)]
     kinds = tuple(args.kinds.split(","))
-    with tempfile.TemporaryDirectory(prefix="campaign-bench-sets-") as tmp:
-        rows = measure(sizes, Path(tmp), kinds)
-    print(report(rows))
+    pkinds = tuple(args.parquet_kinds.split(","))
+    started = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="campaign-bench-sets-", dir=args.tmp) as tmp:
+        rows = measure(sizes, Path(tmp), kinds) if sizes else []
+        prows = measure_parquet(psizes, Path(tmp), pkinds) if psizes else []
+    if rows:
+        print(report(rows))
+    if prows:
+        print(report_parquet(prows))
     if not args.no_write:
         (HERE / "results").mkdir(exist_ok=True)
-        (HERE / "results" / "sets.json").write_text(json.dumps(rows, indent=2) + "\n")
+        (HERE / "results" / "sets.json").write_text(json.dumps(
+            {"load_average_at_start": started, "store": rows, "parquet": prows}, indent=2) + "\n")
+
+
+def report_parquet(rows: list[dict]) -> str:
+    kinds = list(rows[0]["results"])
+    out = [f"{'people':>11} {'entered':>10} " + " ".join(f"{k + ' s':>16}" for k in kinds)
+           + f" {'ratio':>7} {'peak MB':>16}  same"]
+    for r in rows:
+        res = r["results"]
+        ratio = res[kinds[0]]["seconds"] / res[kinds[-1]]["seconds"]
+        out.append(f"{r['people']:>11,} {r['entered']:>10,} " + " ".join(f"{res[k]['seconds']:>16.2f}" for k in kinds)
+                   + f" {ratio:>6.2f}x {'/'.join(format(res[k]['peak_mb'], '.0f') for k in kinds):>16}  "
+                   f"{r['same_writes']}")
+        phases = res[kinds[0]].get("phases", {})
+        out.append("            phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
+                   + "; load average " + ", ".join(f"{res[k]['load_average']:.1f}" for k in kinds))
+        if "growth_from_previous" in r:
+            out.append(f"            growth from the previous size ({r['people_growth']:.0f}x the people): "
+                       + ", ".join(f"{k} {v:.1f}x" for k, v in r["growth_from_previous"].items()))
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -296,6 +296,10 @@ _JSON_ESCAPES: list[tuple[str, str]] = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\
     (chr(c), f"\\u{c:04x}") for c in range(0x20) if chr(c) not in "\n\r\t\b\f"]
 
 
+#: a character ``json.dumps`` escapes: a quote, a backslash, a control character
+_JSON_SPECIAL = r'["\\\x{00}-\x{1F}]'
+
+
 def json_string(text: "exp.Expression") -> "exp.Expression":
     """Text as a JSON string literal exactly as ``values.dumps`` writes it
     (``json.dumps``, ``ensure_ascii=False``: quotes, backslash and control
@@ -306,6 +310,10 @@ def json_string(text: "exp.Expression") -> "exp.Expression":
     for char, escaped in _JSON_ESCAPES:   # the backslash first, so later escapes are not doubled
         out = exp.Anonymous(this="REPLACE", expressions=[out, exp.Literal.string(char),
                                                           exp.Literal.string(escaped)])
+    # most texts hold nothing to escape: one regex pass instead of 33 REPLACE passes
+    # (RE2 and Java read the same class)
+    needs = exp.RegexpLike(this=text.copy(), expression=exp.Literal.string(_JSON_SPECIAL))
+    out = exp.case().when(needs, out).else_(text.copy())
     quoted = exp.DPipe(this=exp.DPipe(this=exp.Literal.string('"'), expression=out),
                        expression=exp.Literal.string('"'))
     return exp.Coalesce(this=quoted, expressions=[exp.Literal.string("null")])
