@@ -122,10 +122,10 @@ def main() -> None:
             engine = Engine(program, Store(":memory:"))
             inner = DuckDBBackend() if name == "duckdb" else SparkBackend(spark)
             backend = ParquetPeople(inner, str(tmp / "people"), engine.model, engine.store.columns,
-                                    engine.store.field_types, iso(engine.clock.now))
+                                    engine.store.field_types, iso(engine.clock.now), out=str(tmp / f"out-{name}"))
             t = time.perf_counter()
-            engine.run_batch("Bench/Batch", engine=name, backend=backend)
-            write_results(backend, engine.store, str(tmp / f"out-{name}"), engine.model)
+            done = engine.run_batch("Bench/Batch", engine=name, backend=backend)
+            write_results(backend, engine.store, str(tmp / f"out-{name}"), engine.model, done.written or {})
             timings[f"parquet_{name}"] = time.perf_counter() - t
             import pyarrow.parquet as pq
             logs[name] = pq.read_table(tmp / f"out-{name}" / "activities").to_pylist()

@@ -14,9 +14,16 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
+from ..errors import CampaignError
+
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
     from sqlglot import exp
+
+
+#: the environment variables that cap DuckDB's memory and name its spill folder
+MEMORY_ENV = "CAMPAIGN_DUCKDB_MEMORY_LIMIT"
+TEMP_ENV = "CAMPAIGN_DUCKDB_TEMP"
 
 
 class Backend(Protocol):
@@ -39,20 +46,32 @@ class Backend(Protocol):
 
 class DuckDBBackend:
     """DuckDB in this process: relations are temporary tables of one
-    in-memory connection (``memory_limit`` and a spill directory as DuckDB
-    decides; ``threads`` defaults to the machine's cores)."""
+    in-memory connection (``threads`` defaults to the machine's cores).
+    ``memory_limit`` (else ``$CAMPAIGN_DUCKDB_MEMORY_LIMIT``, e.g. ``3GB``;
+    else DuckDB's default, 80 % of the machine's memory) caps what DuckDB
+    holds: past it, it spills to a temporary folder (``temp_directory``,
+    else ``$CAMPAIGN_DUCKDB_TEMP``, else DuckDB's ``.tmp``)."""
 
     dialect = "duckdb"
 
-    def __init__(self, threads: int | None = None, memory_limit: str | None = None):
+    def __init__(self, threads: int | None = None, memory_limit: str | None = None,
+                 temp_directory: str | None = None):
         import duckdb
 
         config: dict[str, Any] = {}
         if threads is not None:
             config["threads"] = threads
+        memory_limit = memory_limit or os.environ.get(MEMORY_ENV) or None
         if memory_limit is not None:
             config["memory_limit"] = memory_limit
-        self.con = duckdb.connect(":memory:", config=config)
+        temp_directory = temp_directory or os.environ.get(TEMP_ENV) or None
+        if temp_directory is not None:
+            config["temp_directory"] = temp_directory
+        try:
+            self.con = duckdb.connect(":memory:", config=config)
+        except duckdb.Error as exc:   # a limit DuckDB cannot read: one line naming the setting
+            raise CampaignError(f"DuckDB refused the setting ({MEMORY_ENV} or {TEMP_ENV}): "
+                                f"{str(exc).splitlines()[0][:200]}") from None
         #: every statement run, in its SQL (``campaign plan --engine duckdb`` shows them)
         self.statements: list[str] = []
         self._n = 0
