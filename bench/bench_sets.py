@@ -184,7 +184,10 @@ def hand_parquet(src: str, out: str) -> int:
     def js(value) -> str:   # canonical JSON (values.dumps) as an SQL literal
         return sq(json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False))
 
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    config = {"enable_progress_bar": False}
+    if os.environ.get("CAMPAIGN_DUCKDB_MEMORY_LIMIT"):   # the engine's cap, for a fair comparison
+        config["memory_limit"] = os.environ["CAMPAIGN_DUCKDB_MEMORY_LIMIT"]
+    con = duckdb.connect(config=config)
     con.execute(f"""CREATE TEMP TABLE sel AS
         SELECT *, CAST(row_number() OVER (ORDER BY id) AS BIGINT) AS run,
                CASE WHEN lower(country) IN ('us', 'ca') THEN 'NA' ELSE 'EMEA' END AS new_region

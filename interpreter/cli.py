@@ -489,14 +489,15 @@ def _import_people(engine, path: str, before_write=None):
 
 
 def _summary(engine, result, people_label: str = "entered", activities: bool = True,
-             emails: bool = True) -> dict:
-    """The report of an action; ``emails``: name the people who entered (else
-    only their count is right: text output prints the count alone)."""
+             emails: bool = True, names: bool = True) -> dict:
+    """The report of an action; ``emails``: name the people who entered by
+    address (else by number); without ``names`` only their count is right
+    (text output prints the count alone: a run of millions makes no names)."""
     from collections import Counter
 
     acts = result.activities() if activities else []
     who: dict[int, str] = {}
-    for pid in result.entered:
+    for pid in (result.entered if names else ()):
         p = engine.store.person(pid) if emails else None
         who[pid] = p.email if p is not None else str(pid)
     by_type: Counter = Counter()
@@ -510,7 +511,7 @@ def _summary(engine, result, people_label: str = "entered", activities: bool = T
         "format_version": 1,
         "campaign": result.campaign,
         "time": engine.now.isoformat(timespec="seconds"),
-        people_label: [who[pid] for pid in result.entered],
+        people_label: [who[pid] for pid in result.entered] if names else [None] * len(result.entered),
         "runs": result.runs,
         "errors": result.errors,
         "stopped": _stopped_loops(engine, result),
@@ -1578,7 +1579,7 @@ def _run_over_parquet(path: str, campaign: str, db: str | None, people_file: str
                                                            backend=backend))
         counts = write_results(backend, eng.store, out, eng.model, result.written or {})
         # the people are not in the store: named by number, as the results name them
-        summary = _summary(eng, result, activities=False, emails=False)
+        summary = _summary(eng, result, activities=False, emails=False, names=fmt == "json")
         if trace:
             summary["activities"] = [a.to_json() for a in read_activities(out)]
     except ImportError as exc:   # the sets extra (pyarrow, sqlglot) is missing
