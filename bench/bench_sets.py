@@ -184,10 +184,11 @@ def hand_parquet(src: str, out: str) -> int:
     def js(value) -> str:   # canonical JSON (values.dumps) as an SQL literal
         return sq(json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False))
 
-    config = {"enable_progress_bar": False}
+    config = {}
     if os.environ.get("CAMPAIGN_DUCKDB_MEMORY_LIMIT"):   # the engine's cap, for a fair comparison
         config["memory_limit"] = os.environ["CAMPAIGN_DUCKDB_MEMORY_LIMIT"]
     con = duckdb.connect(config=config)
+    con.execute("SET enable_progress_bar = false")
     con.execute(f"""CREATE TEMP TABLE sel AS
         SELECT *, CAST(row_number() OVER (ORDER BY id) AS BIGINT) AS run,
                CASE WHEN lower(country) IN ('us', 'ca') THEN 'NA' ELSE 'EMEA' END AS new_region
@@ -427,17 +428,30 @@ def main() -> None:
     kinds = tuple(args.kinds.split(","))
     pkinds = tuple(args.parquet_kinds.split(","))
     started = os.getloadavg()[0]
+    def save(rows: list, prows: list) -> None:
+        """After each part, so a later failure keeps the earlier figures; a part
+        not run this time (no sizes) keeps the figures of the last run."""
+        if args.no_write:
+            return
+        path = HERE / "results" / "sets.json"
+        path.parent.mkdir(exist_ok=True)
+        old = json.loads(path.read_text()) if path.exists() else {}
+        old = old if isinstance(old, dict) else {}
+        new = {"store": rows or old.get("store", []), "parquet": prows or old.get("parquet", []),
+               "load_average_at_start": {**old.get("load_average_at_start", {}),
+                                         **({"store": started} if rows else {}),
+                                         **({"parquet": started} if prows else {})}}
+        path.write_text(json.dumps(new, indent=2) + "\n")
+
     with tempfile.TemporaryDirectory(prefix="campaign-bench-sets-", dir=args.tmp) as tmp:
         rows = measure(sizes, Path(tmp), kinds) if sizes else []
+        if rows:
+            print(report(rows), flush=True)
+            save(rows, [])
         prows = measure_parquet(psizes, Path(tmp), pkinds) if psizes else []
-    if rows:
-        print(report(rows))
     if prows:
         print(report_parquet(prows))
-    if not args.no_write:
-        (HERE / "results").mkdir(exist_ok=True)
-        (HERE / "results" / "sets.json").write_text(json.dumps(
-            {"load_average_at_start": started, "store": rows, "parquet": prows}, indent=2) + "\n")
+        save(rows, prows)
 
 
 def report_parquet(rows: list[dict]) -> str:

@@ -104,8 +104,10 @@ class DuckDBBackend:
         """The rows of ``query`` as tuples, in its order, ``rows`` at a time:
         DuckDB streams the result as Arrow record batches, each made Python
         a column at a time (1.6x ``fetchmany``'s speed on the writer's
-        rows), so memory holds a batch. Nothing else may run on the
-        connection until the iterator is exhausted."""
+        rows), so memory holds a batch. (A thread making the next batch
+        while SQLite inserts this one gained nothing measurable on the
+        shared two cores: not done.) Nothing else may run on the connection
+        until the iterator is exhausted."""
         sql = self.sql(query)
         self.statements.append(sql)
         rel = self.con.sql(sql)

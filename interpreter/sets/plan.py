@@ -32,7 +32,6 @@ from attrs import define, evolve, field
 
 from .. import ast
 from ..clock import iso
-from ..environment import MAX_RENDERED_CHARS
 from ..evaluate import (
     MAX_EXECUTE_DEPTH,
     PARENT_CONTEXT,
@@ -644,10 +643,3 @@ def _result_query_of(p: Planner) -> "exp.Expression":
     slots = [f"people.a__ + {' + '.join(flags[:k]) if k else '0'} AS a{s.index}" for k, s in enumerate(p.slots)]
     return parse("WITH " + ", ".join(ctes) + f" SELECT people.*{''.join(', ' + x for x in slots)} "
                  f"FROM counted AS people")
-
-
-
-def check_rendered(text: str, where: str) -> None:
-    """The per-person renderer's cap on a rendered value (its StepError), said before anything is kept."""
-    if len(text) > MAX_RENDERED_CHARS:
-        raise Unsupported(f"a rendered value longer than {MAX_RENDERED_CHARS:,} characters at {where}")
