@@ -185,8 +185,10 @@ def hand_parquet(src: str, out: str) -> int:
         return sq(json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False))
 
     config = {}
-    if os.environ.get("CAMPAIGN_DUCKDB_MEMORY_LIMIT"):   # the engine's cap, for a fair comparison
+    if os.environ.get("CAMPAIGN_DUCKDB_MEMORY_LIMIT"):   # the engine's cap and spill folder, for a fair comparison
         config["memory_limit"] = os.environ["CAMPAIGN_DUCKDB_MEMORY_LIMIT"]
+    if os.environ.get("CAMPAIGN_DUCKDB_TEMP"):
+        config["temp_directory"] = os.environ["CAMPAIGN_DUCKDB_TEMP"]
     con = duckdb.connect(config=config)
     con.execute("SET enable_progress_bar = false")
     con.execute(f"""CREATE TEMP TABLE sel AS
@@ -272,8 +274,9 @@ def parquet_worker(kind: str, src: str, out: str) -> dict:
         said = io.StringIO()
         with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
             try:
+                # ten million people start 6.8 million runs: past the default limit of one action
                 cli_main(["run", str(program), "Bench/Batch", "--engine", "duckdb", "--people", f"parquet:{src}",
-                          "--out", out], standalone_mode=False)
+                          "--out", out, "--max-runs", "100000000"], standalone_mode=False)
             except SystemExit as exc:
                 if exc.code:
                     raise RuntimeError(said.getvalue()) from None
@@ -302,7 +305,9 @@ def measure_parquet(sizes: list[int], tmp: Path, kinds: tuple[str, ...] = PARQUE
         for kind in kinds:
             out = tmp / f"out-{kind}-{size}"
             done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--src",
-                                   str(src), "--out", str(out)], check=True, capture_output=True, text=True)
+                                   str(src), "--out", str(out)], capture_output=True, text=True)
+            if done.returncode:
+                raise SystemExit(f"{kind} at {size:,} people failed: {done.stderr.strip()[-2000:]}")
             results[kind] = json.loads(done.stdout.strip().splitlines()[-1])
             results[kind]["load_average"] = os.getloadavg()[0]
             digests[kind] = json.dumps(parquet_digest(str(out)))
@@ -437,7 +442,15 @@ def main() -> None:
         path.parent.mkdir(exist_ok=True)
         old = json.loads(path.read_text()) if path.exists() else {}
         old = old if isinstance(old, dict) else {}
-        new = {"store": rows or old.get("store", []), "parquet": prows or old.get("parquet", []),
+        def merged(part: str, got: list) -> list:   # by size: a run of other sizes keeps these
+            sizes = {r["people"] for r in got}
+            out = sorted([r for r in old.get(part, []) if r["people"] not in sizes] + got, key=lambda r: r["people"])
+            for a, b in zip(out, out[1:]):
+                b["growth_from_previous"] = {k: b["results"][k]["seconds"] / a["results"][k]["seconds"]
+                                             for k in b["results"] if k in a["results"]}
+                b["people_growth"] = b["people"] / a["people"]
+            return out
+        new = {"store": merged("store", rows), "parquet": merged("parquet", prows),
                "load_average_at_start": {**old.get("load_average_at_start", {}),
                                          **({"store": started} if rows else {}),
                                          **({"parquet": started} if prows else {})}}

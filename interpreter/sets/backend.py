@@ -69,6 +69,7 @@ class DuckDBBackend:
             config["temp_directory"] = temp_directory
         try:
             self.con = duckdb.connect(":memory:", config=config)
+            self.con.execute("SET enable_progress_bar = false")   # the command line has its own
         except duckdb.Error as exc:   # a limit DuckDB cannot read: one line naming the setting
             raise CampaignError(f"DuckDB refused the setting ({MEMORY_ENV} or {TEMP_ENV}): "
                                 f"{str(exc).splitlines()[0][:200]}") from None
