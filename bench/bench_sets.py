@@ -451,7 +451,8 @@ def main() -> None:
                 b["people_growth"] = b["people"] / a["people"]
             return out
         new = {"store": merged("store", rows), "parquet": merged("parquet", prows),
-               "load_average_at_start": {**old.get("load_average_at_start", {}),
+               "load_average_at_start": {**(old.get("load_average_at_start")
+                                            if isinstance(old.get("load_average_at_start"), dict) else {}),
                                          **({"store": started} if rows else {}),
                                          **({"parquet": started} if prows else {})}}
         path.write_text(json.dumps(new, indent=2) + "\n")
