@@ -163,3 +163,35 @@ def test_misuse_is_one_line(tmp_path, args, message) -> None:
     assert message in got.output
     assert len(got.output.strip().splitlines()) == 1, got.output
     assert not (tmp_path / "out").exists() and not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize("step, message", [
+    ("wait 2 days", "a wait needs a store to resume from"),
+    ('request campaign "T"', "a request campaign needs a store to resume from"),
+])
+def test_a_flow_that_hands_people_on_is_refused_over_parquet(tmp_path, step, message) -> None:
+    """A wait or a request hands people to later runs, which need a store: a
+    run over Parquet people refuses it in one line and writes nothing."""
+    program = tmp_path / "p.campaign"
+    program.write_text(f"""
+program "P" {{
+    campaign "T" trigger {{
+        smart list {{ trigger campaign is requested }}
+        flow {{ interesting moment milestone "t" }}
+    }}
+    campaign "B" batch {{
+        smart list {{ filter lead.Country is "US" }}
+        flow {{
+            interesting moment milestone "before"
+            {step}
+            interesting moment milestone "after"
+        }}
+    }}
+}}
+""")
+    folder, _ = _write(tmp_path, _people(8))
+    got = CliRunner().invoke(main, ["run", str(program), "P/B", "--engine", "duckdb", "--people",
+                                    f"parquet:{folder}", "--out", str(tmp_path / "out")])
+    assert got.exit_code == 2, got.output
+    assert message in got.output and len(got.output.strip().splitlines()) == 1, got.output
+    assert not list((tmp_path / "out").rglob("*.parquet"))
