@@ -44,14 +44,14 @@ STREAM_ROWS = 100_000
 
 def stream(backend: "Backend", query: "exp.Expression", rows: int = STREAM_ROWS) -> Iterator[tuple]:
     """The rows of ``query`` as tuples, in its order, a batch at a time
-    (the backend's ``stream``; else its Arrow, batch by batch)."""
+    (the backend's ``stream``; else its Arrow, fetched whole now -- not
+    from inside the caller's ``executemany``: a Spark collect started there
+    once hung -- and made Python batch by batch)."""
     own = getattr(backend, "stream", None)
     if own is not None:
-        yield from own(query, rows)
-        return
+        return own(query, rows)
     table = backend.fetch(query)
-    for batch in table.to_batches(rows):
-        yield from zip(*(c.to_pylist() for c in batch.columns))
+    return (row for batch in table.to_batches(rows) for row in zip(*(c.to_pylist() for c in batch.columns)))
 
 
 class Summary:
