@@ -575,6 +575,17 @@ _OPENERS = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*(?P<close>")?|#[^\n]*|\{\{[^{
 _OPENERS_NO_STRING = re.compile(r'#[^\n]*|\{\{[^{}\n]*\}?\}?|[{}]')
 
 
+# The braces ``_openers`` yields, found by the regular expression engine alone
+# (a Python step per match cost 3-4 % of checking a valid file): strings,
+# comments, {{tokens}} and runs of other characters match without a group;
+# a brace matches as group 1, and so does the quote of a string left open,
+# whose line is then taken whole (linear, as in _OPENERS). ``findall`` gives
+# '' for every other match; a '"' among the braces means a string was left
+# open, inside which _openers reads further: then _openers is asked.
+_BRACES = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|#[^\n]*|\{\{[^{}\n]*\}?\}?|[^{}"#]+'
+                     r'|(?=([{}"]))(?:[{}]|"[^"\\\n]*(?:\\.[^"\\\n]*)*)')
+
+
 def _openers(text: str, pos: int = 0) -> Iterator[re.Match[str]]:
     """``_OPENERS.finditer(text, pos)`` with an unclosed string read as
     above: one pass over the text."""
@@ -627,6 +638,18 @@ def _too_deep(text: str) -> tuple[int | None, bool]:
     """The offset of the first '{' nested deeper than MAX_NESTING (or None),
     and whether every '{' closes (then ``_unclosed_blocks`` has nothing to
     find: one pass over the text instead of two)."""
+    braces = "".join(_BRACES.findall(text))
+    if '"' not in braces:   # no string left open: these are the braces _openers yields
+        depth = 0
+        for c in braces:
+            if c == "{":
+                depth += 1
+                if depth > MAX_NESTING:
+                    break   # where: from the scan below
+            elif depth:
+                depth -= 1
+        else:
+            return None, depth == 0
     depth = 0
     for m in _openers(text):
         tok = m.group(0)
@@ -1575,7 +1598,8 @@ class _Builder:
             raise PhraseError(f"unknown {what} '{phrase}'", self.atoms_span(atoms),
                               hint=(f"did you mean '{close[0]}'?" if close else
                                     f"the {what}s are: " + ", ".join(known)))
-        candidates.sort(key=lambda p: -len(p.word_list))
+        if len(candidates) > 1:
+            candidates.sort(key=_fewest_words_last)
         furthest: tuple[int, set[str], Phrase] | None = None
         for entry in candidates:
             n = len(entry.word_list)
@@ -1618,23 +1642,19 @@ class _Builder:
                   ) -> tuple[list[tuple[int, dict]], tuple[int, set[str]] | None]:
         states: list[tuple[int, dict]] = [(pos, {})]
         fail: tuple[int, set[str]] | None = None
-
-        def note(f):
-            nonlocal fail
-            if f is None:
-                return
-            if fail is None or f[0] > fail[0]:
-                fail = (f[0], set(f[1]))
-            elif f[0] == fail[0]:
-                fail[1].update(f[1])
-
+        m_item = self.m_item
         for item in pattern:
             nxt: list[tuple[int, dict]] = []
             for p, vals in states:
-                res, f = self.m_item(item, atoms, p)
-                note(f)
+                res, f = m_item(item, atoms, p)
+                if f is not None:   # keep the furthest miss, and every word expected there
+                    if fail is None or f[0] > fail[0]:
+                        fail = (f[0], set(f[1]))
+                    elif f[0] == fail[0]:
+                        fail[1].update(f[1])
                 for e, v in res:
-                    nxt.append((e, {**vals, **v}))
+                    # the values' dicts are never changed once made: one without news is shared
+                    nxt.append((e, {**vals, **v} if v else vals))
             states = nxt
             if not states:
                 break
@@ -1643,7 +1663,9 @@ class _Builder:
     def m_item(self, item: Any, atoms: Sequence[Token], pos: int
                ) -> tuple[list[tuple[int, dict]], tuple[int, set[str]] | None]:
         if isinstance(item, str):
-            words = item.split()
+            words = _pattern_words.get(item)
+            if words is None:
+                words = _pattern_words[item] = item.split()
             for k, w in enumerate(words):
                 if pos + k >= len(atoms) or atoms[pos + k].value != w or atoms[pos + k].type != "NAME":
                     return [], (pos + k, {f"'{' '.join(words[k:])}'"})
@@ -2086,7 +2108,13 @@ for _spelling, (_op, _operands) in _filters.OPERATORS.items():
 for _entries in _OPERATOR_WORDS.values():
     _entries.sort(key=lambda e: -len(e[0]))
 
+def _fewest_words_last(p: Phrase) -> int:
+    return -len(p.word_list)
+
+
 _first_word_cache: dict[int, dict[str, list[Phrase]]] = {}
+#: a literal item of a vocabulary pattern -> its words (``_Builder.m_item``)
+_pattern_words: dict[str, list[str]] = {}
 
 
 def _by_first_word(table: Sequence[Phrase]) -> dict[str, list[Phrase]]:
