@@ -298,9 +298,12 @@ def _fast_parse(parser: Lark, text: str) -> Any:
                 if goto[1] == end_state:
                     return value
                 actions = states[goto[1]]
-        value = m.group(0)
+        value = m[0]
         tok = new(Token, value)
-        tok.type, tok.value, tok.start_pos, tok.end_pos = type_, value, pos, end
+        tok.type = type_
+        tok.value = value
+        tok.start_pos = pos
+        tok.end_pos = end
         tok.line = tok.column = tok.end_line = tok.end_column = None
         pos = end
         while True:
@@ -1423,7 +1426,7 @@ class _Builder:
     # -- blocks and phrases -------------------------------------------------
 
     def block(self, meta, children):
-        return _Block(c for c in children if isinstance(c, _Phrase))
+        return _Block([c for c in children if type(c) is _Phrase])
 
 
     def phrase(self, meta, children):
@@ -1449,7 +1452,10 @@ class _Builder:
             kind = m.lastgroup
             if kind != "WS" and kind != "COMMENT":
                 atom = new(_Atom)   # _Atom(...) without the call to __init__: one per atom of the file
-                atom.type, atom.value, atom.start_pos, atom.end_pos = kind, m.group(), base + start, base + end
+                atom.type = kind
+                atom.value = m[0]
+                atom.start_pos = base + start
+                atom.end_pos = base + end
                 append(atom)
             pos = end
         if pos < len(text):
