@@ -183,10 +183,17 @@ def _inline(method: Any) -> Any:
                         meta = (start, got[1])
                         break
         kept = [c for c in children if type(c) is not Token or c.type in _KEPT]
+        # Bounds are read once, by the parent: its children's entries go. An
+        # entry then stands only for an object on the parser's stack (alive,
+        # so its id is no other object's), and what the parent does not keep
+        # (phrases, their atoms, blocks) is freed as soon as it is built on.
+        pop = b.bounds.pop
+        for c in kept:
+            if c is not None and type(c) is not Token:
+                pop(id(c), None)
         result = method(b, meta, kept)
         if result is not None and meta is not None:
             b.bounds[id(result)] = meta
-            b.keep.append(result)  # ids stay unique while the parse runs
         return result
 
     return callback
@@ -1084,8 +1091,7 @@ class _Builder:
     def __init__(self, src: Any):
         self.src = src  # a _Mapped source: spans come out in the user's offsets
         self.diagnostics: list[Diagnostic] = []
-        self.bounds: dict[int, tuple[int, int]] = {}
-        self.keep: list[Any] = []
+        self.bounds: dict[int, tuple[int, int]] = {}   # id of a result on the stack -> its bounds
 
     # -- helpers ----------------------------------------------------------
 
