@@ -28,8 +28,10 @@ def test_pause_and_promotion() -> None:
         made = Node()
         assert _in_generation(made, 0)
     assert gc.isenabled()
-    # long-lived by construction: in the oldest generation, not walked by young collections
-    assert _in_generation(made, 2) and not _in_generation(made, 0)
+    # long-lived by construction: out of the young generation (which young
+    # collections walk), still tracked (the full collection sees it)
+    assert not _in_generation(made, 0)
+    assert gc.is_tracked(made) and any(o is made for o in gc.get_objects())
     assert gc.get_freeze_count() == 0
 
 
