@@ -35,6 +35,25 @@ def test_pause_and_promotion() -> None:
     assert gc.get_freeze_count() == 0
 
 
+def test_no_young_collection_walks_what_the_pause_made() -> None:
+    started: list[int] = []
+
+    def note(phase: str, info: dict) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    gc.collect()
+    gc.callbacks.append(note)
+    try:
+        with paused_gc():
+            made = [Node() for _ in range(5000)]   # far more than the young generation's threshold
+        after = [Node() for _ in range(50)]
+    finally:
+        gc.callbacks.remove(note)
+    assert started == [], "a collection walked the objects the pause made"
+    assert len(made) + len(after) == 5050
+
+
 def test_cycles_made_during_the_pause_are_still_collected() -> None:
     import weakref
 
