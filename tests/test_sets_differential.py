@@ -73,7 +73,7 @@ STEPS = [
     'remove from flow "Q"."T", "Q"."X2"',
 ]
 #: steps of the batch's own flow and its children's that end the run (the campaign named runs)
-ENDING = ['remove from flow this campaign', 'remove from flow {\n if lead.Vip is true then this campaign\n}']
+ENDING = ['remove from flow this campaign', 'remove from flow "P"."B"', 'remove from flow {\n if lead.Vip is true then this campaign\n}']
 EXECUTES = ['execute campaign {c}', 'execute campaign {c} use parent token context',
             'execute campaign {{\n if lead.Vip is true then {c} use parent token context\n else {c}\n}}']
 FILTERS = ['lead.Region is not "zz"', 'lead.Country not contains "x"', 'lead.Country is "US", "CA"', 'lead."Lead Score" >= 10', 'lead.Vip is false', 'lead.Vip is true',

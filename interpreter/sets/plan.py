@@ -13,7 +13,11 @@ the set-based form of ``Engine._batch`` (issue 16).
   token context of the link (``TokenContext.for_child``, computed here once
   per link); a token is folded at plan time by the evaluator's one renderer
   (``Evaluator.bind``) when the context fixes it, else said as SQL over the
-  person's state (``{{lead.F}}`` as concatenation).
+  person's state (``{{lead.F}}`` as concatenation). A slot whose event a
+  trigger campaign listens to adds, for each campaign that can fire, its
+  smart list judged on the person as the event left them
+  (``Planner.fires``); the runs it starts, with requests and ``remove from
+  flow``, are handed to the engine's queue by ``sets.rounds``.
 
 What the plan cannot say yet raises ``Unsupported`` before anything runs,
 naming the step and why (docs/scale.md lists it). Every slot writes at most

@@ -23,7 +23,8 @@ a fired run's token context is the engine's ``_trigger_tokens`` and
 
 A started run reads its person again from the store (``stamp`` None: the
 writer has written the batch's fields by then). Imports ``values``,
-``sets.plan``, ``sets.query``; the engine only through the object given.
+``sets.plan``, ``sets.query``, ``sets.loader`` (``Unsupported``) and, when it
+runs, ``sets.parquet``; the engine only through the object given.
 """
 
 from __future__ import annotations
