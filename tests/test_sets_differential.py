@@ -257,7 +257,7 @@ def backend(request):
     b.close()
 
 
-def _differential(backend, text, people, rounds, queued=None, seen=None):
+def _differential(backend, text, people, rounds, queued=None, seen=None, limits=None):
     name, b = backend
     try:
         program = compile_text(text, "gen.campaign")
@@ -266,7 +266,7 @@ def _differential(backend, text, people, rounds, queued=None, seen=None):
         assume(False)
     base = build(program, people)
     ref, sets = base.copy_to_memory(), base.copy_to_memory()
-    e_ref, e_sets = Engine(program, ref, Clock(NOW)), Engine(program, sets, Clock(NOW))
+    e_ref, e_sets = Engine(program, ref, Clock(NOW), **(limits or {})), Engine(program, sets, Clock(NOW), **(limits or {}))
     STATS["cases"] += 1
     fell_back = 0
     for r in range(rounds):
@@ -469,3 +469,14 @@ def test_remove_from_flow_ends_a_wait_an_earlier_action_queued(backend):
     assert _differential(backend, _program(flow, q), _people("Ann", "Bo"), 2, queued, seen) == 0
     assert len(queued) == 2   # the first batch's triggered runs waited; the second removed them
     assert _moments(seen, 1) == [] and seen["log"].count('"Remove from Flow"') == 2
+
+
+@pytest.mark.parametrize("limits, error", [({"max_runs_per_person": 4}, "runs for this person in one action"),
+                                           ({"max_runs_per_action": 5}, "runs in one action")])
+def test_triggers_that_fire_each_other_stop_at_the_same_limit(backend, limits, error):
+    q = ('campaign "X1" trigger {\nsmart list {\ntrigger score is changed lead."Lead Score"\n}\n'
+         'flow {\nchange score lead."Lead Score" by +1\n}\nqualify every time\n}')
+    seen: dict = {}
+    assert _differential(backend, _program('change score lead."Lead Score" by +5', q), _people("Ann", "Bo", "Cy"),
+                         1, seen=seen, limits=limits) == 0
+    assert error in seen["log"]   # the batch's own run counts toward the limit, as per person
