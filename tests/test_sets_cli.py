@@ -156,7 +156,7 @@ def test_triggered_runs_over_parquet_people_are_refused_in_one_line_and_write_no
     r = CliRunner().invoke(main, ["run", "t.campaign", "P/B", "--engine", "duckdb", "--people", "parquet:people",
                                   "--out", "out"])
     assert r.exit_code == 2, r.output
-    assert r.output.count("\n") == 1 and "requested and triggered runs need a store" in r.output
+    assert r.output.count("\n") == 1 and "a step whose event starts trigger campaigns needs a store" in r.output
     assert not Path("out").exists() or not any(Path("out").iterdir())
     # with a store, the same batch fires the trigger set-based, as the per-person engine does
     Path("people.csv").write_text("email,country\na@x.com,US\nb@x.com,DE\n")

@@ -67,6 +67,13 @@ def collect(engine: "Engine", plan: Plan, backend: "Backend",
     slots = [s for s in plan.slots if _columns(s)]
     if not slots:
         return [], []
+    from .parquet import ParquetPeople
+    starts = next((s for s in slots if s.kind != "remove"), None)
+    if starts is not None and isinstance(backend, ParquetPeople):
+        # the runs it would start read their person from the store, and a run over Parquet people has none
+        what = "a request campaign" if starts.kind == "request" else "a step whose event starts trigger campaigns"
+        raise Unsupported(f"{what} needs a store to run them from, and a run over Parquet people has none "
+                          f"({starts.type} at {starts.where})")
     cols: list[str] = []
     for s in slots:
         cols += [c for c in _columns(s) if c not in cols]
@@ -87,11 +94,6 @@ def collect(engine: "Engine", plan: Plan, backend: "Backend",
                 if columns[f"e{s.index}"][i]:
                     make(columns, i, pid, mine, removed)
             work += mine
-    from .parquet import ParquetPeople
-    if work and isinstance(backend, ParquetPeople):
-        # a run over Parquet people has no store for the runs to read their person from
-        raise Unsupported("requested and triggered runs need a store (the people of --people parquet: "
-                          "are in no store)")
     return work, removed
 
 
