@@ -60,6 +60,15 @@ def _columns(s: Slot) -> list[str]:
     return cols
 
 
+def _due(s: Slot) -> str:
+    """SQL: slot ``s`` may leave work for the person (a fired trigger: only where
+    some campaign's smart list held at the event), to read only those rows."""
+    fires = s.info.get("fires")
+    if s.kind in ("request", "remove") or fires is None:
+        return f"COALESCE(e{s.index}, FALSE)"
+    return f"COALESCE(e{s.index} AND ({' OR '.join(col for _c, col in fires['columns'])}), FALSE)"
+
+
 def collect(engine: "Engine", plan: Plan, backend: "Backend",
             ) -> tuple[list[tuple], list[tuple[int, str]]]:
     """The work items the batch leaves, in the per-person engine's order, and
@@ -77,7 +86,7 @@ def collect(engine: "Engine", plan: Plan, backend: "Backend",
     cols: list[str] = []
     for s in slots:
         cols += [c for c in _columns(s) if c not in cols]
-    flags = " OR ".join(f"COALESCE(e{s.index}, FALSE)" for s in slots)
+    flags = " OR ".join(_due(s) for s in slots)
     try:
         table = backend.fetch(parse(f"SELECT id, {', '.join(cols)} FROM result WHERE {flags} ORDER BY id"))
     except Exception as exc:   # the backend's own error is this run's
