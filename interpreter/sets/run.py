@@ -81,7 +81,7 @@ def run_batch(engine: "Engine", c: "CampaignInfo", api: dict[str, str] | None, n
 
 def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionResult") -> dict[str, float]:
     """Load, run and write one plan inside the engine's action; the seconds of each phase."""
-    from . import writer
+    from . import rounds, writer
 
     times: dict[str, float] = {}
     t = time.perf_counter()
@@ -108,21 +108,19 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
     if cap is not None and n > cap:
         raise Unsupported(f"{n} runs, more than the action's limit of {cap}")
     first = engine._next_run
-    requests: list[tuple] = []
-    ids = writer.write(engine.store, plan, table, first, requests)
+    ids = writer.write(engine.store, plan, table, first)
     engine._next_run = first + n
     engine._runs_action += n
-    if requests:
+    work, removed = rounds.collect(engine, plan, backend)
+    for pid, campaign in removed:   # remove from flow: the person's queued waits in that campaign
+        engine.store.remove_queued(pid, campaign)
+    if work:
         # the per-person engine runs them after the batch (the action's queue), as it runs
         # its own: it counts each person's batch run toward the runs-per-person limit
         counts = engine._runs_per_person
         for pid in ids:
             counts[pid] = counts.get(pid, 0) + 1
-        cause = (plan.campaign,)
-        for slot, pid, qualified in requests:
-            info = slot.info
-            engine._work.append(("request", info["target"], pid, info["ctx"], cause, "flow action",
-                                 info["requester"], qualified))
+        engine._work.extend(work)
     result.runs += n
     result.entered.extend(ids)
     times["write"] = time.perf_counter() - t

@@ -80,11 +80,10 @@ def _texts(s: Slot, columns: dict[str, list[Any]], cache: dict[tuple, str]) -> C
     return attrs
 
 
-def write(store: "Store", plan: Plan, table: "pyarrow.Table", first_run: int,
-          requests: list[tuple] | None = None) -> list[int]:
+def write(store: "Store", plan: Plan, table: "pyarrow.Table", first_run: int) -> list[int]:
     """Write ``result`` (ordered by id) into ``store``; returns the ids who entered, in
-    order. ``requests`` receives ``(slot, person, qualified)`` for each request step
-    reached, in the per-person order (the caller queues them)."""
+    order. The work the batch leaves (requested and triggered runs, removals from
+    flow) is ``sets.rounds``'."""
     import pyarrow.compute as pc
 
     total = sum(pc.sum(table.column(f"e{s.index}").cast("int64")).as_py() or 0 for s in plan.slots)
@@ -108,14 +107,9 @@ def write(store: "Store", plan: Plan, table: "pyarrow.Table", first_run: int,
         members: list[tuple] = []
         statuses: list[tuple] = []
         queue: list[tuple] = []
-        asked: list[tuple] = []
         for s in plan.slots:
             _slot_rows(s, columns, runs_of, plan.now, first_id, acts, runs, members, statuses,
                        caches.setdefault(s.index, {}))
-            if s.kind == "request":
-                asked += [(a, s, pid, bool(x)) for pid, a, e, x in
-                          zip(batch_ids, columns[f"a{s.index}"], columns[f"e{s.index}"], columns[f"x{s.index}"])
-                          if e]
             if s.kind == "wait":   # every person who entered pauses here, in id order
                 queue += [("wait", pid, plan.campaign, s.info["due"], s.info["step"], run, s.info["context"])
                           for pid, run, e in zip(batch_ids, runs_of, columns[f"e{s.index}"]) if e]
@@ -134,9 +128,6 @@ def write(store: "Store", plan: Plan, table: "pyarrow.Table", first_run: int,
         for _a, pkey, pid, status in statuses:
             store.set_status(pkey, pid, status, plan.now)
         store.write_bulk(acts, [r[2] for r in runs], [m[1] for m in members], updates, queue)
-        if requests is not None and asked:
-            asked.sort(key=_FIRST)
-            requests += [r[1:] for r in asked]
         ids.extend(batch_ids)
         done += n
     if total and first_id + total != store.reserve_activity_ids(0):   # pragma: no cover - a miscount
@@ -186,7 +177,7 @@ def _slot_rows(s: Slot, columns: dict[str, list[Any]], runs_of: list[int], now: 
         acts += [(base + a, pid, type_, campaign, run, now, asset, yes if qualified[i] else no, None, None)
                  for i, a, pid, run in rows]
         runs += [(i, k, (pid, child, now, run)) for i, a, pid, run in rows if qualified[i]]
-    elif s.kind in ("wait", "request"):
+    elif s.kind in ("wait", "request", "remove"):
         attrs = info["attrs"]
         acts += [(base + a, pid, type_, campaign, run, now, asset, attrs, None, None) for i, a, pid, run in rows]
     else:   # email, alert, moment: an activity with rendered attributes
