@@ -1321,18 +1321,8 @@ class Engine:
             candidates = self._trigger_index(kind).get(event.get(attr)) or []
             if not candidates:
                 return
-        started: set[int] = set()
         tokens = None
-        for c, trig in candidates:
-            if c.id in started:
-                continue
-            try:
-                hit = self._trigger_matches(c, trig, kind, event)
-            except InvalidSmartList:
-                hit = False
-            if not hit:
-                continue
-            started.add(c.id)
+        for c in self._hits(kind, event, candidates):
             # §12.1: the filters are judged now, on the person as the event left
             # them; the qualification rule when the queued run starts (_drain)
             if not self.evaluator.matches(c.smart_list, person, c.program):
@@ -1341,6 +1331,23 @@ class Engine:
                 tokens = self._trigger_tokens(kind, event)
             ctx = self.evaluator.own_context(c, None, tokens)
             work.append(("start", c, pid, ctx, cause, "trigger", person, stamp))
+
+    def _hits(self, kind: str, event: dict[str, Any],
+              candidates: Sequence[tuple[CampaignInfo, ast.Trigger]]) -> Iterator[CampaignInfo]:
+        """The campaigns among ``candidates`` (the trigger index's, in campaign
+        order) whose trigger matches ``event``, each once: ``emit``'s, and the
+        set-based engine's for the events of its slots (``sets.rounds``)."""
+        started: set[int] = set()
+        for c, trig in candidates:
+            if c.id in started:
+                continue
+            try:
+                hit = self._trigger_matches(c, trig, kind, event)
+            except InvalidSmartList:
+                hit = False
+            if hit:
+                started.add(c.id)
+                yield c
 
     def _emit_indexed(self, person: Person, kind: str, value: Any, name: str) -> None:
         """``emit`` of an event without attributes whose kind the trigger

@@ -85,21 +85,23 @@ _lock = threading.Lock()
 _parser: Lark | None = None
 # The atoms of a phrase, in the order and with the patterns of the grammar's
 # terminals (grammar/campaign.lark), so a value reads the same in a phrase as
-# in a declaration.
+# in a declaration. A word and whitespace are tried first, as the commonest:
+# no other atom starts with a letter, '_' or a space, so only the order of the
+# others decides between them.
 _ATOM_RE = re.compile(r"""
- (?P<DATETIME>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)
+ (?P<NAME>[A-Za-z_][A-Za-z0-9_]*)
+|(?P<WS>\s+)
+|(?P<DATETIME>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)
 |(?P<DATE>\d{4}-\d{2}-\d{2})
 |(?P<DURATION>\d+[ \t]+(?:minutes?|hours?|days?|weeks?|months?)(?![A-Za-z0-9_]))
 |(?P<SCORE>=-?\d+(?![\d.])|\+\d+(?![\d.]))
 |(?P<NUMBER>-?\d+(?:\.\d+)?)
 |(?P<STRING>"[^"\\\n]*(?:\\.[^"\\\n]*)*")
 |(?P<TOKEN>\{\{[^{}\n]*\}\})
-|(?P<NAME>[A-Za-z_][A-Za-z0-9_]*)
 |(?P<OP>[<>]=?|==|!=)
 |(?P<EQ>=)
 |(?P<DOT>\.)
 |(?P<COMMA>,)
-|(?P<WS>\s+)
 |(?P<COMMENT>\#[^\n]*)
 """, re.X)
 
@@ -147,44 +149,51 @@ _KEPT = frozenset({"STD", "STRING", "NAME", "DATETIME", "DATE", "DURATION", "SCO
                    "ANY", "ALL", "LOGIC", "ONCE", "EVERY"})
 
 
-class _Meta:
-    """Where a rule's text starts and ends (positions in the parsed text)."""
-
-    __slots__ = ("start_pos", "end_pos", "empty")
-
-    def __init__(self, start: int | None, end: int | None):
-        self.start_pos, self.end_pos, self.empty = start or 0, end or 0, start is None
-
-
 def _inline(method: Any) -> Any:
     """Wrap a builder method as a Lark callback: run at each reduction, so no
     tree is built. The rule's span comes from its first and last child (all
     tokens are kept for that, then keywords and separators are dropped), which
-    is what Lark's propagate_positions computes, at a fraction of its cost."""
+    is what Lark's propagate_positions computes, at a fraction of its cost.
+    The method gets the rule's bounds as ``(start, end)`` in the parsed text,
+    or None for a rule that holds no text (``_Builder.sp`` makes its span)."""
 
     def callback(children: list) -> Any:
         b = _builder
-        bounds = b.bounds
-        start = end = None
+        get = b.bounds.get
+        meta = None
         for c in children:
             if type(c) is Token:
                 start = c.start_pos
                 break
-            if c is not None and id(c) in bounds:
-                start = bounds[id(c)][0]
-                break
-        for c in reversed(children):
-            if type(c) is Token:
-                end = c.end_pos
-                break
-            if c is not None and id(c) in bounds:
-                end = bounds[id(c)][1]
-                break
+            if c is not None:
+                got = get(id(c))
+                if got is not None:
+                    start = got[0]
+                    break
+        else:
+            start = None
+        if start is not None:   # then a last child with bounds too
+            for c in reversed(children):
+                if type(c) is Token:
+                    meta = (start, c.end_pos)
+                    break
+                if c is not None:
+                    got = get(id(c))
+                    if got is not None:
+                        meta = (start, got[1])
+                        break
         kept = [c for c in children if type(c) is not Token or c.type in _KEPT]
-        result = method(b, _Meta(start, end), kept)
-        if result is not None and start is not None:
-            bounds[id(result)] = (start, end)
-            b.keep.append(result)  # ids stay unique while the parse runs
+        # Bounds are read once, by the parent: its children's entries go. An
+        # entry then stands only for an object on the parser's stack (alive,
+        # so its id is no other object's), and what the parent does not keep
+        # (phrases, their atoms, blocks) is freed as soon as it is built on.
+        pop = b.bounds.pop
+        for c in kept:
+            if c is not None and type(c) is not Token:
+                pop(id(c), None)
+        result = method(b, meta, kept)
+        if result is not None and meta is not None:
+            b.bounds[id(result)] = meta
         return result
 
     return callback
@@ -296,9 +305,12 @@ def _fast_parse(parser: Lark, text: str) -> Any:
                 if goto[1] == end_state:
                     return value
                 actions = states[goto[1]]
-        value = m.group(0)
+        value = m[0]
         tok = new(Token, value)
-        tok.type, tok.value, tok.start_pos, tok.end_pos = type_, value, pos, end
+        tok.type = type_
+        tok.value = value
+        tok.start_pos = pos
+        tok.end_pos = end
         tok.line = tok.column = tok.end_line = tok.end_column = None
         pos = end
         while True:
@@ -418,13 +430,27 @@ def paused_gc() -> Iterator[None]:
     """Pause Python's cycle collector for a pass that allocates a node or two
     per token or declaration and frees little (the parse, the checker): the
     collector's passes over them cost 15-50 % of the pass and find nothing.
-    Nested pauses are fine; the collector runs again when the outermost ends."""
+    Nested pauses are fine; the collector runs again when the outermost ends.
+
+    At the end the objects the pass made are long-lived (they are its
+    result): they go straight to the collector's oldest generation
+    (``gc.freeze()`` then ``gc.unfreeze()``, which moves every tracked
+    object there without a pass over them). Re-enabled as they were, the
+    first young collection walked every one of them, and the middle one
+    soon after again: 10-25 % of checking a large file, more the larger the
+    file (the walk over a heap larger than the caches), which made the cost
+    per MB grow with the size. The next full collection sees them, as it sees
+    every long-lived object. A host that froze objects itself (``gc.freeze``
+    before a fork) keeps them frozen: then the collector is only re-enabled."""
     collecting = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if collecting:
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 def parse(text: str, file: str = "<input>") -> ParseResult:
@@ -559,6 +585,17 @@ _OPENERS = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*(?P<close>")?|#[^\n]*|\{\{[^{
 _OPENERS_NO_STRING = re.compile(r'#[^\n]*|\{\{[^{}\n]*\}?\}?|[{}]')
 
 
+# The braces ``_openers`` yields, found by the regular expression engine alone
+# (a Python step per match cost 3-4 % of checking a valid file): strings,
+# comments, {{tokens}} and runs of other characters match without a group;
+# a brace matches as group 1, and so does the quote of a string left open,
+# whose line is then taken whole (linear, as in _OPENERS). ``findall`` gives
+# '' for every other match; a '"' among the braces means a string was left
+# open, inside which _openers reads further: then _openers is asked.
+_BRACES = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|#[^\n]*|\{\{[^{}\n]*\}?\}?|[^{}"#]+'
+                     r'|(?=([{}"]))(?:[{}]|"[^"\\\n]*(?:\\.[^"\\\n]*)*)')
+
+
 def _openers(text: str, pos: int = 0) -> Iterator[re.Match[str]]:
     """``_OPENERS.finditer(text, pos)`` with an unclosed string read as
     above: one pass over the text."""
@@ -611,6 +648,18 @@ def _too_deep(text: str) -> tuple[int | None, bool]:
     """The offset of the first '{' nested deeper than MAX_NESTING (or None),
     and whether every '{' closes (then ``_unclosed_blocks`` has nothing to
     find: one pass over the text instead of two)."""
+    braces = "".join(_BRACES.findall(text))
+    if '"' not in braces:   # no string left open: these are the braces _openers yields
+        depth = 0
+        for c in braces:
+            if c == "{":
+                depth += 1
+                if depth > MAX_NESTING:
+                    break   # where: from the scan below
+            elif depth:
+                depth -= 1
+        else:
+            return None, depth == 0
     depth = 0
     for m in _openers(text):
         tok = m.group(0)
@@ -657,9 +706,21 @@ def _scan_comments(text: str) -> list[tuple[str, int]]:
     """Every ``# comment`` of a file that parsed: one pass of a regular
     expression that steps over strings and {{tokens}}, cheaper than a lexer
     callback on every separator."""
-    if "#" not in text:
-        return []
-    return [(m.group(0), m.start()) for m in _COMMENT_SCAN.finditer(text) if m.group(0)[0] == "#"]
+    # No match of the scan crosses a line end, so each line can be scanned
+    # alone: only the lines that hold a '#' are (a valid file has few; the
+    # pass over every string and token of the file cost 5-8 % of a check).
+    out: list[tuple[str, int]] = []
+    find, scan, size = text.find, _COMMENT_SCAN.finditer, len(text)
+    at = find("#")
+    while at != -1:
+        end = find("\n", at)
+        if end == -1:
+            end = size
+        for m in scan(text, text.rfind("\n", 0, at) + 1, end):
+            if m.group(0)[0] == "#":
+                out.append((m.group(0), m.start()))
+        at = find("#", end)
+    return out
 
 
 def _comments(src: SourceFile, sink: list[tuple[str, int]]) -> Iterable[Comment]:
@@ -933,6 +994,8 @@ def _label(exc: UnexpectedToken) -> tuple[str, str | None] | None:
 # --------------------------------------------------------------------------
 # Values from atoms
 
+#: the words that are values, not names (``value``)
+_LITERAL_WORDS = ("true", "false", "null")
 _TOKEN_NAMESPACES = ("my", "lead", "campaign", "program", "member", "trigger", "system")
 _TOKEN_RE = re.compile(r"\{\{([^{}\n]*)\}\}")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
@@ -1028,15 +1091,15 @@ class _Builder:
     def __init__(self, src: Any):
         self.src = src  # a _Mapped source: spans come out in the user's offsets
         self.diagnostics: list[Diagnostic] = []
-        self.bounds: dict[int, tuple[int, int]] = {}
-        self.keep: list[Any] = []
+        self.bounds: dict[int, tuple[int, int]] = {}   # id of a result on the stack -> its bounds
 
     # -- helpers ----------------------------------------------------------
 
-    def sp(self, meta: Any) -> Span:
-        if getattr(meta, "empty", True):
+    def sp(self, meta: tuple[int, int] | None) -> Span:
+        """The span of a rule's bounds (``_inline``)."""
+        if meta is None:
             return self.src.span(0, 0)
-        return self.src.span(meta.start_pos, meta.end_pos)
+        return self.src.span(meta[0], meta[1])
 
     def tsp(self, tok: Token) -> Span:
         return self.src.span(tok.start_pos, tok.end_pos)
@@ -1369,7 +1432,7 @@ class _Builder:
     # -- blocks and phrases -------------------------------------------------
 
     def block(self, meta, children):
-        return _Block(c for c in children if isinstance(c, _Phrase))
+        return _Block([c for c in children if type(c) is _Phrase])
 
 
     def phrase(self, meta, children):
@@ -1387,13 +1450,19 @@ class _Builder:
         out: list[Token] = []
         pos = 0
         append = out.append
+        new = object.__new__
         for m in _ATOM_RE.finditer(text):   # a gap between matches is a character no atom takes
             start, end = m.span()
             if start != pos:
                 break
             kind = m.lastgroup
             if kind != "WS" and kind != "COMMENT":
-                append(_Atom(kind, m.group(), base + start, base + end))
+                atom = new(_Atom)   # _Atom(...) without the call to __init__: one per atom of the file
+                atom.type = kind
+                atom.value = m[0]
+                atom.start_pos = base + start
+                atom.end_pos = base + end
+                append(atom)
             pos = end
         if pos < len(text):
             ch = text[pos]
@@ -1425,13 +1494,13 @@ class _Builder:
     def member(self, p: _Phrase) -> ast.Node:
         """A smart list line: ``filter ...`` or ``trigger ...``."""
         head = p.atoms[0]
-        if head.type == "NAME" and str(head) == "filter":
+        if head.type == "NAME" and head.value == "filter":
             self.no_block(p, "a filter")
             if len(p.atoms) == 1:
                 raise PhraseError("'filter' needs a condition", self.tsp(head),
                                   hint='write filter lead.Country is "US"')
             return self.filter(p.atoms[1:], p.span)
-        if head.type == "NAME" and str(head) == "trigger":
+        if head.type == "NAME" and head.value == "trigger":
             self.no_block(p, "a trigger")
             if len(p.atoms) == 1:
                 raise PhraseError("'trigger' needs an event", self.tsp(head),
@@ -1467,14 +1536,14 @@ class _Builder:
             raise PhraseError(f"the filter on lead.{fld.name} needs an operator", fld.span,
                               hint='for example: is "US", >= 50, is empty, in past 30 days')
         best = None
-        first = str(rest[0])
+        first = rest[0].value
         for words, spelling, op, operands in _OPERATOR_WORDS.get(first, ()):   # longest first
-            if len(words) <= len(rest) and all(str(rest[k]) == w for k, w in enumerate(words)):
+            if len(words) <= len(rest) and all(rest[k].value == w for k, w in enumerate(words)):
                 best = (spelling, op, operands)
                 break
         if best is None:
             bad = rest[0]
-            if bad.type in ("EQ", "SCORE") or str(bad) == "==":
+            if bad.type in ("EQ", "SCORE") or bad.value == "==":
                 raise PhraseError(f"a filter compares with 'is', not '{bad}'", self.tsp(bad),
                                   hint=f"write lead.{fld.name} is ...")
             ops = sorted(_filters.OPERATORS)
@@ -1502,7 +1571,7 @@ class _Builder:
                 raise PhraseError(f"'{spelling}' takes one value", values[1].span)
             rest = rest[k:]
         elif operands == "range":
-            if len(rest) >= 3 and str(rest[1]) == "and":
+            if len(rest) >= 3 and rest[1].value == "and":
                 values = [self.value(rest[0]), self.value(rest[2])]
                 rest = rest[3:]
             else:
@@ -1528,7 +1597,7 @@ class _Builder:
         for k, a in enumerate(atoms):
             if a.type != "NAME" or (k + 1 < len(atoms) and atoms[k + 1].type == "DOT"):
                 break
-            words.append(str(a))
+            words.append(a.value)
         candidates = [p for p in _by_first_word(table).get(words[0] if words else "", ())
                       if tuple(words[:len(p.word_list)]) == p.word_list]
         if not candidates:
@@ -1541,7 +1610,8 @@ class _Builder:
             raise PhraseError(f"unknown {what} '{phrase}'", self.atoms_span(atoms),
                               hint=(f"did you mean '{close[0]}'?" if close else
                                     f"the {what}s are: " + ", ".join(known)))
-        candidates.sort(key=lambda p: -len(p.word_list))
+        if len(candidates) > 1:
+            candidates.sort(key=_fewest_words_last)
         furthest: tuple[int, set[str], Phrase] | None = None
         for entry in candidates:
             n = len(entry.word_list)
@@ -1584,23 +1654,19 @@ class _Builder:
                   ) -> tuple[list[tuple[int, dict]], tuple[int, set[str]] | None]:
         states: list[tuple[int, dict]] = [(pos, {})]
         fail: tuple[int, set[str]] | None = None
-
-        def note(f):
-            nonlocal fail
-            if f is None:
-                return
-            if fail is None or f[0] > fail[0]:
-                fail = (f[0], set(f[1]))
-            elif f[0] == fail[0]:
-                fail[1].update(f[1])
-
+        m_item = self.m_item
         for item in pattern:
             nxt: list[tuple[int, dict]] = []
             for p, vals in states:
-                res, f = self.m_item(item, atoms, p)
-                note(f)
+                res, f = m_item(item, atoms, p)
+                if f is not None:   # keep the furthest miss, and every word expected there
+                    if fail is None or f[0] > fail[0]:
+                        fail = (f[0], set(f[1]))
+                    elif f[0] == fail[0]:
+                        fail[1].update(f[1])
                 for e, v in res:
-                    nxt.append((e, {**vals, **v}))
+                    # the values' dicts are never changed once made: one without news is shared
+                    nxt.append((e, {**vals, **v} if v else vals))
             states = nxt
             if not states:
                 break
@@ -1609,9 +1675,11 @@ class _Builder:
     def m_item(self, item: Any, atoms: Sequence[Token], pos: int
                ) -> tuple[list[tuple[int, dict]], tuple[int, set[str]] | None]:
         if isinstance(item, str):
-            words = item.split()
+            words = _pattern_words.get(item)
+            if words is None:
+                words = _pattern_words[item] = item.split()
             for k, w in enumerate(words):
-                if pos + k >= len(atoms) or str(atoms[pos + k]) != w or atoms[pos + k].type != "NAME":
+                if pos + k >= len(atoms) or atoms[pos + k].value != w or atoms[pos + k].type != "NAME":
                     return [], (pos + k, {f"'{' '.join(words[k:])}'"})
             return [(pos + len(words), {})], None
         if isinstance(item, Opt):
@@ -1660,7 +1728,7 @@ class _Builder:
                     break
             return (tuple(names), pos) if names and atoms[pos - 1].type != "COMMA" else (None, None)
         if kind == "value":
-            if a.type in ("COMMA", "OP", "EQ", "DOT") or (a.type == "NAME" and str(a) not in ("true", "false", "null")):
+            if a.type in ("COMMA", "OP", "EQ", "DOT") or (a.type == "NAME" and a.value not in _LITERAL_WORDS):
                 return None, None
             return self.value(a), pos + 1
         if kind == "values":
@@ -1671,18 +1739,18 @@ class _Builder:
                 self.bad_unit(a, atoms[pos + 1])
             return (self.value(a), pos + 1) if a.type == "DURATION" else (None, None)
         if kind == "int":
-            return (_int(str(a), self.tsp(a)), pos + 1) if a.type == "NUMBER" and str(a).isdigit() else (None, None)
+            return (_int(a.value, self.tsp(a)), pos + 1) if a.type == "NUMBER" and a.value.isdigit() else (None, None)
         if kind == "word":
             for choice in sorted(slot.choices, key=lambda c: -len(c.split())):
                 ws = choice.split()
-                if all(pos + k < len(atoms) and str(atoms[pos + k]) == w and atoms[pos + k].type == "NAME"
+                if all(pos + k < len(atoms) and atoms[pos + k].value == w and atoms[pos + k].type == "NAME"
                        for k, w in enumerate(ws)):
                     return choice, pos + len(ws)
             return None, None
         if kind == "targets":
             out = []
             while pos < len(atoms):
-                if str(atoms[pos]) == "this" and pos + 1 < len(atoms) and str(atoms[pos + 1]) == "campaign":
+                if atoms[pos].value == "this" and pos + 1 < len(atoms) and atoms[pos + 1].value == "campaign":
                     out.append(ast.ThisCampaign(span=self.src.span(atoms[pos].start_pos, atoms[pos + 1].end_pos)))
                     pos += 2
                 else:
@@ -1704,7 +1772,7 @@ class _Builder:
         i = pos
         while i < len(atoms):
             a = atoms[i]
-            if a.type in ("COMMA", "OP", "EQ", "DOT") or (a.type == "NAME" and str(a) not in ("true", "false", "null")):
+            if a.type in ("COMMA", "OP", "EQ", "DOT") or (a.type == "NAME" and a.value not in _LITERAL_WORDS):
                 break
             vals.append(self.value(a))
             i += 1
@@ -1719,11 +1787,11 @@ class _Builder:
     def m_field(self, atoms: Sequence[Token], pos: int) -> tuple[ast.FieldRef | None, int | None]:
         if (pos + 2 < len(atoms) + 0 and atoms[pos].type == "NAME" and atoms[pos + 1].type == "DOT"
                 and atoms[pos + 2].type in ("NAME", "STRING")):
-            if str(atoms[pos]) != "lead":
+            if atoms[pos].value != "lead":
                 raise PhraseError(f"a field is written lead.Name, not {atoms[pos]}.…", self.tsp(atoms[pos]),
                                   hint=f"write lead.{atoms[pos + 2]}")
             name_tok = atoms[pos + 2]
-            name = self.string(name_tok) if name_tok.type == "STRING" else str(name_tok)
+            name = self.string(name_tok) if name_tok.type == "STRING" else name_tok.value
             return (ast.FieldRef(name, span=self.src.span(atoms[pos].start_pos, name_tok.end_pos)), pos + 3)
         return None, None
 
@@ -1741,7 +1809,7 @@ class _Builder:
 
     def step(self, p: _Phrase) -> ast.Node:
         head = p.atoms[0]
-        if head.type == "NAME" and str(head) in ("if", "else"):
+        if head.type == "NAME" and head.value in ("if", "else"):
             raise PhraseError(f"'{head}' outside a choice block", self.tsp(head),
                               hint="a choice is written after a step: execute campaign { if ... then ... }")
         if p.block is not None:
@@ -1786,14 +1854,14 @@ class _Builder:
         atoms = line.atoms
         if line.block is not None:
             raise PhraseError("a choice branch takes no block", line.span)
-        first = str(atoms[0])
-        if first == "if" or (first == "else" and len(atoms) > 1 and str(atoms[1]) == "if"):
+        first = atoms[0].value
+        if first == "if" or (first == "else" and len(atoms) > 1 and atoms[1].value == "if"):
             if seen_else:
                 raise PhraseError("a branch after 'else' can never run", line.span,
                                   hint="put 'else' last")
             start = 1 if first == "if" else 2
             then = next((k for k in range(start, len(atoms))
-                         if atoms[k].type == "NAME" and str(atoms[k]) == "then"
+                         if atoms[k].type == "NAME" and atoms[k].value == "then"
                          and atoms[k - 1].type != "DOT"), None)
             if then is None:
                 raise PhraseError("a choice branch needs 'then' after its condition", line.span,
@@ -1812,7 +1880,7 @@ class _Builder:
         else:
             raise PhraseError(f"a choice branch starts with 'if', 'else if' or 'else', not {_token_words(atoms[0])}",
                               self.tsp(atoms[0]))
-        if len(params) == 2 and str(params[0]) == "do" and str(params[1]) == "nothing":
+        if len(params) == 2 and params[0].value == "do" and params[1].value == "nothing":
             return ast.Branch(cond, None, span=line.span)
         if not params and not rest:
             step = entry.node(**entry.fixed, **head_values, span=line.span)
@@ -2052,7 +2120,13 @@ for _spelling, (_op, _operands) in _filters.OPERATORS.items():
 for _entries in _OPERATOR_WORDS.values():
     _entries.sort(key=lambda e: -len(e[0]))
 
+def _fewest_words_last(p: Phrase) -> int:
+    return -len(p.word_list)
+
+
 _first_word_cache: dict[int, dict[str, list[Phrase]]] = {}
+#: a literal item of a vocabulary pattern -> its words (``_Builder.m_item``)
+_pattern_words: dict[str, list[str]] = {}
 
 
 def _by_first_word(table: Sequence[Phrase]) -> dict[str, list[Phrase]]:

@@ -6,7 +6,7 @@ nothing from the rest of the package; every other module may import it.
 
 from __future__ import annotations
 
-import bisect
+from bisect import bisect_right
 from typing import TYPE_CHECKING, Any, Iterable
 
 from attrs import field, frozen
@@ -48,6 +48,7 @@ class SourceFile:
     name: str
     text: str
     _line_starts: tuple[int, ...] = field(init=False, repr=False, eq=False)
+    _size: int = field(init=False, repr=False, eq=False)   # len(text), read by every span
 
     def __attrs_post_init__(self) -> None:
         starts = [0]
@@ -57,6 +58,7 @@ class SourceFile:
             starts.append(i + 1)
             i = find("\n", i + 1)
         object.__setattr__(self, "_line_starts", tuple(starts))
+        object.__setattr__(self, "_size", len(self.text))
 
     @property
     def line_count(self) -> int:
@@ -65,20 +67,23 @@ class SourceFile:
     def position(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a character offset."""
         offset = max(0, min(offset, len(self.text)))
-        line = bisect.bisect_right(self._line_starts, offset) - 1
+        line = bisect_right(self._line_starts, offset) - 1
         return line + 1, offset - self._line_starts[line] + 1
 
     def span(self, start: int, end: int) -> Span:
-        """The span of offsets ``[start, end)``."""
+        """The span of offsets ``[start, end)`` (clamped to the text).
+        The parse makes one per node: written for that."""
         starts = self._line_starts
-        size = len(self.text)
-        start = max(0, min(start, size))
-        end = max(start, min(end, size))
-        i = bisect.bisect_right(starts, start) - 1
-        j = i
-        if i + 1 < len(starts) and end >= starts[i + 1]:
-            j = bisect.bisect_right(starts, end, i) - 1
-        return Span(self.name, start, end, i + 1, start - starts[i] + 1, j + 1, end - starts[j] + 1)
+        if start < 0 or end < start or end > self._size:   # rare: clamp
+            size = self._size
+            start = max(0, min(start, size))
+            end = max(start, min(end, size))
+        line = bisect_right(starts, start)   # 1-based: the index of the next line's start
+        first = starts[line - 1]
+        if line < len(starts) and end >= starts[line]:   # ends on a later line
+            end_line = bisect_right(starts, end, line)
+            return Span(self.name, start, end, line, start - first + 1, end_line, end - starts[end_line - 1] + 1)
+        return Span(self.name, start, end, line, start - first + 1, line, end - first + 1)
 
     def line_text(self, line: int) -> str:
         """The text of a 1-based line, without its newline."""

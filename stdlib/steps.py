@@ -3,8 +3,9 @@ one place: its words and slots (where its values, the only places tokens
 stand, are: the ``value`` and ``values`` slots), the AST node it builds, its
 documentation, the activity type it logs, the campaign kinds that may hold
 it (with the checker's code for one that does not), and its compiler, the
-step's one implementation (``compile``), beside which a set-based engine
-may put a ``sets`` form (issue 16). The parser, the formatter, the checker,
+step's one per-person implementation (``compile``; the set-based engine's
+form of a step is in ``campaignlang.sets.plan``, proven equal to it by the
+differential test). The parser, the formatter, the checker,
 the editor and the evaluator read the entries; adding a step is its AST node
 and its entry here.
 

@@ -94,10 +94,6 @@ class Phrase:
     #: here) -> fn(run)``, called once per (flow, program); it reaches the
     #: runtime only through the evaluator it is given (``stdlib.steps``)
     compile: Any = None
-    #: a flow step's set-based form beside its per-person compiler, for an engine
-    #: that runs a step for a whole set of people at once (issue 16); None: none yet,
-    #: such an engine runs the step per person. Its signature is that engine's to define.
-    sets: Any = None
     #: a filter's Python predicate, ``predicate(evaluator, f, here, gen) -> str`` (an
     #: expression over ``p`` for the smart list's generated function), and its
     #: store-neutral query, ``query(evaluator, f, here) -> storage.Query | None``

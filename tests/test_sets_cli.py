@@ -36,7 +36,7 @@ program "P" {
         smart list { filter lead.Country is "US" }
         flow {
             interesting moment milestone "before"
-            remove from flow "T"
+            delete person
         }
     }
 }
@@ -79,13 +79,13 @@ def test_what_it_cannot_do_is_one_line_before_it_runs_or_a_fallback_said_in_the_
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, ["run", "w.campaign", "P/B", "--db", "s.db", "--engine", "duckdb"])
     assert r.exit_code == 2
-    assert r.output.count("\n") == 1 and '"P"."B": --engine duckdb cannot run it: remove from flow' in r.output
+    assert r.output.count("\n") == 1 and '"P"."B": --engine duckdb cannot run it: delete person' in r.output
     store = Store("s.db")
     assert "Interesting Moment" not in store.activity_log_jsonl() and store.run_history() == []   # nothing ran
     store.close()
     r = CliRunner().invoke(main, ["run", "w.campaign", "P/B", "--db", "s.db", "--engine", "duckdb", "--fallback"])
     assert r.exit_code == 0, r.output
-    assert "ran per person: --engine duckdb cannot run it: remove from flow" in r.output
+    assert "ran per person: --engine duckdb cannot run it: delete person" in r.output
     assert "1 person entered" in r.output
     r = CliRunner().invoke(main, ["run", "w.campaign", "P/B", "--db", "s.db", "--fallback"])
     assert r.exit_code == 2 and "--fallback goes with --engine" in r.output
@@ -96,7 +96,7 @@ def test_the_api_takes_an_engine_and_refuses_an_unknown_one():
     e.add_person("a@x.com", {"Country": "US"})
     with pytest.raises(RunError, match="unknown engine 'ibis'"):
         e.run_batch("P/B", engine="ibis")
-    with pytest.raises(RunError, match=r"cannot run it: remove from flow is not set-based yet \(RemoveFromFlow at <input>:13\)"):
+    with pytest.raises(RunError, match=r"cannot run it: delete person is not set-based yet \(DeletePerson at <input>:13\)"):
         e.run_batch("P/B", engine="duckdb")
     result = e.run_batch("P/B", engine="duckdb", fallback=True)
     assert result.entered and result.note.startswith("ran per person")
@@ -126,3 +126,46 @@ def test_a_missing_extra_is_one_line_naming_it(monkeypatch):
     e = Engine(compile_text(PROGRAM))
     with pytest.raises(RunError, match=r"needs the 'sets' extra .*pip install 'campaignlang\[sets\]'"):
         e.run_batch("Bench/Batch", engine="duckdb")
+
+
+TRIGGERED = """
+fields {
+    "Region": text
+}
+program "P" {
+    campaign "X" trigger {
+        smart list { trigger data value changes lead.Region }
+        flow { interesting moment milestone "x {{trigger.New Value}}" }
+    }
+    campaign "B" batch {
+        smart list { filter lead.Country is "US" }
+        flow { change data value lead.Region to "NA" }
+    }
+}
+"""
+
+
+def test_triggered_runs_over_parquet_people_are_refused_in_one_line_and_write_nothing(tmp_path, monkeypatch):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    monkeypatch.chdir(tmp_path)
+    Path("t.campaign").write_text(TRIGGERED)
+    Path("people").mkdir()
+    pq.write_table(pa.table({"Email Address": ["a@x.com", "b@x.com"], "Country": ["US", "DE"]}),
+                   "people/part-0.parquet")
+    r = CliRunner().invoke(main, ["run", "t.campaign", "P/B", "--engine", "duckdb", "--people", "parquet:people",
+                                  "--out", "out"])
+    assert r.exit_code == 2, r.output
+    assert r.output.count("\n") == 1 and "a step whose event starts trigger campaigns needs a store" in r.output
+    assert not Path("out").exists() or not any(Path("out").iterdir())
+    # with a store, the same batch fires the trigger set-based, as the per-person engine does
+    Path("people.csv").write_text("email,country\na@x.com,US\nb@x.com,DE\n")
+    logs = []
+    for engine in ("python", "duckdb"):
+        r = _run(["run", "t.campaign", "P/B", "--db", f"{engine}.db", "--people", "people.csv",
+                  "--engine", engine], tmp_path)
+        assert r.exit_code == 0, r.output
+        store = Store(f"{engine}.db")
+        logs.append(store.activity_log_jsonl())
+        store.close()
+    assert logs[0] == logs[1] and '"x NA"' in logs[0]

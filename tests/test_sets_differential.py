@@ -69,7 +69,11 @@ STEPS = [
     'remove from list {\n if campaign was run "Q"."C1" then "L2"\n}',
     'send email {\n if lead."First Name" starts with "a", "Z" then "E1"\n else "E2"\n}',
     'request campaign "Q"."T"',
+    'remove from flow "Q"."X1"',
+    'remove from flow "Q"."T", "Q"."X2"',
 ]
+#: steps of the batch's own flow and its children's that end the run (the campaign named runs)
+ENDING = ['remove from flow this campaign', 'remove from flow "P"."B"', 'remove from flow {\n if lead.Vip is true then this campaign\n}']
 EXECUTES = ['execute campaign {c}', 'execute campaign {c} use parent token context',
             'execute campaign {{\n if lead.Vip is true then {c} use parent token context\n else {c}\n}}']
 FILTERS = ['lead.Region is not "zz"', 'lead.Country not contains "x"', 'lead.Country is "US", "CA"', 'lead."Lead Score" >= 10', 'lead.Vip is false', 'lead.Vip is true',
@@ -100,6 +104,8 @@ TOP_STEPS = ["wait 2 days", "wait until 2026-03-01", "wait until 2026-03-03T08:0
 @st.composite
 def flows(draw, child: str | None, size: int = 4, top: bool = False):
     steps = draw(st.lists(st.sampled_from(STEPS + TOP_STEPS if top else STEPS), min_size=1, max_size=size))
+    if draw(st.integers(0, 5)) == 0:
+        steps.insert(draw(st.integers(0, len(steps))), draw(st.sampled_from(ENDING)))
     if child is not None:
         for _ in range(draw(st.integers(0, 2))):
             at = draw(st.integers(0, len(steps)))
@@ -109,6 +115,37 @@ def flows(draw, child: str | None, size: int = 4, top: bool = False):
 
 C1, C2 = '"Q"."C1"', '"Q"."C2"'
 T_FILTERS = ["", "filter lead.Vip is not true", 'filter member of list "L1"']
+
+
+#: what a trigger campaign listens to: every event a batch's step can fire
+LISTENS = ['trigger data value changes lead.Region', 'trigger data value changes lead.Region to "NA"',
+           'trigger data value changes lead.Region from "na"',
+           'trigger data value changes lead.Vip to true', 'trigger data value changes lead.Seats from 3',
+           'trigger data value changes lead."Lead Status"', 'trigger score is changed lead."Lead Score"',
+           'trigger score is changed lead."Behavior Score"', 'trigger added to list "P"."L1"',
+           'trigger removed from list "P"."L1"', 'trigger added to list "P"."L2"',
+           'trigger program status is changed "P"', 'trigger program status is changed "P" to "Attended"',
+           'trigger campaign is requested']
+X_FILTERS = T_FILTERS + ['filter lead.Region is "NA"', 'filter lead."Lead Score" >= 10',
+                         'filter not member of list "P"."L1"', 'filter member of program "P" status is "Attended"']
+#: steps of a triggered run (per person, after the batch): more events, requests, executes, removals
+X_STEPS = ['interesting moment milestone "x {{trigger.Trigger Name}} {{trigger.Name}} {{trigger.Old Value}}>'
+           '{{trigger.New Value}} {{trigger.Change}} {{lead.Region}} {{my.Tok}}"',
+           'change data value lead."Lead Status" to "Triggered"', 'change data value lead.Region to "TR"',
+           'add to list "L2"', 'request campaign "T"', 'execute campaign "C1" use parent token context',
+           'execute campaign "C1"', 'remove from flow "P"."B"', 'remove from flow "X1"', 'wait 1 day',
+           'change program status "P" to "Done"']
+
+
+@st.composite
+def triggered(draw, name: str):
+    broad = st.sampled_from([LISTENS[i] for i in (0, 6, 8, 11)])   # events most batches make: most cases fire
+    listens = draw(st.lists(st.one_of(broad, st.sampled_from(LISTENS)), min_size=1, max_size=3, unique=True))
+    steps = draw(st.lists(st.sampled_from(X_STEPS), min_size=1, max_size=3))
+    return (f'campaign "{name}" trigger {{\nsmart list {{\n' + "\n".join(listens) + "\n"
+            + draw(st.one_of(st.just(""), st.sampled_from(X_FILTERS))) + "\n}\nflow {\n" + "\n".join(steps)
+            + "\n}\n"
+            + draw(st.sampled_from(RULES)) + "\n}")
 
 
 @st.composite
@@ -125,7 +162,8 @@ def programs(draw):
         f'flow {{\nchange score lead."Behavior Score" by +1\n' \
         f'interesting moment milestone "req {{{{trigger.Trigger Name}}}} {{{{trigger.Name}}}} {{{{lead.Region}}}}"\n}}\n' \
         f'{draw(st.sampled_from(RULES))}\n}}'
-    return PROGRAM.replace("@B@", batch).replace("@C@", c2 + "\n" + c1 + "\n" + t)
+    xs = draw(triggered("X1")) + "\n" + draw(triggered("X2"))
+    return PROGRAM.replace("@B@", batch).replace("@C@", c2 + "\n" + c1 + "\n" + t + "\n" + xs)
 
 
 PROGRAM = """
@@ -221,7 +259,7 @@ def backend(request):
     b.close()
 
 
-def _differential(backend, text, people, rounds, queued=None):
+def _differential(backend, text, people, rounds, queued=None, seen=None, limits=None):
     name, b = backend
     try:
         program = compile_text(text, "gen.campaign")
@@ -230,7 +268,7 @@ def _differential(backend, text, people, rounds, queued=None):
         assume(False)
     base = build(program, people)
     ref, sets = base.copy_to_memory(), base.copy_to_memory()
-    e_ref, e_sets = Engine(program, ref, Clock(NOW)), Engine(program, sets, Clock(NOW))
+    e_ref, e_sets = Engine(program, ref, Clock(NOW), **(limits or {})), Engine(program, sets, Clock(NOW), **(limits or {}))
     STATS["cases"] += 1
     fell_back = 0
     for r in range(rounds):
@@ -258,6 +296,14 @@ def _differential(backend, text, people, rounds, queued=None):
     e_ref.advance(dt.timedelta(days=3))   # the runs a wait paused resume (per person, in both)
     e_sets.advance(dt.timedelta(days=3))
     assert snapshot(sets) == snapshot(ref), text
+    if seen is not None:
+        seen.update(snapshot(sets))
+    db = sets.db
+    triggered = db.execute("SELECT count(*) FROM runs WHERE campaign IN ('\"Q\".\"X1\"', "
+                           "'\"Q\".\"X2\"')").fetchone()[0]
+    removals = db.execute("SELECT count(*) FROM activities WHERE type = 'Remove from Flow'").fetchone()[0]
+    STATS["cases with triggered runs"] = STATS.get("cases with triggered runs", 0) + bool(triggered)
+    STATS["cases with removals"] = STATS.get("cases with removals", 0) + bool(removals)
     return fell_back
 
 @settings(max_examples=EXAMPLES, deadline=None,
@@ -303,3 +349,136 @@ def test_a_request_is_judged_at_the_step_and_run_after_the_batch_as_per_person(b
                "seats": None, "vip": None, "lead status": None, "lists": set(), "status": None, "runs": [],
                "sent": False} for n in ("Ann", "Zoë")]
     assert _differential(backend, text, people, 1) == 0
+
+
+# -- fired triggers and remove from flow: the orders that are easy to get wrong ---------------
+
+
+def _people(*names, **fields):
+    base = {"first name": None, "country": "US", "region": None, "lead score": 1, "behavior score": None,
+            "seats": None, "vip": None, "lead status": None, "lists": set(), "status": None, "runs": [],
+            "sent": False}
+    return [dict(base, **{"first name": n}, **fields) for n in names]
+
+
+def _program(flow: str, q: str) -> str:
+    batch = (f'campaign "B" batch {{\nsmart list {{\nfilter lead.Region is not "zz"\n}}\n'
+             f'flow {{\n{flow}\n}}\nqualify every time\n}}')
+    return PROGRAM.replace("@B@", batch).replace("@C@", q)
+
+
+def _moments(seen: dict, person: int = 1) -> list[str]:
+    import json
+    rows = [json.loads(line) for line in seen["log"].splitlines()]
+    return [r["attributes"]["description"] for r in rows
+            if r["type"] == "Interesting Moment" and r["person"] == person]
+
+
+def test_two_campaigns_on_one_event_start_in_campaign_order_each_once(backend):
+    q = ('campaign "X1" trigger {\nsmart list {\ntrigger added to list "P"."L1"\n}\n'
+         'flow {\ninteresting moment milestone "x1 {{trigger.Name}} {{trigger.List}}"\n}\nqualify every time\n}\n'
+         'campaign "X2" trigger {\nsmart list {\ntrigger data value changes lead.Region to "zz"\n'
+         'trigger data value changes lead.Region from "NA"\ntrigger added to list "P"."L1"\n}\n'
+         'flow {\ninteresting moment milestone "x2 {{trigger.Trigger Name}} {{trigger.Old Value}}>'
+         '{{trigger.New Value}}"\n}\nqualify every time\n}')
+    text = _program('change data value lead.Region to "EU"\nadd to list "L1"', q)
+    people = _people("Ann", "Bo", "Cy")
+    people[0]["region"], people[1]["region"] = "na", "NA"   # `from "NA"` compares case-folded
+    seen: dict = {}
+    assert _differential(backend, text, people, 1, seen=seen) == 0
+    assert _moments(seen, 1) == ["x2 Data Value Changes na>EU", "x1 L1 L1", "x2 Added to List >"]
+    assert _moments(seen, 3) == ["x1 L1 L1", "x2 Added to List >"]
+
+
+def test_a_trigger_judges_the_person_as_the_event_left_them(backend):
+    q = ('campaign "X1" trigger {\nsmart list {\ntrigger score is changed lead."Lead Score"\n'
+         'filter lead.Region is "NA"\n}\nflow {\ninteresting moment milestone "x1 {{lead.Region}} '
+         '{{trigger.Old Value}} {{trigger.New Value}} {{trigger.Change}}"\n}\nqualify every time\n}\n'
+         'campaign "X2" trigger {\nsmart list {\ntrigger data value changes lead.Region to "EU"\n'
+         'filter lead."Lead Score" >= 6\n}\nflow {\ninteresting moment milestone "x2"\n}\n}')
+    flow = ('change data value lead.Region to "NA"\nchange score lead."Lead Score" by +5\n'
+            'change score lead."Lead Score" by =6\nchange data value lead.Region to "EU"\n'
+            'change score lead."Lead Score" by -1')   # fires X1, whose filter no longer holds
+    seen: dict = {}
+    people = _people("Ann", "Bo")
+    people[1]["lead score"] = None
+    assert _differential(backend, _program(flow, q), people, 1, seen=seen) == 0
+    # judged when Region was NA, run after Region became EU; `by =6` changed nothing: no run
+    assert _moments(seen, 1) == ["x1 EU 1 6 +5", "x2"]
+    assert _moments(seen, 2) == ["x1 EU  5 +5", "x1 EU 5 6 =6", "x2"]
+
+
+def test_requests_and_triggers_of_one_person_run_in_the_order_they_were_made(backend):
+    q = ('campaign "T" trigger {\nsmart list {\ntrigger campaign is requested\n}\n'
+         'flow {\ninteresting moment milestone "t {{lead.Region}}"\n}\nqualify every time\n}\n'
+         'campaign "X1" trigger {\nsmart list {\ntrigger added to list "P"."L1"\n}\n'
+         'flow {\ninteresting moment milestone "x1"\nrequest campaign "T"\n}\nqualify every time\n}')
+    flow = 'request campaign "Q"."T"\nadd to list "L1"\nchange data value lead.Region to "R"\nrequest campaign "Q"."T"'
+    seen: dict = {}
+    assert _differential(backend, _program(flow, q), _people("Ann", "Bo"), 1, seen=seen) == 0
+    assert _moments(seen, 1) == ["t R", "x1", "t R", "t R"]
+
+
+def test_remove_from_flow_drops_the_runs_already_due_but_not_later_ones(backend):
+    q = ('campaign "X1" trigger {\nsmart list {\ntrigger added to list "P"."L1"\n}\n'
+         'flow {\ninteresting moment milestone "x1"\n}\nqualify every time\n}\n'
+         'campaign "X2" trigger {\nsmart list {\ntrigger data value changes lead.Region\n}\n'
+         'flow {\ninteresting moment milestone "x2"\n}\nqualify every time\n}')
+    flow = ('add to list "L1"\nremove from flow "Q"."X1"\n'
+            'remove from flow {\n if lead.Vip is true then "Q"."X2"\n}\nchange data value lead.Region to "NA"')
+    seen: dict = {}
+    people = _people("Ann", "Bo")
+    people[0]["vip"] = True
+    assert _differential(backend, _program(flow, q), people, 1, seen=seen) == 0
+    assert _moments(seen, 1) == ["x2"] and _moments(seen, 2) == ["x2"]
+    assert seen["log"].count('"Remove from Flow"') == 3
+
+
+def test_a_triggered_run_executes_a_child_in_its_token_context(backend):
+    q = ('campaign "C1" executable {\nflow {\ninteresting moment milestone "c1 {{trigger.Name}} '
+         '{{trigger.New Value}} {{my.Tok}} {{campaign.name}}"\n}\nqualify every time\n}\n'
+         'campaign "X1" trigger {\nsmart list {\ntrigger data value changes lead.Region\n}\n'
+         'flow {\nexecute campaign "C1" use parent token context\nexecute campaign "C1"\n}\n'
+         'qualify every time\n}')
+    seen: dict = {}
+    assert _differential(backend, _program('change data value lead.Region to "{{my.Tok}}"', q),
+                         _people("Ann"), 1, seen=seen) == 0
+    assert _moments(seen, 1) == ["c1 Region p\"q ü child 'tok' X1", "c1   child 'tok' C1"]
+
+
+def test_removing_a_running_campaign_ends_the_whole_run(backend):
+    q = ('campaign "C1" executable {\nflow {\ninteresting moment milestone "c1"\n'
+         'remove from flow {\n if lead.Vip is true then this campaign\n}\nadd to list "L2"\n}\n'
+         'qualify every time\n}\n'
+         'campaign "X1" trigger {\nsmart list {\ntrigger added to list "P"."L1"\n}\n'
+         'flow {\ninteresting moment milestone "x1"\n}\nqualify every time\n}')
+    flow = ('execute campaign "Q"."C1"\nadd to list "L1"\nsend email "E1"\nremove from flow this campaign\n'
+            'wait 2 days\nsend email "E2"')
+    seen: dict = {}
+    people = _people("Ann", "Bo")
+    people[0]["vip"] = True
+    assert _differential(backend, _program(flow, q), people, 1, seen=seen) == 0
+    assert _moments(seen, 1) == ["c1"] and _moments(seen, 2) == ["c1", "x1"]
+    assert seen["log"].count('"Send Email"') == 1 and seen["queue"] == []
+
+
+def test_remove_from_flow_ends_a_wait_an_earlier_action_queued(backend):
+    q = ('campaign "X1" trigger {\nsmart list {\ntrigger data value changes lead.Region to "NA"\n}\n'
+         'flow {\nwait 3 days\ninteresting moment milestone "late"\n}\nqualify every time\n}')
+    flow = 'remove from flow {\n if lead.Region is "NA" then "Q"."X1"\n}\nchange data value lead.Region to "NA"'
+    queued: list = []
+    seen: dict = {}
+    assert _differential(backend, _program(flow, q), _people("Ann", "Bo"), 2, queued, seen) == 0
+    assert len(queued) == 2   # the first batch's triggered runs waited; the second removed them
+    assert _moments(seen, 1) == [] and seen["log"].count('"Remove from Flow"') == 2
+
+
+@pytest.mark.parametrize("limits, error", [({"max_runs_per_person": 4}, "runs for this person in one action"),
+                                           ({"max_runs_per_action": 5}, "runs in one action")])
+def test_triggers_that_fire_each_other_stop_at_the_same_limit(backend, limits, error):
+    q = ('campaign "X1" trigger {\nsmart list {\ntrigger score is changed lead."Lead Score"\n}\n'
+         'flow {\nchange score lead."Lead Score" by +1\n}\nqualify every time\n}')
+    seen: dict = {}
+    assert _differential(backend, _program('change score lead."Lead Score" by +5', q), _people("Ann", "Bo", "Cy"),
+                         1, seen=seen, limits=limits) == 0
+    assert error in seen["log"]   # the batch's own run counts toward the limit, as per person

@@ -53,3 +53,15 @@ def test_the_translated_query_selects_whom_python_selects(backend, people, drawn
     query, rest = e.evaluator.pushdown(sl, here)
     assert not rest and query is not None, texts
     assert selected(e, query, backend) == by_python, (sl.logic, sl.expression, texts)
+
+
+def test_every_flow_step_has_a_set_based_form_or_a_named_refusal():
+    """The vocabulary's steps and the set-based engine's forms of them
+    (sets.plan._SLOTS) stay in step: a new step entry without a set-based
+    form is refused by name, never run some other way."""
+    from campaignlang.sets import plan
+    from campaignlang.stdlib import steps
+
+    for entry in steps.STEPS:
+        assert entry.node in plan._SLOTS or entry.node in plan._STEP_NAMES, entry.words
+    assert not set(plan._SLOTS) & set(plan._STEP_NAMES)

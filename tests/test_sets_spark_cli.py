@@ -167,7 +167,7 @@ def test_misuse_is_one_line(tmp_path, args, message) -> None:
 
 @pytest.mark.parametrize("step, message", [
     ("wait 2 days", "a wait needs a store to resume from"),
-    ('request campaign "T"', "a request campaign needs a store to resume from"),
+    ('request campaign "T"', "a request campaign needs a store to run them from"),
 ])
 def test_a_flow_that_hands_people_on_is_refused_over_parquet(tmp_path, step, message) -> None:
     """A wait or a request hands people to later runs, which need a store: a
@@ -195,3 +195,55 @@ program "P" {{
     assert got.exit_code == 2, got.output
     assert message in got.output and len(got.output.strip().splitlines()) == 1, got.output
     assert not list((tmp_path / "out").rglob("*.parquet"))
+
+
+TRIGGERED = """
+fields {
+    "Region": text
+}
+program "P" {
+    list "L"
+    campaign "X" trigger {
+        smart list {
+            trigger data value changes lead.Region to "NA"
+            trigger added to list "L"
+            filter lead.Country is "US"
+        }
+        flow { interesting moment milestone "x {{trigger.Trigger Name}} {{trigger.Old Value}}>{{trigger.New Value}}" }
+        qualify every time
+    }
+    campaign "Y" trigger {
+        smart list { trigger score is changed lead."Lead Score" }
+        flow { change data value lead."Lead Status" to "Scored" }
+    }
+    campaign "B" batch {
+        smart list { filter lead.Country is "US", "DE" }
+        flow {
+            change data value lead.Region to "NA"
+            change score lead."Lead Score" by +5
+            remove from flow { if lead.Country is "DE" then "Y" }
+            add to list "L"
+        }
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_fired_triggers_and_remove_from_flow_leave_the_per_person_store(tmp_path, engine) -> None:
+    program = tmp_path / "t.campaign"
+    program.write_text(TRIGGERED)
+    people = tmp_path / "people.csv"
+    people.write_text("email,country,region\na@x.com,US,na\nb@x.com,DE,\nc@x.com,FR,\n")
+    dumps = []
+    for name in ("python", engine):
+        db = tmp_path / f"{name}.db"
+        got = _invoke(["run", str(program), "P/B", "--db", str(db), "--people", str(people), "--engine", name])
+        assert got.exit_code == 0, got.output
+        con = sqlite3.connect(db)
+        dumps.append([con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+                      for t in ("activities", "people", "runs", "list_members", "queue")])
+        con.close()
+    assert dumps[0] == dumps[1]
+    log = str(dumps[0][0])
+    assert "x Data Value Changes na>NA" in log and "x Added to List >" in log and "Remove from Flow" in log

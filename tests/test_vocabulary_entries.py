@@ -18,7 +18,6 @@ def test_every_step_entry_holds_its_compiler_and_every_filter_entry_its_predicat
     for entry in steps.STEPS:
         # wait has none: it pauses the run, which the evaluator's loop does (exec_steps)
         assert entry.node is not None and (callable(entry.compile) or entry.words == "wait"), entry.words
-        assert entry.sets is None   # no set-based form yet (issue 16 adds them)
     for entry in (*filters.FILTERS, filters.FIELD_FILTER):
         assert callable(entry.predicate) and callable(entry.query), entry.words
     assert filters.filter_entry(ast.HistoryFilter("opened email", ast.Ref(None, "E"))) is \

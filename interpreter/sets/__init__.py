@@ -31,13 +31,19 @@ The pieces and the relations they hand each other:
     counted from 0 over the whole batch), ``o{k}`` / ``n{k}`` (the old and new
     value of what it changes, store encoding, or NULL), ``x{k}`` (BOOLEAN, an
     execute: the child qualified; a request: the target's filters held) and
-    ``t{k}_{j}`` (the texts it rendered); ``c{n}`` (a choice's branch); then the
+    ``t{k}_{j}`` (the texts it rendered), ``g{k}_{j}`` (BOOLEAN: the smart list of
+    trigger campaign j that slot k's event can start, judged on the person as
+    the event left them); ``c{n}`` (a choice's branch); then the
     state the flow leaves: each field column (the store's column name, and its
     ``cf__`` fold), ``l{i}`` (BOOLEAN: in list i), ``pm{i}`` / ``ps{i}`` (a
     member of program i / its status), ``r{i}`` (ran campaign i in this run),
-    ``h{i}`` (wrote activity i in this run).
+    ``h{i}`` (wrote activity i in this run), ``z__ended`` (a ``remove from
+    flow`` ended the person's run).
 
 * ``writer``: reads ``result`` in id order and writes the runs, field
   values, memberships, statuses and activities into the store in one
   transaction, with the ids and JSON the per-person engine would give them.
+* ``rounds``: reads from ``result`` the columns that say the work the batch
+  leaves (requests, fired triggers, removals from flow) and hands it to the
+  engine's queue in the per-person order; the engine drains it.
 """

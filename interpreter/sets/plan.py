@@ -13,7 +13,11 @@ the set-based form of ``Engine._batch`` (issue 16).
   token context of the link (``TokenContext.for_child``, computed here once
   per link); a token is folded at plan time by the evaluator's one renderer
   (``Evaluator.bind``) when the context fixes it, else said as SQL over the
-  person's state (``{{lead.F}}`` as concatenation).
+  person's state (``{{lead.F}}`` as concatenation). A slot whose event a
+  trigger campaign listens to adds, for each campaign that can fire, its
+  smart list judged on the person as the event left them
+  (``Planner.fires``); the runs it starts, with requests and ``remove from
+  flow``, are handed to the engine's queue by ``sets.rounds``.
 
 What the plan cannot say yet raises ``Unsupported`` before anything runs,
 naming the step and why (docs/scale.md lists it). Every slot writes at most
@@ -115,7 +119,7 @@ def _where(step: ast.Node) -> str:
 
 _STEP_NAMES = {
     ast.Wait: "a wait inside a choice", ast.CallWebhook: "call webhook",
-    ast.RemoveFromFlow: "remove from flow", ast.DeletePerson: "delete person",
+    ast.DeletePerson: "delete person",
     ast.ChangeMemberData: "change program member data", ast.ChangeLeadPartition: "change lead partition",
 }
 
@@ -142,6 +146,10 @@ class Planner:
         self.frame_names: dict[str, str] = {}
         #: text fields a condition inside the flow compares case-folded
         self.flow_folded: set[str] = set()
+        #: the frames running at the step being planned (the batch, then each inlined child)
+        self.chain: list[str] = []
+        #: the state column saying a person's run ended (``remove from flow`` of a running campaign)
+        self.ended: str | None = None
 
     # -- the batch ---------------------------------------------------------------------
 
@@ -172,6 +180,7 @@ class Planner:
         self.initial_ran.add(c.qualname)
         self.top_ctx = ctx
         self.frame_names[c.qualname] = c.name
+        self.chain.append(c.qualname)
         self.walk(c.steps, c.program, c.qualname, ctx, "TRUE", 1)
         return Plan(c.qualname, self.now, entered, reached if sl is not None and sl.filters else None,
                     _result_query_of(self), self.slots, self.needs, self.columns, self.state)
@@ -209,7 +218,8 @@ class Planner:
             raise self.refuse(step, "a wait until a token is not set-based yet")
         if due <= now:
             return False   # already past: the wait does nothing
-        s, _layer = self.slot("wait", "Wait", frame, None, step, "TRUE")
+        s, _layer = self.slot("wait", "Wait", frame, None, step,
+                              "TRUE" if self.ended is None else f"NOT people.{self.ended}")
         s.info.update(attrs=dumps({"until": iso(due)}), due=iso(due), step=index + 1,
                       context=dumps({"api": ctx.api, "trigger": ctx.trigger, "cause": [frame],
                                      "source": "batch"}))
@@ -226,16 +236,61 @@ class Planner:
         maker = _SLOTS.get(type(step))
         if maker is None:
             raise self.refuse(step, "this step is not set-based yet")
+        if self.ended is not None:   # a run that `remove from flow` ended takes no later step
+            guard = f"({guard}) AND NOT people.{self.ended}"
         try:
             maker(self, step, here, frame, ctx, guard, depth)
         except (InvalidSmartList, StepError) as exc:
             # the per-person engine would log an Error for each person who reaches it
             raise self.refuse(step, f"it fails for each person ({exc})") from None
 
-    def listens(self, kind: str, step: ast.Node) -> None:
-        if self.engine.listens(kind):
-            raise self.refuse(step, f"a campaign listens to '{kind}', which this step fires "
-                                    f"(fired triggers are not set-based yet)")
+    def judged(self, c: "CampaignInfo", step: ast.Node) -> str:
+        """SQL for ``Evaluator.matches(c.smart_list, ...)`` at this point of the
+        flow, on the state the earlier slots left (a requested or triggered
+        campaign's filters, judged at the step or event, §12.1)."""
+        sl = c.smart_list
+        if sl is None or not sl.filters:
+            return "TRUE"
+        query, rest = self.ev.pushdown(sl, c.program)
+        if rest:
+            raise self.refuse(step, f"the smart list of {c.qualname} has a filter the set-based engine "
+                                    f"cannot say")
+        return "TRUE" if query is None else self.cond(query)
+
+    def fires(self, s: Slot, kind: str, key: str, step: ast.Node) -> None:
+        """The trigger campaigns slot ``s``'s event (``kind`` on ``key``) can
+        start, from the engine's own trigger index (``Engine._trigger_index``,
+        campaign order), and for each the column ``g{k}_{j}``: its smart list
+        judged on the person as the event left them (a layer after the slot's).
+        Which triggers match a person's event (``to``/``from`` values) is
+        decided per person by the engine's ``_hits`` (``sets.rounds``), on the
+        slot's old and new values. Lists (the index alone decides) keep the
+        engine's emit plan: (campaign, token context) pairs."""
+        engine = self.engine
+        if not engine.listens(kind):
+            return
+        if kind in ("added to list", "removed from list"):
+            planned = list(engine._emit_plan(kind, key, ""))
+            campaigns = [c for c, _ctx in planned]
+            candidates: list[Any] = []
+        else:
+            planned = []
+            candidates = list(engine._trigger_index(kind).get(key) or [])
+            campaigns = []
+            for c, _trig in candidates:
+                if all(c is not x for x in campaigns):
+                    campaigns.append(c)
+        if not campaigns:
+            return
+        layer = Layer()
+        columns = []
+        for j, c in enumerate(campaigns):
+            column = f"g{s.index}_{j}"
+            layer.outs[column] = self.judged(c, step)
+            columns.append((c, column))
+        self.layers.append(layer)
+        s.info["fires"] = {"kind": kind, "key": key, "candidates": candidates, "planned": planned,
+                           "columns": columns}
 
     def slot(self, kind: str, type_: str, frame: str, asset: str | None, step: ast.Node, guard: str,
              **info: Any) -> tuple[Slot, Layer]:
@@ -339,7 +394,6 @@ def _change_data_value(p: Planner, step: ast.ChangeDataValue, here: Any, frame: 
     key, name, ftype = p.ev.field_spec(step.field.name)
     if key == "email address" or ftype not in _PLAIN or key not in p.store.columns:
         raise p.refuse(step, f"writing a {ftype} field ({name}) is not set-based yet")
-    p.listens("data value changes", step)
     col = p.field_column(key)
     node = step.value
     if isinstance(node, (ast.Template, ast.TokenRef)):
@@ -366,6 +420,8 @@ def _change_data_value(p: Planner, step: ast.ChangeDataValue, here: Any, frame: 
     layer.sets[col] = f"CASE WHEN {changed} THEN {new} ELSE people.{col} END"
     s.info.update(column=col.strip('"'), key=key, ftype=ftype, attrs=dumps({"field": name}), folded=folded)
     p.columns[key] = (col.strip('"'), ftype)
+    s.info["field_name"] = name
+    p.fires(s, "data value changes", key, step)
 
 
 def _change_score(p: Planner, step: ast.ChangeScore, here: Any, frame: str, ctx: TokenContext,
@@ -388,7 +444,6 @@ def _change_score(p: Planner, step: ast.ChangeScore, here: Any, frame: str, ctx:
         raise p.refuse(step, "it fails for each person (not a score change)")
     if ftype not in ("integer", "score") or key not in p.store.columns:
         raise p.refuse(step, f"a score change of a {ftype} field is not set-based yet")
-    p.listens("score is changed", step)
     col = p.field_column(key)
     base = f"COALESCE(people.{col}, 0)"
     new = f"({base} + {amount})" if op == "+" else f"({base} - {amount})" if op == "-" else q(amount)
@@ -398,13 +453,14 @@ def _change_score(p: Planner, step: ast.ChangeScore, here: Any, frame: str, ctx:
     layer.sets[col] = f"CASE WHEN {guard} THEN {new} ELSE people.{col} END"
     s.info.update(column=col.strip('"'), key=key, ftype=ftype, attrs=dumps({"field": name, "change": f"{op}{amount}"}))
     p.columns[key] = (col.strip('"'), ftype)
+    s.info.update(field_name=name, change=f"{op}{amount}")
+    p.fires(s, "score is changed", key, step)
 
 
 def _list_step(p: Planner, step: ast.AddToList | ast.RemoveFromList, here: Any, frame: str, ctx: TokenContext,
                guard: str, depth: int) -> None:
     adding = isinstance(step, ast.AddToList)
     lkey = p.ev.asset_key("list", step.list, here)
-    p.listens("added to list" if adding else "removed from list", step)
     p.needs.lists.add(lkey)
     col = p.state.list_column(lkey)
     s, layer = p.slot("list", "Add to List" if adding else "Remove from List", frame, lkey, step, "")
@@ -415,6 +471,7 @@ def _list_step(p: Planner, step: ast.AddToList | ast.RemoveFromList, here: Any, 
         layer.outs[f"e{s.index}"] = f"({guard}) AND people.{col}"
         layer.sets[col] = f"people.{col} AND NOT ({guard})"
     s.info.update(list=lkey, adding=adding, attrs=dumps({"list": lkey}))
+    p.fires(s, "added to list" if adding else "removed from list", lkey, step)
 
 
 def _object(p: Planner, s: Slot, layer: Layer, items: list[tuple[str, Any]], ctx: TokenContext) -> None:
@@ -474,7 +531,6 @@ def _change_program_status(p: Planner, step: ast.ChangeProgramStatus, here: Any,
     status = step.status
     if statuses and status not in statuses:
         raise StepError(f'program "{program.name}" has no status "{status}"')
-    p.listens("program status is changed", step)
     pkey = p.ev.program_key(program)
     p.needs.programs.add(pkey)
     member, col = p.state.program_columns(pkey)
@@ -486,6 +542,8 @@ def _change_program_status(p: Planner, step: ast.ChangeProgramStatus, here: Any,
     layer.sets[member] = f"people.{member} OR ({changes})"
     layer.sets[col] = f"CASE WHEN {changes} THEN {q(status)} ELSE people.{col} END"
     s.info.update(program=pkey, status=status, attrs=dumps({"program": program.name}), new=dumps(status))
+    s.info["program_name"] = program.name
+    p.fires(s, "program status is changed", pkey, step)
 
 
 def _execute_campaign(p: Planner, step: ast.ExecuteCampaign, here: Any, frame: str, ctx: TokenContext,
@@ -518,7 +576,9 @@ def _execute_campaign(p: Planner, step: ast.ExecuteCampaign, here: Any, frame: s
                                                 PARENT_CONTEXT: use_parent}) for qual in (True, False)})
     child_ctx = ctx.for_child(child, use_parent, p.ev.program_env(child.program))
     p.frame_names[cq] = child.name
+    p.chain.append(cq)
     p.walk(child.steps, child.program, cq, child_ctx, f"people.x{s.index}", depth + 1)
+    p.chain.pop()
 
 
 def _choice(p: Planner, step: ast.Choice, here: Any, frame: str, ctx: TokenContext, guard: str,
@@ -554,14 +614,7 @@ def _request_campaign(p: Planner, step: ast.RequestCampaign, here: Any, frame: s
     it does after its own batches; the target's filters are judged here, on
     the state the earlier slots left."""
     target = p.ev.resolve("campaign", step.campaign, here)
-    sl = target.smart_list
-    judged = "TRUE"
-    if sl is not None and sl.filters:
-        query, rest = p.ev.pushdown(sl, target.program)
-        if rest:
-            raise p.refuse(step, f"the smart list of {target.qualname} has a filter the set-based engine "
-                                 f"cannot say")
-        judged = "TRUE" if query is None else p.cond(query)
+    judged = p.judged(target, step)
     s, layer = p.slot("request", "Request Campaign", frame, target.qualname, step, guard)
     layer.outs[f"x{s.index}"] = judged
     requester = p.frame_names[frame]   # the name of the campaign whose step requests (Engine.request_campaign)
@@ -570,7 +623,35 @@ def _request_campaign(p: Planner, step: ast.RequestCampaign, here: Any, frame: s
                   ctx=p.ev.own_context(target, None, trig))
 
 
+def _remove_from_flow(p: Planner, step: ast.RemoveFromFlow, here: Any, frame: str, ctx: TokenContext,
+                      guard: str, depth: int) -> None:
+    """One slot per campaign named (each logs its ``Remove from Flow``); the
+    queued waits and not-yet-started runs it ends are removed by ``sets.rounds``
+    at this place of the person's order. Naming a campaign running at this
+    point (the batch, or an inlined child of the chain) ends the person's run
+    after the step: a state column every later slot's guard excludes."""
+    targets = []
+    ref: Any
+    for ref in step.campaigns:
+        if isinstance(ref, ast.ThisCampaign):
+            targets.append(p.engine.campaigns[frame])
+        else:
+            targets.append(p.ev.resolve("campaign", ref, here))   # InvalidSmartList: fails for each person
+    ends = False
+    for target in targets:
+        s, _layer = p.slot("remove", "Remove from Flow", frame, target.qualname, step, guard)
+        s.info.update(attrs=dumps({"campaign": target.qualname}), target=target)
+        ends = ends or target.qualname in p.chain
+    if ends:
+        if p.ended is None:
+            p.ended = "z__ended"
+        layer = Layer()
+        layer.sets[p.ended] = f"people.{p.ended} OR ({guard})"
+        p.layers.append(layer)
+
+
 _SLOTS: dict[type, Any] = {
+    ast.RemoveFromFlow: _remove_from_flow,
     ast.RequestCampaign: _request_campaign,
     ast.ChangeDataValue: _change_data_value,
     ast.ChangeScore: _change_score,
@@ -607,6 +688,8 @@ def _result_query_of(p: Planner) -> "exp.Expression":
         state.append((col, "TRUE" if ckey in p.initial_ran else "FALSE"))
     for col in p.state.activities.values():
         state.append((col, "FALSE"))
+    if p.ended is not None:
+        state.append((p.ended, "FALSE"))
     names = [n for n, _ in state]
     ctes = ["s0 AS (SELECT " + ", ".join(f"{sql} AS {n}" for n, sql in state)
             + " FROM people WHERE people.id IN (SELECT id FROM entered))"]

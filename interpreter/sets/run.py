@@ -81,7 +81,7 @@ def run_batch(engine: "Engine", c: "CampaignInfo", api: dict[str, str] | None, n
 
 def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionResult") -> dict[str, float]:
     """Load, run and write one plan inside the engine's action; the seconds of each phase."""
-    from . import writer
+    from . import rounds, writer
 
     times: dict[str, float] = {}
     t = time.perf_counter()
@@ -108,7 +108,9 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
     if cap is not None and n > cap:
         raise Unsupported(f"{n} runs, more than the action's limit of {cap}")
     first = engine._next_run
-    requests: list[tuple] = []
+    # the work the batch leaves (requested and triggered runs, removals from flow), read
+    # before anything is written: a run over Parquet people refuses work it cannot start
+    work, removed = rounds.collect(engine, plan, backend)
     out = getattr(backend, "out", None)
     if out:   # a run over Parquet people: the backend writes the rows to --out, the store keeps none
         writer.write_parquet(backend, plan, out, engine.store.reserve_activity_ids(0), first, summary=done)
@@ -117,20 +119,18 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
         result.written = {"activities": done.activities, "runs": done.runs, "list_members": done.lists,
                           "program_members": done.programs}
     else:
-        ids = writer.write(engine.store, plan, backend, first, requests, summary=done)
+        ids = writer.write(engine.store, plan, backend, first, summary=done)
     engine._next_run = first + n
     engine._runs_action += n
-    if requests:
+    for pid, campaign in removed:   # remove from flow: the person's queued waits in that campaign
+        engine.store.remove_queued(pid, campaign)
+    if work:
         # the per-person engine runs them after the batch (the action's queue), as it runs
         # its own: it counts each person's batch run toward the runs-per-person limit
         counts = engine._runs_per_person
         for pid in ids:
             counts[pid] = counts.get(pid, 0) + 1
-        cause = (plan.campaign,)
-        for slot, pid, qualified in requests:
-            info = slot.info
-            engine._work.append(("request", info["target"], pid, info["ctx"], cause, "flow action",
-                                 info["requester"], qualified))
+        engine._work.extend(work)
     result.runs += n
     result.entered.extend(ids)
     times["write"] = time.perf_counter() - t

@@ -99,12 +99,11 @@ def entered(backend: "Backend") -> list[int]:
 
 
 def write(store: "Store", plan: Plan, backend: "Backend", first_run: int,
-          requests: list[tuple] | None = None, summary: Summary | None = None) -> list[int]:
+          summary: Summary | None = None) -> list[int]:
     """Write ``result`` into ``store`` (inside the caller's transaction);
-    returns the ids who entered, in order. ``requests`` receives ``(slot,
-    person, qualified)`` for each request step reached, in the per-person
-    order (the caller queues them). ``summary``: ``Summary(backend, plan)``
-    when the caller made it already."""
+    returns the ids who entered, in order. The work the batch leaves
+    (requested and triggered runs, removals from flow) is ``sets.rounds``'.
+    ``summary``: ``Summary(backend, plan)`` when the caller made it already."""
     done = summary if summary is not None else Summary(backend, plan)
     first_id = store.reserve_activity_ids(done.activities) if done.activities else 1
     written = R.written_fields(plan)
@@ -125,13 +124,6 @@ def write(store: "Store", plan: Plan, backend: "Backend", first_run: int,
     query = R.waits(plan, first_run)
     if query is not None:
         store.write_rows("queue", stream(backend, query))
-    if requests is not None:
-        asked: list[tuple] = []
-        for s in plan.slots:
-            if s.kind == "request":
-                asked += [(place, s, pid, bool(x)) for place, pid, x in stream(backend, R.requested(plan, s))]
-        asked.sort(key=lambda r: r[0])
-        requests += [r[1:] for r in asked]
     if done.activities and first_id + done.activities != store.reserve_activity_ids(0):  # pragma: no cover
         raise AssertionError("the set-based writer wrote another number of activities than it reserved")
     return entered(backend)
