@@ -105,6 +105,26 @@ def write(store: "Store", plan: Plan, backend: "Backend", first_run: int,
     (requested and triggered runs, removals from flow) is ``sets.rounds``'.
     ``summary``: ``Summary(backend, plan)`` when the caller made it already."""
     done = summary if summary is not None else Summary(backend, plan)
+    local = None
+    if getattr(backend, "stream", None) is None:
+        # a backend that cannot stream (Spark): its result comes here once, as Arrow, and
+        # the row queries run on it in a DuckDB of this process -- the same SQL; each query
+        # over a cluster's cached result would plan the whole flow again (and a big flow's
+        # plan ran a 1 GB driver out of memory in the differential test)
+        from .backend import DuckDBBackend
+        from .query import parse
+
+        local = DuckDBBackend()
+        local.load("result", backend.fetch(parse("SELECT * FROM result")))
+        backend = local
+    try:
+        return _write(store, plan, backend, first_run, done)
+    finally:
+        if local is not None:
+            local.close()
+
+
+def _write(store: "Store", plan: Plan, backend: "Backend", first_run: int, done: Summary) -> list[int]:
     first_id = store.reserve_activity_ids(done.activities) if done.activities else 1
     written = R.written_fields(plan)
     query = R.updates(plan)
