@@ -38,7 +38,7 @@ def spark_session():  # type: ignore[no-untyped-def]
         pytest.skip(str(exc))
     try:
         spark = session("local[2]", {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false",
-                                     "spark.driver.memory": "1g"}, app_name="campaignlang-tests")
+                                     "spark.driver.memory": "2g"}, app_name="campaignlang-tests")
     except SparkUnavailable as exc:
         if os.environ.get("CAMPAIGN_REQUIRE_SPARK") == "1":
             pytest.fail(f"CAMPAIGN_REQUIRE_SPARK=1 but {exc}")
