@@ -247,3 +247,19 @@ def test_fired_triggers_and_remove_from_flow_leave_the_per_person_store(tmp_path
     assert dumps[0] == dumps[1]
     log = str(dumps[0][0])
     assert "x Data Value Changes na>NA" in log and "x Added to List >" in log and "Remove from Flow" in log
+
+
+def test_the_backend_running_out_of_memory_is_one_line(tmp_path, monkeypatch) -> None:
+    # DuckDB's own error (here: out of memory under a cap far too small) is the run's one-line
+    # error, exit 2, not a traceback; nothing is written to --out
+    program = tmp_path / "bench.campaign"
+    program.write_text(PROGRAM, encoding="utf-8")
+    folder, _csv = _write(tmp_path, _people(40_000))
+    monkeypatch.setenv("CAMPAIGN_DUCKDB_MEMORY_LIMIT", "2MB")
+    got = CliRunner().invoke(main, ["run", str(program), "Bench/Batch", "--engine", "duckdb", "--people",
+                                    f"parquet:{folder}", "--out", str(tmp_path / "out")])
+    assert got.exit_code == 2, got.output
+    assert got.exception is None or isinstance(got.exception, SystemExit)
+    lines = [line for line in got.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "the backend failed" in lines[0] and "Out of Memory" in lines[0], got.output
+    assert not list((tmp_path / "out").rglob("*.parquet"))

@@ -85,7 +85,12 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
 
     times: dict[str, float] = {}
     t = time.perf_counter()
-    loaded = load(engine.store, backend, plan.needs)
+    try:
+        loaded = load(engine.store, backend, plan.needs)
+    except Exception as exc:   # the backend's own error (out of memory...) while loading
+        if not _backend_error(exc):
+            raise
+        raise Unsupported(f"the backend failed: {str(exc).splitlines()[0][:200]}") from None
     times["read"], times["load"] = loaded.read_seconds, loaded.load_seconds
     t = time.perf_counter()
     try:
@@ -113,7 +118,14 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
     work, removed = rounds.collect(engine, plan, backend)
     out = getattr(backend, "out", None)
     if out:   # a run over Parquet people: the backend writes the rows to --out, the store keeps none
-        writer.write_parquet(backend, plan, out, engine.store.reserve_activity_ids(0), first, summary=done)
+        try:
+            writer.write_parquet(backend, plan, out, engine.store.reserve_activity_ids(0), first, summary=done)
+        except Exception as exc:   # out of memory while writing: what is in --out is incomplete
+            if not _backend_error(exc):
+                raise
+            raise RunError(f"{plan.campaign}: --engine {getattr(backend, 'dialect', 'duckdb')} failed while "
+                           f"writing {out} (what it wrote there is incomplete): "
+                           f"{str(exc).splitlines()[0][:200]}") from None
         ids = writer.entered(backend)
         result.counts = [(c, type_, k) for (c, type_), k in done.by_step.items()]
         result.written = {"activities": done.activities, "runs": done.runs, "list_members": done.lists,
@@ -139,3 +151,9 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
     if engine.progress is not None:
         engine.progress(n, n)
     return times
+
+
+def _backend_error(exc: BaseException) -> bool:
+    """An error raised by the backend's own library (DuckDB, Spark), not by this package."""
+    module = type(exc).__module__ or ""
+    return module.split(".")[0] in ("duckdb", "_duckdb", "pyspark", "py4j")
