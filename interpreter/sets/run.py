@@ -90,7 +90,7 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
     except Exception as exc:   # the backend's own error (out of memory...) while loading
         if not _backend_error(exc):
             raise
-        raise Unsupported(f"the backend failed: {str(exc).splitlines()[0][:200]}") from None
+        raise Unsupported(f"the backend failed: {_first_line(exc)}") from None
     times["read"], times["load"] = loaded.read_seconds, loaded.load_seconds
     t = time.perf_counter()
     try:
@@ -105,7 +105,7 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
     except (RunError, Unsupported):
         raise
     except Exception as exc:   # the backend's own error (an overflow, a conversion) is this run's
-        raise Unsupported(f"the backend failed: {str(exc).splitlines()[0][:200]}") from None
+        raise Unsupported(f"the backend failed: {_first_line(exc)}") from None
     times["run"] = time.perf_counter() - t
     t = time.perf_counter()
     n = done.people
@@ -123,9 +123,9 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
         except Exception as exc:   # out of memory while writing: what is in --out is incomplete
             if not _backend_error(exc):
                 raise
-            raise RunError(f"{plan.campaign}: --engine {getattr(backend, 'dialect', 'duckdb')} failed while "
+            raise RunError(f"{plan.campaign}: --engine {backend.dialect} failed while "
                            f"writing {out} (what it wrote there is incomplete): "
-                           f"{str(exc).splitlines()[0][:200]}") from None
+                           f"{_first_line(exc)}") from None
         ids = writer.entered(backend)
         result.counts = [(c, type_, k) for (c, type_), k in done.by_step.items()]
         result.written = {"activities": done.activities, "runs": done.runs, "list_members": done.lists,
@@ -151,6 +151,11 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
     if engine.progress is not None:
         engine.progress(n, n)
     return times
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of a backend's error (DuckDB and Spark add advice and stack traces below it)."""
+    return (str(exc).splitlines() or [""])[0][:200]
 
 
 def _backend_error(exc: BaseException) -> bool:
