@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import difflib
+import functools
 import gc
 import re
 import threading
@@ -88,22 +89,32 @@ _parser: Lark | None = None
 # in a declaration. A word and whitespace are tried first, as the commonest:
 # no other atom starts with a letter, '_' or a space, so only the order of the
 # others decides between them.
-_ATOM_RE = re.compile(r"""
- (?P<NAME>[A-Za-z_][A-Za-z0-9_]*)
-|(?P<WS>\s+)
-|(?P<DATETIME>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)
-|(?P<DATE>\d{4}-\d{2}-\d{2})
-|(?P<DURATION>\d+[ \t]+(?:minutes?|hours?|days?|weeks?|months?)(?![A-Za-z0-9_]))
-|(?P<SCORE>=-?\d+(?![\d.])|\+\d+(?![\d.]))
-|(?P<NUMBER>-?\d+(?:\.\d+)?)
-|(?P<STRING>"[^"\\\n]*(?:\\.[^"\\\n]*)*")
-|(?P<TOKEN>\{\{[^{}\n]*\}\})
-|(?P<OP>[<>]=?|==|!=)
-|(?P<EQ>=)
-|(?P<DOT>\.)
-|(?P<COMMA>,)
-|(?P<COMMENT>\#[^\n]*)
-""", re.X)
+_ATOMS = (
+    ("NAME", r"[A-Za-z_][A-Za-z0-9_]*"),
+    ("WS", r"\s+"),
+    ("DATETIME", r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?"),
+    ("DATE", r"\d{4}-\d{2}-\d{2}"),
+    ("DURATION", r"\d+[ \t]+(?:minutes?|hours?|days?|weeks?|months?)(?![A-Za-z0-9_])"),
+    ("SCORE", r"=-?\d+(?![\d.])|\+\d+(?![\d.])"),
+    ("NUMBER", r"-?\d+(?:\.\d+)?"),
+    ("STRING", r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'),
+    ("TOKEN", r"\{\{[^{}\n]*\}\}"),
+    ("OP", r"[<>]=?|==|!="),
+    ("EQ", r"="),
+    ("DOT", r"\."),
+    ("COMMA", r","),
+    ("COMMENT", r"#[^\n]*"),
+)
+_ATOM_RE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _ATOMS))
+
+# The builder's split of a phrase (``_Builder.atoms``): the same atoms in the
+# same order, each match taking the spaces and comments before its atom, so
+# one match per atom instead of one per atom and one per gap between them.
+# Possessively: no atom starts with a space or '#', and a comment given back
+# in part would let an atom start inside it.
+_SPACES = re.compile(r"(?:\s+|#[^\n]*)*+")
+_PHRASE_ATOM = re.compile(_SPACES.pattern + "(?:" + "|".join(
+    f"(?P<{name}>{pattern})" for name, pattern in _ATOMS if name not in ("WS", "COMMENT")) + ")")
 
 
 #: terminal name -> the keyword it stands for (``grammar_text``)
@@ -196,6 +207,7 @@ def _inline(method: Any) -> Any:
             b.bounds[id(result)] = meta
         return result
 
+    callback.method = method   # type: ignore[attr-defined]   # the fast driver calls it directly
     return callback
 
 
@@ -227,25 +239,149 @@ class _NotFast(Exception):
 
 _fast_tables: tuple | None = None
 
+#: what the fast driver pushes for a token the builder never sees (a keyword,
+#: a brace, a separator: ``_KEPT``): its bounds still count, no Token is made
+_DROPPED = object()
+
+
+def _reducer(n: int, include: Sequence[tuple[int, bool, int]], append_none: int, method: Any) -> Any:
+    """The reduction of one rule for ``_fast_parse``, as a function of the
+    value and bounds stacks and the builder, written out for the rule's shape
+    (a loop over a description of it cost more than the callbacks it calls).
+
+    It does in one call what Lark's child filter (``include``: each child's
+    index, whether it is a ``_rule`` whose children are spliced in, how many
+    ``None`` placeholders come before it; ``append_none`` after the last),
+    ``_inline`` and the builder's method do at a reduction: the children the
+    builder keeps (``_KEPT``: tokens it never sees are dropped) and the rule's
+    bounds, from its first and last child that has some (dropped tokens
+    included, as ``_inline`` computes them). ``method`` None: a ``_rule``,
+    whose value is the list of its kept children, to be spliced into its
+    parent's, with its bounds (those of its first and last child that has
+    some, as its children would give them to the parent)."""
+    return _reducer_maker(n, tuple(include), append_none, method is None)(method, _DROPPED)
+
+
+@functools.lru_cache(maxsize=None)
+def _reducer_maker(n: int, include: tuple[tuple[int, bool, int], ...], append_none: int, tree: bool) -> Any:
+    """The source of ``_reducer``'s function for one shape of rule, compiled
+    once per shape (rules share a few dozen), and only for the rules a parse
+    meets (``_fast_setup``): compiling all of them cost ~35 ms at start."""
+    lines = ["def make(method, DROPPED):", " def reduce(vs, bs, b):"]
+    cs = [f"c{i}" for i in range(n)]
+    bn = [f"b{i}" for i in range(n)]
+    if n:
+        lines.append(f"  {', '.join(cs)}, = vs[-{n}:]")
+        lines.append(f"  {', '.join(bn)}, = bs[-{n}:]")
+        lines.append(f"  del vs[-{n}:], bs[-{n}:]")
+    lines.append("  kept = []")
+    for i, expand, nones in include:
+        for _ in range(nones):
+            lines.append("  kept.append(None)")
+        if expand:
+            lines.append(f"  kept += c{i}")
+        else:
+            lines.append(f"  if c{i} is not DROPPED: kept.append(c{i})")
+    for _ in range(append_none):
+        lines.append("  kept.append(None)")
+    if n == 1:
+        lines.append("  meta = b0")
+    elif n:
+        first = "".join(f"{b} if {b} is not None else " for b in bn[:-1]) + bn[-1]
+        last = "".join(f"{b} if {b} is not None else " for b in reversed(bn[1:])) + bn[0]
+        lines.append(f"  first = {first}")
+        lines.append("  if first is None:")
+        lines.append("   meta = None")
+        lines.append("  else:")
+        lines.append(f"   last = {last}")
+        lines.append("   meta = first if first is last else (first[0], last[1])")
+    else:
+        lines.append("  meta = None")
+    if tree:
+        lines.append("  vs.append(kept)")
+        lines.append("  bs.append(meta)")
+    else:
+        lines.append("  result = method(b, meta, kept)")
+        lines.append("  vs.append(result)")
+        lines.append("  bs.append(None if result is None else meta)")
+    lines.append(" return reduce")
+    scope: dict[str, Any] = {}
+    exec("\n".join(lines), scope)   # noqa: S102 - code written above from the grammar's own tables
+    return scope["make"]
+
+
+def _lazy(rule: Any, n: int, include: Sequence[tuple[int, bool, int]], append_none: int, method: Any,
+          places: dict[Any, list[tuple[dict, str]]]) -> Any:
+    """A stand-in for a rule's ``_reducer`` until a parse first reduces the
+    rule: it makes the reducer, puts it in every action of the rule
+    (``places``) and reduces."""
+
+    def first_use(vs: list, bs: list, b: Any) -> None:
+        reduce = _reducer(n, include, append_none, method)
+        for actions, term in places[rule]:
+            actions[term] = (False, n, reduce, rule.origin.name)
+        reduce(vs, bs, b)
+
+    return first_use
+
 
 def _fast_setup(parser: Lark) -> tuple:
     """Lark's own tables for ``_fast_parse``: the LALR states (a reduce as
-    (rule size, callback, the rule's name)), each state's lexer (the
-    contextual lexer's compiled pattern for it) and the start and end states."""
+    (rule size, its ``_reducer``, the rule's name)), each state's lexer (the
+    contextual lexer's compiled pattern for it) and the start and end states.
+    A callback of a shape the reducers do not know leaves every parse to Lark."""
     global _fast_tables
     if _fast_tables is None:
+        from functools import partial
+
+        from lark.parse_tree_builder import ChildFilterLALR, ChildFilterLALR_NoPlaceholders
         from lark.parsers.lalr_analysis import Shift
+        from lark.tree import Tree
 
         table = parser.parser.parser.parser.parse_table
         callbacks = parser.parser.parser.parser.callbacks
         if any(isinstance(key, str) for key in callbacks):   # a callback per terminal: not here
             raise _NotFast()
+
+        def inner(builder: Any) -> Any:
+            """The builder's method behind a callback; None for a ``_rule``'s tree."""
+            if isinstance(builder, partial) and builder.func is Tree and not builder.keywords:
+                return None
+            method = getattr(builder, "method", None)
+            if method is None:
+                raise _NotFast()
+            return method
+
+        reducers: dict[Any, Any] = {}
+        places: dict[Any, list[tuple[dict, str]]] = {}   # rule -> where its reduce actions stand
+        for rule, cb in callbacks.items():
+            n = len(rule.expansion)
+            if type(cb) is ChildFilterLALR_NoPlaceholders:
+                include = [(i, expand, 0) for i, expand in cb.to_include]
+                append_none, builder = 0, cb.node_builder
+            elif type(cb) is ChildFilterLALR:
+                include, append_none, builder = list(cb.to_include), cb.append_none, cb.node_builder
+            else:
+                include, append_none, builder = [(i, False, 0) for i in range(n)], 0, cb
+            if any(not rule.expansion[i].name.startswith("_") for i, expand, _ in include if expand):
+                raise _NotFast()
+            reducers[rule] = _lazy(rule, n, include, append_none, inner(builder), places)
+        # a spliced child must be a _rule's list: every rule of that name builds one
+        spliced = {rule.expansion[i].name for rule, cb in callbacks.items()
+                   if type(cb) in (ChildFilterLALR, ChildFilterLALR_NoPlaceholders)
+                   for i, expand, *_ in cb.to_include if expand}
+        if any(rule.origin.name in spliced and inner(getattr(cb, "node_builder", cb)) is not None
+               for rule, cb in callbacks.items()):
+            raise _NotFast()
         states: dict[int, dict[str, tuple]] = {}
         for state, actions in table.states.items():
             states[state] = {
                 term: ((True, arg) if action is Shift
-                       else (False, len(arg.expansion), callbacks[arg], arg.origin.name))
+                       else (False, len(arg.expansion), reducers[arg], arg.origin.name))
                 for term, (action, arg) in actions.items()}
+            for term, (action, arg) in actions.items():
+                if action is not Shift:
+                    places.setdefault(arg, []).append((states[state], term))
         lexers = dict(parser.parser.lexer.lexers)
         _fast_tables = (states, lexers, table.start_states["start"], table.end_states["start"], {})
     return _fast_tables
@@ -254,15 +390,21 @@ def _fast_setup(parser: Lark) -> tuple:
 def _fast_parse(parser: Lark, text: str) -> Any:
     """Parse ``text`` as ``parser.parse`` does (the same tokens, from the
     same compiled patterns of Lark's contextual lexer; the same LALR table;
-    the same callbacks, so the same AST), without Lark's per-token machinery
-    (line counting, the lexer thread, the parser state object): the parse of
-    a valid file is several times faster. At the first thing that is not a
-    clean parse it raises ``_NotFast`` and ``parse`` asks Lark, whose
-    exceptions the diagnostics are made from."""
+    the builder's same methods with the same children and bounds, so the
+    same AST), without Lark's per-token machinery (line counting, the lexer
+    thread, the parser state object, a Token for every keyword and brace, the
+    child filters and the trees of inlined rules, a table of bounds by id): the
+    parse of a valid file is several times faster. At the first thing that
+    is not a clean parse it raises ``_NotFast`` and ``parse`` asks Lark,
+    whose exceptions the diagnostics are made from."""
     states, lexers, start_state, end_state, plans = _fast_setup(parser)
+    builder = _builder
+    kept_types = _KEPT
+    dropped = _DROPPED
     new = str.__new__
     state_stack = [start_state]
     value_stack: list = []
+    bounds_stack: list = []   # (start, end) in the text of each value, or None
     pos, size = 0, len(text)
     while True:
         state = state_stack[-1]
@@ -285,54 +427,40 @@ def _fast_parse(parser: Lark, text: str) -> Any:
                 continue
             break
         else:
-            type_ = None
-        if type_ is None:   # the end of the text: $END, reduce to the start rule
-            while True:
-                act = actions.get("$END")
-                if act is None or act[0]:
-                    raise _NotFast()
-                _, n, callback, origin = act
-                if n:
-                    children = value_stack[-n:]
-                    del state_stack[-n:]
-                    del value_stack[-n:]
-                else:
-                    children = []
-                value = callback(children)
-                goto = states[state_stack[-1]][origin]
-                state_stack.append(goto[1])
-                value_stack.append(value)
-                if goto[1] == end_state:
-                    return value
-                actions = states[goto[1]]
-        value = m[0]
-        tok = new(Token, value)
-        tok.type = type_
-        tok.value = value
-        tok.start_pos = pos
-        tok.end_pos = end
-        tok.line = tok.column = tok.end_line = tok.end_column = None
-        pos = end
+            type_ = "$END"
         while True:
             act = actions.get(type_)
             if act is None:
                 raise _NotFast()
             if act[0]:
-                state_stack.append(act[1])
-                value_stack.append(tok)
                 break
-            _, n, callback, origin = act
+            _, n, reduce, origin = act
+            reduce(value_stack, bounds_stack, builder)
             if n:
-                children = value_stack[-n:]
                 del state_stack[-n:]
-                del value_stack[-n:]
-            else:
-                children = []
-            value = callback(children)
-            goto = states[state_stack[-1]][origin]
-            state_stack.append(goto[1])
-            value_stack.append(value)
-            actions = states[goto[1]]
+            goto = states[state_stack[-1]][origin][1]
+            if goto == end_state:
+                if type_ != "$END":   # pragma: no cover - the start rule reduces at the end only
+                    raise _NotFast()
+                return value_stack[-1]
+            state_stack.append(goto)
+            actions = states[goto]
+        if type_ == "$END":
+            raise _NotFast()
+        state_stack.append(act[1])
+        if type_ in kept_types:
+            value = m[0]
+            tok = new(Token, value)
+            tok.type = type_
+            tok.value = value
+            tok.start_pos = pos
+            tok.end_pos = end
+            tok.line = tok.column = tok.end_line = tok.end_column = None
+            value_stack.append(tok)
+        else:
+            value_stack.append(dropped)
+        bounds_stack.append((pos, end))
+        pos = end
 
 
 _RULES = frozenset({
@@ -1074,12 +1202,22 @@ class _Block(list):
 
 
 class _Phrase:
-    """A phrase as the grammar leaves it: atoms (tokens) and an optional block."""
+    """A phrase as the grammar leaves it: atoms (tokens) and an optional block.
+    Its span is made when first asked for (a filter's node takes the span of
+    its condition, not of its phrase: one span fewer per filter)."""
 
-    __slots__ = ("atoms", "block", "span")
+    __slots__ = ("atoms", "block", "_span", "_src")
 
-    def __init__(self, atoms: list[Token], block: list["_Phrase"] | None, span: Span):
-        self.atoms, self.block, self.span = atoms, block, span
+    def __init__(self, atoms: list[Token], block: list["_Phrase"] | None, span: Span | None, src: Any = None):
+        self.atoms, self.block, self._span, self._src = atoms, block, span, src
+
+    @property
+    def span(self) -> Span:
+        """The block's bounds when it has one, else its first atom to its last."""
+        span = self._span
+        if span is None:
+            span = self._span = self._src.span(self.atoms[0].start_pos, self.atoms[-1].end_pos)
+        return span
 
 
 class _Builder:
@@ -1182,9 +1320,10 @@ class _Builder:
         return ast.Template(tuple(parts), span=span)
 
     def value(self, tok: Token) -> ast.Node:
-        t, s, span = tok.type, str(tok), self.tsp(tok)
-        if t == "STRING":
+        t = tok.type
+        if t == "STRING":   # the template makes its span
             return self.template(tok)
+        s, span = str(tok), self.tsp(tok)
         if t == "NUMBER":
             if "." in s:
                 try:
@@ -1440,8 +1579,9 @@ class _Builder:
         atoms = self.atoms(text)
         if not atoms:  # only a comment: nothing to build (cannot happen by the grammar)
             return None
-        return _Phrase(atoms, block, self.sp(meta) if block is not None else
-                       self.src.span(atoms[0].start_pos, atoms[-1].end_pos))
+        if block is not None:
+            return _Phrase(atoms, block, self.sp(meta))
+        return _Phrase(atoms, None, None, self.src)
 
     def atoms(self, phrase: Token) -> list[Token]:
         """Split a PHRASE token into atoms, with positions in the file."""
@@ -1451,19 +1591,19 @@ class _Builder:
         pos = 0
         append = out.append
         new = object.__new__
-        for m in _ATOM_RE.finditer(text):   # a gap between matches is a character no atom takes
-            start, end = m.span()
-            if start != pos:
-                break
+        match = _PHRASE_ATOM.match
+        m = match(text)
+        while m is not None:   # each match: spaces and comments, then one atom
             kind = m.lastgroup
-            if kind != "WS" and kind != "COMMENT":
-                atom = new(_Atom)   # _Atom(...) without the call to __init__: one per atom of the file
-                atom.type = kind
-                atom.value = m[0]
-                atom.start_pos = base + start
-                atom.end_pos = base + end
-                append(atom)
-            pos = end
+            start, pos = m.span(kind)
+            atom = new(_Atom)   # _Atom(...) without the call to __init__: one per atom of the file
+            atom.type = kind
+            atom.value = m[kind]
+            atom.start_pos = base + start
+            atom.end_pos = base + pos
+            append(atom)
+            m = match(text, pos)
+        pos = _SPACES.match(text, pos).end()   # what no atom takes: spaces and comments, or a mistake
         if pos < len(text):
             ch = text[pos]
             at = self.src.span(base + pos, base + pos + 1)
