@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import datetime as _dt
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Iterator, Union, cast
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Union, cast
 
 import attrs
 from attrs import field
@@ -66,12 +67,10 @@ class Node:
     # through its key (field and token names compare case-insensitively).
 
     def _eq_values(self) -> tuple:
-        cls = type(self)
-        fields = _EQ_FIELDS.get(cls)
-        if fields is None:
-            fields = _EQ_FIELDS[cls] = tuple((a.name, a.eq_key) for a in attrs.fields(cast(Any, cls)) if a.eq)
-        return tuple(key(getattr(self, name)) if key is not None else getattr(self, name)
-                     for name, key in fields)
+        get = _EQ_VALUES.get(type(self))
+        if get is None:
+            get = _EQ_VALUES[type(self)] = _eq_getter(type(self))
+        return get(self)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -86,7 +85,27 @@ class Node:
         return hash((self.__class__.__name__, self._eq_values()))
 
 
-_EQ_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
+#: a node class -> the function giving its values for equality and hashing
+_EQ_VALUES: dict[type, Callable[[Node], tuple]] = {}
+
+
+def _eq_getter(cls: type) -> Callable[[Node], tuple]:
+    """The fields attrs marks for equality, as one tuple: read by
+    ``operator.attrgetter`` (no Python step per field) unless a field
+    compares through a key (a name, case-insensitively)."""
+    fields = tuple((a.name, a.eq_key) for a in attrs.fields(cast(Any, cls)) if a.eq)
+    names = tuple(name for name, _key in fields)
+    if any(key is not None for _name, key in fields):
+        def keyed(node: Node) -> tuple:
+            return tuple(key(getattr(node, name)) if key is not None else getattr(node, name)
+                         for name, key in fields)
+        return keyed
+    if len(names) >= 2:
+        return cast(Callable[[Node], tuple], attrgetter(*names))
+    if names:
+        one = attrgetter(names[0])
+        return lambda node: (one(node),)
+    return lambda node: ()
 
 
 # --------------------------------------------------------------------------

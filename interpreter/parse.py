@@ -244,7 +244,15 @@ _fast_tables: tuple | None = None
 _DROPPED = object()
 
 
-def _reducer(n: int, include: Sequence[tuple[int, bool, int]], append_none: int, method: Any) -> Any:
+#: the kinds of a rule's children for ``_reducer``: a token the builder sees
+#: (``_KEPT``), one it never sees (pushed as ``_DROPPED``; bounds, no value),
+#: a rule's value (None or without bounds when it holds no text) and an
+#: inlined ``_rule``'s list of values, spliced into its parent's
+TOKEN, DROPPED, RULE, SPLICED = "token", "dropped", "rule", "spliced"
+
+
+def _reducer(kinds: Sequence[str], include: Sequence[tuple[int, bool, int]], append_none: int,
+             method: Any) -> Any:
     """The reduction of one rule for ``_fast_parse``, as a function of the
     value and bounds stacks and the builder, written out for the rule's shape
     (a loop over a description of it cost more than the callbacks it calls).
@@ -253,50 +261,63 @@ def _reducer(n: int, include: Sequence[tuple[int, bool, int]], append_none: int,
     index, whether it is a ``_rule`` whose children are spliced in, how many
     ``None`` placeholders come before it; ``append_none`` after the last),
     ``_inline`` and the builder's method do at a reduction: the children the
-    builder keeps (``_KEPT``: tokens it never sees are dropped) and the rule's
-    bounds, from its first and last child that has some (dropped tokens
-    included, as ``_inline`` computes them). ``method`` None: a ``_rule``,
-    whose value is the list of its kept children, to be spliced into its
-    parent's, with its bounds (those of its first and last child that has
-    some, as its children would give them to the parent)."""
-    return _reducer_maker(n, tuple(include), append_none, method is None)(method, _DROPPED)
+    builder keeps (tokens it never sees are dropped) and the rule's bounds,
+    from its first and last child that has some (dropped tokens included, as
+    ``_inline`` computes them). ``kinds`` (one per child, above) say which
+    children are dropped and which surely have bounds (the tokens). ``method``
+    None: a ``_rule``, whose value is the list of its kept children, to be
+    spliced into its parent's, with its bounds (those of its first and last
+    child that has some, as its children would give them to the parent)."""
+    return _reducer_maker(tuple(kinds), tuple(include), append_none, method is None)(method)
 
 
 @functools.lru_cache(maxsize=None)
-def _reducer_maker(n: int, include: tuple[tuple[int, bool, int], ...], append_none: int, tree: bool) -> Any:
+def _reducer_maker(kinds: tuple[str, ...], include: tuple[tuple[int, bool, int], ...], append_none: int,
+                   tree: bool) -> Any:
     """The source of ``_reducer``'s function for one shape of rule, compiled
     once per shape (rules share a few dozen), and only for the rules a parse
     meets (``_fast_setup``): compiling all of them cost ~35 ms at start."""
-    lines = ["def make(method, DROPPED):", " def reduce(vs, bs, b):"]
-    cs = [f"c{i}" for i in range(n)]
-    bn = [f"b{i}" for i in range(n)]
+    n = len(kinds)
+    lines = ["def make(method):", " def reduce(vs, bs, b):"]
     if n:
-        lines.append(f"  {', '.join(cs)}, = vs[-{n}:]")
-        lines.append(f"  {', '.join(bn)}, = bs[-{n}:]")
+        lines.append(f"  {', '.join(f'c{i}' for i in range(n))}, = vs[-{n}:]")
+        lines.append(f"  {', '.join(f'b{i}' for i in range(n))}, = bs[-{n}:]")
         lines.append(f"  del vs[-{n}:], bs[-{n}:]")
-    lines.append("  kept = []")
+    items: list[str] = []   # the kept children, as a list display
     for i, expand, nones in include:
-        for _ in range(nones):
-            lines.append("  kept.append(None)")
-        if expand:
-            lines.append(f"  kept += c{i}")
-        else:
-            lines.append(f"  if c{i} is not DROPPED: kept.append(c{i})")
-    for _ in range(append_none):
-        lines.append("  kept.append(None)")
-    if n == 1:
-        lines.append("  meta = b0")
-    elif n:
-        first = "".join(f"{b} if {b} is not None else " for b in bn[:-1]) + bn[-1]
-        last = "".join(f"{b} if {b} is not None else " for b in reversed(bn[1:])) + bn[0]
-        lines.append(f"  first = {first}")
-        lines.append("  if first is None:")
-        lines.append("   meta = None")
-        lines.append("  else:")
-        lines.append(f"   last = {last}")
-        lines.append("   meta = first if first is last else (first[0], last[1])")
+        items += ["None"] * nones
+        if kinds[i] != DROPPED:
+            items.append(f"*c{i}" if expand else f"c{i}")
+    items += ["None"] * append_none
+    if items and items[0].startswith("*"):
+        # the first child a _rule's list: grown in place, as Lark's filter does
+        # (a repetition is left-recursive: a copy at each step would be quadratic)
+        lines.append(f"  kept = {items[0][1:]}")
+        if len(items) > 1:
+            lines.append(f"  kept += [{', '.join(items[1:])}]")
     else:
+        lines.append(f"  kept = [{', '.join(items)}]")
+
+    def bounds_of(order: Sequence[int]) -> str:
+        """The bounds of the first child in ``order`` that has some: a token
+        has, so the search stops at one; None when none has."""
+        chain: list[str] = []
+        for i in order:
+            chain.append(f"b{i}")
+            if kinds[i] in (TOKEN, DROPPED):
+                break
+        return "".join(f"{b} if {b} is not None else " for b in chain[:-1]) + (chain[-1] if chain else "None")
+
+    order = [i for i, _expand, _nones in include]
+    first, last = bounds_of(order), bounds_of(order[::-1])
+    if len(order) == 1:
+        lines.append(f"  meta = {first}")
+    elif not order:
         lines.append("  meta = None")
+    else:
+        lines.append(f"  first = {first}")
+        lines.append(f"  last = {last}")
+        lines.append("  meta = first if first is last or first is None else (first[0], last[1])")
     if tree:
         lines.append("  vs.append(kept)")
         lines.append("  bs.append(meta)")
@@ -310,16 +331,16 @@ def _reducer_maker(n: int, include: tuple[tuple[int, bool, int], ...], append_no
     return scope["make"]
 
 
-def _lazy(rule: Any, n: int, include: Sequence[tuple[int, bool, int]], append_none: int, method: Any,
-          places: dict[Any, list[tuple[dict, str]]]) -> Any:
+def _lazy(rule: Any, kinds: Sequence[str], include: Sequence[tuple[int, bool, int]], append_none: int,
+          method: Any, places: dict[Any, list[tuple[dict, str]]]) -> Any:
     """A stand-in for a rule's ``_reducer`` until a parse first reduces the
     rule: it makes the reducer, puts it in every action of the rule
     (``places``) and reduces."""
 
     def first_use(vs: list, bs: list, b: Any) -> None:
-        reduce = _reducer(n, include, append_none, method)
+        reduce = _reducer(kinds, include, append_none, method)
         for actions, term in places[rule]:
-            actions[term] = (False, n, reduce, rule.origin.name)
+            actions[term] = (False, len(kinds), reduce, rule.origin.name)
         reduce(vs, bs, b)
 
     return first_use
@@ -365,7 +386,10 @@ def _fast_setup(parser: Lark) -> tuple:
                 include, append_none, builder = [(i, False, 0) for i in range(n)], 0, cb
             if any(not rule.expansion[i].name.startswith("_") for i, expand, _ in include if expand):
                 raise _NotFast()
-            reducers[rule] = _lazy(rule, n, include, append_none, inner(builder), places)
+            spliced_at = {i for i, expand, _ in include if expand}
+            kinds = [(TOKEN if sym.name in _KEPT else DROPPED) if sym.is_term else
+                     SPLICED if i in spliced_at else RULE for i, sym in enumerate(rule.expansion)]
+            reducers[rule] = _lazy(rule, kinds, include, append_none, inner(builder), places)
         # a spliced child must be a _rule's list: every rule of that name builds one
         spliced = {rule.expansion[i].name for rule, cb in callbacks.items()
                    if type(cb) in (ChildFilterLALR, ChildFilterLALR_NoPlaceholders)
@@ -714,14 +738,15 @@ _OPENERS_NO_STRING = re.compile(r'#[^\n]*|\{\{[^{}\n]*\}?\}?|[{}]')
 
 
 # The braces ``_openers`` yields, found by the regular expression engine alone
-# (a Python step per match cost 3-4 % of checking a valid file): strings,
-# comments, {{tokens}} and runs of other characters match without a group;
-# a brace matches as group 1, and so does the quote of a string left open,
-# whose line is then taken whole (linear, as in _OPENERS). ``findall`` gives
-# '' for every other match; a '"' among the braces means a string was left
+# (a Python step per match cost 3-4 % of checking a valid file): one match
+# per brace, which steps over the strings, comments, {{tokens}} and runs of
+# other characters before it (possessively: a string is never re-entered)
+# and takes the brace as group 1; so does the quote of a string left open,
+# whose line is then taken whole (linear, as in _OPENERS); the text's end
+# matches with group 1 empty. A '"' among the braces means a string was left
 # open, inside which _openers reads further: then _openers is asked.
-_BRACES = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|#[^\n]*|\{\{[^{}\n]*\}?\}?|[^{}"#]+'
-                     r'|(?=([{}"]))(?:[{}]|"[^"\\\n]*(?:\\.[^"\\\n]*)*)')
+_BRACES = re.compile(r'(?:"[^"\\\n]*(?:\\.[^"\\\n]*)*"|#[^\n]*|\{\{[^{}\n]*\}?\}?|[^{}"#]+)*+'
+                     r'(?=([{}"]?))(?:[{}]|"[^"\\\n]*(?:\\.[^"\\\n]*)*|\Z)')
 
 
 def _openers(text: str, pos: int = 0) -> Iterator[re.Match[str]]:
