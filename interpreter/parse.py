@@ -331,24 +331,23 @@ def _reducer_maker(kinds: tuple[str, ...], include: tuple[tuple[int, bool, int],
     return scope["make"]
 
 
-def _lazy(rule: Any, kinds: Sequence[str], include: Sequence[tuple[int, bool, int]], append_none: int,
-          method: Any, places: dict[Any, list[tuple[dict, str]]]) -> Any:
+def _lazy(kinds: Sequence[str], include: Sequence[tuple[int, bool, int]], append_none: int, method: Any,
+          action: list) -> Any:
     """A stand-in for a rule's ``_reducer`` until a parse first reduces the
-    rule: it makes the reducer, puts it in every action of the rule
-    (``places``) and reduces."""
+    rule: it makes the reducer, puts it in the rule's ``action`` (one list,
+    shared by every state that reduces the rule) and reduces."""
 
     def first_use(vs: list, bs: list, b: Any) -> None:
-        reduce = _reducer(kinds, include, append_none, method)
-        for actions, term in places[rule]:
-            actions[term] = (False, len(kinds), reduce, rule.origin.name)
+        reduce = action[2] = _reducer(kinds, include, append_none, method)
         reduce(vs, bs, b)
 
     return first_use
 
 
 def _fast_setup(parser: Lark) -> tuple:
-    """Lark's own tables for ``_fast_parse``: the LALR states (a reduce as
-    (rule size, its ``_reducer``, the rule's name)), each state's lexer (the
+    """Lark's own tables for ``_fast_parse``: the LALR states (a shift as
+    (True, the next state); a reduce as [False, rule size, its ``_reducer``,
+    the rule's name], one list per rule), each state's lexer (the
     contextual lexer's compiled pattern for it) and the start and end states.
     A callback of a shape the reducers do not know leaves every parse to Lark."""
     global _fast_tables
@@ -373,8 +372,7 @@ def _fast_setup(parser: Lark) -> tuple:
                 raise _NotFast()
             return method
 
-        reducers: dict[Any, Any] = {}
-        places: dict[Any, list[tuple[dict, str]]] = {}   # rule -> where its reduce actions stand
+        reductions: dict[Any, list] = {}   # rule -> its reduce action, [False, size, reducer, name]
         for rule, cb in callbacks.items():
             n = len(rule.expansion)
             if type(cb) is ChildFilterLALR_NoPlaceholders:
@@ -389,7 +387,8 @@ def _fast_setup(parser: Lark) -> tuple:
             spliced_at = {i for i, expand, _ in include if expand}
             kinds = [(TOKEN if sym.name in _KEPT else DROPPED) if sym.is_term else
                      SPLICED if i in spliced_at else RULE for i, sym in enumerate(rule.expansion)]
-            reducers[rule] = _lazy(rule, kinds, include, append_none, inner(builder), places)
+            action = reductions[rule] = [False, n, None, rule.origin.name]
+            action[2] = _lazy(kinds, include, append_none, inner(builder), action)
         # a spliced child must be a _rule's list: every rule of that name builds one
         spliced = {rule.expansion[i].name for rule, cb in callbacks.items()
                    if type(cb) in (ChildFilterLALR, ChildFilterLALR_NoPlaceholders)
@@ -399,13 +398,8 @@ def _fast_setup(parser: Lark) -> tuple:
             raise _NotFast()
         states: dict[int, dict[str, tuple]] = {}
         for state, actions in table.states.items():
-            states[state] = {
-                term: ((True, arg) if action is Shift
-                       else (False, len(arg.expansion), reducers[arg], arg.origin.name))
-                for term, (action, arg) in actions.items()}
-            for term, (action, arg) in actions.items():
-                if action is not Shift:
-                    places.setdefault(arg, []).append((states[state], term))
+            states[state] = {term: (True, arg) if action is Shift else reductions[arg]
+                             for term, (action, arg) in actions.items()}
         lexers = dict(parser.parser.lexer.lexers)
         _fast_tables = (states, lexers, table.start_states["start"], table.end_states["start"], {})
     return _fast_tables
@@ -1255,6 +1249,8 @@ class _Builder:
         self.src = src  # a _Mapped source: spans come out in the user's offsets
         self.diagnostics: list[Diagnostic] = []
         self.bounds: dict[int, tuple[int, int]] = {}   # id of a result on the stack -> its bounds
+        #: (id of a vocabulary table, a phrase's leading words) -> the entries they begin (``match``)
+        self._candidates: dict[tuple[int, tuple[str, ...]], list[Phrase]] = {}
 
     # -- helpers ----------------------------------------------------------
 
@@ -1271,7 +1267,8 @@ class _Builder:
         self.diagnostics.append(error("CL001", message, span, hint=hint))
 
     def string(self, tok: Token) -> str:
-        return self.unescape(str(tok)[1:-1], tok.start_pos + 1)
+        raw = str(tok)[1:-1]
+        return raw if "\\" not in raw else self.unescape(raw, tok.start_pos + 1)
 
     def unescape(self, raw: str, offset: int) -> str:
         if "\\" not in raw:
@@ -1322,9 +1319,9 @@ class _Builder:
     def template(self, tok: Token) -> ast.Node:
         raw = str(tok)[1:-1]
         base = tok.start_pos + 1
-        span = self.tsp(tok)
+        span = self.src.span(tok.start_pos, tok.end_pos)
         if "{{" not in raw:
-            return ast.String(self.unescape(raw, base), span=span)
+            return ast.String(raw if "\\" not in raw else self.unescape(raw, base), span=span)
         parts: list[Any] = []
         pos = 0
         for m in _TOKEN_RE.finditer(raw):
@@ -1763,8 +1760,13 @@ class _Builder:
             if a.type != "NAME" or (k + 1 < len(atoms) and atoms[k + 1].type == "DOT"):
                 break
             words.append(a.value)
-        candidates = [p for p in _by_first_word(table).get(words[0] if words else "", ())
-                      if tuple(words[:len(p.word_list)]) == p.word_list]
+        key = (id(table), tuple(words))
+        candidates = self._candidates.get(key)
+        if candidates is None:   # the entries these words begin, longest first: once per parse
+            candidates = [p for p in _by_first_word(table).get(words[0] if words else "", ())
+                          if tuple(words[:len(p.word_list)]) == p.word_list]
+            candidates.sort(key=_fewest_words_last)
+            self._candidates[key] = candidates
         if not candidates:
             phrase = " ".join(words) or str(atoms[0])
             known = [p.words for p in table]
@@ -1775,8 +1777,6 @@ class _Builder:
             raise PhraseError(f"unknown {what} '{phrase}'", self.atoms_span(atoms),
                               hint=(f"did you mean '{close[0]}'?" if close else
                                     f"the {what}s are: " + ", ".join(known)))
-        if len(candidates) > 1:
-            candidates.sort(key=_fewest_words_last)
         furthest: tuple[int, set[str], Phrase] | None = None
         for entry in candidates:
             n = len(entry.word_list)
