@@ -1373,7 +1373,7 @@ def check_tokens(ctx: Context) -> None:
     for c in order:
         own = by_program.get(c.program.id)
         if own is None:
-            own = by_program[c.program.id] = {k for k in needed if ctx.lookup(c, k) is not None}
+            own = by_program[c.program.id] = _defined(ctx, c, needed)
         trig = c.kind == "trigger"
         if c.kind == "executable":
             callers = graph.acyclic_callers(c)
@@ -1381,9 +1381,10 @@ def check_tokens(ctx: Context) -> None:
                 own = set(needed)     # the cycle is the mistake (CL206)
                 trig = True
             elif callers and all(e.parent_context for e in callers):
-                inherited = set(needed)
-                for e in callers:
-                    inherited &= guaranteed[e.caller.id]
+                # what every caller guarantees (each a set of ``needed``'s
+                # names): not ``needed`` copied per executable, which was
+                # quadratic when programs name their tokens apart
+                inherited = set.intersection(*(guaranteed[e.caller.id] for e in callers))
                 own = own | inherited
             trig = trig or any(e.parent_context and triggered[e.caller.id] for e in callers)
         guaranteed[c.id] = own
@@ -1404,6 +1405,18 @@ def check_tokens(ctx: Context) -> None:
                             hint=hint, related=notes)
     _api_tokens(ctx)
     check_token_expansion(ctx)
+
+
+def _defined(ctx: Context, c: CampaignInfo, keys: set[str]) -> set[str]:
+    """The My Tokens of ``keys`` (name keys) that ``c``'s own scope defines:
+    each key looked up, or, when the scope holds fewer names than ``keys``,
+    each name of the scope looked for among them (asking every program for
+    every token name the file uses was quadratic in a file whose programs
+    name their tokens apart: 7.7 s to check 1 MB)."""
+    layers = ctx.env(c).layers
+    if len(keys) <= sum(len(layer.bindings) for layer in layers):
+        return {k for k in keys if ctx.lookup(c, k) is not None}
+    return {k for layer in layers for k in layer.bindings if k in keys}
 
 
 def check_token_expansion(ctx: Context) -> None:
@@ -1576,20 +1589,38 @@ class _Declarations:
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self.cache: dict[str, dict[int, list[Binding]]] = {}
+        self.order: dict[int, int] = {}   # campaign id -> its place in the graph's topological order
 
     def of(self, c: CampaignInfo, name: str) -> list[Binding]:
         key = ast.name_key(name)
         table = self.cache.get(key)
         if table is None:
-            table = self.cache[key] = self._compute(key)
+            table = self.cache[key] = {}
+        if c.id not in table:
+            self._compute(key, c, table)
         return table.get(c.id, [])
 
-    def _compute(self, key: str) -> dict[int, list[Binding]]:
+    def _compute(self, key: str, start: CampaignInfo, out: dict[int, list[Binding]]) -> None:
+        """``out`` for ``start`` and the campaigns whose declarations can
+        reach it (its callers through ``use parent token context``, theirs,
+        ...), callers first. Only those: every campaign for every token name
+        was quadratic in a file whose programs name their tokens apart."""
         ctx = self.ctx
         graph = ctx.graph
         assert graph is not None
-        out: dict[int, list[Binding]] = {}
-        for c in graph.topological():
+        if not self.order:
+            self.order = {c.id: i for i, c in enumerate(graph.topological())}
+        if start.id not in self.order:
+            return
+        reach = {start.id: start}
+        todo = [start]
+        while todo:
+            cur = todo.pop()
+            for e in graph.acyclic_callers(cur) if cur.kind == "executable" else ():
+                if e.caller.id not in reach and e.caller.id not in out and e.caller.id in self.order:
+                    reach[e.caller.id] = e.caller
+                    todo.append(e.caller)
+        for c in sorted(reach.values(), key=lambda c: self.order[c.id]):
             found = ctx.lookup(c, key)
             own = found[0] if found else None
             result: list[Binding] = []
@@ -1606,7 +1637,6 @@ class _Declarations:
                 result.append(own)
             seen: set[int] = set()
             out[c.id] = [b for b in result if not (id(b.node) in seen or seen.add(id(b.node)))]  # type: ignore[func-returns-value]
-        return out
 
 
 def check_types(ctx: Context) -> None:

@@ -383,6 +383,38 @@ program "Leaf" {
     assert codes(src.replace('"Leaf"."L" use parent token context', '"Leaf"."L"')) == ["CL401", "CL402"]
 
 
+def test_programs_naming_their_tokens_apart():
+    """Many programs, each with its own My Tokens (more names in the file than
+    in any scope: the tokens pass looks each scope's names up among them),
+    one workspace token every program sees, and chains through parent token
+    context whose tokens come from the caller's program."""
+    programs = []
+    for i in range(12):
+        programs.append(f'''
+    program "P{i}" {{
+        tokens {{ my.T{i} = +{i} }}
+        campaign "Leaf" executable {{ flow {{ change score lead."Lead Score" by {{{{my.T{i}}}}} }} }}
+        campaign "Uses" executable {{
+            flow {{ interesting moment web "{{{{my.T{i}}}}} {{{{my.W}}}} {{{{my.T{(i + 1) % 12}}}}}" }}
+        }}
+        campaign "Calls" batch {{ flow {{ execute campaign "P{(i + 1) % 12}"."Leaf" use parent token context }} }}
+        campaign "Uses'" trigger {{
+            smart list {{ trigger campaign is requested }}
+            flow {{ execute campaign "Uses" use parent token context }}
+        }}
+    }}''')
+    src = 'workspace "W" {\n    tokens { my.W = "w" }' + "".join(programs) + "\n}\n"
+    diags = [d for d in check_text(src).diagnostics if d.code != "CL502"]   # "Calls" has no filter
+    # each "Uses" names the next program's token, which its own scope does not define
+    assert [(d.code, d.span.line) for d in diags] == [("CL401", 7 + 12 * i) for i in range(12)]
+    assert all(f"my.T{(i + 1) % 12}" in d.message for i, d in enumerate(diags))
+    # "Leaf" run from the previous program's "Calls" with its context: my.T<i> is defined there
+    # too, so a text token would be a type mistake (CL403) named from the caller's declaration
+    typed = src.replace("my.T5 = +5", 'my.T5 = "five"')
+    found = [d for d in check_text(typed).diagnostics if d.code == "CL403"]
+    assert found and all("my.T5" in d.message for d in found)
+
+
 def test_folder_and_workspace_tokens_are_in_scope():
     src = '''
 workspace "W" {
