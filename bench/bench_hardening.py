@@ -10,9 +10,12 @@ python bench/bench_hardening.py [--quick]
   peak resident memory above the same process's after imports, divided by
   the source's size, and megabytes of source per second (wall clock, and
   per second of the process's CPU time, which a busy machine disturbs less).
-* Throughput of ``check`` on valid programs of 1, 2, 4 and 8 MB: the fast
-  parse driver against Lark's own driver (the baseline) in the same run, and
-  how the cost per MB grows with the size.
+* Throughput of ``check`` on valid programs of 1, 2, 4 and 8 MB, medians
+  of ``--runs`` runs (3) with the load average around each: the fast parse
+  driver against Lark's own driver (the baseline) in the same run and, with
+  ``--previous REV``, against the package as it was at a git revision; how
+  the cost per MB grows with the size; and programs that name their My
+  Tokens apart (the checker's token passes were quadratic in those).
 * Events files stream (item 7): ``campaign events`` on 10k, 100k and 1M
   events (100 people; every fifth event a form fill that starts a run, the
   rest page visits) into a store file, each in a fresh process: peak
@@ -22,7 +25,9 @@ python bench/bench_hardening.py [--quick]
   in the same run: the peak of holding the same file's events as a list,
   as the replay did before (``read_events``).
 
-Prints a table and writes bench/results/hardening.json.
+Prints a table and writes bench/results/hardening.json. The throughput
+before and after issue 14's speed-up: ``python bench/bench_hardening.py
+--only throughput --previous c556b3e``.
 """
 
 from __future__ import annotations
@@ -202,16 +207,97 @@ def memory(sources: dict[str, str], driver: str = "fast") -> list[dict]:
     return rows
 
 
-def throughput(sizes_mb: list[int]) -> list[dict]:
-    """``check`` of generated valid programs of 1, 2, 4, 8 MB, parsed by the
-    fast driver and, in the same run, by Lark's own (the baseline)."""
+#: a valid program naming its My Tokens apart (as a file of many teams'
+#: programs does): the checker's token passes were quadratic in such a file
+def _apart(i: int) -> str:
     from bench_parse import PROGRAM
 
+    return PROGRAM.format(n=i).replace("my.Score", f"my.Score{i}").replace("Event Name", f"Event Name {i}")
+
+
+def _load() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def _check_once(path: str, driver: str, pythonpath: str | None) -> dict:
+    """One ``check`` of the file at ``path`` in a fresh process (MEASURE),
+    with the 1-minute load average of the machine before and after."""
+    import os
+
+    env = dict(os.environ)
+    if pythonpath:   # the previous version of the package comes first on the path
+        env["PYTHONPATH"] = pythonpath
+    before = _load()
+    out = subprocess.run([sys.executable, "-c", MEASURE, path, driver], capture_output=True, text=True,
+                         timeout=3600, env=env)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr)
+    size, elapsed, grown, diags, cpu = out.stdout.split()
+    return {"bytes": int(size), "seconds": float(elapsed), "cpu_seconds": float(cpu),
+            "memory_bytes_per_source_byte": float(grown) / int(size), "diagnostics": int(diags),
+            "load_before": before, "load_after": _load()}
+
+
+def previous_version(rev: str, into: Path) -> Path:
+    """The package as it was at git revision ``rev``, laid out under ``into``
+    as pyproject.toml installs it (interpreter/ is campaignlang, stdlib/ and
+    grammar/ its subpackages): a folder to put first on PYTHONPATH."""
+    import io
+    import tarfile
+
+    archive = subprocess.run(["git", "archive", rev, "interpreter", "stdlib", "grammar"], cwd=HERE.parent,
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into / "tree")   # noqa: S202 - our own repository's files
+    pkg = into / "campaignlang"
+    (into / "tree" / "interpreter").rename(pkg)
+    (into / "tree" / "stdlib").rename(pkg / "stdlib")
+    (into / "tree" / "grammar").rename(pkg / "grammar")
+    return into
+
+
+def throughput(sizes_mb: list[int], runs: int = 1, previous: str | None = None) -> list[dict]:
+    """``check`` of generated valid programs of 1, 2, 4, 8 MB, each in a
+    fresh process, ``runs`` times (the sizes and drivers interleaved, so a
+    burst of load on the machine falls on all of them): the fast driver and,
+    in the same run, Lark's own driver (the baseline), and with ``previous``
+    (a git revision) the package as it was then; then programs that name
+    their My Tokens apart, by the fast driver and the previous version (up
+    to 2 MB: it was quadratic there). Each row holds the medians of its
+    runs, and every run with the load average around it."""
+    import statistics
+    import tempfile
+
+    from bench_parse import PROGRAM
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prev = str(previous_version(previous, Path(tmp) / "previous")) if previous else None
+        cases = []   # (source name, file, driver, PYTHONPATH)
+        for shape, make, drivers in (
+                ("valid program", lambda i: PROGRAM.format(n=i), ["lark", "fast"] + (["previous"] if prev else [])),
+                ("tokens named apart", _apart, ["fast"] + (["previous"] if prev else []))):
+            for mb in sizes_mb:
+                text = "".join(make(i) for i in range(mb * 900))
+                path = Path(tmp) / f"{shape.replace(' ', '_')}_{mb}.campaign"
+                path.write_text(text, encoding="utf-8")
+                for driver in drivers:
+                    if shape == "tokens named apart" and driver == "previous" and mb > 2:
+                        continue
+                    cases.append((f"{shape}, {len(text) // 1000} kB", str(path), driver,
+                                  prev if driver == "previous" else None))
+        done: dict[tuple[str, str], list[dict]] = {}
+        for _ in range(runs):
+            for name, path, driver, pythonpath in cases:
+                done.setdefault((name, driver), []).append(
+                    _check_once(path, "fast" if driver == "previous" else driver, pythonpath))
     rows = []
-    for mb in sizes_mb:
-        text = "".join(PROGRAM.format(n=i) for i in range(mb * 900))
-        for driver in ("lark", "fast"):
-            rows.extend(memory({f"valid program, {len(text) // 1000} kB": text}, driver))
+    for (name, driver), got in done.items():
+        med = {key: statistics.median(r[key] for r in got)
+               for key in ("seconds", "cpu_seconds", "memory_bytes_per_source_byte")}
+        size = got[0]["bytes"]
+        rows.append({"source": name, "driver": driver, "bytes": size, **med,
+                     "mb_per_second": size / med["seconds"] / 1e6, "mb_per_cpu_second": size / med["cpu_seconds"] / 1e6,
+                     "diagnostics": got[0]["diagnostics"], "runs": got})
     return rows
 
 
@@ -220,6 +306,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller inputs")
     ap.add_argument("--only", choices=["linearity", "memory", "throughput", "events"], action="append",
                     help="run these parts alone (repeatable); the others keep their last figures")
+    ap.add_argument("--runs", type=int, default=3, help="throughput: runs per size and driver (medians)")
+    ap.add_argument("--previous", metavar="REV",
+                    help="throughput: also time the package as it was at this git revision")
     opts = ap.parse_args()
     parts = set(opts.only or ["linearity", "memory", "throughput", "events"])
     out = HERE / "results" / "hardening.json"
@@ -229,7 +318,7 @@ def main() -> None:
     if "memory" in parts:
         results["memory"] = report_memory(1 if opts.quick else 2)
     if "throughput" in parts:
-        results["throughput"] = report_throughput([1, 2] if opts.quick else [1, 2, 4, 8])
+        results["throughput"] = report_throughput([1, 2] if opts.quick else [1, 2, 4, 8], opts.runs, opts.previous)
     if "events" in parts:
         results["events"] = report_events([10_000, 100_000] if opts.quick else [10_000, 100_000, 1_000_000])
     out.parent.mkdir(exist_ok=True)
@@ -262,18 +351,21 @@ def report_memory(mb: int) -> list[dict]:
     return mem
 
 
-def report_throughput(sizes_mb: list[int]) -> list[dict]:
-    rows = throughput(sizes_mb)
-    print(f"{'check of a valid program':28s} {'driver':>6s} {'s':>7s} {'cpu s':>7s} {'MB/s':>6s} "
-          f"{'MB/cpu s':>9s} {'B mem/B src':>12s}")
+def report_throughput(sizes_mb: list[int], runs: int, previous: str | None) -> list[dict]:
+    rows = throughput(sizes_mb, runs, previous)
+    print(f"check, medians of {runs} runs    {'driver':>8s} {'s':>7s} {'cpu s':>7s} {'MB/s':>6s} "
+          f"{'MB/cpu s':>9s} {'B mem/B src':>12s} {'load':>10s}")
     for r in rows:
-        print(f"{r['source']:28s} {r['driver']:>6s} {r['seconds']:>7.2f} {r['cpu_seconds']:>7.2f} "
-              f"{r['mb_per_second']:>6.2f} {r['mb_per_cpu_second']:>9.2f} {r['memory_bytes_per_source_byte']:>12.1f}")
-    fast = [r for r in rows if r["driver"] == "fast"]
-    lark = [r for r in rows if r["driver"] == "lark"]
-    for a, b in zip(lark, fast):
-        print(f"  {b['bytes'] / 1e6:.1f} MB: fast / Lark driver = x{a['cpu_seconds'] / b['cpu_seconds']:.2f} "
-              f"(cpu), x{a['seconds'] / b['seconds']:.2f} (wall)")
+        loads = [x for run in r["runs"] for x in (run["load_before"], run["load_after"])]
+        print(f"{r['source']:31s} {r['driver']:>8s} {r['seconds']:>7.2f} {r['cpu_seconds']:>7.2f} "
+              f"{r['mb_per_second']:>6.2f} {r['mb_per_cpu_second']:>9.2f} {r['memory_bytes_per_source_byte']:>12.1f} "
+              f"{min(loads):>4.1f}-{max(loads):<4.1f}")
+    valid = [r for r in rows if r["source"].startswith("valid program")]
+    fast = [r for r in valid if r["driver"] == "fast"]
+    for other in ("lark", "previous"):
+        for a, b in zip([r for r in valid if r["driver"] == other], fast):
+            print(f"  {b['bytes'] / 1e6:.1f} MB: fast / {other} = x{a['cpu_seconds'] / b['cpu_seconds']:.2f} "
+                  f"(cpu), x{a['seconds'] / b['seconds']:.2f} (wall)")
     print(f"  cost per MB, {fast[0]['bytes'] / 1e6:.0f} MB -> {fast[-1]['bytes'] / 1e6:.0f} MB: "
           f"x{(fast[-1]['cpu_seconds'] / fast[-1]['bytes']) / (fast[0]['cpu_seconds'] / fast[0]['bytes']):.2f} "
           f"(1.0 is linear)")

@@ -14,9 +14,11 @@ unclosed block is reported once, naming the block and where it opened.
 
 Speed: Lark builds the tables (LALR states, the contextual lexer's compiled
 pattern per state) and the callbacks; ``_fast_parse`` drives them in one
-loop of its own for a clean parse (the same tokens, reductions and AST), and
-anything else (an error) is parsed again by Lark's driver, whose exceptions
-the diagnostics are made from. tests/test_parse_fast.py holds the two equal.
+loop of its own for a clean parse (the same tokens, reductions and AST, each
+reduction a function written from the rule's child filter, ``_reducer``),
+and anything else (an error) is parsed again by Lark's driver, whose
+exceptions the diagnostics are made from. tests/test_parse_fast.py holds the
+two equal, every span included.
 
 Comments are collected by one scan of the text after a parse
 (``_scan_comments``, ``ParseResult.comments``) so that ``format.py`` can put
