@@ -1568,7 +1568,7 @@ def _run_over_parquet(path: str, campaign: str, db: str | None, people_file: str
     backend = None
     try:
         from .clock import iso
-        from .sets.parquet import ParquetPeople, parquet_paths, read_activities, write_results
+        from .sets.parquet import ParquetPeople, parquet_paths, read_activities
         from .sets.run import make_backend
 
         target, _ = eng.batch_call(campaign, token_values)   # refused before anything is read
@@ -1577,7 +1577,7 @@ def _run_over_parquet(path: str, campaign: str, db: str | None, people_file: str
                                 eng.store.field_types, iso(eng.clock.now), out=os.path.abspath(out))
         result = _with_progress(eng, lambda: eng.run_batch(target, tokens=token_values, engine=engine,
                                                            backend=backend))
-        counts = write_results(backend, eng.store, out, eng.model, result.written or {})
+        counts = dict(result.written or {})   # rows per folder of --out, people last
         # the people are not in the store: named by number, as the results name them
         summary = _summary(eng, result, activities=False, emails=False, names=fmt == "json")
         if trace:

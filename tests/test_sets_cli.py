@@ -169,3 +169,86 @@ def test_triggered_runs_over_parquet_people_are_refused_in_one_line_and_write_no
         logs.append(store.activity_log_jsonl())
         store.close()
     assert logs[0] == logs[1] and '"x NA"' in logs[0]
+
+
+def _parquet_people(path: Path, rows: list[dict]) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.Table.from_pylist(rows), str(path))
+
+
+def _read_out(out: Path) -> dict:
+    """Every folder of ``--out``: its part files' names, and its rows as the files hold them, file by file."""
+    import duckdb
+
+    got = {}
+    for folder in sorted(out.iterdir()):
+        parts = sorted(p.name for p in folder.glob("*.parquet"))
+        con = duckdb.connect()
+        rows = []
+        for part in parts:
+            rows += con.execute(f"SELECT * FROM read_parquet('{folder / part}')").fetchall()
+        got[folder.name] = (parts, rows)
+    return got
+
+
+BENCH_PEOPLE = [{"Email Address": f"p{i}@x.com", "First Name": ["Ann", None, "Zoë"][i % 3],
+                 "Country": ["US", "de", "CA", "FR"][i % 4], "Lead Score": 10 + i,
+                 "Lead Status": ["New", None, "Touched"][i % 3]} for i in range(11)]
+
+
+def test_a_run_over_parquet_in_slices_writes_the_rows_one_slice_writes(tmp_path, monkeypatch):
+    """``CAMPAIGN_SETS_SLICE=2``: the people who entered run two at a time,
+    each slice a file of each folder (named in id order), every row
+    numbered on from the slices before: read in the files' order, the same
+    rows, in the same order, as one slice writes in one file."""
+    monkeypatch.chdir(tmp_path)
+    Path("bench.campaign").write_text(PROGRAM)
+    _parquet_people(tmp_path / "people.parquet", BENCH_PEOPLE)
+    outs = {}
+    for slice_people in ("1000", "2"):
+        monkeypatch.setenv("CAMPAIGN_SETS_SLICE", slice_people)
+        r = _run(["run", "bench.campaign", "Bench/Batch", "--engine", "duckdb", "--people", "parquet:people.parquet",
+                  "--out", f"out{slice_people}", "--format", "json"], tmp_path)
+        assert r.exit_code == 0, r.output
+        outs[slice_people] = _read_out(tmp_path / f"out{slice_people}")
+    one, sliced = outs["1000"], outs["2"]
+    assert set(one) == set(sliced) == {"activities", "runs", "list_members", "program_members", "people"}
+    entered = len(one["people"][1])
+    assert entered >= 5
+    assert len(sliced["activities"][0]) == (entered + 1) // 2 and len(one["activities"][0]) == 1
+    for folder in one:
+        assert sliced[folder][1] == one[folder][1], folder
+    ids = [row[0] for row in sliced["activities"][1]]
+    assert ids == list(range(1, len(ids) + 1))
+    assert [row[0] for row in sliced["runs"][1]] == list(range(1, len(sliced["runs"][1]) + 1))
+
+
+def test_a_failure_in_a_later_slice_leaves_out_as_it_was(tmp_path, monkeypatch):
+    """A score that overflows in the second slice (the backend fails), after
+    the first slice was written to ``--out``: one line, exit 2, and the
+    folders the run made are gone."""
+    monkeypatch.chdir(tmp_path)
+    Path("bench.campaign").write_text(PROGRAM)
+    people = [dict(p) for p in BENCH_PEOPLE]
+    people[-1].update({"Country": "US", "Lead Score": 2 ** 63 - 3})   # +5 overflows, in the last slice
+    _parquet_people(tmp_path / "people.parquet", people)
+    Path("out").mkdir()
+    monkeypatch.setenv("CAMPAIGN_SETS_SLICE", "2")
+    r = CliRunner().invoke(main, ["run", "bench.campaign", "Bench/Batch", "--engine", "duckdb", "--people",
+                                  "parquet:people.parquet", "--out", "out"])
+    assert r.exit_code == 2, r.output
+    assert r.output.count("\n") == 1 and "Overflow" in r.output and "nothing was kept" in r.output
+    assert list(Path("out").iterdir()) == []
+
+
+def test_a_bad_slice_size_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("bench.campaign").write_text(PROGRAM)
+    Path("people.csv").write_text(PEOPLE)
+    monkeypatch.setenv("CAMPAIGN_SETS_SLICE", "lots")
+    r = CliRunner().invoke(main, ["run", "bench.campaign", "Bench/Batch", "--db", "s.db", "--people", "people.csv",
+                                  "--engine", "duckdb"])
+    assert r.exit_code == 2, r.output
+    assert r.output.splitlines()[-1] == "error: CAMPAIGN_SETS_SLICE must be a positive whole number of people, " \
+                                        "not 'lots'"

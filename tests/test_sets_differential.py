@@ -251,7 +251,9 @@ STATS = {"cases": 0, "set-based": 0, "fell back": 0, "entered": 0}
 def backend(request):
     if request.param == "duckdb":
         from campaignlang.sets.backend import DuckDBBackend
-        b = DuckDBBackend(threads=1)
+        # slices of 3 people: a case of 3 entered runs in one slice, a bigger one in several,
+        # each numbered on from the slices before (``sets.run.slices``)
+        b = DuckDBBackend(threads=1, slice_people=3)
     else:
         spark = pytest.importorskip("campaignlang.sets.spark")
         b = spark.SparkBackend()

@@ -123,14 +123,21 @@ program "P" {
 """
 
 
+@pytest.mark.parametrize("slice_people", [None, "1"])
 @pytest.mark.parametrize("first, score, message", [
     ("x" * 600_000, 5, "a rendered value longer than 1,000,000 characters at"),
     ("Ann", -9_223_372_036_854_775_807, "a score past 64 bits at"),
 ])
-def test_the_writers_checks_stop_the_run_before_anything_is_written(first, score, message) -> None:
+def test_the_writers_checks_stop_the_run_before_anything_is_written(first, score, message, slice_people,
+                                                                    monkeypatch) -> None:
     """What the per-person engine fails a step on (a rendered text past the
     renderer's cap, a score past 64 bits) stops a set-based run, found by
-    the aggregate over the result before a row is written: nothing kept."""
+    the aggregate over the result before a row is written: nothing kept --
+    also when the run goes a person a slice and the failing person is in
+    the second slice, after the first was written (the action's
+    transaction takes it back)."""
+    if slice_people:
+        monkeypatch.setenv("CAMPAIGN_SETS_SLICE", slice_people)
     from campaignlang.api import compile_text
     from campaignlang.engine import Engine
     from campaignlang.errors import RunError

@@ -24,6 +24,25 @@ if TYPE_CHECKING:  # pragma: no cover
 #: the environment variables that cap DuckDB's memory and name its spill folder
 MEMORY_ENV = "CAMPAIGN_DUCKDB_MEMORY_LIMIT"
 TEMP_ENV = "CAMPAIGN_DUCKDB_TEMP"
+#: the environment variable that sets the people of a slice (``DuckDBBackend.slice_people``)
+SLICE_ENV = "CAMPAIGN_SETS_SLICE"
+#: people a slice holds by default: a slice's result and its activities' sort stay a few
+#: hundred megabytes, and the per-slice work (a few small queries) stays under 2 % of it
+SLICE_PEOPLE = 500_000
+
+
+#: rendered queries a backend keeps (a slice runs about ten)
+_RENDERED = 64
+
+
+def _int_env(name: str) -> int | None:
+    """A positive whole number from the environment; a bad one is one line."""
+    said = os.environ.get(name)
+    if not said:
+        return None
+    if not said.strip().isdigit() or int(said) < 1:
+        raise CampaignError(f"{name} must be a positive whole number of people, not {said!r}")
+    return int(said)
 
 
 class Backend(Protocol):
@@ -55,7 +74,7 @@ class DuckDBBackend:
     dialect = "duckdb"
 
     def __init__(self, threads: int | None = None, memory_limit: str | None = None,
-                 temp_directory: str | None = None):
+                 temp_directory: str | None = None, slice_people: int | None = None):
         import duckdb
 
         config: dict[str, Any] = {}
@@ -76,9 +95,18 @@ class DuckDBBackend:
         #: every statement run, in its SQL (``campaign plan --engine duckdb`` shows them)
         self.statements: list[str] = []
         self._n = 0
+        self._rendered: dict[int, tuple["exp.Expression", str]] = {}
+        #: people a slice of a batch holds (``sets.run.slices``): memory holds one slice's rows
+        self.slice_people = slice_people or _int_env(SLICE_ENV) or SLICE_PEOPLE
 
     def sql(self, query: "exp.Expression") -> str:
-        return query.sql(dialect=self.dialect)
+        """``query`` in DuckDB's SQL, rendered once (a run in slices runs the same queries on each)."""
+        got = self._rendered.get(id(query))
+        if got is None or got[0] is not query:
+            got = self._rendered[id(query)] = (query, query.sql(dialect=self.dialect))
+            while len(self._rendered) > _RENDERED:   # the oldest first: a backend may run many plans
+                del self._rendered[next(iter(self._rendered))]
+        return got[1]
 
     def load(self, name: str, table: "pyarrow.Table") -> None:
         self._n += 1
@@ -100,6 +128,10 @@ class DuckDBBackend:
         rel = self.con.sql(sql)
         fetch = getattr(rel, "to_arrow_table", None) or rel.arrow   # duckdb 2 / 1
         return fetch()
+
+    def drop(self, name: str) -> None:
+        """Release relation ``name`` (a table no later query reads)."""
+        self.con.execute(f'DROP TABLE IF EXISTS "{name}"')
 
     def stream(self, query: "exp.Expression", rows: int) -> Iterator[tuple]:
         """The rows of ``query`` as tuples, in its order, ``rows`` at a time:

@@ -387,6 +387,9 @@ def load_people(backend: "Backend", source: str, model: "Model", columns: Mappin
         raise ParquetError(f"{source}: the Email Address {row['dup']!r} is on more than one row; a Parquet "
                            f"source has no row order to say which is later, so each person needs one row")
     backend.create(PEOPLE, people)
+    drop = getattr(backend, "drop", None)
+    if drop is not None:   # the converted rows are in ``people`` now: their memory goes back to the run
+        drop(CONVERTED)
     return int(row["rows"])
 
 
@@ -442,45 +445,40 @@ class ParquetPeople:
         return getattr(self.inner, name)
 
 
-def write_query(backend: "Backend", query: "exp.Expression", folder: str) -> None:
+def write_query(backend: "Backend", query: "exp.Expression", folder: str, part: int = 0) -> None:
     """The rows of ``query`` as Parquet in ``folder`` (Spark: written by
-    the executors; DuckDB: ``COPY``, streamed)."""
+    the executors, the whole folder; DuckDB: ``COPY``, streamed, to file
+    ``part-NNNNN.parquet``, NNNNN ``part``: a run in slices writes one file
+    a slice, their names in id order)."""
     folder = os.path.abspath(folder)   # as parquet_paths: not the Spark session's start directory
     writer = getattr(backend, "write_parquet", None)
     if writer is not None:
         writer(query, folder)
         return
     os.makedirs(folder, exist_ok=True)
-    target = os.path.join(folder, "part-0.parquet").replace("'", "''")
+    target = os.path.join(folder, f"part-{part:05d}.parquet")
+    target = target.replace("'", "''")
     backend.con.execute(f"COPY ({query.sql(dialect=backend.dialect)}) TO '{target}' (FORMAT parquet)")  # type: ignore[attr-defined]
 
 
-def write_results(backend: "Backend", store: Any, out: str, model: "Model",
-                  written: Mapping[str, int]) -> dict[str, int]:
-    """The people of a run over Parquet people under ``out/people``: the
-    people who entered (``id``, ``Email Address``, and each field the plan
-    read or wrote, by its name, as the run left it, from the backend's
-    ``result``), beside the folders the writer filled
-    (``sets.writer.write_parquet``: ``written``, rows per folder). Rows per
-    folder, ``people`` last."""
+def people_query_of(backend: "Backend", store: Any, model: "Model") -> "exp.Expression":
+    """The rows of ``out/people`` of a run over Parquet people, from the
+    backend's ``result``: the people who entered (``id``, ``Email
+    Address``, and each field the plan read or wrote, by its name, as the
+    run left it), by id."""
     from sqlglot import exp
 
-    counts: dict[str, int] = dict(written)
     have = set(backend.fetch(exp.select("*").from_("result").limit(0)).column_names)
     email = store.columns[EMAIL_KEY]
     fields = [(col, model.fields[key][0] if key in model.fields else store.field_names.get(key, key))
               for key, col in sorted(store.columns.items()) if col in have and key != EMAIL_KEY]
-    query = exp.select(exp.column("id", table="r"),
-                       exp.column(email, table="p", quoted=True).as_("Email Address", quoted=True),
-                       *[exp.column(c, table="r", quoted=True).as_(n, quoted=True) for c, n in fields]) \
+    return exp.select(exp.column("id", table="r"),
+                      exp.column(email, table="p", quoted=True).as_("Email Address", quoted=True),
+                      *[exp.column(c, table="r", quoted=True).as_(n, quoted=True) for c, n in fields]) \
         .from_(exp.to_table("result").as_("r")) \
         .join(exp.to_table(PEOPLE).as_("p"), on=exp.EQ(this=exp.column("id", table="p"),
-                                                         expression=exp.column("id", table="r"))) \
+                                                        expression=exp.column("id", table="r"))) \
         .order_by(exp.column("id", table="r"))
-    write_query(backend, query, os.path.join(out, "people"))
-    counts["people"] = int(backend.fetch(exp.select(exp.Count(this=exp.Star()).as_("n")).from_("result"))
-                           .column(0)[0].as_py())
-    return counts
 
 
 def read_activities(out: str) -> list[Any]:

@@ -158,10 +158,13 @@ def runs(plan: "Plan", first_run: int, first_row: int | None = None) -> "exp.Exp
     executed children's (the child qualified), in slot order. With
     ``first_row``, an ``id`` column first: the rows' ids in the store's
     ``runs`` table, counted from it."""
-    ident = "" if first_row is None else \
-        f"CAST({first_row - 1} + ROW_NUMBER() OVER (ORDER BY person, k) AS BIGINT) AS id, "
-    return parse(f"SELECT {ident}person, campaign, {q(plan.now)} AS at, run FROM ({_runs_source(plan, first_run)}) "
-                 f"AS u ORDER BY person, k")
+    if first_row is None:
+        return parse(f"SELECT person, campaign, {q(plan.now)} AS at, run FROM ({_runs_source(plan, first_run)}) "
+                     f"AS u ORDER BY person, k")
+    # counted on from the rows of the slices before (``slice__.r0``; ``sets.run``)
+    return parse(f"SELECT CAST({first_row - 1} + sl.r0 + ROW_NUMBER() OVER (ORDER BY u.person, u.k) AS BIGINT) "
+                 f"AS id, u.person, u.campaign, {q(plan.now)} AS at, u.run FROM ({_runs_source(plan, first_run)}) "
+                 f"AS u CROSS JOIN slice__ AS sl ORDER BY u.person, u.k")
 
 
 def _touched(plan: "Plan", kind: str, key: str, key_info: str) -> str:

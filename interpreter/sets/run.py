@@ -18,6 +18,8 @@ from .loader import Unsupported, load
 from .plan import Plan, Planner
 
 if TYPE_CHECKING:  # pragma: no cover
+    from sqlglot import exp
+
     from ..engine import ActionResult, Engine
     from ..model import CampaignInfo
     from .backend import Backend
@@ -80,11 +82,15 @@ def run_batch(engine: "Engine", c: "CampaignInfo", api: dict[str, str] | None, n
 
 
 def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionResult") -> dict[str, float]:
-    """Load, run and write one plan inside the engine's action; the seconds of each phase."""
+    """Load, run and write one plan inside the engine's action; the seconds of each phase.
+
+    The people who entered are run a slice at a time (``slices``: ``backend.slice_people``
+    of them, in id order; one slice on a backend without it, Spark), each slice's rows
+    numbered on from the slices before (``slice__``): memory holds one slice's result,
+    and each sort is a slice's, so the cost grows with the people and no faster."""
     from . import rounds, writer
 
-    times: dict[str, float] = {}
-    t = time.perf_counter()
+    times: dict[str, float] = {"read": 0.0, "load": 0.0, "run": 0.0, "write": 0.0}
     try:
         loaded = load(engine.store, backend, plan.needs)
     except Exception as exc:   # the backend's own error (out of memory...) while loading
@@ -99,39 +105,73 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
             if total > engine.max_people:
                 raise RunError(f"{plan.campaign} reaches {total} people, more than the limit of "
                                f"{engine.max_people}")
-        backend.create("entered", plan.entered)
-        backend.create("result", plan.result)
-        done = writer.Summary(backend, plan)
+        n, bounds = slices(backend, plan)
     except (RunError, Unsupported):
         raise
     except Exception as exc:   # the backend's own error (an overflow, a conversion) is this run's
         raise Unsupported(f"the backend failed: {_first_line(exc)}") from None
-    times["run"] = time.perf_counter() - t
-    t = time.perf_counter()
-    n = done.people
     cap = engine.max_runs_per_action
-    if cap is not None and n > cap:
+    if n is not None and cap is not None and n > cap:
         raise Unsupported(f"{n} runs, more than the action's limit of {cap}")
+    times["run"] += time.perf_counter() - t
     first = engine._next_run
-    # the work the batch leaves (requested and triggered runs, removals from flow), read
-    # before anything is written: a run over Parquet people refuses work it cannot start
-    work, removed = rounds.collect(engine, plan, backend)
     out = getattr(backend, "out", None)
-    if out:   # a run over Parquet people: the backend writes the rows to --out, the store keeps none
-        try:
-            writer.write_parquet(backend, plan, out, engine.store.reserve_activity_ids(0), first, summary=done)
-        except Exception as exc:   # out of memory while writing: what is in --out is incomplete
-            if not _backend_error(exc):
+    first_id = engine.store.reserve_activity_ids(0)
+    before = writer.Slice()
+    totals = writer.Totals()
+    made = _Made(out)
+    ids: list[int] = []
+    work: list[tuple] = []
+    removed: list[tuple[int, str]] = []
+    try:
+        for before.index, bound in enumerate(bounds):
+            t = time.perf_counter()
+            try:
+                if bound is not None:
+                    backend.create("entered", _slice_of(*bound))
+                backend.load("slice__", before.table())
+                backend.create("result", plan.result)
+                done = writer.Summary(backend, plan)
+            except (RunError, Unsupported):
                 raise
-            raise RunError(f"{plan.campaign}: --engine {backend.dialect} failed while "
-                           f"writing {out} (what it wrote there is incomplete): "
-                           f"{_first_line(exc)}") from None
-        ids = writer.entered(backend)
-        result.counts = [(c, type_, k) for (c, type_), k in done.by_step.items()]
-        result.written = {"activities": done.activities, "runs": done.runs, "list_members": done.lists,
-                          "program_members": done.programs}
-    else:
-        ids = writer.write(engine.store, plan, backend, first, summary=done)
+            except Exception as exc:   # the backend's own error (an overflow, a conversion) is this run's
+                if not _backend_error(exc):
+                    raise
+                raise Unsupported(f"the backend failed: {_first_line(exc)}") from None
+            if n is None and cap is not None and before.people + done.people > cap:
+                raise Unsupported(f"{before.people + done.people} runs, more than the action's limit of {cap}")
+            # the work the slice leaves (requested and triggered runs, removals from flow), read
+            # before it is written: a run over Parquet people refuses work it cannot start
+            more, gone = rounds.collect(engine, plan, backend)
+            work += more
+            removed += gone
+            times["run"] += time.perf_counter() - t
+            t = time.perf_counter()
+            if out:   # a run over Parquet people: the backend writes the rows to --out, the store keeps none
+                try:
+                    writer.write_parquet(backend, plan, out, first_id, first, summary=done, part=before.index,
+                                         people=made.people_query(backend, engine))
+                except Exception as exc:   # out of memory while writing
+                    if not _backend_error(exc):
+                        raise
+                    raise RunError(f"{plan.campaign}: --engine {backend.dialect} failed while "
+                                   f"writing {out}: {_first_line(exc)}") from None
+                ids += writer.entered(backend)
+            else:
+                ids += writer.write(engine.store, plan, backend, first, summary=done, before=before)
+            totals.add(done)
+            before.advance(done)
+            times["write"] += time.perf_counter() - t
+            if engine.progress is not None and n:
+                engine.progress(before.people, n)
+    except BaseException:
+        made.undo()   # a run over Parquet people leaves --out as it found it
+        raise
+    if out:
+        result.counts = [(c, type_, k) for (c, type_), k in totals.by_step.items()]
+        result.written = {"activities": totals.activities, "runs": totals.runs, "list_members": totals.lists,
+                          "program_members": totals.programs, "people": totals.people}
+    n = totals.people
     engine._next_run = first + n
     engine._runs_action += n
     for pid, campaign in removed:   # remove from flow: the person's queued waits in that campaign
@@ -145,12 +185,70 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
         engine._work.extend(work)
     result.runs += n
     result.entered.extend(ids)
-    times["write"] = time.perf_counter() - t
     last_timings.clear()
     last_timings.update(times)
     if engine.progress is not None:
         engine.progress(n, n)
     return times
+
+
+def slices(backend: "Backend", plan: Plan) -> tuple[int | None, list[tuple[int, int] | None]]:
+    """Make ``entered`` (every person the batch runs for) and cut it into
+    slices of ``backend.slice_people`` people, in id order: the number of
+    people (None when not counted: one slice, Spark) and each slice's ids
+    as ``(after, up to)``; ``[None]``: one slice, ``entered`` as it is."""
+    from .query import parse
+
+    size = getattr(backend, "slice_people", None)
+    if not size:
+        backend.create("entered", plan.entered)
+        return None, [None]
+    backend.create("chosen__", plan.entered)
+    tops = backend.fetch(parse(
+        f"SELECT MAX(id) AS top, COUNT(*) AS n FROM (SELECT id, CAST((ROW_NUMBER() OVER (ORDER BY id) - 1) / {size} "
+        f"AS BIGINT) AS k FROM chosen__) AS c GROUP BY k ORDER BY top")).to_pydict()
+    n = sum(tops["n"])
+    if len(tops["top"]) <= 1:
+        backend.create("entered", parse("SELECT id FROM chosen__"))
+        return n, [None]
+    lows = [-(2 ** 63)] + tops["top"][:-1]
+    return n, list(zip(lows, tops["top"]))
+
+
+def _slice_of(after: int, upto: int) -> "exp.Expression":
+    from .query import parse
+
+    return parse(f"SELECT id FROM chosen__ WHERE id > {int(after)} AND id <= {int(upto)}")
+
+
+class _Made:
+    """The folders a run over Parquet people makes under ``--out``, and the
+    query of its ``people`` folder (made once, from the first slice's
+    ``result``). ``undo`` removes the folders this run made, so a failed
+    run leaves ``--out`` as it found it."""
+
+    def __init__(self, out: str | None):
+        import os
+
+        from .writer import OUT_FOLDERS
+
+        self.out = out
+        self.folders = [] if not out else [os.path.join(out, name) for name in OUT_FOLDERS
+                                           if not os.path.exists(os.path.join(out, name))]
+        self._people: "exp.Expression | None" = None
+
+    def people_query(self, backend: "Backend", engine: "Engine") -> "exp.Expression":
+        if self._people is None:
+            from .parquet import people_query_of
+
+            self._people = people_query_of(backend, engine.store, engine.model)
+        return self._people
+
+    def undo(self) -> None:
+        import shutil
+
+        for folder in self.folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _first_line(exc: BaseException) -> str:

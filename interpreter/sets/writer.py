@@ -26,20 +26,33 @@ protocol (``stream`` when it has one, else ``fetch``).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 from . import rows as R
 from .loader import Unsupported
 from .plan import Plan
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow
     from sqlglot import exp
 
     from ..store import Store
     from .backend import Backend
 
+T = TypeVar("T")
+
 #: rows a batch from the backend holds (bounds the writer's memory)
 STREAM_ROWS = 100_000
+
+
+def made(plan: Plan, make: Callable[..., T], *args: Any) -> T:
+    """``make(plan, *args)`` (a ``sets.rows`` query), made once a run: a run
+    in slices writes each slice with the same queries (parsing a big flow's
+    costs tens of milliseconds; a backend renders each once)."""
+    key = (make.__name__,) + args
+    if key not in plan.made:
+        plan.made[key] = make(plan, *args)
+    return plan.made[key]  # type: ignore[no-any-return]
 
 
 def stream(backend: "Backend", query: "exp.Expression", rows: int = STREAM_ROWS) -> Iterator[tuple]:
@@ -59,7 +72,7 @@ class Summary:
     raised as ``Unsupported`` (the first failing slot in flow order)."""
 
     def __init__(self, backend: "Backend", plan: Plan):
-        query, meaning = R.summary(plan)
+        query, meaning = made(plan, R.summary)
         try:
             row = backend.fetch(query).to_pylist()[0]
         except Exception as exc:   # the backend's own error (an overflow) is this run's
@@ -91,6 +104,45 @@ class Summary:
                 raise Unsupported(f"a rendered value longer than {R.MAX_RENDERED_CHARS:,} characters at {it.where}")
 
 
+class Totals:
+    """The sums of the slices' ``Summary``: what the whole run wrote."""
+
+    def __init__(self) -> None:
+        self.people = self.runs = self.activities = self.lists = self.programs = 0
+        self.by_step: dict[tuple[str, str], int] = {}
+
+    def add(self, done: Summary) -> None:
+        self.people += done.people
+        self.runs += done.runs
+        self.activities += done.activities
+        self.lists += done.lists
+        self.programs += done.programs
+        for key, n in done.by_step.items():
+            self.by_step[key] = self.by_step.get(key, 0) + n
+
+
+class Slice:
+    """Where a slice of a batch's people starts (``sets.run.slices``): its
+    place, and the activities, people and ``runs`` rows the slices before it
+    wrote -- the one-row relation ``slice__`` (``a0``, ``p0``, ``r0``) the
+    plan and the row queries number on from."""
+
+    def __init__(self) -> None:
+        self.index = 0
+        self.activities = self.people = self.runs = 0
+
+    def table(self) -> "pyarrow.Table":
+        import pyarrow as pa
+
+        return pa.table({"a0": pa.array([self.activities], pa.int64()), "p0": pa.array([self.people], pa.int64()),
+                         "r0": pa.array([self.runs], pa.int64())})
+
+    def advance(self, done: Summary) -> None:
+        self.activities += done.activities
+        self.people += done.people
+        self.runs += done.runs
+
+
 def entered(backend: "Backend") -> list[int]:
     """The ids of the people who entered, in order."""
     from .query import parse
@@ -99,11 +151,13 @@ def entered(backend: "Backend") -> list[int]:
 
 
 def write(store: "Store", plan: Plan, backend: "Backend", first_run: int,
-          summary: Summary | None = None) -> list[int]:
+          summary: Summary | None = None, before: Slice | None = None) -> list[int]:
     """Write ``result`` into ``store`` (inside the caller's transaction);
     returns the ids who entered, in order. The work the batch leaves
     (requested and triggered runs, removals from flow) is ``sets.rounds``'.
-    ``summary``: ``Summary(backend, plan)`` when the caller made it already."""
+    ``summary``: ``Summary(backend, plan)`` when the caller made it already;
+    ``before``: the slices of the run written before this one (their
+    activities' ids are reserved: this slice's follow)."""
     done = summary if summary is not None else Summary(backend, plan)
     local = None
     if getattr(backend, "stream", None) is None:
@@ -118,48 +172,55 @@ def write(store: "Store", plan: Plan, backend: "Backend", first_run: int,
         local.load("result", backend.fetch(parse("SELECT * FROM result")))
         backend = local
     try:
-        return _write(store, plan, backend, first_run, done)
+        return _write(store, plan, backend, first_run, done, before.activities if before is not None else 0)
     finally:
         if local is not None:
             local.close()
 
 
-def _write(store: "Store", plan: Plan, backend: "Backend", first_run: int, done: Summary) -> list[int]:
-    first_id = store.reserve_activity_ids(done.activities) if done.activities else 1
-    written = R.written_fields(plan)
-    query = R.updates(plan)
+def _write(store: "Store", plan: Plan, backend: "Backend", first_run: int, done: Summary,
+           earlier: int) -> list[int]:
+    # the run's first activity id: ``result``'s places count on from the slices before (``earlier``)
+    first_id = (store.reserve_activity_ids(done.activities) if done.activities else 1) - earlier
+    written = made(plan, R.written_fields)
+    query = made(plan, R.updates)
     if query is not None:
         store.update_people(list(written), stream(backend, query))
-    store.write_rows("runs", stream(backend, R.runs(plan, first_run)))
-    for lkey, query in R.lists(plan):
+    store.write_rows("runs", stream(backend, made(plan, R.runs, first_run)))
+    for lkey, query in made(plan, R.lists):
         # the people a slot changed: in the list when the flow ended (added now), else out
         got = list(stream(backend, query))
         store.write_rows("list out", ((lkey, pid) for pid, member in got if not member))
         store.write_rows("list in", ((lkey, pid, plan.now) for pid, member in got if member))
-    for pkey, query in R.statuses(plan):
+    for pkey, query in made(plan, R.statuses):
         store.write_rows("status", ((pkey, pid, status, plan.now) for pid, status in stream(backend, query)))
-    query = R.activities(plan, first_id, first_run)
+    query = made(plan, R.activities, first_id, first_run)
     if query is not None and done.activities:
         store.write_rows("activities", stream(backend, query))
-    query = R.waits(plan, first_run)
+    query = made(plan, R.waits, first_run)
     if query is not None:
         store.write_rows("queue", stream(backend, query))
-    if done.activities and first_id + done.activities != store.reserve_activity_ids(0):  # pragma: no cover
+    if done.activities and first_id + earlier + done.activities != store.reserve_activity_ids(0):  # pragma: no cover
         raise AssertionError("the set-based writer wrote another number of activities than it reserved")
     return entered(backend)
 
 
-#: the folders of ``--out`` the writer fills, in the order it writes them
+#: the folders of ``--out`` the writer fills from the store's tables, in the order it writes them
 OUT_TABLES = ("activities", "runs", "list_members", "program_members")
+#: every folder a run over Parquet people makes under ``--out``
+OUT_FOLDERS = OUT_TABLES + ("people",)
 
 
 def write_parquet(backend: "Backend", plan: Plan, out: str, first_id: int, first_run: int,
-                  first_run_row: int = 1, summary: Summary | None = None) -> Summary:
+                  first_run_row: int = 1, summary: Summary | None = None, part: int = 0,
+                  people: "exp.Expression | None" = None) -> Summary:
     """Write a run's rows under ``out`` as Parquet, one folder a table
-    (``activities``, ``runs``, ``list_members``, ``program_members``), by the
-    backend itself (``sets.parquet.write_query``), for a run that started
-    with an empty store (``--people parquet:``): activity ids from
-    ``first_id``, runs rows from ``first_run_row``. The summary."""
+    (``activities``, ``runs``, ``list_members``, ``program_members``, and
+    ``people`` when its query is given: ``sets.parquet.people_query_of``),
+    by the backend itself (``sets.parquet.write_query``: file ``part`` of
+    each folder), for a run that started with an empty store (``--people
+    parquet:``): activity ids from ``first_id``, runs rows from
+    ``first_run_row`` (each counted on from ``slice__``). The summary."""
     from .parquet import write_query
     from .query import parse
 
@@ -180,14 +241,17 @@ def write_parquet(backend: "Backend", plan: Plan, out: str, first_id: int, first
                            "CAST(NULL AS VARCHAR) AS status, CAST(NULL AS VARCHAR) AS data, "
                            "CAST(NULL AS VARCHAR) AS since WHERE FALSE",
     }
-    acts = R.activities(plan, first_id, first_run)
-    lists, programs = R.members(plan)
+    acts = made(plan, R.activities, first_id, first_run)
+    lists, programs = made(plan, R.members)
     queries = {
         "activities": acts if acts is not None else parse(empty["activities"]),
-        "runs": R.runs(plan, first_run, first_run_row),
+        "runs": made(plan, R.runs, first_run, first_run_row),
         "list_members": lists if lists is not None else parse(empty["list_members"]),
         "program_members": programs if programs is not None else parse(empty["program_members"]),
     }
-    for name in OUT_TABLES:
-        write_query(backend, queries[name], os.path.join(out, name))
+    if people is not None:
+        queries["people"] = people
+    for name in OUT_FOLDERS:
+        if name in queries:
+            write_query(backend, queries[name], os.path.join(out, name), part)
     return done
