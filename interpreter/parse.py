@@ -398,7 +398,7 @@ def _fast_setup(parser: Lark) -> tuple:
         if any(rule.origin.name in spliced and inner(getattr(cb, "node_builder", cb)) is not None
                for rule, cb in callbacks.items()):
             raise _NotFast()
-        states: dict[int, dict[str, tuple]] = {}
+        states: dict[int, dict[str, tuple | list]] = {}   # a shift's tuple, a rule's reduce list
         for state, actions in table.states.items():
             states[state] = {term: (True, arg) if action is Shift else reductions[arg]
                              for term, (action, arg) in actions.items()}
