@@ -178,10 +178,13 @@ def _trimmed(col: "exp.Expression") -> "exp.Expression":
 
 
 def _blank_is_null(col: "exp.Expression", value: "exp.Expression") -> "exp.Expression":
+    """NULL where ``col`` is blank (nothing but whitespace: what ``strip``
+    leaves empty), else ``value``: one match, not two replacements and a
+    comparison (a tenth of a second a million people a column)."""
     from sqlglot import exp
 
-    return exp.case().when(exp.EQ(this=_trimmed(col), expression=exp.Literal.string("")), exp.null()) \
-        .else_(value)
+    blank = exp.RegexpLike(this=col, expression=exp.Literal.string(f"^[{WHITESPACE}]*$"))
+    return exp.case().when(blank, exp.null()).else_(value)
 
 
 def _value(col: "exp.Expression", kind: str, ftype: str) -> "exp.Expression | None":
