@@ -328,13 +328,13 @@ def people_query(schema: "pyarrow.Schema", model: "Model", columns: Mapping[str,
 
     email_col = exp.column(slot[email_key], table="c")
     inner_cols: list[Any] = [folded_col(email_key).as_("email_key")]
-    by_key = exp.Order(expressions=[exp.Ordered(this=exp.column("email_key"))])
+    key_order = exp.Order(expressions=[exp.Ordered(this=exp.column("email_key"))])
     outputs: list[Any] = [
-        exp.cast(exp.Window(this=exp.RowNumber(), order=by_key), "bigint").as_("id"),
+        exp.cast(exp.Window(this=exp.RowNumber(), order=key_order), "bigint").as_("id"),
         exp.cast(exp.Literal.number(0), "bigint").as_("deleted"),
         # the same order again, so the same sort: fewer ranks than rows is a doubled address
         # (``DOUBLED``), found without a pass of its own over every address
-        exp.cast(exp.Window(this=exp.Anonymous(this="DENSE_RANK"), order=by_key.copy()), "bigint").as_(RANK),
+        exp.cast(exp.Window(this=exp.Anonymous(this="DENSE_RANK"), order=key_order.copy()), "bigint").as_(RANK),
     ]
     for key in keys:
         col = columns[key]
