@@ -220,3 +220,25 @@ def test_email_pattern_is_datafiles_pattern(kind, request) -> None:
         backend.close()
     assert {r["a"]: r["ok"] for r in got} == {a: bool(_EMAIL.match(a)) for a in ADDRESSES}
     assert re.fullmatch(EMAIL_PATTERN, "a@b")
+
+
+#: texts blank or not by Python's ``str.strip`` (every whitespace character it strips, and texts
+#: ending in the line terminators Java's ``$`` matches before)
+BLANKS = ["", " ", "\t\n", "\u3000", "\x1c\x1f", "\u0085", "\u2028", " \u2029 ", "\xa0\u1680\u200a\u202f\u205f",
+          "x", " x ", "x\u2028", "x\n", "\u2028x", "\u200b", "a\u3000b", "\u0085 \u0085"]
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_a_blank_value_is_what_strip_leaves_empty(kind, request) -> None:
+    """A Parquet text is blank (no value) where Python's ``strip`` leaves
+    it empty, on each backend, as a people file's cell is."""
+    from campaignlang.sets.parquet import _blank_is_null
+
+    backend = _backend(kind, request)
+    try:
+        backend.load("texts", pa.table({"t": pa.array(BLANKS, pa.string())}))
+        got = backend.fetch(exp.select("t", _blank_is_null(exp.column("t"), exp.column("t")).as_("v"))
+                            .from_("texts")).to_pylist()
+    finally:
+        backend.close()
+    assert {r["t"]: r["v"] for r in got} == {t: (None if t.strip() == "" else t) for t in BLANKS}

@@ -28,7 +28,8 @@ The pieces and the relations they hand each other:
     the flattened flow (a step, a branch's step, an inlined child's step;
     ``plan.Slot``), ``e{k}`` (BOOLEAN: the slot writes its activity for this
     person), ``a{k}`` (BIGINT: that activity's place in the per-person order,
-    counted from 0 over the whole batch), ``o{k}`` / ``n{k}`` (the old and new
+    counted from 0 over the whole batch: a slice of its people, ``sets.run``,
+    counts on from the slices before it), ``o{k}`` / ``n{k}`` (the old and new
     value of what it changes, store encoding, or NULL), ``x{k}`` (BOOLEAN, an
     execute: the child qualified; a request: the target's filters held) and
     ``t{k}_{j}`` (the texts it rendered), ``g{k}_{j}`` (BOOLEAN: the smart list of

@@ -694,7 +694,10 @@ def _result_query_of(p: Planner) -> "exp.Expression":
         state.append((p.ended, "FALSE"))
     names = [n for n, _ in state]
     ctes = ["s0 AS (SELECT " + ", ".join(f"{sql} AS {n}" for n, sql in state)
-            + " FROM people WHERE people.id IN (SELECT id FROM entered))"]
+            # the range as well: a slice's ids (``sets.run``) are a range of the people's, and
+            # the scan skips the rest of the table by it (the semi-join alone read all of it)
+            + " FROM people WHERE people.id IN (SELECT id FROM entered) AND people.id BETWEEN "
+              "(SELECT MIN(id) FROM entered) AND (SELECT MAX(id) FROM entered))"]
     outs: list[str] = []
     folded_cols = {'"' + p.store.columns[k] + '"': '"cf__' + p.store.columns[k] + '"'
                    for k in fields if k in p.needs.folded}

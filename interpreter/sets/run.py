@@ -155,7 +155,7 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
                     if not _backend_error(exc):
                         raise
                     raise RunError(f"{plan.campaign}: --engine {backend.dialect} failed while "
-                                   f"writing {out}: {_first_line(exc)}") from None
+                                   f"writing {out} (nothing was kept there): {_first_line(exc)}") from None
                 ids += writer.entered(backend)
             else:
                 ids += writer.write(engine.store, plan, backend, first, summary=done, before=before)

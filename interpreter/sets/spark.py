@@ -217,6 +217,14 @@ class SparkBackend:
             old.unpersist()
         self._frames[name] = frame
 
+    def drop(self, name: str) -> None:
+        """Release relation ``name`` (no later query reads it; a relation made
+        from it keeps the plan it was made with)."""
+        frame = self._frames.pop(name, None)
+        self.spark.catalog.dropTempView(name)
+        if frame is not None:
+            frame.unpersist()
+
     def load(self, name: str, table: "pyarrow.Table") -> None:
         # the rows are this process's Arrow table: nothing to compute, nothing to cache
         self._keep(name, self.spark.createDataFrame(_spark_ready(table)), cache=False)
