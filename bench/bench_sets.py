@@ -43,6 +43,16 @@ import bench_engine  # noqa: E402
 KINDS = ("sets", "engine", "script")
 
 
+def sq(text: str) -> str:
+    """An SQL string literal (the hand-written scripts')."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def js(value) -> str:
+    """Canonical JSON (as ``values.dumps`` writes it) as an SQL string literal."""
+    return sq(json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False))
+
+
 def hand_duckdb(store) -> int:
     """The batch by hand on DuckDB, writing what the engine writes (the caller holds the transaction)."""
     import duckdb
@@ -85,11 +95,6 @@ def hand_duckdb(store) -> int:
         FROM p
         WHERE coalesce(p.cf, '') IN ('us', 'ca', 'de') AND p.score IS NOT NULL AND p.score >= 10
           AND coalesce(p.unsub, 0) = 0 AND NOT EXISTS (SELECT 1 FROM ran r WHERE r.person = p.id)""")
-    def sq(text: str) -> str:   # an SQL string literal
-        return "'" + text.replace("'", "''") + "'"
-
-    def js(value) -> str:   # canonical JSON (values.dumps) as an SQL literal
-        return sq(json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False))
     acts = f"""
         SELECT id AS person, 0 AS slot, 'Change Data Value' AS type, {sq(batch)} AS campaign, run, 'region' AS asset,
                '{{"field":"Region"}}' AS attrs, '"' || region || '"' AS old, '"' || new_region || '"' AS new
@@ -177,12 +182,6 @@ def hand_parquet(src: str, out: str) -> int:
     now = iso(Clock().now)
     batch, child = '"Bench"."Batch"', '"Bench"."Child"'
     lst, email = '"Bench"."Processed"', '"Bench"."Hello"'
-
-    def sq(text: str) -> str:   # an SQL string literal
-        return "'" + text.replace("'", "''") + "'"
-
-    def js(value) -> str:   # canonical JSON (values.dumps) as an SQL literal
-        return sq(json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False))
 
     config = {}
     if os.environ.get("CAMPAIGN_DUCKDB_MEMORY_LIMIT"):   # the engine's cap and spill folder, for a fair comparison
