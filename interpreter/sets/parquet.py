@@ -332,8 +332,8 @@ def people_query(schema: "pyarrow.Schema", model: "Model", columns: Mapping[str,
     outputs: list[Any] = [
         exp.cast(exp.Window(this=exp.RowNumber(), order=key_order), "bigint").as_("id"),
         exp.cast(exp.Literal.number(0), "bigint").as_("deleted"),
-        # the same order again, so the same sort: fewer ranks than rows is a doubled address
-        # (``DOUBLED``), found without a pass of its own over every address
+        # the same order again, so the same sort: fewer ranks than rows is a doubled address,
+        # found without a pass of its own over every address (``load_people``)
         exp.cast(exp.Window(this=exp.Anonymous(this="DENSE_RANK"), order=key_order.copy()), "bigint").as_(RANK),
     ]
     for key in keys:
@@ -396,15 +396,14 @@ def load_people(backend: "Backend", source: str, model: "Model", columns: Mappin
     if row["bad"] is not None:
         raise ParquetError(f"{source}: column Email Address: {row['bad']!r} is not an email address")
     backend.create(PEOPLE, people)
+    drop = getattr(backend, "drop", None)
     ranks = backend.fetch(exp.select(exp.Max(this=exp.column(RANK)).as_("n")).from_(PEOPLE)).column(0)[0].as_py()
     if ranks is not None and ranks < row["rows"]:   # a doubled address: which one, said by a query of its own
         dup = backend.fetch(doubled).column(0)[0].as_py()
-        drop = getattr(backend, "drop", None)
         if drop is not None:
             drop(PEOPLE)
         raise ParquetError(f"{source}: the Email Address {dup!r} is on more than one row; a Parquet "
                            f"source has no row order to say which is later, so each person needs one row")
-    drop = getattr(backend, "drop", None)
     if drop is not None:   # the converted rows are in ``people`` now: their memory goes back to the run
         drop(CONVERTED)
     return int(row["rows"])
@@ -473,9 +472,9 @@ def write_query(backend: "Backend", query: "exp.Expression", folder: str, part: 
         writer(query, folder)
         return
     os.makedirs(folder, exist_ok=True)
-    target = os.path.join(folder, f"part-{part:05d}.parquet")
-    target = target.replace("'", "''")
-    backend.con.execute(f"COPY ({query.sql(dialect=backend.dialect)}) TO '{target}' (FORMAT parquet)")  # type: ignore[attr-defined]
+    target = os.path.join(folder, f"part-{part:05d}.parquet").replace("'", "''")
+    # ``sql``: rendered once a run, though each slice writes with it
+    backend.con.execute(f"COPY ({backend.sql(query)}) TO '{target}' (FORMAT parquet)")  # type: ignore[attr-defined]
 
 
 def people_query_of(backend: "Backend", store: Any, model: "Model") -> "exp.Expression":

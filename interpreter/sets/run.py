@@ -10,6 +10,8 @@ runs the batch and the result says so (``ActionResult.note``). Imports
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -228,11 +230,8 @@ class _Made:
     run leaves ``--out`` as it found it."""
 
     def __init__(self, out: str | None):
-        import os
-
         from .writer import OUT_FOLDERS
 
-        self.out = out
         self.folders = [] if not out else [os.path.join(out, name) for name in OUT_FOLDERS
                                            if not os.path.exists(os.path.join(out, name))]
         self._people: "exp.Expression | None" = None
@@ -245,8 +244,6 @@ class _Made:
         return self._people
 
     def undo(self) -> None:
-        import shutil
-
         for folder in self.folders:
             shutil.rmtree(folder, ignore_errors=True)
 
