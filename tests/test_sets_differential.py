@@ -83,6 +83,20 @@ FILTERS = ['lead.Region is not "zz"', 'lead.Country not contains "x"', 'lead.Cou
 RULES = ["", "qualify every time", "qualify once every 2 days"]
 
 
+def _hook(calls: list):
+    """A webhook handler that records each request and answers by the person's
+    Region: 200 with seats (the response mapping writes them), a raise (an
+    Error, the run ends), or a 500 (no mapping)."""
+    def handler(request):
+        calls.append((request.webhook, request.method, request.url, request.payload, request.email))
+        if "r=NA" in request.url or "r=TR" in request.url:
+            return 200, {"seats": len(calls) % 5}
+        if "r=EMEA" in request.url:
+            raise RuntimeError("the hook is down")
+        return 500, {"error": "no"}
+    return handler
+
+
 @st.composite
 def smart_list(draw, need: bool):
     broad = st.sampled_from(FILTERS[:2])   # most people pass these: most cases run for several
@@ -114,6 +128,8 @@ def flows(draw, child: str | None, size: int = 4, top: bool = False):
 
 
 C1, C2 = '"Q"."C1"', '"Q"."C2"'
+#: the requested campaign's flow calls the webhook or not
+T_CALLS = ["", 'call webhook "W"\n']
 T_FILTERS = ["", "filter lead.Vip is not true", 'filter member of list "L1"']
 
 
@@ -134,7 +150,7 @@ X_STEPS = ['interesting moment milestone "x {{trigger.Trigger Name}} {{trigger.N
            'change data value lead."Lead Status" to "Triggered"', 'change data value lead.Region to "TR"',
            'add to list "L2"', 'request campaign "T"', 'execute campaign "C1" use parent token context',
            'execute campaign "C1"', 'remove from flow "P"."B"', 'remove from flow "X1"', 'wait 1 day',
-           'change program status "P" to "Done"']
+           'change program status "P" to "Done"', 'call webhook "W"']
 
 
 @st.composite
@@ -159,7 +175,7 @@ def programs(draw):
             f'{draw(st.sampled_from(RULES))}\n}}'
     t = f'campaign "T" trigger {{\nsmart list {{\ntrigger campaign is requested\n' \
         f'{draw(st.sampled_from(T_FILTERS))}\n}}\n' \
-        f'flow {{\nchange score lead."Behavior Score" by +1\n' \
+        f'flow {{\nchange score lead."Behavior Score" by +1\n{draw(st.sampled_from(T_CALLS))}' \
         f'interesting moment milestone "req {{{{trigger.Trigger Name}}}} {{{{trigger.Name}}}} {{{{lead.Region}}}}"\n}}\n' \
         f'{draw(st.sampled_from(RULES))}\n}}'
     xs = draw(triggered("X1")) + "\n" + draw(triggered("X2"))
@@ -194,6 +210,12 @@ program "Q" {
     list "L2"
     email "E1" { subject "Q {{my.Tok}} {{lead.Country:default=?}}" }
     email "E2" { subject "{{my.Score}}" }
+    webhook "W" {
+        url "https://hook.example.com/{{lead.Email Address}}?r={{lead.Region}}&t={{my.Tok}}&n={{trigger.Name}}"
+        method post
+        payload "{\\"r\\": \\"{{lead.Region}}\\", \\"s\\": \\"{{lead.Seats}}\\"}"
+        response "seats" -> lead.Seats
+    }
 @C@
 }
 """
@@ -261,7 +283,7 @@ def backend(request):
     b.close()
 
 
-def _differential(backend, text, people, rounds, queued=None, seen=None, limits=None):
+def _differential(backend, text, people, rounds, queued=None, seen=None, limits=None, hooks=None):
     name, b = backend
     try:
         program = compile_text(text, "gen.campaign")
@@ -271,6 +293,9 @@ def _differential(backend, text, people, rounds, queued=None, seen=None, limits=
     base = build(program, people)
     ref, sets = base.copy_to_memory(), base.copy_to_memory()
     e_ref, e_sets = Engine(program, ref, Clock(NOW), **(limits or {})), Engine(program, sets, Clock(NOW), **(limits or {}))
+    calls: dict[str, list] = {"ref": [], "sets": []}   # every webhook call, in the order the handler got it
+    for key, e in (("ref", e_ref), ("sets", e_sets)):
+        e.register_webhook('"Q"."W"', _hook(calls[key]))
     STATS["cases"] += 1
     fell_back = 0
     for r in range(rounds):
@@ -293,6 +318,7 @@ def _differential(backend, text, people, rounds, queued=None, seen=None, limits=
             queued.extend(s["queue"])
         for key in a:
             assert s[key] == a[key], (key, text)
+        assert calls["sets"] == calls["ref"], text   # handlers called per person, in the same order
         e_ref.advance(dt.timedelta(days=1))
         e_sets.advance(dt.timedelta(days=1))
     e_ref.advance(dt.timedelta(days=3))   # the runs a wait paused resume (per person, in both)
@@ -300,10 +326,13 @@ def _differential(backend, text, people, rounds, queued=None, seen=None, limits=
     assert snapshot(sets) == snapshot(ref), text
     if seen is not None:
         seen.update(snapshot(sets))
+    if hooks is not None:
+        hooks.extend(calls["sets"])
     db = sets.db
     triggered = db.execute("SELECT count(*) FROM runs WHERE campaign IN ('\"Q\".\"X1\"', "
                            "'\"Q\".\"X2\"')").fetchone()[0]
     removals = db.execute("SELECT count(*) FROM activities WHERE type = 'Remove from Flow'").fetchone()[0]
+    STATS["webhook calls"] = STATS.get("webhook calls", 0) + len(calls["ref"])
     STATS["cases with triggered runs"] = STATS.get("cases with triggered runs", 0) + bool(triggered)
     STATS["cases with removals"] = STATS.get("cases with removals", 0) + bool(removals)
     return fell_back
@@ -484,3 +513,26 @@ def test_triggers_that_fire_each_other_stop_at_the_same_limit(backend, limits, e
     assert _differential(backend, _program('change score lead."Lead Score" by +5', q), _people("Ann", "Bo", "Cy"),
                          1, seen=seen, limits=limits) == 0
     assert error in seen["log"]   # the batch's own run counts toward the limit, as per person
+
+
+def test_webhook_handlers_are_called_per_person_in_order(backend):
+    # a batch cannot call a webhook (CL203); the trigger campaigns its events and requests
+    # start can, and those runs go per person after the batch, in the order they were made
+    q = ('campaign "T" trigger {\nsmart list {\ntrigger campaign is requested\n}\n'
+         'flow {\ncall webhook "W"\ninteresting moment milestone "t {{lead.Seats}}"\n}\nqualify every time\n}\n'
+         'campaign "X1" trigger {\nsmart list {\ntrigger added to list "P"."L1"\n}\n'
+         'flow {\ncall webhook "W"\ninteresting moment milestone "x1 {{lead.Seats}}"\n}\nqualify every time\n}')
+    flow = ('change data value lead.Region {\n if lead.Vip is true then to "EMEA"\n else to "NA"\n}\n'
+            'request campaign "Q"."T"\nadd to list "L1"')
+    people = _people("Ann", "Bo", "Cy")
+    people[1]["vip"] = True   # Bo's calls raise: an Error ends each of Bo's runs
+    seen: dict = {}
+    hooks: list = []
+    assert _differential(backend, _program(flow, q), people, 1, seen=seen, hooks=hooks) == 0
+    emails = [email for *_rest, email in hooks]
+    # person by person in id order; within a person, the request made first runs first
+    assert emails == ["p0@example.com"] * 2 + ["p1@example.com"] * 2 + ["p2@example.com"] * 2
+    # T (its {{trigger.Name}} is B, who requested it), then X1 (added to L1)
+    assert [url.split("n=")[1] for _w, _m, url, _p, _e in hooks] == ["B", "L1"] * 3
+    assert _moments(seen, 1) == ["t 1", "x1 2"] and _moments(seen, 2) == []
+    assert seen["log"].count('"Error"') == 2 and seen["log"].count('"Call Webhook"') == 6
