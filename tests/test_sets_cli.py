@@ -217,6 +217,10 @@ def test_a_run_over_parquet_in_slices_writes_the_rows_one_slice_writes(tmp_path,
     entered = len(one["people"][1])
     assert entered >= 5
     assert len(sliced["activities"][0]) == (entered + 1) // 2 and len(one["activities"][0]) == 1
+    import duckdb
+    sizes = [duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{tmp_path / 'out2' / 'people' / part}')")
+             .fetchall()[0][0] for part in sliced["people"][0]]
+    assert sizes == [2] * (entered // 2) + [1] * (entered % 2)   # every slice full but the last
     for folder in one:
         assert sliced[folder][1] == one[folder][1], folder
     ids = [row[0] for row in sliced["activities"][1]]

@@ -207,7 +207,7 @@ def slices(backend: "Backend", plan: Plan) -> tuple[int | None, list[tuple[int, 
         return None, [None]
     backend.create("chosen__", plan.entered)
     tops = backend.fetch(parse(
-        f"SELECT MAX(id) AS top, COUNT(*) AS n FROM (SELECT id, CAST((ROW_NUMBER() OVER (ORDER BY id) - 1) / {size} "
+        f"SELECT MAX(id) AS top, COUNT(*) AS n FROM (SELECT id, CAST(FLOOR((ROW_NUMBER() OVER (ORDER BY id) - 1) / {size}) "
         f"AS BIGINT) AS k FROM chosen__) AS c GROUP BY k ORDER BY top")).to_pydict()
     n = sum(tops["n"])
     if len(tops["top"]) <= 1:
