@@ -72,6 +72,8 @@ class DuckDBBackend:
     else ``$CAMPAIGN_DUCKDB_TEMP``, else DuckDB's ``.tmp``)."""
 
     dialect = "duckdb"
+    #: a table's stable row identifier (``sets.parquet`` numbers people by address on it and the address alone)
+    row_id = "rowid"
 
     def __init__(self, threads: int | None = None, memory_limit: str | None = None,
                  temp_directory: str | None = None, slice_people: int | None = None):
