@@ -520,10 +520,14 @@ def people_query_of(backend: "Backend", store: Any, model: "Model") -> "exp.Expr
     email = store.columns[EMAIL_KEY]
     fields = [(col, model.fields[key][0] if key in model.fields else store.field_names.get(key, key))
               for key, col in sorted(store.columns.items()) if col in have and key != EMAIL_KEY]
-    return exp.select(exp.column("id", table="r"),
-                      exp.column(email, table="p", quoted=True).as_("Email Address", quoted=True),
-                      *[exp.column(c, table="r", quoted=True).as_(n, quoted=True) for c, n in fields]) \
-        .from_(exp.to_table("result").as_("r")) \
+    query = exp.select(exp.column("id", table="r"),
+                       exp.column(email, table="r" if email in have else "p", quoted=True)
+                       .as_("Email Address", quoted=True),
+                       *[exp.column(c, table="r", quoted=True).as_(n, quoted=True) for c, n in fields]) \
+        .from_(exp.to_table("result").as_("r"))
+    if email in have:   # ``result`` carries the address (``sets.run``: a run with --out)
+        return query.order_by(exp.column("id", table="r"))
+    return query \
         .join(exp.to_table(PEOPLE).as_("p"), on=exp.EQ(this=exp.column("id", table="p"),
                                                         expression=exp.column("id", table="r"))) \
         .where(parse("p.id BETWEEN (SELECT MIN(id) FROM result) AND (SELECT MAX(id) FROM result)")) \

@@ -130,7 +130,8 @@ class Planner:
     """Compiles one batch campaign (``plan()``); ``Unsupported`` for what
     the set-based engine cannot do."""
 
-    def __init__(self, engine: "Engine", campaign: "CampaignInfo", api: dict[str, str] | None):
+    def __init__(self, engine: "Engine", campaign: "CampaignInfo", api: dict[str, str] | None,
+                 carry: tuple[str, ...] = ()):
         self.engine = engine
         self.ev = engine.evaluator
         self.store = engine.store
@@ -138,6 +139,9 @@ class Planner:
         self.api = api
         self.now = iso(engine.clock.now)
         self.needs = Needs()
+        #: fields ``result`` carries though the flow neither reads nor writes them (a run over
+        #: Parquet people writes each person's address to ``--out``: from ``result``, no join)
+        self.needs.fields.update(carry)
         self.state = State()
         self.layers: list[Layer] = []
         self.slots: list[Slot] = []

@@ -60,8 +60,10 @@ def plan_batch(engine: "Engine", c: "CampaignInfo", api: dict[str, str] | None, 
 def run_batch(engine: "Engine", c: "CampaignInfo", api: dict[str, str] | None, name: str = "duckdb",
               fallback: bool = False, backend: "Backend | None" = None) -> "ActionResult":
     """Run a batch campaign set-based; see the module docstring."""
+    # a run over Parquet people writes each person's address to --out: ``result`` carries it
+    carry = ("email address",) if getattr(backend, "out", None) else ()
     try:
-        plan = Planner(engine, c, api).plan()
+        plan = Planner(engine, c, api, carry).plan()
     except Unsupported as exc:
         if not fallback:
             raise RunError(f"{c.qualname}: --engine {name} cannot run it: {exc}") from None
