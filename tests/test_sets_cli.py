@@ -26,6 +26,7 @@ from bench_engine import PROGRAM  # noqa: E402
 
 WEBHOOK = """
 program "P" {
+    member fields "Code"
     webhook "W" { url "https://example.com/{{lead.Email Address}}" }
     campaign "T" trigger {
         smart list { trigger campaign is requested }
@@ -36,7 +37,7 @@ program "P" {
         smart list { filter lead.Country is "US" }
         flow {
             interesting moment milestone "before"
-            delete person
+            change program member data "P" "Code" to "x"
         }
     }
 }
@@ -79,13 +80,13 @@ def test_what_it_cannot_do_is_one_line_before_it_runs_or_a_fallback_said_in_the_
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, ["run", "w.campaign", "P/B", "--db", "s.db", "--engine", "duckdb"])
     assert r.exit_code == 2
-    assert r.output.count("\n") == 1 and '"P"."B": --engine duckdb cannot run it: delete person' in r.output
+    assert r.output.count("\n") == 1 and '"P"."B": --engine duckdb cannot run it: change program member data' in r.output
     store = Store("s.db")
     assert "Interesting Moment" not in store.activity_log_jsonl() and store.run_history() == []   # nothing ran
     store.close()
     r = CliRunner().invoke(main, ["run", "w.campaign", "P/B", "--db", "s.db", "--engine", "duckdb", "--fallback"])
     assert r.exit_code == 0, r.output
-    assert "ran per person: --engine duckdb cannot run it: delete person" in r.output
+    assert "ran per person: --engine duckdb cannot run it: change program member data" in r.output
     assert "1 person entered" in r.output
     r = CliRunner().invoke(main, ["run", "w.campaign", "P/B", "--db", "s.db", "--fallback"])
     assert r.exit_code == 2 and "--fallback goes with --engine" in r.output
@@ -96,7 +97,7 @@ def test_the_api_takes_an_engine_and_refuses_an_unknown_one():
     e.add_person("a@x.com", {"Country": "US"})
     with pytest.raises(RunError, match="unknown engine 'ibis'"):
         e.run_batch("P/B", engine="ibis")
-    with pytest.raises(RunError, match=r"cannot run it: delete person is not set-based yet \(DeletePerson at <input>:13\)"):
+    with pytest.raises(RunError, match=r"cannot run it: change program member data is not set-based yet \(ChangeMemberData at <input>:14\)"):
         e.run_batch("P/B", engine="duckdb")
     result = e.run_batch("P/B", engine="duckdb", fallback=True)
     assert result.entered and result.note.startswith("ran per person")

@@ -73,7 +73,7 @@ STEPS = [
     'remove from flow "Q"."T", "Q"."X2"',
 ]
 #: steps of the batch's own flow and its children's that end the run (the campaign named runs)
-ENDING = ['remove from flow this campaign', 'remove from flow "P"."B"', 'remove from flow {\n if lead.Vip is true then this campaign\n}']
+ENDING = ['delete person', 'delete person {\n if lead.Vip is true then\n}', 'remove from flow this campaign', 'remove from flow "P"."B"', 'remove from flow {\n if lead.Vip is true then this campaign\n}']
 EXECUTES = ['execute campaign {c}', 'execute campaign {c} use parent token context',
             'execute campaign {{\n if lead.Vip is true then {c} use parent token context\n else {c}\n}}']
 FILTERS = ['lead.Region is not "zz"', 'lead.Country not contains "x"', 'lead.Country is "US", "CA"', 'lead."Lead Score" >= 10', 'lead.Vip is false', 'lead.Vip is true',
@@ -536,3 +536,39 @@ def test_webhook_handlers_are_called_per_person_in_order(backend):
     assert [url.split("n=")[1] for _w, _m, url, _p, _e in hooks] == ["B", "L1"] * 3
     assert _moments(seen, 1) == ["t 1", "x1 2"] and _moments(seen, 2) == []
     assert seen["log"].count('"Error"') == 2 and seen["log"].count('"Call Webhook"') == 6
+
+
+def test_delete_person_ends_the_run_and_leaves_nothing_of_the_person_behind(backend):
+    # round 1: nobody is in L1 yet: added, which starts X1 (it waits) and requests T;
+    # round 2: the child deletes everyone: the whole run ends there (no moment, no request,
+    # no email), and their memberships and the waits X1 left are gone
+    q = ('campaign "C1" executable {\nflow {\nadd to list "L2"\ndelete person\n'
+         'interesting moment milestone "never"\n}\nqualify every time\n}\n'
+         'campaign "T" trigger {\nsmart list {\ntrigger campaign is requested\n}\n'
+         'flow {\ninteresting moment milestone "t"\n}\nqualify every time\n}\n'
+         'campaign "X1" trigger {\nsmart list {\ntrigger added to list "P"."L1"\n}\n'
+         'flow {\nwait 3 days\ninteresting moment milestone "late"\n}\nqualify every time\n}')
+    flow = ('execute campaign {\n if member of list "L1" then "Q"."C1"\n}\nadd to list "L1"\n'
+            'request campaign "Q"."T"\nsend email "E1"')
+    queued: list = []
+    seen: dict = {}
+    assert _differential(backend, _program(flow, q), _people("Ann", "Bo"), 2, queued, seen) == 0
+    assert len(queued) == 2   # after round 1, X1's waits; round 2 deleted them
+    assert [(pid, email_key, deleted) for pid, email_key, deleted, *_f in seen["people"]] == \
+        [(1, None, 1), (2, None, 1)]   # deleted, their addresses free again
+    log = seen["log"]
+    assert log.count('"Delete Person"') == 2 and "never" not in log and "late" not in log
+    assert _moments(seen, 1) == ["t"] and log.count('"Send Email"') == 2   # round 1's only
+    assert seen["list_members"] == [] and seen["queue"] == []
+
+
+def test_delete_person_in_a_choice_deletes_only_those_it_names(backend):
+    flow = 'add to list "L1"\ndelete person {\n if lead.Vip is true then\n}\nsend email "E1"'
+    people = _people("Ann", "Bo", "Cy")
+    people[1]["vip"] = True
+    seen: dict = {}
+    assert _differential(backend, _program(flow, 'campaign "C1" executable {\nflow {\nadd to list "L2"\n}\n}'),
+                         people, 1, seen=seen) == 0
+    assert seen["log"].count('"Delete Person"') == 1 and seen["log"].count('"Send Email"') == 2
+    assert [person for _list, person, *_rest in seen["list_members"]] == [1, 3]
+    assert [deleted for _pid, _key, deleted, *_f in seen["people"]] == [0, 1, 0]

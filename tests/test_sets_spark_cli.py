@@ -168,6 +168,8 @@ def test_misuse_is_one_line(tmp_path, args, message) -> None:
 @pytest.mark.parametrize("step, message", [
     ("wait 2 days", "a wait needs a store to resume from"),
     ('request campaign "T"', "a request campaign needs a store to run them from"),
+    ("delete person", "delete person needs a store to delete from, and a run over Parquet people has none "
+                      "(DeletePerson at "),
 ])
 def test_a_flow_that_hands_people_on_is_refused_over_parquet(tmp_path, step, message) -> None:
     """A wait or a request hands people to later runs, which need a store: a

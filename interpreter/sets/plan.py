@@ -113,6 +113,8 @@ class Plan:
     state: State | None = None
     #: the row queries made for this plan (``sets.writer``): a run in slices writes each slice with the same ones
     made: dict[tuple, Any] = field(factory=dict)
+    #: the state column saying ``delete person`` deleted the person (None: the flow deletes nobody)
+    deleted: str | None = None
 
 
 def _where(step: ast.Node) -> str:
@@ -121,7 +123,6 @@ def _where(step: ast.Node) -> str:
 
 _STEP_NAMES = {
     ast.Wait: "a wait inside a choice", ast.CallWebhook: "call webhook",
-    ast.DeletePerson: "delete person",
     ast.ChangeMemberData: "change program member data", ast.ChangeLeadPartition: "change lead partition",
 }
 
@@ -154,8 +155,11 @@ class Planner:
         self.flow_folded: set[str] = set()
         #: the frames running at the step being planned (the batch, then each inlined child)
         self.chain: list[str] = []
-        #: the state column saying a person's run ended (``remove from flow`` of a running campaign)
+        #: the state column saying a person's run ended (``remove from flow`` of a running campaign,
+        #: ``delete person``)
         self.ended: str | None = None
+        #: the state column saying ``delete person`` deleted the person
+        self.deleted: str | None = None
 
     # -- the batch ---------------------------------------------------------------------
 
@@ -189,7 +193,8 @@ class Planner:
         self.chain.append(c.qualname)
         self.walk(c.steps, c.program, c.qualname, ctx, "TRUE", 1)
         return Plan(c.qualname, self.now, entered, reached if sl is not None and sl.filters else None,
-                    _result_query_of(self), self.slots, self.needs, self.columns, self.state)
+                    _result_query_of(self), self.slots, self.needs, self.columns, self.state,
+                    deleted=self.deleted)
 
     def cond(self, query: Any) -> str:
         """A condition inside the flow, on the state earlier slots left."""
@@ -656,7 +661,28 @@ def _remove_from_flow(p: Planner, step: ast.RemoveFromFlow, here: Any, frame: st
         p.layers.append(layer)
 
 
+def _delete_person(p: Planner, step: ast.DeletePerson, here: Any, frame: str, ctx: TokenContext,
+                   guard: str, depth: int) -> None:
+    """``delete person``: its ``Delete Person`` activity, and the end of the
+    person's run (the whole run, from an executed child too: no later slot
+    writes for them, and they reach no later wait). The writer deletes them
+    from the store after the slice's other writes (``Store.delete_people``,
+    the per-person engine's ``delete_person``): the state deleting at the
+    step leaves, since nothing later in the run touches them."""
+    s, _layer = p.slot("delete", "Delete Person", frame, None, step, guard)
+    s.info.update(attrs=dumps({}))
+    if p.ended is None:
+        p.ended = "z__ended"
+    if p.deleted is None:
+        p.deleted = "z__deleted"
+    layer = Layer()
+    layer.sets[p.ended] = f"people.{p.ended} OR ({guard})"
+    layer.sets[p.deleted] = f"people.{p.deleted} OR ({guard})"
+    p.layers.append(layer)
+
+
 _SLOTS: dict[type, Any] = {
+    ast.DeletePerson: _delete_person,
     ast.RemoveFromFlow: _remove_from_flow,
     ast.RequestCampaign: _request_campaign,
     ast.ChangeDataValue: _change_data_value,
@@ -694,8 +720,9 @@ def _result_query_of(p: Planner) -> "exp.Expression":
         state.append((col, "TRUE" if ckey in p.initial_ran else "FALSE"))
     for col in p.state.activities.values():
         state.append((col, "FALSE"))
-    if p.ended is not None:
-        state.append((p.ended, "FALSE"))
+    for col in (p.ended, p.deleted):
+        if col is not None:
+            state.append((col, "FALSE"))
     names = [n for n, _ in state]
     ctes = ["s0 AS (SELECT " + ", ".join(f"{sql} AS {n}" for n, sql in state)
             # the range as well: a slice's ids (``sets.run``) are a range of the people's, and

@@ -199,6 +199,13 @@ def statuses(plan: "Plan") -> list[tuple[str, "exp.Expression"]]:
     return out
 
 
+def deleted(plan: "Plan") -> "exp.Expression | None":
+    """The people ``delete person`` deleted, by id (None: the flow deletes nobody)."""
+    if plan.deleted is None:
+        return None
+    return parse(f"SELECT r.id AS person FROM result AS r WHERE r.{plan.deleted} ORDER BY r.id")
+
+
 def written_fields(plan: "Plan") -> dict[str, list[str]]:
     """The store columns the flow writes -> the flags of the slots that write them."""
     out: dict[str, list[str]] = {}

@@ -95,6 +95,10 @@ def execute(engine: "Engine", plan: Plan, backend: "Backend", result: "ActionRes
     from . import rounds, writer
 
     times: dict[str, float] = {"read": 0.0, "load": 0.0, "run": 0.0, "write": 0.0}
+    deletes = next((s for s in plan.slots if s.kind == "delete"), None)
+    if deletes is not None and getattr(backend, "out", None):
+        raise Unsupported(f"delete person needs a store to delete from, and a run over Parquet people has none "
+                          f"(DeletePerson at {deletes.where})")
     try:
         loaded = load(engine.store, backend, plan.needs)
     except Exception as exc:   # the backend's own error (out of memory...) while loading
@@ -209,8 +213,9 @@ def slices(backend: "Backend", plan: Plan) -> tuple[int | None, list[tuple[int, 
         return None, [None]
     backend.create("chosen__", plan.entered)
     tops = backend.fetch(parse(
-        f"SELECT MAX(id) AS top, COUNT(*) AS n FROM (SELECT id, CAST(FLOOR((ROW_NUMBER() OVER (ORDER BY id) - 1) / {size}) "
-        f"AS BIGINT) AS k FROM chosen__) AS c GROUP BY k ORDER BY top")).to_pydict()
+        f"SELECT MAX(id) AS top, COUNT(*) AS n FROM (SELECT id, "
+        f"CAST(FLOOR((ROW_NUMBER() OVER (ORDER BY id) - 1) / {size}) AS BIGINT) AS k FROM chosen__) AS c "
+        f"GROUP BY k ORDER BY top")).to_pydict()
     n = sum(tops["n"])
     if len(tops["top"]) <= 1:
         backend.create("entered", parse("SELECT id FROM chosen__"))

@@ -200,6 +200,9 @@ def _write(store: "Store", plan: Plan, backend: "Backend", first_run: int, done:
     query = made(plan, R.waits, first_run)
     if query is not None:
         store.write_rows("queue", stream(backend, query))
+    query = made(plan, R.deleted)
+    if query is not None:   # last: what the run wrote for them before is theirs until deleted
+        store.delete_people([pid for (pid,) in stream(backend, query)])
     if done.activities and first_id + earlier + done.activities != store.reserve_activity_ids(0):  # pragma: no cover
         raise AssertionError("the set-based writer wrote another number of activities than it reserved")
     return entered(backend)
