@@ -68,6 +68,11 @@ STEPS = [
     ' else to "Invited"\n}',
     'remove from list {\n if campaign was run "Q"."C1" then "L2"\n}',
     'send email {\n if lead."First Name" starts with "a", "Z" then "E1"\n else "E2"\n}',
+    'change data value lead.Since to 2026-03-01',
+    'change data value lead.Since to {{my.Day}}',
+    'change data value lead.Seen to 2026-03-01T09:30',
+    'change data value lead.Seen to {{system.dateTime}}',
+    'interesting moment milestone "d {{lead.Since}} {{lead.Seen}} {{lead.Since:default=never}}"',
     'request campaign "Q"."T"',
     'remove from flow "Q"."X1"',
     'remove from flow "Q"."T", "Q"."X2"',
@@ -79,7 +84,8 @@ EXECUTES = ['execute campaign {c}', 'execute campaign {c} use parent token conte
 FILTERS = ['lead.Region is not "zz"', 'lead.Country not contains "x"', 'lead.Country is "US", "CA"', 'lead."Lead Score" >= 10', 'lead.Vip is false', 'lead.Vip is true',
            'member of list "L1"', 'not member of list "L2"', 'lead.Region is empty', 'lead.Region is "NA"',
            'member of program "P"', 'lead."First Name" starts with "a", "ß"', 'lead.Seats between 1 and 5',
-           'campaign was run "Q"."C1" in past 3 days', 'was sent email "E1"', 'lead."Lead Status" is not "Touched"']
+           'campaign was run "Q"."C1" in past 3 days', 'was sent email "E1"', 'lead."Lead Status" is not "Touched"',
+           'lead.Since before 2026-03-01', 'lead.Seen is empty', 'lead.Since is 2026-03-01']
 RULES = ["", "qualify every time", "qualify once every 2 days"]
 
 
@@ -141,7 +147,8 @@ LISTENS = ['trigger data value changes lead.Region', 'trigger data value changes
            'trigger score is changed lead."Behavior Score"', 'trigger added to list "P"."L1"',
            'trigger removed from list "P"."L1"', 'trigger added to list "P"."L2"',
            'trigger program status is changed "P"', 'trigger program status is changed "P" to "Attended"',
-           'trigger campaign is requested']
+           'trigger campaign is requested', 'trigger data value changes lead.Since',
+           'trigger data value changes lead.Seen']
 X_FILTERS = T_FILTERS + ['filter lead.Region is "NA"', 'filter lead."Lead Score" >= 10',
                          'filter not member of list "P"."L1"', 'filter member of program "P" status is "Attended"']
 #: steps of a triggered run (per person, after the batch): more events, requests, executes, removals
@@ -188,12 +195,15 @@ fields {
     "Seats": integer
     "Vip": boolean
     "Behavior Score": score
+    "Since": date
+    "Seen": datetime
 }
 program "P" {
     statuses "Invited", "Attended", "Done"
     tokens {
         my.Score = +5
         my.Tok = "p\\"q ü"
+        my.Day = 2026-02-03
     }
     list "L1"
     list "L2"
@@ -205,6 +215,7 @@ program "Q" {
     tokens {
         my.Score = +2
         my.Tok = "child 'tok'"
+        my.Day = 2026-04-05
     }
     list "L1"
     list "L2"
@@ -231,6 +242,11 @@ person = st.fixed_dictionaries({
     "seats": st.one_of(st.none(), st.integers(0, 6)),
     "vip": st.one_of(st.none(), st.booleans()),
     "lead status": st.sampled_from([None, "Touched", "Open"]),
+    "since": st.one_of(st.none(), st.sampled_from([dt.date(2026, 3, 1), dt.date(2026, 2, 3)]),
+                       st.dates(dt.date(2025, 12, 1), dt.date(2026, 4, 1))),
+    "seen": st.one_of(st.none(), st.just(dt.datetime(2026, 3, 1, 9, 30)), st.just(NOW),
+                      st.datetimes(dt.datetime(2026, 1, 1), dt.datetime(2026, 4, 1)).map(
+                          lambda d: d.replace(microsecond=0))),
     "lists": st.sets(st.sampled_from(['"P"."L1"', '"P"."L2"'])),
     "status": st.sampled_from([None, "none", "Invited", "Attended", "Done"]),
     "runs": st.lists(st.tuples(st.sampled_from(['"P"."B"', '"P"."C1"', '"P"."C2"']), st.integers(0, 5)),
@@ -572,3 +588,25 @@ def test_delete_person_in_a_choice_deletes_only_those_it_names(backend):
     assert seen["log"].count('"Delete Person"') == 1 and seen["log"].count('"Send Email"') == 2
     assert [person for _list, person, *_rest in seen["list_members"]] == [1, 3]
     assert [deleted for _pid, _key, deleted, *_f in seen["people"]] == [0, 1, 0]
+
+
+def test_dates_and_date_times_are_written_compared_and_rendered_as_per_person(backend):
+    # a date or date-time is stored as its ISO text: written from a literal, a date token or the
+    # clock; unchanged when equal (no activity, no event); rendered as the per-person engine
+    # renders it (a date-time with a space); the trigger sees old and new as dates
+    q = ('campaign "X1" trigger {\nsmart list {\ntrigger data value changes lead.Since\n}\n'
+         'flow {\ninteresting moment milestone "x {{trigger.Old Value}}>{{trigger.New Value}}"\n}\n'
+         'qualify every time\n}')
+    flow = ('change data value lead.Since to 2026-03-01\nchange data value lead.Seen to {{system.dateTime}}\n'
+            'interesting moment milestone "{{lead.Since}} {{lead.Seen}}"\n'
+            'execute campaign "Q"."C1" use parent token context')
+    c1 = 'campaign "C1" executable {\nflow {\nchange data value lead.Since to {{my.Day}}\n}\nqualify every time\n}\n'
+    people = _people("Ann", "Bo", "Cy")
+    people[0]["since"], people[1]["since"] = dt.date(2026, 3, 1), dt.date(2026, 1, 2)
+    people[2]["seen"] = NOW
+    seen: dict = {}
+    assert _differential(backend, _program(flow, c1 + q), people, 1, seen=seen) == 0
+    assert _moments(seen, 1) == ["2026-03-01 2026-03-02 09:30:00", "x 2026-03-01>2026-02-03"]
+    assert _moments(seen, 2) == ["2026-03-01 2026-03-02 09:30:00", "x 2026-01-02>2026-03-01",
+                                 "x 2026-03-01>2026-02-03"]
+    assert seen["log"].count('"field":"Seen"') == 2   # Cy's was the clock's already

@@ -47,7 +47,7 @@ from ..evaluate import (
     trigger_tokens,
 )
 from ..storage import AllOf
-from ..values import dumps, encode
+from ..values import convert, dumps, encode
 from .loader import Needs, Unsupported
 from .query import State, condition, parse, q
 
@@ -57,8 +57,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..engine import Engine
     from ..model import CampaignInfo, ProgramInfo
 
-#: field types whose values a slot writes and renders in SQL
-_PLAIN = ("text", "email", "integer", "score", "boolean")
+#: field types whose values a slot writes and renders in SQL (a date or date-time is stored as its
+#: ISO text, one text a value: equal texts are equal values, as the per-person engine compares them)
+_PLAIN = ("text", "email", "integer", "score", "boolean", "date", "datetime")
 
 
 @define
@@ -326,6 +327,8 @@ class Planner:
         bound = self.ev.bind(node, ctx)
         if isinstance(bound, str):
             return Text(const=bound)
+        if isinstance(node, ast.TokenRef) and node.namespace == "system":   # the clock: fixed while it runs
+            return Text(const=bound(None))  # type: ignore[operator]
         return Text(sql=self._render_sql(node, ctx, 0))
 
     def folded(self, node: Any, ctx: TokenContext) -> str:
@@ -364,6 +367,10 @@ class Planner:
                     inner = f"COALESCE(CAST({col} AS VARCHAR), '')"
                 elif ftype == "boolean":
                     inner = f"(CASE WHEN {col} IS NULL THEN '' WHEN {col} <> 0 THEN 'true' ELSE 'false' END)"
+                elif ftype == "date":   # stored as ISO text, which is how the token renders it
+                    inner = f"COALESCE({col}, '')"
+                elif ftype == "datetime":   # ISO text with a 'T'; rendered with a space (values.format_value)
+                    inner = f"COALESCE(REPLACE({col}, 'T', ' '), '')"
                 else:
                     raise Unsupported(f"a {{{{lead.{ref.name}}}}} token of a {ftype} field is not set-based yet")
         elif ns == "my":
@@ -407,12 +414,22 @@ def _change_data_value(p: Planner, step: ast.ChangeDataValue, here: Any, frame: 
         raise p.refuse(step, f"writing a {ftype} field ({name}) is not set-based yet")
     col = p.field_column(key)
     node = step.value
+    raw: Any
     if isinstance(node, (ast.Template, ast.TokenRef)):
         text = p.render(node, ctx)
-        if ftype not in ("text", "email"):
-            raise p.refuse(step, f"a rendered value converted to {ftype} is not set-based yet")
-        if text.const is not None:
-            raw: Any = text.const
+        if ftype not in ("text", "email") and text.const is None:
+            raise p.refuse(step, f"a rendered value that depends on the person, converted to {ftype}, "
+                                 f"is not set-based yet")
+        if ftype not in ("text", "email"):   # the context fixes the text: converted once, as per person
+            try:
+                value = convert(ftype, text.const)
+            except (ValueError, TypeError) as exc:
+                raise StepError(f"cannot set a {ftype} field: {exc}") from None
+            raw = encode(ftype, value)
+            new = q(raw)
+            folded = q(raw.casefold() if isinstance(raw, str) else None)
+        elif text.const is not None:
+            raw = text.const
             new = q(raw)
             folded = q(raw.casefold())
         else:
