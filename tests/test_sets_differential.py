@@ -73,6 +73,8 @@ STEPS = [
     'change data value lead.Seen to 2026-03-01T09:30',
     'change data value lead.Seen to {{system.dateTime}}',
     'interesting moment milestone "d {{lead.Since}} {{lead.Seen}} {{lead.Since:default=never}}"',
+    'change lead partition to "Partners"',
+    'change lead partition to "Ünïcode \\"p\\""',
     'request campaign "Q"."T"',
     'remove from flow "Q"."X1"',
     'remove from flow "Q"."T", "Q"."X2"',
@@ -85,7 +87,8 @@ FILTERS = ['lead.Region is not "zz"', 'lead.Country not contains "x"', 'lead.Cou
            'member of list "L1"', 'not member of list "L2"', 'lead.Region is empty', 'lead.Region is "NA"',
            'member of program "P"', 'lead."First Name" starts with "a", "ß"', 'lead.Seats between 1 and 5',
            'campaign was run "Q"."C1" in past 3 days', 'was sent email "E1"', 'lead."Lead Status" is not "Touched"',
-           'lead.Since before 2026-03-01', 'lead.Seen is empty', 'lead.Since is 2026-03-01']
+           'lead.Since before 2026-03-01', 'lead.Seen is empty', 'lead.Since is 2026-03-01',
+           'lead."Lead Partition" is "Partners"']
 RULES = ["", "qualify every time", "qualify once every 2 days"]
 
 
@@ -148,7 +151,7 @@ LISTENS = ['trigger data value changes lead.Region', 'trigger data value changes
            'trigger removed from list "P"."L1"', 'trigger added to list "P"."L2"',
            'trigger program status is changed "P"', 'trigger program status is changed "P" to "Attended"',
            'trigger campaign is requested', 'trigger data value changes lead.Since',
-           'trigger data value changes lead.Seen']
+           'trigger data value changes lead.Seen', 'trigger data value changes lead."Lead Partition"']
 X_FILTERS = T_FILTERS + ['filter lead.Region is "NA"', 'filter lead."Lead Score" >= 10',
                          'filter not member of list "P"."L1"', 'filter member of program "P" status is "Attended"']
 #: steps of a triggered run (per person, after the batch): more events, requests, executes, removals
@@ -242,6 +245,7 @@ person = st.fixed_dictionaries({
     "seats": st.one_of(st.none(), st.integers(0, 6)),
     "vip": st.one_of(st.none(), st.booleans()),
     "lead status": st.sampled_from([None, "Touched", "Open"]),
+    "lead partition": st.sampled_from([None, "Default", "Partners", "partners"]),
     "since": st.one_of(st.none(), st.sampled_from([dt.date(2026, 3, 1), dt.date(2026, 2, 3)]),
                        st.dates(dt.date(2025, 12, 1), dt.date(2026, 4, 1))),
     "seen": st.one_of(st.none(), st.just(dt.datetime(2026, 3, 1, 9, 30)), st.just(NOW),

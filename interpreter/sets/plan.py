@@ -124,7 +124,7 @@ def _where(step: ast.Node) -> str:
 
 _STEP_NAMES = {
     ast.Wait: "a wait inside a choice", ast.CallWebhook: "call webhook",
-    ast.ChangeMemberData: "change program member data", ast.ChangeLeadPartition: "change lead partition",
+    ast.ChangeMemberData: "change program member data",
 }
 
 
@@ -412,7 +412,6 @@ def _change_data_value(p: Planner, step: ast.ChangeDataValue, here: Any, frame: 
     key, name, ftype = p.ev.field_spec(step.field.name)
     if key == "email address" or ftype not in _PLAIN or key not in p.store.columns:
         raise p.refuse(step, f"writing a {ftype} field ({name}) is not set-based yet")
-    col = p.field_column(key)
     node = step.value
     raw: Any
     if isinstance(node, (ast.Template, ast.TokenRef)):
@@ -440,16 +439,37 @@ def _change_data_value(p: Planner, step: ast.ChangeDataValue, here: Any, frame: 
         raw = encode(ftype, value)
         new = q(raw)
         folded = q(raw.casefold() if isinstance(raw, str) else None)
-    s, layer = p.slot("field", "Change Data Value", frame, key, step, "")
+    s = _field_slot(p, step, "Change Data Value", frame, key, name, ftype, new, folded, guard, {"field": name})
+    p.fires(s, "data value changes", key, step)
+
+
+def _field_slot(p: Planner, step: ast.Node, type_: str, frame: str, key: str, name: str, ftype: str, new: str,
+                folded: str, guard: str, attrs: dict[str, Any]) -> Slot:
+    """A slot writing SQL value ``new`` (its casefold ``folded``) to field
+    ``key`` where it differs (an equal value writes and logs nothing)."""
+    col = p.field_column(key)
+    s, layer = p.slot("field", type_, frame, key, step, "")
     changed = f"({guard}) AND (people.{col} IS DISTINCT FROM {new})"
     layer.outs[f"e{s.index}"] = changed
     layer.outs[f"o{s.index}"] = f"people.{col}"
     layer.outs[f"n{s.index}"] = new
     layer.sets[col] = f"CASE WHEN {changed} THEN {new} ELSE people.{col} END"
-    s.info.update(column=col.strip('"'), key=key, ftype=ftype, attrs=dumps({"field": name}), folded=folded)
+    s.info.update(column=col.strip('"'), key=key, ftype=ftype, attrs=dumps(attrs), folded=folded, field_name=name)
     p.columns[key] = (col.strip('"'), ftype)
-    s.info["field_name"] = name
-    p.fires(s, "data value changes", key, step)
+    return s
+
+
+def _change_lead_partition(p: Planner, step: ast.ChangeLeadPartition, here: Any, frame: str, ctx: TokenContext,
+                           guard: str, depth: int) -> None:
+    """The ``Lead Partition`` field, as ``change data value`` writes a text,
+    logged as ``Change Lead Partition`` {partition}; it fires no trigger
+    (Marketo's Data Value Changes does not see it)."""
+    key, name, ftype = p.ev.field_spec("Lead Partition")
+    if key not in p.store.columns or ftype not in ("text", "email"):
+        raise p.refuse(step, f"writing a {ftype} field ({name}) is not set-based yet")
+    partition = step.partition
+    _field_slot(p, step, "Change Lead Partition", frame, key, name, ftype, q(partition), q(partition.casefold()),
+                guard, {"partition": partition})
 
 
 def _change_score(p: Planner, step: ast.ChangeScore, here: Any, frame: str, ctx: TokenContext,
@@ -700,6 +720,7 @@ def _delete_person(p: Planner, step: ast.DeletePerson, here: Any, frame: str, ct
 
 _SLOTS: dict[type, Any] = {
     ast.DeletePerson: _delete_person,
+    ast.ChangeLeadPartition: _change_lead_partition,
     ast.RemoveFromFlow: _remove_from_flow,
     ast.RequestCampaign: _request_campaign,
     ast.ChangeDataValue: _change_data_value,
