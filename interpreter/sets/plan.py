@@ -76,8 +76,9 @@ class Text:
 @define
 class Slot:
     """One place in the flattened flow that writes at most one activity per
-    person. ``kind``: field, score, list, email, alert, moment, execute,
-    status. The result has ``e{index}`` (it writes), and per kind ``o``/``n``
+    person. ``kind``: field (``change data value``, ``change lead
+    partition``), score, list, email, alert, moment, execute, status,
+    request, remove, delete, wait. The result has ``e{index}`` (it writes), and per kind ``o``/``n``
     (old and new value) or ``x`` (the child qualified) and the texts."""
 
     index: int
