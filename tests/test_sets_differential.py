@@ -353,6 +353,10 @@ def _differential(backend, text, people, rounds, queued=None, seen=None, limits=
                            "'\"Q\".\"X2\"')").fetchone()[0]
     removals = db.execute("SELECT count(*) FROM activities WHERE type = 'Remove from Flow'").fetchone()[0]
     STATS["webhook calls"] = STATS.get("webhook calls", 0) + len(calls["ref"])
+    for kind, sql in (("deletions", "type = 'Delete Person'"), ("partition changes", "type = 'Change Lead Partition'"),
+                      ("date writes", "type = 'Change Data Value' AND asset IN ('since', 'seen')")):
+        n = db.execute(f"SELECT count(*) FROM activities WHERE {sql}").fetchone()[0]
+        STATS[f"cases with {kind}"] = STATS.get(f"cases with {kind}", 0) + bool(n)
     STATS["cases with triggered runs"] = STATS.get("cases with triggered runs", 0) + bool(triggered)
     STATS["cases with removals"] = STATS.get("cases with removals", 0) + bool(removals)
     return fell_back
