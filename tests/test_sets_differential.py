@@ -587,13 +587,17 @@ def test_delete_person_ends_the_run_and_leaves_nothing_of_the_person_behind(back
 
 
 def test_delete_person_in_a_choice_deletes_only_those_it_names(backend):
-    flow = 'add to list "L1"\ndelete person {\n if lead.Vip is true then\n}\nsend email "E1"'
+    # the request made before the deletion is logged; the requested run finds Bo deleted
+    flow = 'add to list "L1"\nrequest campaign "Q"."T"\ndelete person {\n if lead.Vip is true then\n}\nsend email "E1"'
+    q = ('campaign "T" trigger {\nsmart list {\ntrigger campaign is requested\n}\n'
+         'flow {\ninteresting moment milestone "t"\n}\nqualify every time\n}')
     people = _people("Ann", "Bo", "Cy")
     people[1]["vip"] = True
     seen: dict = {}
-    assert _differential(backend, _program(flow, 'campaign "C1" executable {\nflow {\nadd to list "L2"\n}\n}'),
-                         people, 1, seen=seen) == 0
+    assert _differential(backend, _program(flow, q), people, 1, seen=seen) == 0
     assert seen["log"].count('"Delete Person"') == 1 and seen["log"].count('"Send Email"') == 2
+    assert seen["log"].count('"Request Campaign"') == 3 and seen["log"].count('"Campaign is Requested"') == 2
+    assert _moments(seen, 1) == ["t"] and _moments(seen, 2) == [] and _moments(seen, 3) == ["t"]
     assert [person for _list, person, *_rest in seen["list_members"]] == [1, 3]
     assert [deleted for _pid, _key, deleted, *_f in seen["people"]] == [0, 1, 0]
 
