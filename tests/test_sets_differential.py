@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
@@ -73,6 +74,9 @@ STEPS = [
     'change data value lead.Seen to 2026-03-01T09:30',
     'change data value lead.Seen to {{system.dateTime}}',
     'interesting moment milestone "d {{lead.Since}} {{lead.Seen}} {{lead.Since:default=never}}"',
+    'change data value lead.Revenue to 1.5',
+    'change data value lead.Revenue to {{my.Rev}}',
+    'change data value lead.Revenue to null',
     'change lead partition to "Partners"',
     'change lead partition to "Ünïcode \\"p\\""',
     'request campaign "Q"."T"',
@@ -88,7 +92,7 @@ FILTERS = ['lead.Region is not "zz"', 'lead.Country not contains "x"', 'lead.Cou
            'member of program "P"', 'lead."First Name" starts with "a", "ß"', 'lead.Seats between 1 and 5',
            'campaign was run "Q"."C1" in past 3 days', 'was sent email "E1"', 'lead."Lead Status" is not "Touched"',
            'lead.Since before 2026-03-01', 'lead.Seen is empty', 'lead.Since is 2026-03-01',
-           'lead."Lead Partition" is "Partners"']
+           'lead."Lead Partition" is "Partners"', 'lead.Revenue >= 1.5']
 RULES = ["", "qualify every time", "qualify once every 2 days"]
 
 
@@ -151,7 +155,8 @@ LISTENS = ['trigger data value changes lead.Region', 'trigger data value changes
            'trigger removed from list "P"."L1"', 'trigger added to list "P"."L2"',
            'trigger program status is changed "P"', 'trigger program status is changed "P" to "Attended"',
            'trigger campaign is requested', 'trigger data value changes lead.Since',
-           'trigger data value changes lead.Seen', 'trigger data value changes lead."Lead Partition"']
+           'trigger data value changes lead.Seen', 'trigger data value changes lead."Lead Partition"',
+           'trigger data value changes lead.Revenue']
 X_FILTERS = T_FILTERS + ['filter lead.Region is "NA"', 'filter lead."Lead Score" >= 10',
                          'filter not member of list "P"."L1"', 'filter member of program "P" status is "Attended"']
 #: steps of a triggered run (per person, after the batch): more events, requests, executes, removals
@@ -200,6 +205,7 @@ fields {
     "Behavior Score": score
     "Since": date
     "Seen": datetime
+    "Revenue": decimal
 }
 program "P" {
     statuses "Invited", "Attended", "Done"
@@ -207,6 +213,7 @@ program "P" {
         my.Score = +5
         my.Tok = "p\\"q ü"
         my.Day = 2026-02-03
+        my.Rev = 1.50
     }
     list "L1"
     list "L2"
@@ -219,6 +226,7 @@ program "Q" {
         my.Score = +2
         my.Tok = "child 'tok'"
         my.Day = 2026-04-05
+        my.Rev = 7
     }
     list "L1"
     list "L2"
@@ -251,6 +259,8 @@ person = st.fixed_dictionaries({
     "seen": st.one_of(st.none(), st.just(dt.datetime(2026, 3, 1, 9, 30)), st.just(NOW),
                       st.datetimes(dt.datetime(2026, 1, 1), dt.datetime(2026, 4, 1)).map(
                           lambda d: d.replace(microsecond=0))),
+    "revenue": st.one_of(st.none(), st.sampled_from([Decimal("1.5"), Decimal("1.50"), Decimal("7"), Decimal("-0")]),
+                         st.decimals(-100, 100, places=2)),
     "lists": st.sets(st.sampled_from(['"P"."L1"', '"P"."L2"'])),
     "status": st.sampled_from([None, "none", "Invited", "Attended", "Done"]),
     "runs": st.lists(st.tuples(st.sampled_from(['"P"."B"', '"P"."C1"', '"P"."C2"']), st.integers(0, 5)),
@@ -354,7 +364,8 @@ def _differential(backend, text, people, rounds, queued=None, seen=None, limits=
     removals = db.execute("SELECT count(*) FROM activities WHERE type = 'Remove from Flow'").fetchone()[0]
     STATS["webhook calls"] = STATS.get("webhook calls", 0) + len(calls["ref"])
     for kind, sql in (("deletions", "type = 'Delete Person'"), ("partition changes", "type = 'Change Lead Partition'"),
-                      ("date writes", "type = 'Change Data Value' AND asset IN ('since', 'seen')")):
+                      ("date writes", "type = 'Change Data Value' AND asset IN ('since', 'seen')"),
+                      ("decimal writes", "type = 'Change Data Value' AND asset = 'revenue'")):
         n = db.execute(f"SELECT count(*) FROM activities WHERE {sql}").fetchone()[0]
         STATS[f"cases with {kind}"] = STATS.get(f"cases with {kind}", 0) + bool(n)
     STATS["cases with triggered runs"] = STATS.get("cases with triggered runs", 0) + bool(triggered)
@@ -622,3 +633,18 @@ def test_dates_and_date_times_are_written_compared_and_rendered_as_per_person(ba
     assert _moments(seen, 2) == ["2026-03-01 2026-03-02 09:30:00", "x 2026-01-02>2026-03-01",
                                  "x 2026-03-01>2026-02-03"]
     assert seen["log"].count('"field":"Seen"') == 2   # Cy's was the clock's already
+
+
+def test_decimals_are_compared_as_numbers_and_logged_as_their_text(backend):
+    # 1.50 stored, 1.5 written: one value, so nothing is written, logged or fired; 7 and
+    # null are changes; the trigger sees the old and new values as the per-person engine does
+    q = ('campaign "X1" trigger {\nsmart list {\ntrigger data value changes lead.Revenue\n}\n'
+         'flow {\ninteresting moment milestone "x {{trigger.Old Value}}>{{trigger.New Value}}"\n}\n'
+         'qualify every time\n}')
+    flow = 'change data value lead.Revenue to 1.5\nchange data value lead.Revenue to {{my.Rev}}'
+    people = _people("Ann", "Bo")
+    people[0]["revenue"], people[1]["revenue"] = Decimal("1.50"), Decimal("-0")
+    seen: dict = {}
+    assert _differential(backend, _program(flow, q), people, 1, seen=seen) == 0
+    assert _moments(seen, 1) == [] and _moments(seen, 2) == ["x -0>1.5"]   # then {{my.Rev}}, 1.50: no change
+    assert seen["log"].count('"field":"Revenue"') == 1 and '"old":"-0"' in seen["log"]

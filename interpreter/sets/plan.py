@@ -48,8 +48,8 @@ from ..evaluate import (
 )
 from ..storage import AllOf
 from ..values import convert, dumps, encode
-from .loader import Needs, Unsupported
-from .query import State, condition, parse, q
+from .loader import Needs, Unsupported, decimal_fits
+from .query import DECIMAL, State, condition, parse, q
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlglot import exp
@@ -59,7 +59,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: field types whose values a slot writes and renders in SQL (a date or date-time is stored as its
 #: ISO text, one text a value: equal texts are equal values, as the per-person engine compares them)
-_PLAIN = ("text", "email", "integer", "score", "boolean", "date", "datetime")
+_PLAIN = ("text", "email", "integer", "score", "boolean", "date", "datetime", "decimal")
 
 
 @define
@@ -440,6 +440,10 @@ def _change_data_value(p: Planner, step: ast.ChangeDataValue, here: Any, frame: 
         raw = encode(ftype, value)
         new = q(raw)
         folded = q(raw.casefold() if isinstance(raw, str) else None)
+    if ftype == "decimal":   # compared as numbers (1.5 is 1.50), as the per-person engine compares them
+        if raw is not None and not decimal_fits(raw):
+            raise p.refuse(step, f"the decimal {raw} is past what {DECIMAL} holds exactly")
+        p.needs.decimals.add(key)
     s = _field_slot(p, step, "Change Data Value", frame, key, name, ftype, new, folded, guard, {"field": name})
     p.fires(s, "data value changes", key, step)
 
@@ -450,7 +454,10 @@ def _field_slot(p: Planner, step: ast.Node, type_: str, frame: str, key: str, na
     ``key`` where it differs (an equal value writes and logs nothing)."""
     col = p.field_column(key)
     s, layer = p.slot("field", type_, frame, key, step, "")
-    changed = f"({guard}) AND (people.{col} IS DISTINCT FROM {new})"
+    if ftype == "decimal":   # a value has many texts: compared as numbers (the loader checks each fits)
+        changed = f"({guard}) AND (CAST(people.{col} AS {DECIMAL}) IS DISTINCT FROM CAST({new} AS {DECIMAL}))"
+    else:   # one text a value: compared as stored
+        changed = f"({guard}) AND (people.{col} IS DISTINCT FROM {new})"
     layer.outs[f"e{s.index}"] = changed
     layer.outs[f"o{s.index}"] = f"people.{col}"
     layer.outs[f"n{s.index}"] = new
