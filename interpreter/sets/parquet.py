@@ -366,11 +366,10 @@ def people_query(schema: "pyarrow.Schema", model: "Model", columns: Mapping[str,
     if row is None:
         made = [(PEOPLE, exp.select(*outputs).from_(inner.subquery("p")))]
     else:   # number the addresses alone, then join each row to its number
-        rowcol = exp.column(row, table="c").as_(ROW)
-        addresses = with_folds(exp.select(rowcol, folded_col(email_key).as_("email_key"))
-                               .from_(exp.to_table(CONVERTED).as_("c")))
-        numbers = exp.select(exp.column(ROW), *outputs[:3]).from_(addresses.subquery("k"))
-        rows = inner.select(rowcol.copy())
+        # the numbers read the address and the row of ``rows`` alone: the backend's optimizer
+        # drops the other columns before the sort
+        rows = inner.select(exp.column(row, table="c").as_(ROW))
+        numbers = exp.select(exp.column(ROW), *outputs[:3]).from_(rows.subquery("k"))
         joined = exp.select(exp.column("id", table="n"), exp.column("deleted", table="n"),
                             exp.column(RANK, table="n"), *[exp.column(o.alias_or_name, table="p")
                                                            for o in outputs[3:]]) \
