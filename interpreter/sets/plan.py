@@ -238,6 +238,16 @@ class Planner:
                                      "source": "batch"}))
         return True
 
+    def end_run(self, guard: str) -> Layer:
+        """A layer ending the run of the people ``guard`` holds for (``ended``:
+        every later slot's guard excludes them); the caller may add to it."""
+        if self.ended is None:
+            self.ended = "z__ended"
+        layer = Layer()
+        layer.sets[self.ended] = f"people.{self.ended} OR ({guard})"
+        self.layers.append(layer)
+        return layer
+
     def refuse(self, step: ast.Node, why: str) -> Unsupported:
         return Unsupported(f"{why} ({type(step).__name__} at {_where(step)})")
 
@@ -414,32 +424,23 @@ def _change_data_value(p: Planner, step: ast.ChangeDataValue, here: Any, frame: 
     if key == "email address" or ftype not in _PLAIN or key not in p.store.columns:
         raise p.refuse(step, f"writing a {ftype} field ({name}) is not set-based yet")
     node = step.value
-    raw: Any
-    if isinstance(node, (ast.Template, ast.TokenRef)):
-        text = p.render(node, ctx)
-        if ftype not in ("text", "email") and text.const is None:
+    raw: Any = None   # the value as stored, when it is the same for everyone
+    said: tuple[str, str] | None = None   # else SQL over the person's state: the value and its casefold
+    if not isinstance(node, (ast.Template, ast.TokenRef)):
+        raw = encode(ftype, p.ev.value(node, ftype, None, None))
+    elif (text := p.render(node, ctx)).const is None:   # depends on the person
+        if ftype not in ("text", "email"):
             raise p.refuse(step, f"a rendered value that depends on the person, converted to {ftype}, "
                                  f"is not set-based yet")
-        if ftype not in ("text", "email"):   # the context fixes the text: converted once, as per person
-            try:
-                value = convert(ftype, text.const)
-            except (ValueError, TypeError) as exc:
-                raise StepError(f"cannot set a {ftype} field: {exc}") from None
-            raw = encode(ftype, value)
-            new = q(raw)
-            folded = q(raw.casefold() if isinstance(raw, str) else None)
-        elif text.const is not None:
-            raw = text.const
-            new = q(raw)
-            folded = q(raw.casefold())
-        else:
-            new = f"({text.sql})"
-            folded = f"({p.folded(node, ctx)})"
-    else:
-        value = p.ev.value(node, ftype, None, None)
-        raw = encode(ftype, value)
-        new = q(raw)
-        folded = q(raw.casefold() if isinstance(raw, str) else None)
+        said = (f"({text.sql})", f"({p.folded(node, ctx)})")
+    elif ftype in ("text", "email"):   # the context fixes the text: a text field takes it as it is
+        raw = text.const
+    else:   # converted once, as per person
+        try:
+            raw = encode(ftype, convert(ftype, text.const))
+        except (ValueError, TypeError) as exc:
+            raise StepError(f"cannot set a {ftype} field: {exc}") from None
+    new, folded = said if said is not None else (q(raw), q(raw.casefold() if isinstance(raw, str) else None))
     if ftype == "decimal":   # compared as numbers (1.5 is 1.50), as the per-person engine compares them
         if raw is not None and not decimal_fits(raw):
             raise p.refuse(step, f"the decimal {raw} is past what {DECIMAL} holds exactly")
@@ -699,11 +700,7 @@ def _remove_from_flow(p: Planner, step: ast.RemoveFromFlow, here: Any, frame: st
         s.info.update(attrs=dumps({"campaign": target.qualname}), target=target)
         ends = ends or target.qualname in p.chain
     if ends:
-        if p.ended is None:
-            p.ended = "z__ended"
-        layer = Layer()
-        layer.sets[p.ended] = f"people.{p.ended} OR ({guard})"
-        p.layers.append(layer)
+        p.end_run(guard)
 
 
 def _delete_person(p: Planner, step: ast.DeletePerson, here: Any, frame: str, ctx: TokenContext,
@@ -716,14 +713,9 @@ def _delete_person(p: Planner, step: ast.DeletePerson, here: Any, frame: str, ct
     step leaves, since nothing later in the run touches them."""
     s, _layer = p.slot("delete", "Delete Person", frame, None, step, guard)
     s.info.update(attrs=dumps({}))
-    if p.ended is None:
-        p.ended = "z__ended"
     if p.deleted is None:
         p.deleted = "z__deleted"
-    layer = Layer()
-    layer.sets[p.ended] = f"people.{p.ended} OR ({guard})"
-    layer.sets[p.deleted] = f"people.{p.deleted} OR ({guard})"
-    p.layers.append(layer)
+    p.end_run(guard).sets[p.deleted] = f"people.{p.deleted} OR ({guard})"
 
 
 _SLOTS: dict[type, Any] = {
